@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite uses as real peers, only when missing.
+set -euo pipefail
+need=()
+command -v git >/dev/null || need+=(git)
+command -v gpg >/dev/null || need+=(gnupg)
+command -v age >/dev/null || need+=(age)
+command -v kubectl >/dev/null || need+=(kubernetes-client)
+[ -x /usr/lib/git-core/git-http-backend ] || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing system packages: ${need[*]} (install them with apt-get)" >&2
+    exit 1
+  fi
+fi

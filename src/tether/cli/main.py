@@ -1,0 +1,45 @@
+"""Entry point of the ``tether`` command: assembles the command groups."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tether import __version__
+from tether.errors import TetherError
+
+app = typer.Typer(
+    name="tether",
+    help="GitOps continuous delivery for Kubernetes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """GitOps continuous delivery for Kubernetes."""
+
+
+# Command groups: each module under tether.cli exposes ``register(app)``.
+# (one line per group, kept sorted)
+
+
+@app.command()
+def version() -> None:
+    """Print the tether version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except TetherError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+
+
+if __name__ == "__main__":
+    main()
