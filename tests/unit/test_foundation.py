@@ -25,3 +25,14 @@ def test_unknown_kube_version_is_a_usage_error():
         assert "available" in str(error)
     else:
         raise AssertionError("expected UsageError")
+
+
+def test_object_ref_from_object_names_group_kind_namespace():
+    from tether.model import ObjectRef
+
+    ref = ObjectRef.of(
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"}}
+    )
+    assert (ref.group, ref.version, ref.kind, ref.namespace, ref.name) == ("apps", "v1", "Deployment", "prod", "web")
+    assert str(ref) == "Deployment.apps prod/web"
+    assert ObjectRef.of({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}).api_version == "v1"
