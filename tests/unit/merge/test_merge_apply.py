@@ -410,3 +410,22 @@ def test_untyped_crd_everything_deduced():
     untyped = crd_type(None)
     live = apply(None, widget({"x": {"y": 1}, "l": [{"a": 1}]}), type_info=untyped)
     assert fields_of(live, "a") == {"f:spec": {"f:l": {}, "f:x": {"f:y": {}}}}
+
+
+ORDER_CASES = [
+    ("applied-order-wins", ["a", "b"], ["b", "a"], ["b", "a"]),
+    ("live-only-keeps-relative-slot", ["a", "x", "b"], ["b", "a"], ["x", "b", "a"]),
+    ("new-items-follow-applied-neighbours", ["a", "b"], ["a", "n", "b"], ["a", "n", "b"]),
+    ("live-only-at-end", ["a", "b", "z"], ["a", "b"], ["a", "b", "z"]),
+    ("new-item-appended", ["a"], ["a", "n"], ["a", "n"]),
+]
+
+
+@pytest.mark.parametrize(("name", "live_names", "applied_names", "expected"), ORDER_CASES,
+                         ids=[c[0] for c in ORDER_CASES])
+def test_map_list_merge_order(name, live_names, applied_names, expected):
+    # live-only items belong to another manager so they survive
+    live = apply(None, deploy(template=containers(*({"name": n} for n in live_names))), manager="other")
+    result = apply(live, deploy(template=containers(*({"name": n} for n in applied_names))), manager="a",
+                   force=True, now="T2")
+    assert [c["name"] for c in result["spec"]["template"]["spec"]["containers"]] == expected

@@ -119,39 +119,57 @@ def merge(live: Any, applied: Any, node: Node) -> Any:
     return applied
 
 
+def _index(items: list, node: Node) -> tuple[list[str], dict[str, Any]]:
+    """Item keys in order (first occurrence wins, as upstream) and the items by key."""
+    keys: list[str] = []
+    by_key: dict[str, Any] = {}
+    for item in items:
+        key = item_key(item, node)
+        if key not in by_key:
+            by_key[key] = item
+            keys.append(key)
+    return keys, by_key
+
+
 def _merge_list(live: list, applied: list, node: Node) -> list:
-    """Associative merge: applied order wins, live-only items stay near their old neighbours."""
+    """Associative merge ordered as upstream: applied order for shared and new items, live-only
+    items kept where they were relative to the shared items around them."""
     item_node = node.item()
-    applied_by_key = {item_key(item, node): item for item in applied}
-    applied_keys = list(applied_by_key)
-    live_keys = [item_key(item, node) for item in live]
-    live_by_key = dict(zip(live_keys, live, strict=True))
-    out = []
-    emitted: set[str] = set()
-    cursor = 0
+    is_map = node.list_type == "map"
+    live_keys, live_items = _index(live, node)
+    applied_keys, applied_items = _index(applied, node)
+    shared = [key for key in applied_keys if key in live_items]
+    next_shared = 0
+    out: list = []
 
-    def emit_applied_until(key: str | None) -> None:
-        nonlocal cursor
-        while cursor < len(applied_keys):
-            current = applied_keys[cursor]
-            cursor += 1
-            if current not in emitted:
-                emitted.add(current)
-                new = applied_by_key[current]
-                old = live_by_key.get(current)
-                out.append(merge(old, new, item_node) if node.list_type == "map" else copy_json(new))
-            if current == key:
-                return
+    def take(key: str) -> None:
+        new = applied_items[key]
+        out.append(merge(live_items.get(key), new, item_node) if is_map else copy_json(new))
 
-    for key, item in zip(live_keys, live, strict=True):
-        if key in emitted:
+    li = ri = 0
+    n_live, n_applied = len(live_keys), len(applied_keys)
+    while li < n_live or ri < n_applied:
+        if li < n_live and ri < n_applied:
+            key = live_keys[li]
+            if key == applied_keys[ri]:
+                take(key)
+                li, ri, next_shared = li + 1, ri + 1, next_shared + 1
+                continue
+            if key in applied_items and next_shared < len(shared) and shared[next_shared] != key:
+                li += 1  # shared, but its turn comes later in applied order
+                continue
+        if li < n_live and live_keys[li] not in applied_items:
+            out.append(copy_json(live_items[live_keys[li]]))
+            li += 1
             continue
-        if key in applied_by_key:
-            emit_applied_until(key)
-        else:
-            emitted.add(key)
-            out.append(copy_json(item))
-    emit_applied_until(None)
+        if ri < n_applied:
+            key = applied_keys[ri]
+            take(key)
+            ri += 1
+            if next_shared < len(shared) and shared[next_shared] == key:
+                next_shared += 1
+            continue
+        li += 1  # a shared live item already emitted from the applied side
     return out
 
 
