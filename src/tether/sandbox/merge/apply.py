@@ -283,7 +283,13 @@ def apply_patch(
     entries: list[Entry] = decode(live)
     live_body = _without_managed(live)
     ignored = ignored_paths(reset_fields)
-    applied_fields = strip_ignored(object_fields(applied, root), ignored)
+    if live is not None and not entries:
+        # as upstream: fields of an untracked object belong to a placeholder Update manager, so
+        # the first applier cannot silently take them over
+        owned = strip_ignored(object_fields(live_body, root), ignored)
+        if owned:
+            entries.append(Entry("before-first-apply", "Update", api_version, "", now, owned))
+    applied_fields = strip_ignored(object_fields(applied, root, strict=True), ignored)
     changed = changed_fields(live_body, applied, applied_fields, root) if live is not None else applied_fields
 
     key = entry_key(manager, "Apply", api_version, subresource)
