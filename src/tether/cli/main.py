@@ -25,6 +25,9 @@ def _root() -> None:
 
 # Command groups: each module under tether.cli exposes ``register(app)``.
 # (one line per group, kept sorted)
+from tether.cli import sandbox as _sandbox  # noqa: E402
+
+_sandbox.register(app)
 
 
 @app.command()
