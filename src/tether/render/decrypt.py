@@ -17,14 +17,19 @@ from tether.render import Decryptor
 from tether.render.files import check_tree_symlinks
 
 
+def _hidden_dirs(directory: str, names: list[str]) -> set[str]:
+    """Hidden directories (.git, virtual environments) are never rendered: do not copy them."""
+    return {n for n in names if n.startswith(".") and os.path.isdir(os.path.join(directory, n))}
+
+
 @contextlib.contextmanager
-def plaintext_tree(root: Path, decryptor: Decryptor, max_bytes: int) -> Iterator[Path]:
-    check_tree_symlinks(root)
+def plaintext_tree(root: Path, directory: Path, decryptor: Decryptor, max_bytes: int) -> Iterator[Path]:
+    check_tree_symlinks(directory, root)
     private = Path(tempfile.mkdtemp(prefix="tether-plain-"))
     os.chmod(private, 0o700)
     try:
         copy = private / "tree"
-        shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        shutil.copytree(root, copy, symlinks=True, ignore=_hidden_dirs)
         for dirpath, _dirnames, filenames in os.walk(copy):
             for name in filenames:
                 path = Path(dirpath, name)

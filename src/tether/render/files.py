@@ -45,10 +45,14 @@ def check_inside(path: Path, root: Path) -> Path:
     return resolved
 
 
-def check_tree_symlinks(root: Path) -> None:
-    """Refuse any symlink under ``root`` whose target lies outside it (renderers may follow them)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != ".git"]
+def check_tree_symlinks(directory: Path, root: Path | None = None) -> None:
+    """Refuse any symlink under ``directory`` whose target lies outside ``root`` (renderers follow them).
+
+    Hidden directories (``.git``, virtual environments, ...) are not rendered and not walked.
+    """
+    root = root or directory
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in dirnames + filenames:
             entry = Path(dirpath, name)
             if entry.is_symlink():

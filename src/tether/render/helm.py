@@ -29,13 +29,13 @@ def merge_values(base: dict[str, Any], override: dict[str, Any]) -> dict[str, An
     return merged
 
 
-def _values_file(name: str, root: Path, max_bytes: int) -> dict[str, Any]:
-    """A values file: absolute or relative to the working directory, else relative to the source root."""
+def _values_file(name: str, chart_dir: Path, root: Path, max_bytes: int) -> dict[str, Any]:
+    """A values file: absolute or relative to the working directory, else relative to the chart directory."""
     path = Path(name)
     if path.is_absolute() or path.is_file():
         candidate, base = path, path.parent  # the user's own file, outside the source
     else:
-        candidate, base = root / path, root  # a file inside the source: same checks as manifests
+        candidate, base = chart_dir / path, root  # a file inside the source: same checks as manifests
         if not candidate.is_file():
             raise RenderError(f"values file {name}: not found (looked in the working directory and in the source)")
     rel = str(name)
@@ -49,14 +49,14 @@ def _values_file(name: str, root: Path, max_bytes: int) -> dict[str, Any]:
 
 
 def user_values(
-    root: Path, values_files: tuple[str, ...], set_values: tuple[str, ...], set_string_values: tuple[str, ...],
-    max_bytes: int,
+    chart_dir: Path, root: Path, values_files: tuple[str, ...], set_values: tuple[str, ...],
+    set_string_values: tuple[str, ...], max_bytes: int,
 ) -> dict[str, Any]:
     import helm_python
 
     values: dict[str, Any] = {}
     for name in values_files:
-        values = merge_values(values, _values_file(name, root, max_bytes))
+        values = merge_values(values, _values_file(name, chart_dir, root, max_bytes))
     for parse, expressions in ((helm_python.parse_set_string, set_values),
                                (helm_python.parse_set_string_values, set_string_values)):
         for expression in expressions:
@@ -103,7 +103,8 @@ def render_helm(
     if not chart_file.is_file():
         raise RenderError(f"{relative(chart_file, root)}: chart not found (no Chart.yaml in {rel_dir})")
     pieces = run_isolated(
-        _render_in_child, (str(chart_dir), values, release, namespace), timeout, f"{relative(chart_file, root)} (helm chart)"
+        _render_in_child, (str(chart_dir), values, release, namespace), timeout,
+        f"{relative(chart_file, root)} (helm chart)",
     )
     manifests: list[Manifest] = []
     prefix = "" if rel_dir in ("", ".") else rel_dir + "/"

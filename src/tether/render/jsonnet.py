@@ -8,6 +8,7 @@ Evaluation runs in a child process so an endless recursion is stopped at the tim
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,19 @@ def _evaluate_in_child(
             ext_vars=args["ext_str"], ext_codes=args["ext_code"], tla_vars=args["tla_str"], tla_codes=args["tla_code"],
         )
     except RuntimeError as error:
-        raise RenderError(str(error).replace(root.rstrip("/") + "/", "")) from error
+        raise RenderError(_clean(str(error), [root, str(Path(main).parent)])) from error
+
+
+def _clean(message: str, prefixes: list[str]) -> str:
+    """``file:line:col: RUNTIME ERROR: msg`` with paths relative to the source, trace dropped."""
+    for prefix in prefixes:
+        message = message.replace(prefix.rstrip("/") + "/", "")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return "jsonnet evaluation failed"
+    head = lines[0]
+    location = next((line.split()[0] for line in lines[1:] if re.match(r"^\S+:\d+:\d+", line)), "")
+    return f"{location}: {head}" if location and location not in head else head
 
 
 def _objects(value: Any, path: str) -> list[tuple[str, dict[str, Any]]]:

@@ -10,6 +10,7 @@ ignoring its declared Python requirement and cannot be interrupted.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -39,7 +40,7 @@ def render_kustomize(directory: Path, root: Path, timeout: float) -> list[Manife
     rel = relative(kfile or directory, root)
     if kfile is None:
         raise RenderError(f"{rel}: no kustomization.yaml in this directory")
-    check_tree_symlinks(root)
+    check_tree_symlinks(directory, root)
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG")}
     try:
         done = subprocess.run(
@@ -48,7 +49,16 @@ def render_kustomize(directory: Path, root: Path, timeout: float) -> list[Manife
     except subprocess.TimeoutExpired as error:
         raise RenderError(f"{rel}: kustomize took longer than {timeout:g}s; stopped") from error
     if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().replace(str(root) + "/", "")
+        message = _clean(done.stderr.decode("utf-8", "replace"), root)
         raise RenderError(f"{rel}: kustomize build failed: {message}")
     text = done.stdout.decode("utf-8", "replace")
     return [Manifest(data, SourceLocation(rel, None, index)) for index, _line, data in load_yaml_documents(text, rel)]
+
+
+def _clean(stderr: str, root: Path) -> str:
+    """One line from kubectl's klog-formatted failure (``E1127 ... "command failed" err=<...>``)."""
+    text = stderr.replace(str(root.resolve()) + "/", "").replace(str(root) + "/", "")
+    if "err=<" in text:
+        text = text.split("err=<", 1)[1].rsplit(">", 1)[0]
+    text = re.sub(r"^(Error|E\d{4} [^\]]*\]):?\s*", "", text.strip())
+    return " ".join(text.split())

@@ -35,7 +35,7 @@ def render_directory(
     if not directory.is_dir():
         raise RenderError(f"{relative(directory, root)}: not a directory")
     renderer = detect(directory) if options.renderer == "auto" else options.renderer
-    check_tree_symlinks(root)
+    check_tree_symlinks(directory, root)
     if renderer == "yaml":
         from tether.render.plain import render_plain
 
@@ -50,7 +50,7 @@ def render_directory(
         )
         return _decrypt_objects(manifests, decryptor), renderer
     # Kustomize and Helm read files themselves: give them a plaintext copy when decrypting
-    with _plaintext(root, decryptor, options.max_file_bytes) as tree:
+    with _plaintext(root, directory, decryptor, options.max_file_bytes) as tree:
         work_dir = tree / directory.relative_to(root)
         if renderer == "kustomize":
             from tether.render.kustomize import render_kustomize
@@ -59,7 +59,7 @@ def render_directory(
         from tether.render.helm import render_helm, user_values
 
         values = user_values(
-            tree, options.values_files, options.set_values, options.set_string_values, options.max_file_bytes
+            work_dir, tree, options.values_files, options.set_values, options.set_string_values, options.max_file_bytes
         )
         release = options.release_name or options.app or directory.resolve().name
         manifests = render_helm(work_dir, tree, release=release, namespace=options.namespace or "default",
@@ -68,13 +68,13 @@ def render_directory(
 
 
 @contextlib.contextmanager
-def _plaintext(root: Path, decryptor: Decryptor | None, max_bytes: int):
+def _plaintext(root: Path, directory: Path, decryptor: Decryptor | None, max_bytes: int):
     if decryptor is None:
         yield root
         return
     from tether.render.decrypt import plaintext_tree
 
-    with plaintext_tree(root, decryptor, max_bytes) as tree:
+    with plaintext_tree(root, directory, decryptor, max_bytes) as tree:
         yield tree
 
 
@@ -102,6 +102,7 @@ def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: De
     spec = parse_source(str(path_or_url))
     checkout = fetch_source(
         spec, cache_dir=options.cache_dir or None, verify=options.verify, allowed_signers=options.allowed_signers,
+        source_root=options.source_root or None,
     )
     manifests, renderer = render_directory(checkout.directory, checkout.root, options, decryptor)
     manifests = postprocess(

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +28,16 @@ class Checkout:
 
 def fetch_source(
     spec: SourceSpec, *, cache_dir: str | Path | None = None, verify: str = "", allowed_signers: str = "",
-    timeout: float = 300.0,
+    timeout: float = 300.0, source_root: str | Path | None = None,
 ) -> Checkout:
     if not spec.is_git:
-        directory = Path(spec.path)
+        directory = Path(spec.path).absolute()
         if not directory.is_dir():
             raise SourceError(f"{spec.path}: not a directory (and not a Git source URL)")
-        return Checkout(directory, directory)
+        root = Path(source_root).absolute() if source_root else _work_tree(directory) or directory
+        if root != directory and root not in directory.parents:
+            raise SourceError(f"{spec.path}: not inside the source root {root}")
+        return Checkout(root, directory)
     cache = GitCache(Path(cache_dir) if cache_dir else None, timeout=timeout)
     creds = Credentials.for_url(spec.url)
     ref = spec.ref.removeprefix("commit:")
@@ -52,6 +56,24 @@ def fetch_source(
         raise SourceError(f"{spec.masked_url}@{resolved.commit[:12]}: no directory {spec.path!r} in the repository")
     revision = SourceRevision(url=spec.masked_url, ref=spec.ref, commit=resolved.commit, path=spec.path)
     return Checkout(root, directory, revision, signature)
+
+
+def _work_tree(directory: Path) -> Path | None:
+    """Top of the Git work tree holding ``directory``, so overlays may reach ``../base``."""
+    try:
+        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "--show-toplevel"], capture_output=True,
+                              timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    top = Path(done.stdout.decode().strip())
+    # compare resolved paths but keep the caller's spelling of the directory
+    try:
+        return directory.parents[len(directory.resolve().relative_to(top.resolve()).parts) - 1] \
+            if directory.resolve() != top.resolve() else directory
+    except (ValueError, IndexError):
+        return None
 
 
 __all__ = [
