@@ -151,7 +151,11 @@ class GitCache:
         kind, _, value = ref.partition(":") if ref.split(":", 1)[0] in ("branch", "tag", "semver", "commit") \
             else ("", "", ref)
         if not ref:
-            head = self._git(["rev-parse", "--verify", "HEAD^{commit}"], url=url, git_dir=mirror).decode().strip()
+            try:
+                head = self._git(["rev-parse", "--verify", "HEAD^{commit}"], url=url, git_dir=mirror).decode().strip()
+            except SourceError:
+                raise SourceError(f"{mask_url(url)}: the repository has no default branch (HEAD); "
+                                  "name one with ?ref=") from None
             return Resolved(head, "head", "")
         refs = self.refs(mirror, url)
         if kind in ("", "branch") and f"refs/heads/{value}" in refs:
