@@ -83,6 +83,7 @@ class RenderResult:
     renderer: str  # renderer actually used
     revision: SourceRevision | None = None
     warnings: list[str] = field(default_factory=list)
+    source_root: Path | None = None  # tree that SourceLocation.file names are relative to
 
 
 @runtime_checkable

@@ -109,4 +109,5 @@ def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: De
         manifests, app=options.app, namespace=options.namespace,
         variables=options.variables_map if options.substitute else None, add_labels=options.add_labels,
     )
-    return RenderResult(manifests=manifests, root=checkout.directory, renderer=renderer, revision=checkout.revision)
+    return RenderResult(manifests=manifests, root=checkout.directory, renderer=renderer, revision=checkout.revision,
+                        source_root=checkout.root)
