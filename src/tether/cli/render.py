@@ -94,7 +94,8 @@ _DEFAULTS = {"app": "", "namespace": "", "renderer": "auto", "values": None, "se
 def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add the render options to a typer command; it receives them as ``render_options: RenderOptions``."""
     signature = inspect.signature(func)
-    hints = typing.get_type_hints(func, include_extras=True)  # resolve string annotations for typer
+    # resolve string annotations for typer; the command's own module need not import RenderOptions
+    hints = typing.get_type_hints(func, localns={"RenderOptions": RenderOptions}, include_extras=True)
     own = [p.replace(annotation=hints.get(p.name, p.annotation))
            for p in signature.parameters.values() if p.name != "render_options"]
     taken = {p.name for p in own}
