@@ -25,8 +25,10 @@ def _root() -> None:
 
 # Command groups: each module under tether.cli exposes ``register(app)``.
 # (one line per group, kept sorted)
+from tether.cli import render as _render_cli  # noqa: E402
 from tether.cli import sandbox as _sandbox  # noqa: E402
 
+_render_cli.register(app)
 _sandbox.register(app)
 
 
