@@ -5,8 +5,9 @@ document order: one per leaf value and one per comment, with the path of keys le
 Lists add nothing to the path, so every item of ``a: [x, y]`` has path ``a``. A comment's
 path is the path of the mapping or list that holds it.
 
-The MAC is SHA-512 over the plaintext bytes of every value (not comments) in document order,
-upper-case hex, encrypted with the data key and the ``lastmodified`` text as additional data.
+The MAC is SHA-512 over the plaintext bytes of every value (not comments) in document order
+(with ``mac_only_encrypted``: a fixed seed, then only the encrypted values), upper-case hex,
+encrypted with the data key and the ``lastmodified`` text as additional data.
 """
 
 from __future__ import annotations
@@ -103,6 +104,9 @@ class _Mac:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
         self.hash = hashlib.sha512()
+        if rules.mac_only_encrypted:
+            # SOPS seeds this variant with SHA-256("sops"), so the two MAC kinds never collide
+            self.hash.update(hashlib.sha256(b"sops").digest())
 
     def add(self, value: Any, encrypted: bool) -> None:
         if not self.rules.mac_only_encrypted or encrypted:
