@@ -3,7 +3,7 @@
 Every leaf value is encrypted on its own with the file's 32-byte data key, a fresh 32-byte
 IV, and the value's key path (``a:b:c:``) as additional authenticated data, so a value moved
 to another key no longer decrypts. The result is written as
-``ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<str|int|float|bool|bytes|comment>]``.
+``ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<str|int|float|bool|time|bytes|comment>]``.
 Values are turned into bytes exactly as the Go implementation does, because the MAC is a
 hash over those bytes and must match byte for byte.
 """
@@ -15,6 +15,7 @@ import binascii
 import math
 import os
 import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +53,21 @@ def format_float(value: float) -> str:
     return text
 
 
+def format_time(value: date) -> str:
+    """RFC 3339 without fractions, as Go's time.RFC3339 layout writes it; dates are UTC midnight."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    offset = value.utcoffset()
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if not offset:
+        return text + "Z"
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"{text}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 def to_bytes(value: Any) -> tuple[bytes, str]:
     """The plaintext bytes of a value and its SOPS type name."""
     if isinstance(value, Comment):
@@ -64,6 +80,8 @@ def to_bytes(value: Any) -> tuple[bytes, str]:
         return format_float(value).encode(), "float"
     if isinstance(value, bytes | bytearray):
         return bytes(value), "str"
+    if isinstance(value, date):
+        return format_time(value).encode(), "time"
     if value is None:
         return b"", "str"
     return str(value).encode(), "str"
@@ -78,6 +96,8 @@ def from_bytes(plain: bytes, kind: str, *, raw: bool = False) -> Any:
         return float(plain.decode().replace("Inf", "inf"))
     if kind == "bool":
         return plain == b"True"
+    if kind == "time":
+        return datetime.fromisoformat(plain.decode())
     if kind in ("str", "bytes"):
         return plain if raw else plain.decode("utf-8", errors="surrogateescape")
     raise SecretsError(f"unknown value type {kind!r}")

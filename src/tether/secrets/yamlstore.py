@@ -9,12 +9,14 @@ other writers may attach a comment differently.
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Iterator
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.compat import ordereddict
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 from ruamel.yaml.tokens import CommentToken
@@ -67,6 +69,7 @@ class YamlDocument:
         for doc in self.docs:
             if not isinstance(doc, dict | list):
                 raise SecretsError("a YAML document must be a mapping or a list to be encrypted")
+            _unshare(doc, set())
             slots += _value_slots(doc, ())
             slots += _comment_slots(doc)
         return slots
@@ -113,10 +116,34 @@ def _styled(node: Any) -> Any:
     return node
 
 
+def _unshare(node: Any, seen: set[int]) -> None:
+    """Give every alias its own copy: each value is encrypted under its own path, as SOPS does."""
+    if isinstance(node, CommentedMap) and node.merge:
+        raise SecretsError("YAML merge keys (<<) are not supported in encrypted files")
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in list(children):
+        if isinstance(value, dict | list):
+            if id(value) in seen:
+                value = copy.deepcopy(value)
+                _drop_anchors(value)
+                node[key] = value
+            seen.add(id(value))
+            _unshare(value, seen)
+
+
+def _drop_anchors(node: Any) -> None:
+    if hasattr(node, "anchor"):
+        node.anchor.value = None
+    for value in node.values() if isinstance(node, dict) else node if isinstance(node, list) else ():
+        _drop_anchors(value)
+
+
 def _value_slots(node: Any, path: tuple[str, ...]) -> Iterator[Slot]:
     if isinstance(node, dict):
         for key, value in node.items():
-            child = (*path, str(key))
+            if not isinstance(key, str):
+                raise SecretsError(f"non-string key {key!r} under '{':'.join(path)}:'; only string keys are supported")
+            child = (*path, key)
             if isinstance(value, dict | list):
                 yield from _value_slots(value, child)
             else:
@@ -133,7 +160,15 @@ def _setter(container: Any, key: Any) -> Any:
     def set_value(value: Any) -> None:
         if isinstance(value, Comment):
             value = str(value)
-        container[key] = value
+        elif isinstance(value, str) and "\n" in value and not value.startswith("ENC["):
+            value = LiteralScalarString(value)  # multi-line text reads best as a | block
+        # bypass ruamel's "keep the old scalar style", which would put ENC[...] in a | block
+        if isinstance(container, CommentedMap):
+            ordereddict.__setitem__(container, key, value)
+        elif isinstance(container, list):
+            list.__setitem__(container, key, value)
+        else:
+            container[key] = value
     return set_value
 
 
