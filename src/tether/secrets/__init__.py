@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tether.errors import SecretsError
 from tether.secrets import api, stores
-from tether.secrets.keys import KeyRing, gpg_binary, parse_age_identities, read_key_files
+from tether.secrets.keys import KeyRing, gpg_binary, parse_age_identities, read_key_files, read_ssh_identity
 
 __all__ = ["Decryptor", "SecretsError", "default_age_key_file"]
 
@@ -44,7 +44,8 @@ class Decryptor:
     @classmethod
     def from_environment(cls, key_files: Iterable[Path] = ()) -> Decryptor:
         """Keys as sops finds them (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, the default age key file,
-        the GnuPG keyring) plus ``key_files``: age identity files or armored PGP secret keys."""
+        SOPS_AGE_SSH_PRIVATE_KEY_FILE or ~/.ssh/id_ed25519 / id_rsa, the GnuPG keyring) plus
+        ``key_files``: age identity files or armored PGP secret keys."""
         identities: list[object] = []
         if os.environ.get("SOPS_AGE_KEY"):
             identities += parse_age_identities(os.environ["SOPS_AGE_KEY"], "SOPS_AGE_KEY")
@@ -53,6 +54,13 @@ class Decryptor:
         default = default_age_key_file()
         if default.is_file():
             identities += read_key_files([default])
+        if os.environ.get("SOPS_AGE_SSH_PRIVATE_KEY_FILE"):
+            identities += read_ssh_identity(Path(os.environ["SOPS_AGE_SSH_PRIVATE_KEY_FILE"]), required=True)
+        else:
+            for name in ("id_ed25519", "id_rsa"):
+                candidate = Path.home() / ".ssh" / name
+                if candidate.is_file():
+                    identities += read_ssh_identity(candidate, required=False)
         ring = KeyRing(age=identities)
         decryptor = cls(ring)
         for path in key_files:

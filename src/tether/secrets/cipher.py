@@ -134,5 +134,6 @@ def decrypt_value(text: str, key: bytes, aad: str, *, raw: bool = False) -> Any:
         raise DecryptionFailed(f"value at '{aad}' failed authentication (wrong data key or tampered)") from None
     try:
         return from_bytes(plain, match["type"], raw=raw)
-    except ValueError as error:
-        raise SecretsError(f"value at '{aad}' has malformed {match['type']} content") from error
+    except ValueError:
+        # "from None": the parser's own message would quote the plaintext
+        raise SecretsError(f"value at '{aad}' has malformed {match['type']} content") from None

@@ -19,7 +19,8 @@ def _load(data: bytes, fmt: str, where: str) -> Any:
         try:
             docs = list(YAML(typ="safe").load_all(data))
         except YAMLError as error:
-            raise SecretsError(f"{where}: not valid YAML: {error}") from None
+            problem = getattr(error, "problem", None) or "syntax error"
+            raise SecretsError(f"{where}: not valid YAML: {problem}") from None
         if len(docs) != 1:
             raise SecretsError(f"{where}: only a single YAML document can be converted")
         return docs[0]

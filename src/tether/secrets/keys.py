@@ -37,6 +37,19 @@ def parse_age_identities(text: str, source: str) -> list[object]:
     return identities
 
 
+def read_ssh_identity(path: Path, *, required: bool) -> list[object]:
+    """An unencrypted OpenSSH ed25519/RSA private key used as an age identity (as sops allows)."""
+    try:
+        return [pyrage.ssh.Identity.from_buffer(path.read_bytes())]
+    except OSError as error:
+        if required:
+            raise SecretsError(f"{path}: cannot read SSH key: {error.strerror}") from None
+    except Exception:
+        if required:
+            raise SecretsError(f"{path}: not an unencrypted OpenSSH private key") from None
+    return []
+
+
 def age_recipient(text: str) -> object:
     text = text.strip()
     try:

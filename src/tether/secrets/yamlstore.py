@@ -55,7 +55,8 @@ class YamlDocument:
         except (YAMLError, UnicodeDecodeError) as error:
             mark = getattr(error, "problem_mark", None)
             line = f":{mark.line + 1}" if mark is not None else ""
-            raise SecretsError(f"{where}{line}: not valid YAML: {getattr(error, 'problem', None) or error}") from None
+            problem = getattr(error, "problem", None) or "syntax error"
+            raise SecretsError(f"{where}{line}: not valid YAML: {problem}") from None
         metadata = None
         for doc in docs:
             if isinstance(doc, dict) and "sops" in doc:
