@@ -55,7 +55,7 @@ class Rules:
     unencrypted_regex: str | None = None
     encrypted_regex: str | None = None
     mac_only_encrypted: bool = False
-    _compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False, compare=False)
+    _compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         chosen = [n for n in ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
