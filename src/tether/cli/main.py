@@ -25,6 +25,7 @@ def _root() -> None:
 
 # Command groups: each module under tether.cli exposes ``register(app)``.
 # (one line per group, kept sorted)
+from tether.cli import push; push.register(app)  # noqa: E402, E702, I001
 
 
 @app.command()

@@ -25,6 +25,12 @@ from tether.errors import ApplyError, HealthTimeout
 from tether.model import ObjectRef
 
 
+class HealthFailed(ApplyError):
+    """An object reported a terminal failure while waiting for health."""
+
+    exit_code = 1
+
+
 class Status(StrEnum):
     CURRENT = "Current"
     IN_PROGRESS = "InProgress"
@@ -367,7 +373,7 @@ async def wait_healthy(
             on_update(sorted(states.values(), key=lambda s: s.ref))
         failing = [s for s in states.values() if s.result.status is Status.FAILED]
         if failing:
-            raise ApplyError(f"objects failed: {summarise(failing)}")
+            raise HealthFailed(f"objects failed: {summarise(failing)}")
         pending = [ref for ref in pending if states[ref].result.status is not Status.CURRENT]
         if not pending:
             return sorted(states.values(), key=lambda s: s.ref)

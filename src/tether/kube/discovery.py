@@ -96,6 +96,10 @@ class Discovery:
     def cached(self, api_version: str, kind: str) -> ResourceInfo | None:
         return (self._by_gv.get(api_version) or {}).get(kind) or self._pending.get(f"{api_version}/{kind}")
 
+    def served(self, info: ResourceInfo) -> bool:
+        """Has the server (at the last look) listed this resource? False for CRD-announced ones."""
+        return info.kind in (self._by_gv.get(info.api_version) or {})
+
     def register(self, info: ResourceInfo) -> None:
         """Remember a resource a CRD of the desired set is about to serve."""
         self._pending[f"{info.api_version}/{info.kind}"] = info
