@@ -181,6 +181,10 @@ def prepare(manifest: Manifest, app: str, default_namespace: str, info: Resource
     return obj
 
 
+def _digest_of(obj: dict[str, Any]) -> str | None:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
+
+
 def _key(ref: ObjectRef) -> tuple[str, str, str, str]:
     return (ref.group, ref.kind, ref.namespace, ref.name)
 
@@ -285,6 +289,10 @@ async def make_plan(
             to_apply = without(obj, apply_exclusions(ignore_rules, ref, live))
             if in_sync(to_apply, live, pointers):
                 return Change(ref, Action.UNCHANGED, info, to_apply, live, live, source, wave)
+            if not exact and _digest_of(live) != _digest_of(to_apply):
+                # Desired content changed since the last apply (or tether never applied it): the
+                # apply writes at least the new digest, so it is an update; no need to ask first.
+                return Change(ref, Action.UPDATE, info, to_apply, live, to_apply, source, wave)
             after = await kube.apply(info, to_apply, force=force, dry_run=True)
         same = without(strip_noise(after), pointers) == without(strip_noise(live), pointers)
         action = Action.UNCHANGED if same else Action.UPDATE
