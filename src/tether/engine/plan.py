@@ -18,6 +18,7 @@ How an object is classified (and why this is fast at 10,000 objects):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from tether.engine.diff import (
 from tether.engine.inventory import DEFAULT_NAMESPACE, Inventory, inventory_name
 from tether.engine.order import wave_of
 from tether.errors import KubeError, ValidationError
-from tether.kube import Kube, ResourceInfo, UnknownKind, infos_from_crd
+from tether.kube import Kube, NotFound, ResourceInfo, UnknownKind, infos_from_crd
 from tether.model import Manifest, ObjectRef
 
 PRUNE_ANNOTATION = "tether.dev/prune"
@@ -219,11 +220,20 @@ async def list_app_objects(
     index: dict[tuple[str, str, str, str], dict[str, Any]] = {}
 
     async def one(info: ResourceInfo) -> None:
+        if not kube.discovery.served(info):
+            # announced by a CRD of this run: it may be served by now; if not, nothing exists yet
+            try:
+                info = await kube.info(info.api_version, info.kind)
+            except UnknownKind:
+                return
+            if not kube.discovery.served(info):
+                return
+        if "list" not in info.verbs:
+            return
         for item in await kube.list(info, label_selector=f"{APP_LABEL}={app}"):
             index[_key(ObjectRef.of(item))] = item
 
-    served = [i for i in infos if kube.discovery.served(i) and "list" in i.verbs]
-    await asyncio.gather(*(one(info) for info in served))
+    await asyncio.gather(*(one(info) for info in infos))
     return index
 
 
@@ -257,7 +267,7 @@ async def make_plan(
     infos = await _resolve_infos(kube, manifests)
     inventory = await read_inventory(kube, app, inventory_namespace)
 
-    desired: list[tuple[Manifest, ResourceInfo, dict[str, Any]]] = []
+    desired: list[tuple[Manifest, ResourceInfo, dict[str, Any], int]] = []
     seen: dict[tuple[str, str, str, str], Manifest] = {}
     for manifest in manifests:
         info = infos[(manifest.ref.api_version, manifest.ref.kind)]
@@ -266,15 +276,14 @@ async def make_plan(
         if key in seen:
             raise ValidationError(f"{manifest.where()}: duplicate of {seen[key].where()}")
         seen[key] = manifest
-        desired.append((manifest, info, obj))
+        desired.append((manifest, info, obj, wave_of(obj, manifest.where())))
 
     index = await list_app_objects(kube, list(set(infos.values())), app)
     semaphore = asyncio.Semaphore(concurrency)
 
-    async def classify(manifest: Manifest, info: ResourceInfo, obj: dict[str, Any]) -> Change:
+    async def classify(manifest: Manifest, info: ResourceInfo, obj: dict[str, Any], wave: int) -> Change:
         ref = ObjectRef.of(obj)
         source = str(manifest.source) if manifest.source else ""
-        wave = wave_of(obj, manifest.where())
         live = index.get(_key(ref))
         pending = not kube.discovery.served(info)
         async with semaphore:
@@ -283,7 +292,9 @@ async def make_plan(
             if live is None:
                 after = obj
                 if exact and not pending:
-                    after = await kube.apply(info, obj, force=force, dry_run=True)
+                    # NotFound: its namespace comes with this same plan; show the object as written
+                    with contextlib.suppress(NotFound):
+                        after = await kube.apply(info, obj, force=force, dry_run=True)
                 return Change(ref, Action.CREATE, info, obj, None, after, source, wave)
             pointers = ignored_pointers(ignore_rules, ref, live)
             to_apply = without(obj, apply_exclusions(ignore_rules, ref, live))
@@ -298,7 +309,7 @@ async def make_plan(
         action = Action.UNCHANGED if same else Action.UPDATE
         return Change(ref, action, info, to_apply, without(live, pointers), without(after, pointers), source, wave)
 
-    changes = list(await asyncio.gather(*(classify(m, i, o) for m, i, o in desired)))
+    changes = list(await asyncio.gather(*(classify(*entry) for entry in desired)))
     deletes, kept = await _plan_deletes(kube, inventory, {c.ref for c in changes}, index)
     changes.extend(deletes)
     return Plan(app, changes, inventory, inventory_namespace, kept)
@@ -307,20 +318,23 @@ async def make_plan(
 async def _plan_deletes(
     kube: Kube, inventory: Inventory, desired: set[ObjectRef], index: dict[tuple[str, str, str, str], dict[str, Any]]
 ) -> tuple[list[Change], list[ObjectRef]]:
-    deletes: list[Change] = []
-    kept: list[ObjectRef] = []
-    for ref in inventory.removed(desired):
+    async def look(ref: ObjectRef) -> tuple[ObjectRef, ResourceInfo | None, dict[str, Any] | None]:
         try:
             info = await kube.info(ref.api_version, ref.kind)
         except UnknownKind:
-            continue  # its CRD is gone, and every object of it with the CRD
+            return ref, None, None  # its CRD is gone, and its objects with it
         live = index.get(_key(ref))
         if live is None:
             try:
                 live = await kube.get(info, ref.name, ref.namespace)
             except KubeError as error:
                 raise KubeError(f"cannot read {ref} (listed in the inventory): {error}") from None
-        if live is None:
+        return ref, info, live
+
+    deletes: list[Change] = []
+    kept: list[ObjectRef] = []
+    for ref, info, live in await asyncio.gather(*(look(ref) for ref in inventory.removed(desired))):
+        if live is None or info is None:
             continue
         annotations = (live.get("metadata") or {}).get("annotations") or {}
         if annotations.get(PRUNE_ANNOTATION) == "disabled":
