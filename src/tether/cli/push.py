@@ -9,9 +9,11 @@ Exit codes (documented in docs/engine.md):
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -22,9 +24,9 @@ from tether.engine.apply import ApplyOptions, ApplyResult, apply_plan
 from tether.engine.diff import load_ignore_rules
 from tether.engine.inventory import DEFAULT_NAMESPACE
 from tether.engine.plan import Plan, make_plan
-from tether.errors import TetherError, UsageError
+from tether.errors import RenderError, TetherError, UsageError
 from tether.kube import Kube
-from tether.model import Manifest
+from tether.model import Manifest, SourceLocation
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -53,9 +55,33 @@ def _pairs(values: list[str], flag: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _plain_manifests(path: str) -> list[Manifest]:
+    """Plain YAML/JSON files under a directory: the adapter used until the render pipeline is present."""
+    root = Path(path)
+    if not root.is_dir():
+        raise RenderError(f"{path}: not a directory")
+    manifests: list[Manifest] = []
+    for file in sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and p.is_file()):
+        rel = str(file.relative_to(root))
+        try:
+            documents = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise RenderError(f"{rel}: {error}") from None
+        for index, doc in enumerate(documents):
+            if doc is None:
+                continue
+            if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+                raise RenderError(f"{rel}: document {index + 1} is not a Kubernetes object")
+            manifests.append(Manifest(doc, SourceLocation(rel, None, index)))
+    return manifests
+
+
 def render_manifests(path: str, app: str, namespace: str, render: dict[str, Any]) -> list[Manifest]:
     """Render PATH with the same options as ``tether render`` (raises on any render error)."""
     from tether.render import RenderOptions, render_source
+
+    if importlib.util.find_spec("tether.render.pipeline") is None:
+        return _plain_manifests(path)
 
     options = RenderOptions(
         app=app,

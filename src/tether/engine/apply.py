@@ -20,7 +20,7 @@ from tether.engine.inventory import Inventory
 from tether.engine.order import batches, prune_batches
 from tether.engine.plan import Action, Change, Plan, list_app_objects
 from tether.errors import ApplyError, KubeError
-from tether.kube import FIELD_MANAGER, Kube, ResourceInfo
+from tether.kube import FIELD_MANAGER, Kube, NotFound, ResourceInfo
 from tether.model import ObjectRef
 
 
@@ -114,6 +114,8 @@ async def apply_plan(
     if not options.dry_run and _versions(grown.entries) != _versions(plan.inventory.entries):
         await _write_inventory(kube, grown, plan.inventory_namespace, create_namespace=not plan.inventory.entries)
 
+    new_namespaces = {c.ref.name for c in plan.of(Action.CREATE) if c.ref.kind == "Namespace" and not c.ref.group}
+
     async def run(change: Change) -> Outcome:
         outcome = Outcome(change.ref, change.action)
         try:
@@ -123,6 +125,10 @@ async def apply_plan(
                 else:
                     await kube.apply(change.info, change.desired or {}, force=options.force,
                                      dry_run=options.dry_run, field_manager=options.field_manager)
+        except NotFound as error:
+            # A dry run cannot place an object in a namespace the same (dry) run would create.
+            if not (options.dry_run and change.ref.namespace in new_namespaces):
+                outcome.ok, outcome.error = False, str(error)
         except KubeError as error:
             outcome.ok, outcome.error = False, str(error)
         if progress is not None:
