@@ -185,6 +185,8 @@ def changed_fields(live: Any, applied: Any, fields: FieldSet, node: Node) -> Fie
     out: FieldSet = {}
     if live is _MISSING and applied is None:
         return out  # applying null to an absent field changes nothing
+    if type(live) is type(applied) and live == applied and (len(fields) > 1 or MEMBER not in fields):
+        return out  # identical subtree (C-speed shortcut, see managed._compare)
     if MEMBER in fields and (live is _MISSING or (len(fields) == 1 and not json_equal(live, applied))):
         out[MEMBER] = None
     if len(fields) == 1 and MEMBER in fields:

@@ -12,6 +12,7 @@ upstream does (fields, then keys, then values, then indexes).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,18 +22,36 @@ from tether.sandbox.merge.typeinfo import DEDUCED, LIST, MAP, STRUCT, Node
 FieldSet = dict[str, Any]
 MEMBER = "."
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
+_PLAIN = re.compile(r'[^"\\<>&\x00-\x1f\u2028\u2029]*')
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON with Go's escaping of ``<``, ``>`` and ``&`` (as upstream keys are written)."""
+    kind = type(value)
+    if kind is str:
+        if _PLAIN.fullmatch(value):
+            return '"' + value + '"'
+    elif kind is int:
+        return str(value)
+    text = _encode(value)
+    if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
+        text = (
+            text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        )
+    return text
 
 
 def item_key(item: Any, node: Node) -> str:
     """The path element of one item of a non-atomic list ``node``."""
     if node.list_type == "map" and isinstance(item, dict):
         parts = []
-        for key in sorted(node.keys):
+        for key in node.sorted_keys:
             if key in item:
-                parts.append(f"{_dumps(key)}:{_dumps(item[key])}")
+                parts.append(f'"{key}":{_dumps(item[key])}')
             elif key in node.key_defaults:
-                parts.append(f"{_dumps(key)}:{_dumps(node.key_defaults[key])}")
+                parts.append(f'"{key}":{_dumps(node.key_defaults[key])}')
         return "k:{" + ",".join(parts) + "}"
     return "v:" + _dumps(item)
 
