@@ -281,11 +281,18 @@ def test_managed_fields_in_apply_config_rejected():
         apply(None, config)
 
 
-def test_reset_fields_are_not_owned():
+def test_reset_fields_are_neither_set_nor_owned():
+    live = apply(None, deploy())
+    live["status"] = {"replicas": 1}
     config = deploy()
     config["status"] = {"replicas": 3}
-    result = apply(None, config, reset_fields=(("status",),))
+    config["metadata"]["annotations"] = {"x": "y"}
+    result = apply(live, config, reset_fields=(("status",), ("metadata", "annotations")))
+    assert result["status"] == {"replicas": 1}
+    assert "annotations" not in result["metadata"]
     assert "f:status" not in fields_of(result, "a")
+    assert "f:annotations" not in fields_of(result, "a")["f:metadata"]
+    assert config["status"] == {"replicas": 3}
 
 
 def test_subresource_entries_are_separate():
