@@ -405,7 +405,8 @@ def widget(spec):
 def test_crd_preserve_unknown_fields_deduces_granular_maps_and_atomic_lists():
     live = apply(None, widget({"config": {"a": {"x": 1}, "list": [1, 2]}, "tags": ["t1"]}), type_info=CRD)
     assert fields_of(live, "a") == {
-        "f:spec": {"f:config": {"f:a": {"f:x": {}}, "f:list": {}}, "f:tags": {'v:"t1"': {}}}
+        # "a" is an element of a deduced map, so (as upstream) a member besides its children
+        "f:spec": {"f:config": {"f:a": {".": {}, "f:x": {}}, "f:list": {}}, "f:tags": {'v:"t1"': {}}}
     }
     other = apply(live, widget({"config": {"a": {"y": 2}}, "tags": ["t2"]}), manager="b", type_info=CRD)
     assert other["spec"] == {"config": {"a": {"x": 1, "y": 2}, "list": [1, 2]}, "tags": ["t1", "t2"]}
@@ -416,7 +417,7 @@ def test_crd_preserve_unknown_fields_deduces_granular_maps_and_atomic_lists():
 def test_untyped_crd_everything_deduced():
     untyped = crd_type(None)
     live = apply(None, widget({"x": {"y": 1}, "l": [{"a": 1}]}), type_info=untyped)
-    assert fields_of(live, "a") == {"f:spec": {"f:l": {}, "f:x": {"f:y": {}}}}
+    assert fields_of(live, "a") == {"f:spec": {".": {}, "f:l": {}, "f:x": {".": {}, "f:y": {}}}}
 
 
 ORDER_CASES = [
@@ -546,3 +547,13 @@ def test_crd_map_list_keys_use_schema_defaults():
                   type_info=CRD_WITH_KEY_DEFAULT, force=True)
     assert other["spec"]["routes"] == [{"host": "a", "to": "y", "port": 80}]
     assert fields_of(other, "a") == {"f:spec": {"f:routes": {'k:{"host":"a","port":80}': {".": {}, "f:host": {}}}}}
+
+
+def test_dropped_item_with_field_owned_elsewhere_keeps_identity_and_that_field():
+    live = apply(None, deploy(template=containers({"name": "web", "image": "nginx:1", "args": ["-v"]})),
+                 manager="a")
+    changed = copy.deepcopy(live)
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+    live = record_update(live, changed, manager="edit", api_version="apps/v1", type_info=DEPLOY, now="T2")
+    result = apply(live, deploy(template=containers()), manager="a", now="T3")
+    assert result["spec"]["template"]["spec"]["containers"] == [{"name": "web", "image": "nginx:2"}]

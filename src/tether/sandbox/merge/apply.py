@@ -240,6 +240,7 @@ def prune(value: Any, remove: FieldSet, keep: FieldSet, node: Node) -> Any:
         return out
     if isinstance(value, list) and node.kind == LIST and node.list_type != "atomic":
         item_node = node.item()
+        key_fields = {"f:" + name for name in node.keys}
         out_list = []
         for item in value:
             key = item_key(item, node)
@@ -250,7 +251,11 @@ def prune(value: Any, remove: FieldSet, keep: FieldSet, node: Node) -> Any:
             sub_keep = keep.get(key) or {}
             if MEMBER in sub_remove and not sub_keep:
                 continue
-            out_list.append(prune(item, sub_remove, sub_keep, item_node) if node.list_type == "map" else item)
+            if node.list_type == "map":
+                # an item another manager still needs keeps the fields that identify it
+                sub_remove = {k: v for k, v in sub_remove.items() if k not in key_fields}
+                item = prune(item, sub_remove, sub_keep, item_node)
+            out_list.append(item)
         return out_list
     return value
 
