@@ -206,3 +206,15 @@ def test_update_flavour_marks_new_maps_and_empty_values():
     encoded = to_fields_v1(object_fields(obj, DEPLOY.root, mark_maps=True))
     assert encoded["f:metadata"] == {"f:labels": {".": {}, "f:a": {}}}
     assert _in_container(encoded) == {".": {}, "f:name": {}, "f:resources": {}}
+
+
+def test_crd_validation_only_any_of_keeps_structure():
+    schema = {"type": "object", "properties": {"spec": {
+        "type": "object",
+        "anyOf": [{"required": ["a"]}, {"required": ["b"]}],
+        "properties": {"a": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                       "b": {"type": "string"}},
+    }}}
+    spec = crd_type(schema).root.fields["spec"]
+    assert spec.kind == "struct"
+    assert spec.fields["a"].list_type == "set"
