@@ -557,3 +557,20 @@ def test_dropped_item_with_field_owned_elsewhere_keeps_identity_and_that_field()
     live = record_update(live, changed, manager="edit", api_version="apps/v1", type_info=DEPLOY, now="T2")
     result = apply(live, deploy(template=containers()), manager="a", now="T3")
     assert result["spec"]["template"]["spec"]["containers"] == [{"name": "web", "image": "nginx:2"}]
+
+
+def test_more_than_ten_update_managers_fold_into_ancient_changes():
+    live = apply(None, deploy(), manager="a")
+    for index in range(12):
+        changed = copy.deepcopy(live)
+        changed["metadata"].setdefault("annotations", {})[f"k{index}"] = "v"
+        live = record_update(live, changed, manager=f"u{index:02d}", api_version="apps/v1", type_info=DEPLOY,
+                             now=f"T{index:02d}")
+    updates = [e for e in live["metadata"]["managedFields"] if e["operation"] == "Update"]
+    assert len(updates) == 10
+    ancient = [e for e in updates if e["manager"] == "ancient-changes"]
+    assert len(ancient) == 1
+    # the three oldest changes are folded together, keeping the newest of their times
+    assert set(ancient[0]["fieldsV1"]["f:metadata"]["f:annotations"]) == {".", "f:k0", "f:k1", "f:k2"}
+    assert ancient[0]["time"] == "T02"
+    assert [e["manager"] for e in updates if e["manager"] != "ancient-changes"] == [f"u{i:02d}" for i in range(3, 12)]
