@@ -121,8 +121,20 @@ def _merge_value(original: Any, patch: Any, node: Node, where: str, present: boo
     if isinstance(patch, list):
         if "merge" in strategy and node is not DEDUCED_NODE and present and isinstance(original, list):
             return _merge_list(original, patch, node, where)
+        if present:
+            # replaced by the patch list as sent, as upstream; directive keys do not survive the
+            # server's decoding into the typed object
+            return _without_directive_keys(patch)
         return _strip(patch, node)
     return patch
+
+
+def _without_directive_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_directive_keys(v) for k, v in value.items() if not k.startswith("$")}
+    if isinstance(value, list):
+        return [_without_directive_keys(v) for v in value]
+    return value
 
 
 def _ident(value: Any, merge_key: str | None) -> Any:
