@@ -574,3 +574,12 @@ def test_more_than_ten_update_managers_fold_into_ancient_changes():
     assert set(ancient[0]["fieldsV1"]["f:metadata"]["f:annotations"]) == {".", "f:k0", "f:k1", "f:k2"}
     assert ancient[0]["time"] == "T02"
     assert [e["manager"] for e in updates if e["manager"] != "ancient-changes"] == [f"u{i:02d}" for i in range(3, 12)]
+
+
+def test_undecodable_client_managed_fields_fall_back_to_stored_ones():
+    live = apply(None, deploy(), manager="a")
+    changed = copy.deepcopy(live)
+    changed["metadata"]["managedFields"] = [{"manager": "x", "fieldsType": "FieldsV2"}]
+    changed["spec"]["replicas"] = 4
+    updated = record_update(live, changed, manager="edit", api_version="apps/v1", type_info=DEPLOY, now="T2")
+    assert entries(updated) == [("a", "Apply", "T1"), ("edit", "Update", "T2")]

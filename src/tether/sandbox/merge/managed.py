@@ -285,10 +285,14 @@ def record_update(
     """
     old_meta = (old or {}).get("metadata") or {}
     new_meta = new.get("metadata") or {}
-    source = old
+    entries = None
     if "managedFields" in new_meta and not json_equal(new_meta.get("managedFields"), old_meta.get("managedFields")):
-        source = new
-    entries = decode(source)
+        try:
+            entries = decode(new)
+        except PatchError:
+            entries = None  # as upstream: undecodable client-sent managedFields fall back to the stored ones
+    if entries is None:
+        entries = decode(old)
     ignored = ignored_paths(reset_fields)
     changed, removed = compare(_body(old), _body(new), type_info.root)
     changed = strip_ignored(changed, ignored)
