@@ -583,3 +583,13 @@ def test_undecodable_client_managed_fields_fall_back_to_stored_ones():
     changed["spec"]["replicas"] = 4
     updated = record_update(live, changed, manager="edit", api_version="apps/v1", type_info=DEPLOY, now="T2")
     assert entries(updated) == [("a", "Apply", "T1"), ("edit", "Update", "T2")]
+
+
+def test_conflict_cause_messages_follow_upstream():
+    from tether.sandbox.merge import Conflict
+
+    assert Conflict("m1", "v1", ".data.a", "Apply").message == 'conflict with "m1"'
+    assert Conflict("m1", "v1", ".data.a", "Update").message == 'conflict with "m1" using v1'
+    assert Conflict("c", "apps/v1", ".status", "Update", "status").message == (
+        'conflict with "c" with subresource "status" using apps/v1'
+    )

@@ -51,6 +51,11 @@ class Conflict:
     operation: str = "Update"
     subresource: str = ""
 
+    @property
+    def message(self) -> str:
+        """The upstream Status cause message (``conflict with "m1" using v1``)."""
+        return f"conflict with {self.manager_text()}"
+
     def manager_text(self) -> str:
         """The manager as upstream prints it in conflict messages."""
         text = f'"{self.manager}"'
