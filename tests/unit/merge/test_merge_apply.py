@@ -593,3 +593,32 @@ def test_conflict_cause_messages_follow_upstream():
     assert Conflict("c", "apps/v1", ".status", "Update", "status").message == (
         'conflict with "c" with subresource "status" using apps/v1'
     )
+
+
+ATOMIC_MAP_CRD = crd_type({
+    "type": "object",
+    "properties": {"spec": {"type": "object", "properties": {
+        "settings": {"type": "object", "additionalProperties": {"type": "string"}, "x-kubernetes-map-type": "atomic"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+    }}},
+})
+
+
+@pytest.mark.parametrize(
+    ("field", "conflicts"),
+    [("settings", ['.spec.settings']), ("labels", [])],
+    ids=["atomic-map-conflicts-as-a-unit", "granular-map-shares-keys"],
+)
+def test_atomic_versus_granular_maps(field, conflicts):
+    live = apply(None, widget({field: {"a": "1"}}), manager="a", type_info=ATOMIC_MAP_CRD)
+    other = widget({field: {"b": "2"}})
+    if conflicts:
+        with pytest.raises(ApplyConflictError) as caught:
+            apply(live, other, manager="b", type_info=ATOMIC_MAP_CRD)
+        assert [c.field for c in caught.value.conflicts] == conflicts
+        forced = apply(live, other, manager="b", force=True, type_info=ATOMIC_MAP_CRD)
+        assert forced["spec"][field] == {"b": "2"}
+        assert fields_of(forced, "a") is None  # a's only field moved to b
+    else:
+        both = apply(live, other, manager="b", type_info=ATOMIC_MAP_CRD)
+        assert both["spec"][field] == {"a": "1", "b": "2"}
