@@ -69,6 +69,19 @@ STRATEGIC = [
     ("retain-keys-violated", DEPLOYMENT, {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate",
                                                                "rollingUpdate": {"maxSurge": 2}}}}),
     ("missing-merge-key", POD, {"spec": {"containers": [{"image": "x"}]}}),
+    ("new-key-with-replace-directive", POD, {"spec": {"nodeSelector": {"$patch": "replace", "a": "b"}}}),
+    ("new-key-with-merge-directive", POD, {"spec": {"nodeSelector": {"$patch": "merge", "a": "b"}}}),
+    ("new-nested-map-with-directive", POD, {"spec": {"securityContext": {"runAsUser": 1, "seLinuxOptions": {
+        "$patch": "replace", "user": "u"}}}}),
+    ("new-list-drops-directive-items", POD, {"spec": {"hostAliases": [{"ip": "1.2.3.4", "$patch": "replace"}],
+                                                      "securityContext": {"sysctls": [
+                                                          {"name": "x", "$patch": "delete"}, {"name": "y"}]}}}),
+    ("new-list-with-replace-marker", POD, {"spec": {"hostAliases": [{"ip": "1"}, {"$patch": "replace"}]}}),
+    ("appended-item-kept-as-sent", POD, {"spec": {"containers": [{"name": "new", "env": [
+        {"name": "A", "$patch": "delete"}, {"name": "B"}], "securityContext": {"capabilities": {"$patch": "delete"}},
+        "resources": {"$patch": "replace", "limits": {"cpu": "1"}}}]}}),
+    ("delete-existing-map", POD, {"metadata": {"labels": {"$patch": "delete"}}}),
+    ("existing-list-replaced-as-sent", POD, {"spec": {"tolerations": [{"key": "k", "$patch": "delete"}]}}),
 ]
 
 MERGE = [
