@@ -10,6 +10,8 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tether.sandbox.merge import PatchError, builtin_type, json_patch, merge_patch, strategic_merge_patch
 
@@ -82,6 +84,8 @@ STRATEGIC = [
         "resources": {"$patch": "replace", "limits": {"cpu": "1"}}}]}}),
     ("delete-existing-map", POD, {"metadata": {"labels": {"$patch": "delete"}}}),
     ("existing-list-replaced-as-sent", POD, {"spec": {"tolerations": [{"key": "k", "$patch": "delete"}]}}),
+    ("patch-list-out-of-set-element-order", POD, {"spec": {"$setElementOrder/containers": [
+        {"name": "app"}, {"name": "side"}], "containers": [{"name": "side", "image": "x"}, {"name": "app"}]}}),
 ]
 
 MERGE = [
@@ -141,3 +145,70 @@ def test_merge_patch_matches_kubectl(name, obj, patch, tmp_path):
 @pytest.mark.parametrize(("name", "obj", "patch"), JSON, ids=[c[0] for c in JSON])
 def test_json_patch_matches_kubectl(name, obj, patch, tmp_path):
     assert mine(json_patch, obj, patch) == kubectl_patch(obj, "json", patch, tmp_path)
+
+
+# Random strategic merge patches over containers (merge key), env (nested merge key), args (no
+# strategy), finalizers (primitive merge list) and labels, with every directive, checked against
+# kubectl. Kept small: each example runs kubectl once.
+names = st.sampled_from(["app", "side", "new"])
+env_names = st.sampled_from(["A", "B", "C"])
+
+
+@st.composite
+def env_patch(draw):
+    items = []
+    for name in draw(st.lists(env_names, max_size=3, unique=True)):
+        kind = draw(st.sampled_from(["set", "delete"]))
+        items.append({"name": name, "value": draw(st.sampled_from(["1", "9"]))} if kind == "set"
+                     else {"name": name, "$patch": "delete"})
+    return items
+
+
+@st.composite
+def container_patch(draw, name):
+    item: dict = {"name": name}
+    if draw(st.booleans()):
+        item["image"] = draw(st.sampled_from(["a:2", "z"]))
+    if draw(st.booleans()):
+        item["env"] = draw(env_patch())
+    if draw(st.booleans()):
+        item["args"] = draw(st.lists(st.sampled_from(["-a", "-b"]), max_size=2))
+    if draw(st.booleans()):
+        item["$patch"] = "delete"
+    return item
+
+
+@st.composite
+def random_patch(draw):
+    spec: dict = {}
+    meta: dict = {}
+    if draw(st.booleans()):
+        chosen = draw(st.lists(names, min_size=1, max_size=3, unique=True))
+        spec["containers"] = [draw(container_patch(n)) for n in chosen]
+        if draw(st.booleans()):
+            spec["containers"].append({"$patch": "replace"})
+        if draw(st.booleans()):
+            order = chosen + [n for n in ("app", "side") if n not in chosen]
+            spec["$setElementOrder/containers"] = [{"name": n} for n in order]
+    if draw(st.booleans()):
+        meta["finalizers"] = draw(st.lists(st.sampled_from(["example.com/a", "b", "c"]), max_size=2, unique=True))
+    if draw(st.booleans()):
+        meta["$deleteFromPrimitiveList/finalizers"] = draw(st.lists(st.sampled_from(["example.com/a", "b"]),
+                                                                    max_size=1))
+    if draw(st.booleans()):
+        meta["labels"] = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.none() | st.just("x"),
+                                              max_size=2))
+    patch = {}
+    if spec:
+        patch["spec"] = spec
+    if meta:
+        patch["metadata"] = meta
+    return patch
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(random_patch())
+def test_random_strategic_patches_match_kubectl(tmp_path, patch):
+    expected = kubectl_patch(POD, "strategic", patch, tmp_path)
+    assert mine(strategic_merge_patch, POD, patch, TYPES["Pod"]) == expected

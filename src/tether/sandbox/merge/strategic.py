@@ -68,6 +68,8 @@ def _merge_map(original: dict, patch: dict, node: Node, where: str) -> dict | No
             raise PatchError(f"strategic merge patch at {path}: {key} must be a list")
         sub = node.field(field)
         current = out.get(field)
+        if isinstance(patch.get(field), list):
+            _check_order(patch[field], order, sub.patch_merge_key, path)
         if field in patch and patch[field] is not None:
             merged = _merge_value(current, patch[field], sub, path, field in out)
         elif isinstance(current, list):
@@ -158,6 +160,26 @@ def _without_directive_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_directive_keys(v) for v in value]
     return value
+
+
+def _check_order(items: list, order: list, merge_key: str | None, where: str) -> None:
+    """As upstream: the patch list must follow the ``$setElementOrder`` list (delete items aside;
+    other directive items are skipped only while the order list lasts)."""
+    if merge_key:
+        items = [v for v in items if not (isinstance(v, dict) and v.get(_PATCH) == "delete")]
+    patch_index = order_index = 0
+    while patch_index < len(items) and order_index < len(order):
+        item = items[patch_index]
+        if isinstance(item, dict) and _PATCH in item:
+            patch_index += 1
+            continue
+        if json_equal(_ident(item, merge_key), _ident(order[order_index], merge_key)):
+            patch_index += 1
+        order_index += 1
+    if patch_index < len(items):
+        raise PatchError(
+            f"strategic merge patch at {where}: the order of the patch list does not match its $setElementOrder list"
+        )
 
 
 def _ident(value: Any, merge_key: str | None) -> Any:
