@@ -72,6 +72,7 @@ STRATEGIC = [
                                                                "rollingUpdate": {"maxSurge": 2}}}}),
     ("missing-merge-key", POD, {"spec": {"containers": [{"image": "x"}]}}),
     ("new-key-with-replace-directive", POD, {"spec": {"nodeSelector": {"$patch": "replace", "a": "b"}}}),
+    ("merge-directive-in-existing-map", POD, {"metadata": {"labels": {"$patch": "merge", "c": "3"}}}),
     ("new-key-with-merge-directive", POD, {"spec": {"nodeSelector": {"$patch": "merge", "a": "b"}}}),
     ("new-nested-map-with-directive", POD, {"spec": {"securityContext": {"runAsUser": 1, "seLinuxOptions": {
         "$patch": "replace", "user": "u"}}}}),

@@ -2,7 +2,7 @@
 
 Lists whose field carries ``x-kubernetes-patch-strategy: merge`` are merged (by the
 ``x-kubernetes-patch-merge-key`` for lists of objects, by value for primitive lists); every
-other list is replaced. Directives: ``$patch: replace|merge|delete`` in maps and list items,
+other list is replaced. Directives: ``$patch: replace|delete`` in maps and list items,
 ``$retainKeys``, ``$deleteFromPrimitiveList/<field>``, ``$setElementOrder/<field>``; null
 deletes a key. Untyped parts (deduced nodes) merge maps and replace lists, as a JSON merge
 patch does.
@@ -41,8 +41,8 @@ def _merge_map(original: dict, patch: dict, node: Node, where: str) -> dict | No
             return _without_directive_keys(patch)
         if directive == "delete":
             return None
-        if directive != "merge":
-            raise PatchError(f"strategic merge patch at {where or '/'}: unknown $patch directive {directive!r}")
+        # as upstream, "merge" (the default) cannot be spelled out in a map
+        raise PatchError(f"strategic merge patch at {where or '/'}: unknown $patch directive {directive!r}")
     out = copy_json(original)
     retain = patch.get(_RETAIN)
     if retain is not None:
