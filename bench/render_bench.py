@@ -65,6 +65,49 @@ def measure(count: int) -> dict[str, float]:
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
+def schema_engines(count: int = 1_000) -> dict[str, float]:
+    """Per-object cost of the two schema engines on Deployments, and the one-off compile cost."""
+    from tether.validate import schema
+
+    objects = [json.loads(json.dumps(__import__("yaml").safe_load(object_yaml(2 + 3 * i)))) for i in range(count)]
+    name = "io.k8s.api.apps.v1.Deployment"
+    schema.strict_definitions("1.32")
+    started = time.perf_counter()
+    detailed = schema._detailed_validator("1.32", name)
+    for obj in objects:
+        assert not list(detailed.iter_errors(obj))
+    jsonschema_us = (time.perf_counter() - started) / count * 1e6
+    started = time.perf_counter()
+    fast = schema._fast_validator("1.32", name)
+    compile_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for obj in objects:
+        fast(obj)
+    fast_us = (time.perf_counter() - started) / count * 1e6
+    return {"jsonschema_us_per_deployment": round(jsonschema_us, 1), "fastjsonschema_compile_s": round(compile_s, 3),
+            "fastjsonschema_us_per_deployment": round(fast_us, 1)}
+
+
+def renderer_latency() -> dict[str, float]:
+    """Wall time of one render of each example (includes the child process for Helm / Jsonnet)."""
+    from tether.render import RenderOptions, render_source
+
+    examples = Path(__file__).resolve().parents[1] / "examples/render"
+    cases = {
+        "plain (guestbook)": ("guestbook", RenderOptions()),
+        "kustomize (overlay)": ("api-kustomize/overlays/prod", RenderOptions()),
+        "helm (chart)": ("web-chart", RenderOptions(values_files=("values-prod.yaml",))),
+        "jsonnet (app)": ("api-jsonnet", RenderOptions(tla_str=(("name", "api"),), ext_str=(("env", "prod"),))),
+    }
+    out = {}
+    for label, (path, options) in cases.items():
+        render_source(examples / path, options)  # warm caches (imports, page cache)
+        started = time.perf_counter()
+        render_source(examples / path, options)
+        out[label] = round(time.perf_counter() - started, 3)
+    return out
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         print(json.dumps(measure(int(sys.argv[2]))))
@@ -74,13 +117,17 @@ def main() -> None:
         done = subprocess.run([sys.executable, __file__, "--child", str(count)], capture_output=True, text=True,
                               check=True)
         rows.append(json.loads(done.stdout))
+    engines, latency = schema_engines(), renderer_latency()
     if "--json" in sys.argv:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"plain": rows, "schema_engines": engines, "renderer_latency_s": latency}, indent=2))
         return
     print(f"{'objects':>8} {'render s':>9} {'us/object':>10} {'validate s':>11} {'peak RSS MiB':>13}")
     for row in rows:
         print(f"{row['objects']:>8} {row['render_s']:>9} {row['render_per_object_us']:>10} {row['validate_s']:>11} "
               f"{row['peak_rss_mib']:>13}")
+    print()
+    for key, value in {**engines, **latency}.items():
+        print(f"{key:<36} {value}")
 
 
 if __name__ == "__main__":
