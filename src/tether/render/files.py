@@ -179,12 +179,9 @@ def locate_path(text: str, document: int, path: list[str | int]) -> tuple[int, i
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.YAMLError:
         return None
-    non_empty = [n for n in nodes if n is not None]
-    if document >= len(nodes):
+    if document >= len(nodes) or nodes[document] is None:
         return None
-    node = nodes[document] if document < len(nodes) else (non_empty[0] if non_empty else None)
-    if node is None:
-        return None
+    node = nodes[document]
     best = node
     for part in path:
         if isinstance(node, yaml.MappingNode):
