@@ -146,6 +146,8 @@ def decrypt_slots(slots: Iterable[Slot], key: bytes, rules: Rules, *, raw: bool 
         if encrypted and isinstance(value, str) and value != "":
             value = decrypt_value(value, key, slot.aad(), raw=raw)
             slot.setter(value)
+            if isinstance(value, Comment):
+                continue  # SOPS stores comments inside YAML lists as list items; never in the MAC
         mac.add(value, encrypted)
     return mac.hex()
 
