@@ -92,7 +92,8 @@ class Decryptor:
 
     def is_encrypted(self, data: bytes, path: Path) -> bool:
         """Cheap check for SOPS metadata, without parsing the whole document."""
-        if b"sops" not in data or b"mac" not in data:
+        # every SOPS file carries an encrypted MAC, so this marker is always present
+        if b"sops" not in data or b"ENC[AES256_GCM," not in data:
             return False
         return bool(_MARKERS[stores.format_for(path)].search(data))
 

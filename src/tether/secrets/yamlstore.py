@@ -97,6 +97,8 @@ class YamlDocument:
         return cls(docs, metadata, guess_indent(text))
 
     def slots(self) -> list[Slot]:
+        if not self.docs:
+            raise SecretsError("the YAML file holds no document")
         slots: list[Slot] = []
         for doc in self.docs:
             if not isinstance(doc, dict | list):

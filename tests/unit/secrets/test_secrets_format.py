@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tether.errors import SecretsError
-from tether.secrets import Decryptor, shamir
+from tether.secrets import Decryptor, api, shamir
 from tether.secrets.cipher import (
     ENC_RE,
     Comment,
@@ -21,6 +21,8 @@ from tether.secrets.cipher import (
     format_float,
     to_bytes,
 )
+from tether.secrets.config import group_from
+from tether.secrets.keys import KeyRing
 from tether.secrets.metadata import flatten, unflatten
 from tether.secrets.stores import format_for
 from tether.secrets.tree import Rules, Slot, decrypt_slots, encrypt_slots
@@ -179,3 +181,36 @@ def test_known_answer_files_written_by_sops(name: str, needle: bytes, monkeypatc
     path = DATA / name
     out = Decryptor.from_environment().decrypt(path.read_bytes(), path)
     assert needle in out
+
+
+ENC_SAMPLE = "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]"
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), [
+    ("a.yaml", f"a: 1\nsops:\n    mac: {ENC_SAMPLE}\n    version: 3.11.0\n", True),
+    ("a.yaml", "a: 1\nsops:\n    mac: plain\n", False),
+    ("a.yaml", "note: mentions sops and mac\n", False),
+    ("a.yaml", f"a: b\nnested:\n  sops: {{mac: '{ENC_SAMPLE}'}}\n", False),
+    ("a.json", f'{{"a": 1, "sops": {{"mac": "{ENC_SAMPLE}"}}}}', True),
+    ("a.json", '{"a": "sops mac"}', False),
+    (".env", f"A={ENC_SAMPLE}\nsops_mac={ENC_SAMPLE}\nsops_version=3.11.0\n", True),
+    (".env", "sops_mac=1\n", False),
+    ("a.ini", f"[s]\nk = {ENC_SAMPLE}\n\n[sops]\nmac = {ENC_SAMPLE}\n", True),
+    ("blob", f'{{"data": "{ENC_SAMPLE}", "sops": {{"mac": "{ENC_SAMPLE}"}}}}', True),
+    ("blob", "\x00binary sops mac", False),
+])
+def test_is_encrypted_is_cheap_and_precise(name: str, data: str, expected: bool) -> None:
+    assert Decryptor(KeyRing()).is_encrypted(data.encode(), Path(name)) is expected
+
+
+@pytest.mark.parametrize(("fmt", "data", "message"), [
+    ("yaml", b"", "holds no document"),
+    ("json", b"[1,", "not valid JSON"),
+    ("dotenv", b"NOEQUALS\n", ":1: invalid dotenv line"),
+    ("ini", b"[s]\njunk\n", ":2: invalid INI line"),
+])
+def test_unparseable_plaintext_names_file_and_line(fmt: str, data: bytes, message: str) -> None:
+    options = api.EncryptOptions(key_groups=[group_from(["age1qqqq"], [])])
+    with pytest.raises(SecretsError, match=message) as caught:
+        api.encrypt(data, fmt, options, "f.txt")
+    assert str(caught.value).startswith("f.txt")
