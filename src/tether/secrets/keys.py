@@ -95,8 +95,8 @@ class KeyRing:
             raise SecretsError(f"no configured age identity matches {key.recipient}") from None
 
     def decrypt_pgp(self, key: PgpKey) -> bytes:
-        if not self.use_gpg:
-            raise SecretsError("PGP decryption is disabled")
+        if not self.use_gpg or not self.gpg_homes:
+            raise SecretsError("no GnuPG keyring is configured")
         errors = []
         for home in self.gpg_homes:
             result = _gpg(["--decrypt"], key.enc.encode(), home)

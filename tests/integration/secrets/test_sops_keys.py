@@ -201,3 +201,23 @@ def test_keyring_without_keys_reports_every_key(tmp_path: Path, age_key: AgeKey)
     encrypted = api.encrypt(b"a: b\n", "yaml", options, "x.yaml")
     with pytest.raises(SecretsError, match=r"x\.yaml: cannot decrypt the data key \(age:age1"):
         api.decrypt(encrypted, "yaml", KeyRing(use_gpg=False), "x.yaml")
+
+
+def test_keys_from_secret_data(tmp_path: Path, age_key: AgeKey, gpg_key: GpgKey) -> None:
+    """The controller's path: identities from a Kubernetes Secret's data, no ambient keys."""
+    exported = subprocess.run(["gpg", "--batch", "--armor", "--export-secret-keys", gpg_key.fingerprint],
+                              env={**os.environ, "GNUPGHOME": gpg_key.home}, capture_output=True, check=True,
+                              timeout=120).stdout
+    (tmp_path / "a.yaml").write_bytes(b"a: s3cr3t-a\n")
+    (tmp_path / "p.yaml").write_bytes(b"p: s3cr3t-p\n")
+    by_age = sops("encrypt", "--age", age_key.recipient, "a.yaml", cwd=tmp_path).stdout
+    by_pgp = sops("encrypt", "--pgp", gpg_key.fingerprint, "p.yaml", cwd=tmp_path,
+                  env={"GNUPGHOME": gpg_key.home}).stdout
+    decryptor = Decryptor.from_key_material({"identity.agekey": age_key.path.read_bytes(), "pgp.asc": exported})
+    assert decryptor.decrypt(by_age, Path("a.yaml")) == b"a: s3cr3t-a\n"
+    assert decryptor.decrypt(by_pgp, Path("p.yaml")) == b"p: s3cr3t-p\n"
+    only_age = Decryptor.from_key_material({"identity.agekey": age_key.secret})
+    with pytest.raises(SecretsError, match="no GnuPG keyring is configured"):
+        only_age.decrypt(by_pgp, Path("p.yaml"))
+    with pytest.raises(SecretsError, match=r"bogus\.agekey: no age identity"):
+        Decryptor.from_key_material({"bogus.agekey": b"not a key"})
