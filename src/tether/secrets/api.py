@@ -11,7 +11,7 @@ from tether.errors import SecretsError
 from tether.secrets import stores
 from tether.secrets.cipher import DATA_KEY_SIZE
 from tether.secrets.keys import KeyRing, decrypt_data_key, encrypt_data_key
-from tether.secrets.metadata import KeyGroup, MasterKey, Metadata, now_rfc3339
+from tether.secrets.metadata import FORMAT_VERSION, KeyGroup, MasterKey, Metadata, now_rfc3339
 from tether.secrets.tree import Rules, Slot, decrypt_slots, encrypt_mac, encrypt_slots, verify_mac
 
 
@@ -60,6 +60,7 @@ def seal(document: stores.Document, meta: Metadata, data_key: bytes, slots: list
     """Encrypt every value of a plaintext document and attach fresh MAC and metadata."""
     mac = encrypt_slots(document.slots() if slots is None else slots, data_key, meta.rules)
     meta.lastmodified = now_rfc3339()
+    meta.version = FORMAT_VERSION  # values and MAC are now written with this version's rules
     meta.mac = encrypt_mac(mac, data_key, meta.lastmodified)
     # binary files carry no selector (SOPS omits the default suffix there too)
     document.metadata = meta.to_dict(with_rules=document.format != "binary")

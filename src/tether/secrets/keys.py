@@ -73,8 +73,11 @@ def _gpg(args: list[str], data: bytes, home: str | None) -> subprocess.Completed
     env = dict(os.environ)
     if home:
         env["GNUPGHOME"] = home
-    return subprocess.run([gpg_binary(), "--batch", "--no-tty", "--quiet", *args], input=data, capture_output=True,
-                          env=env, timeout=GPG_TIMEOUT, check=False)
+    try:
+        return subprocess.run([gpg_binary(), "--batch", "--no-tty", "--quiet", *args], input=data,
+                              capture_output=True, env=env, timeout=GPG_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise SecretsError(f"gpg did not answer within {GPG_TIMEOUT}s") from None
 
 
 @dataclass
@@ -171,8 +174,6 @@ def _decrypt_group(keys: Iterable[AgeKey | PgpKey], ring: KeyRing, failures: lis
             return ring.decrypt_age(key) if isinstance(key, AgeKey) else ring.decrypt_pgp(key)
         except SecretsError as error:
             failures.append(f"{key.label}: {error}")
-        except subprocess.TimeoutExpired:
-            failures.append(f"{key.label}: gpg timed out")
     return None
 
 
