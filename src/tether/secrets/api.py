@@ -58,6 +58,9 @@ def encrypt(data: bytes, fmt: str, options: EncryptOptions, where: str) -> bytes
 
 def seal(document: stores.Document, meta: Metadata, data_key: bytes, slots: list[Slot] | None = None) -> bytes:
     """Encrypt every value of a plaintext document and attach fresh MAC and metadata."""
+    if meta.rules.comment_selectors:
+        raise SecretsError("files using encrypted_comment_regex / unencrypted_comment_regex can be decrypted "
+                           "but not re-encrypted by tether")
     mac = encrypt_slots(document.slots() if slots is None else slots, data_key, meta.rules)
     meta.lastmodified = now_rfc3339()
     meta.version = FORMAT_VERSION  # values and MAC are now written with this version's rules

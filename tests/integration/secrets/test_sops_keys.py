@@ -221,3 +221,18 @@ def test_keys_from_secret_data(tmp_path: Path, age_key: AgeKey, gpg_key: GpgKey)
         only_age.decrypt(by_pgp, Path("p.yaml"))
     with pytest.raises(SecretsError, match=r"bogus\.agekey: no age identity"):
         Decryptor.from_key_material({"bogus.agekey": b"not a key"})
+
+
+@pytest.mark.parametrize("selector", ["encrypted_comment_regex", "unencrypted_comment_regex"])
+def test_comment_regex_files_decrypt_but_are_not_rewritten(tmp_path: Path, age_key: AgeKey, selector: str) -> None:
+    document = b"# public note\n# private note\na: 1\nb:\n    # private inner\n    c: 2\n"
+    (tmp_path / "x.yaml").write_bytes(document)
+    _write_rules(tmp_path, f"creation_rules:\n  - age: {age_key.recipient}\n    {selector}: public\n")
+    encrypted = sops("encrypt", "x.yaml", cwd=tmp_path).stdout
+    assert b"ENC[AES256_GCM" in encrypted.split(b"\nsops:")[0]
+    decryptor = Decryptor.from_environment([age_key.path])
+    assert decryptor.decrypt(encrypted, tmp_path / "x.yaml") == document
+    with pytest.raises(SecretsError, match="not re-encrypted by tether"):
+        api.rotate(encrypted, "yaml", decryptor.ring, "x.yaml")
+    with pytest.raises(SecretsError, match="comment_regex are not supported"):
+        rule_for(tmp_path / "x.yaml")
