@@ -44,7 +44,7 @@ class PgpKey:
 
     @property
     def label(self) -> str:
-        return f"pgp:{self.fp}"
+        return f"pgp:{self.fp.replace(' ', '').upper()}"
 
 
 MasterKey = AgeKey | PgpKey

@@ -39,30 +39,35 @@ def _yaml(indent: tuple[int, int] = (4, 4)) -> YAML:
     return yaml
 
 
-_KEY_LINE = re.compile(r"^( *)(- +)?[^\s#-][^:#]*:(\s|$)")
+_OPENER = re.compile(r"^( *)[^\s#-][^#]*:[ \t]*(#.*)?$")  # "key:" with the value on the next lines
 
 
 def guess_indent(text: str) -> tuple[int, int]:
-    """The file's mapping indentation and list dash offset, so a round trip keeps its layout."""
-    mapping = 0
+    """The file's mapping indentation and list dash offset, so a round trip keeps its layout.
+
+    Measured where a ``key:`` line opens a block: the next line's extra indentation is the
+    mapping indent (a key) or the dash offset (a list item)."""
+    mapping: int | None = None
     offset: int | None = None
-    previous_key_indent = -1
+    opener: int | None = None  # indentation of the previous line if it opened a block
     for line in text.splitlines():
         stripped = line.lstrip(" ")
-        if not stripped or stripped.startswith("#"):
+        if not stripped or stripped.startswith("#") or stripped.startswith("---"):
             continue
         indent = len(line) - len(stripped)
-        if stripped.startswith("- ") or stripped == "-":
-            if offset is None and previous_key_indent >= 0 and indent >= previous_key_indent:
-                offset = indent - previous_key_indent
-            continue
-        match = _KEY_LINE.match(line)
-        if match:
-            if indent > previous_key_indent >= 0 and not mapping:
-                mapping = indent - previous_key_indent
-            previous_key_indent = indent
-    mapping = mapping if 2 <= mapping <= 8 else 4
-    offset = offset if offset is not None and 0 <= offset <= mapping else (mapping if mapping == 4 else 0)
+        if opener is not None and indent >= opener:
+            if stripped.startswith("-") and offset is None:
+                offset = indent - opener
+            elif not stripped.startswith("-") and mapping is None and indent > opener:
+                mapping = indent - opener
+        match = _OPENER.match(line)
+        opener = indent if match and not stripped.startswith("-") else None
+        if mapping is not None and offset is not None:
+            break
+    if mapping is None or not 2 <= mapping <= 8:
+        mapping = 2 if offset in (0, 2) else 4  # lists in 2-space style suggest 2-space mappings
+    if offset is None or offset > mapping:
+        offset = 4 if mapping == 4 else 0
     return mapping, offset
 
 

@@ -26,6 +26,7 @@ from tether.secrets.keys import KeyRing
 from tether.secrets.metadata import flatten, unflatten
 from tether.secrets.stores import format_for
 from tether.secrets.tree import Rules, Slot, decrypt_slots, encrypt_slots
+from tether.secrets.yamlstore import guess_indent
 
 KEY = bytes(range(32))
 DATA = Path(__file__).parent / "data"
@@ -214,3 +215,36 @@ def test_unparseable_plaintext_names_file_and_line(fmt: str, data: bytes, messag
     with pytest.raises(SecretsError, match=message) as caught:
         api.encrypt(data, fmt, options, "f.txt")
     assert str(caught.value).startswith("f.txt")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a:\n  b: 1\n", (2, 0)),
+    ("a:\n    b: 1\n    x:\n        - one\n", (4, 4)),
+    ("containers:\n- name: a\n  image: b\n", (2, 0)),
+    ("spec:\n  containers:\n    - name: a\n      image: b\n", (2, 2)),
+    ("l:\n  - name: a\n    env:\n      - x\n", (2, 2)),
+    ("x: 1\n", (4, 4)),
+    ("a: |\n  text: not a key\n", (4, 4)),
+])
+def test_indentation_guess(text: str, expected: tuple[int, int]) -> None:
+    assert guess_indent(text) == expected
+
+
+ROUND_TRIPS = [
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db # the name\n  labels:\n    app: web\n"
+    "stringData:\n  password: hunter2\n  config: |\n    a=1\n    b=2\n",
+    "spec:\n  containers:\n  - name: app\n    env:\n    - name: TOKEN\n      value: abc\n",
+    "spec:\n  containers:\n    - name: app\n      args: [--flag, x]\n",
+    "# head\na:\n    b: 1\n    # inside\n    c:\n        - x\n        - y\n",
+]
+
+
+@pytest.mark.parametrize("text", ROUND_TRIPS)
+def test_encrypt_then_decrypt_gives_the_file_back(text: str) -> None:
+    import pyrage
+
+    identity = pyrage.x25519.Identity.generate()
+    options = api.EncryptOptions(key_groups=[group_from([str(identity.to_public())], [])])
+    encrypted = api.encrypt(text.encode(), "yaml", options, "s.yaml")
+    assert b"hunter2" not in encrypted
+    assert api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml").decode() == text
