@@ -1,0 +1,128 @@
+"""``tether sandbox`` (the local Kubernetes-compatible API server) and ``tether demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import typer
+
+from tether.errors import UsageError
+
+
+def _serve(config: object, kubeconfig: Path, after_start: object = None) -> None:
+    from tether.sandbox.server import Sandbox
+
+    async def main() -> None:
+        sandbox = Sandbox(config)  # type: ignore[arg-type]
+        await sandbox.start()
+        sandbox.write_kubeconfig(kubeconfig)
+        typer.echo(str(kubeconfig))
+        typer.echo(f"# serving {sandbox.url}; stop with Ctrl-C", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            if callable(after_start):
+                await loop.run_in_executor(None, after_start, sandbox, kubeconfig)
+            await stop.wait()
+        finally:
+            await sandbox.stop()
+
+    asyncio.run(main())
+
+
+def sandbox_command(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(6443, help="Port to listen on (0 picks a free one)."),
+    data: Path = typer.Option(Path(".tether-sandbox"), "--data", help="Directory of the persistent store."),
+    kubeconfig_out: Path = typer.Option(
+        None, "--kubeconfig-out", help="Where to write the kubeconfig (default: DATA/kubeconfig)."
+    ),
+    tls: bool = typer.Option(False, "--tls", help="Serve HTTPS with a generated CA (kept under DATA/pki)."),
+    token: list[str] = typer.Option([], "--token", help="Require this admin bearer token (repeatable)."),
+    history: int = typer.Option(10_000, help="Watch history kept in memory; older versions get 410 Gone."),
+) -> None:
+    """Serve a local Kubernetes-compatible API server until stopped; prints the kubeconfig path."""
+    from tether.sandbox.server import SandboxConfig
+
+    if port < 0 or port > 65535:
+        raise UsageError(f"--port {port} is not a TCP port")
+    config = SandboxConfig(host=host, port=port, data_dir=data, tls=tls, tokens=list(token), history_size=history)
+    _serve(config, kubeconfig_out or data / "kubeconfig")
+
+
+DEMO_DIR = Path(__file__).resolve().parents[3] / "examples" / "demo"
+
+
+def _apply_demo(sandbox: object, kubeconfig: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    manifests = DEMO_DIR if DEMO_DIR.is_dir() else None
+    if manifests is None:
+        typer.echo("# examples/demo not found; nothing applied", err=True)
+        return
+    if kubectl:
+        result = subprocess.run(
+            [
+                kubectl,
+                "--kubeconfig",
+                str(kubeconfig),
+                "apply",
+                "--server-side",
+                "--field-manager=tether-demo",
+                "-f",
+                str(manifests),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        typer.echo(result.stdout.rstrip(), err=True)
+        if result.returncode != 0:
+            typer.echo(result.stderr.rstrip(), err=True)
+    else:
+        _apply_with_lightkube(kubeconfig, manifests)
+    typer.echo(
+        "\nTry:\n"
+        f"  kubectl --kubeconfig {kubeconfig} get all -A\n"
+        f"  kubectl --kubeconfig {kubeconfig} -n demo get configmap,deployment,service\n"
+        f"  kubectl --kubeconfig {kubeconfig} apply --server-side -f examples/demo/\n"
+        f"  kubectl --kubeconfig {kubeconfig} api-resources\n"
+        "Stop with Ctrl-C.",
+        err=True,
+    )
+
+
+def _apply_with_lightkube(kubeconfig: Path, manifests: Path) -> None:
+    from lightkube import Client, KubeConfig, codecs
+
+    client = Client(KubeConfig.from_file(str(kubeconfig)), field_manager="tether-demo")
+    for path in sorted(manifests.glob("*.yaml")):
+        with open(path) as handle:
+            for obj in codecs.load_all_yaml(handle):
+                client.apply(obj)
+                typer.echo(f"applied {obj.kind} {obj.metadata.name}", err=True)
+
+
+def demo_command(
+    data: Path = typer.Option(None, "--data", help="Data directory (default: a temporary one)."),
+    port: int = typer.Option(0, help="Port (default: a free one)."),
+) -> None:
+    """Start the sandbox, apply the demo app and serve until Ctrl-C."""
+    from tether.sandbox.server import SandboxConfig
+
+    with contextlib.ExitStack() as stack:
+        directory = data or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tether-demo-")))
+        config = SandboxConfig(port=port, data_dir=directory)
+        _serve(config, directory / "kubeconfig", _apply_demo)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sandbox")(sandbox_command)
+    app.command("demo")(demo_command)

@@ -1,0 +1,1 @@
+"""The local Kubernetes-compatible API server."""

@@ -1,0 +1,474 @@
+"""The sandbox's object store: the one place objects live, with Kubernetes lifecycle semantics.
+
+In-process API (stable; the REST layer, controllers and simulations all use it). Everything runs
+on the server's asyncio loop thread; methods are synchronous and atomic (no awaits inside), so a
+caller never sees a half-applied write. Objects returned are the stored dicts: treat them as
+read-only and ``clone()`` before changing anything.
+
+    store.registry.get(group, version, plural) / .by_kind(api_version, kind) -> ResourceType
+    store.get(rt, namespace, name) -> dict | None            # namespace "" for cluster-scoped
+    store.list(rt, namespace=None, predicate=None) -> (items, resourceVersion)
+    store.create(rt, obj, dry_run=False) -> dict             # uid, creationTimestamp, generation, RV
+    store.update(rt, obj, subresource="", dry_run=False) -> dict
+        # obj.metadata.resourceVersion, when set, must equal the live one (409 Conflict);
+        # subresource "" keeps the live .status of kinds with a status subresource,
+        # "status" keeps everything but .status; generation bumps when anything outside
+        # metadata/status changes; a no-op update writes nothing and keeps the RV.
+    store.delete(rt, namespace, name, preconditions=None, propagation=None, dry_run=False)
+        -> (obj, removed)   # finalizers -> deletionTimestamp set, removed=False
+    store.subscribe(key=None, namespace=None, since=None) -> Subscription
+        # async iterator of WatchEvent (ADDED/MODIFIED/DELETED, same as watch) replaying history
+        # after ``since``; raises ApiError 410 Expired when ``since`` is older than the history.
+    store.listeners.append(fn)    # fn(WatchEvent) called synchronously after every write
+    store.admission.append(fn)    # fn(op, rt, new, old) before every write; may change new or raise ApiError
+    store.compact(rv=None)        # forget history up to rv (default: all), later watches from older RVs get 410
+    store.gc_enabled              # set by a garbage collector: Foreground/Orphan then add their finalizers
+
+Writes raise ``ApiError`` (NotFound, AlreadyExists, Conflict, Forbidden) carrying the upstream
+Status. All errors a caller can get are ApiError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tether.sandbox import errors
+from tether.sandbox.persist import Persistence
+from tether.sandbox.resources import Registry, ResourceType
+
+log = logging.getLogger(__name__)
+
+NAMESPACES = ("", "namespaces")
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def clone(value: Any) -> Any:
+    """Deep copy of JSON data (faster than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
+
+
+def encode(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED
+    key: tuple[str, str]  # (group, plural) storage key
+    namespace: str
+    object: dict[str, Any]
+    old: dict[str, Any] | None
+    rv: int
+
+
+class Subscription:
+    """A stream of store events for one (resource, namespace) filter."""
+
+    def __init__(self, store: Store, key: tuple[str, str] | None, namespace: str | None, maxsize: int) -> None:
+        self._store = store
+        self.key = key
+        self.namespace = namespace
+        self._queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue(maxsize)
+        self.overflowed = False
+        self.closed = False
+
+    def matches(self, event: WatchEvent) -> bool:
+        return (self.key is None or event.key == self.key) and (
+            self.namespace is None or event.namespace == self.namespace
+        )
+
+    def offer(self, event: WatchEvent) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # a consumer this far behind must re-list, as with an upstream watch cache overflow
+            self.overflowed = True
+            self.close()
+
+    async def get(self, timeout: float | None = None) -> WatchEvent | None:
+        """Next event; None on timeout or when closed."""
+        if self.closed and self._queue.empty():
+            return None
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._store._subscribers.discard(self)
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        event = await self.get()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+
+def _strip_volatile(obj: dict[str, Any]) -> dict[str, Any]:
+    """obj without resourceVersion and managedFields times: what a no-op update compares."""
+    meta = dict(obj.get("metadata") or {})
+    meta.pop("resourceVersion", None)
+    if "managedFields" in meta:
+        meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} for e in meta["managedFields"]]
+    return {**obj, "metadata": meta}
+
+
+def _spec_part(obj: dict[str, Any], include_status: bool) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k != "metadata" and (include_status or k != "status")}
+
+
+class Store:
+    def __init__(self, registry: Registry, data_dir: Path | None = None, *, history_size: int = 10_000) -> None:
+        self.registry = registry
+        self.objects: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {}
+        self.rv = 0
+        self._history: deque[WatchEvent] = deque()
+        self._history_size = history_size
+        self.floor = 0  # every event with rv > floor is in the history
+        self._subscribers: set[Subscription] = set()
+        self.listeners: list[Callable[[WatchEvent], None]] = []
+        self.admission: list[Callable[[str, ResourceType, dict[str, Any], dict[str, Any] | None], None]] = []
+        self.gc_enabled = False
+        self._db = Persistence(data_dir / "sandbox.db") if data_dir else None
+        if self._db:
+            self.rv, rows = self._db.load()
+            for group, plural, obj in rows:
+                meta = obj["metadata"]
+                self.objects.setdefault((group, plural), {})[(meta.get("namespace", ""), meta["name"])] = obj
+        self.floor = self.rv
+        namespace_type = registry.get("", "v1", "namespaces")
+        assert namespace_type is not None
+        for name in DEFAULT_NAMESPACES:
+            if self.get(namespace_type, "", name) is None:
+                self.create(
+                    namespace_type,
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": name},
+                        "spec": {"finalizers": ["kubernetes"]},
+                        "status": {"phase": "Active"},
+                    },
+                )
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
+        bucket = self.objects.get(rt.storage_key)
+        return bucket.get((namespace if rt.namespaced else "", name)) if bucket else None
+
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None = None,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        bucket = self.objects.get(rt.storage_key) or {}
+        keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
+        items = [bucket[k] for k in keys]
+        if predicate is not None:
+            items = [o for o in items if predicate(o)]
+        return items, self.rv
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def create(self, rt: ResourceType, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        meta = obj.setdefault("metadata", {})
+        namespace = meta.get("namespace", "") if rt.namespaced else ""
+        if not rt.namespaced:
+            meta.pop("namespace", None)
+        elif not namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        else:
+            self._check_namespace_open(namespace)
+        bucket = self.objects.setdefault(rt.storage_key, {})
+        if not meta.get("name"):
+            prefix = meta.get("generateName")
+            if not prefix:
+                raise errors.invalid(
+                    rt.kind,
+                    rt.group,
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "message": "name or generateName is required",
+                            "field": "metadata.name",
+                        }
+                    ],
+                )
+            for _ in range(8):
+                meta["name"] = prefix + "".join(random.choices(_NAME_CHARS, k=5))
+                if (namespace, meta["name"]) not in bucket:
+                    break
+        name = meta["name"]
+        if (namespace, name) in bucket:
+            raise errors.already_exists(rt.plural, rt.group, name)
+        for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "resourceVersion"):
+            meta.pop(key, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now()
+        if rt.tracks_generation or rt.crd:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        for check in self.admission:
+            check("CREATE", rt, obj, None)
+        if dry_run:
+            meta["resourceVersion"] = str(self.rv)
+            return obj
+        self._write(rt, namespace, name, obj, None, "ADDED")
+        return obj
+
+    def update(
+        self, rt: ResourceType, obj: dict[str, Any], *, subresource: str = "", dry_run: bool = False
+    ) -> dict[str, Any]:
+        meta = obj.setdefault("metadata", {})
+        namespace = meta.get("namespace", "") if rt.namespaced else ""
+        name = meta.get("name", "")
+        old = self.get(rt, namespace, name)
+        if old is None:
+            raise errors.not_found(rt.plural, rt.group, name)
+        old_meta = old["metadata"]
+        expected = meta.get("resourceVersion")
+        if expected and expected != old_meta["resourceVersion"]:
+            raise errors.conflict(rt.plural, rt.group, name, errors.STALE)
+        if subresource == "status":
+            new = {k: v for k, v in old.items() if k != "status"}
+            if obj.get("status") is not None:
+                new["status"] = obj["status"]
+            new_meta = dict(old_meta)
+            if "managedFields" in meta:
+                new_meta["managedFields"] = meta["managedFields"]
+            new["metadata"] = new_meta
+            obj, meta = new, new_meta
+        else:
+            if "status" in rt.subresources or (rt.crd and "status" in rt.subresources):
+                if "status" in old:
+                    obj["status"] = old["status"]
+                else:
+                    obj.pop("status", None)
+            for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+                if key in old_meta:
+                    meta[key] = old_meta[key]
+                else:
+                    meta.pop(key, None)
+            if rt.namespaced:
+                meta["namespace"] = namespace
+            if "generation" in old_meta and _spec_part(obj, "status" not in rt.subresources) != _spec_part(
+                old, "status" not in rt.subresources
+            ):
+                meta["generation"] = old_meta["generation"] + 1
+        meta["resourceVersion"] = old_meta["resourceVersion"]
+        for check in self.admission:
+            check("UPDATE", rt, obj, old)
+        if old_meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            if dry_run:
+                return obj
+            self._remove(rt, namespace, name, obj)
+            return obj
+        if _strip_volatile(obj) == _strip_volatile(old):
+            return old  # upstream skips no-op writes: same resourceVersion, no watch event
+        if dry_run:
+            return obj
+        self._write(rt, namespace, name, obj, old, "MODIFIED")
+        return obj
+
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        preconditions: dict[str, Any] | None = None,
+        propagation: str | None = None,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        namespace = namespace if rt.namespaced else ""
+        old = self.get(rt, namespace, name)
+        if old is None:
+            raise errors.not_found(rt.plural, rt.group, name)
+        old_meta = old["metadata"]
+        for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            wanted = (preconditions or {}).get(field)
+            if wanted and wanted != old_meta.get(field):
+                raise errors.conflict(
+                    rt.plural,
+                    rt.group,
+                    name,
+                    f"Precondition failed: {label} in precondition: {wanted}, "
+                    f"{label} in object meta: {old_meta.get(field)}",
+                )
+        finalizers = list(old_meta.get("finalizers") or [])
+        if self.gc_enabled and propagation in ("Foreground", "Orphan") and not old_meta.get("deletionTimestamp"):
+            marker = "foregroundDeletion" if propagation == "Foreground" else "orphan"
+            if marker not in finalizers:
+                finalizers.append(marker)
+        is_namespace = rt.storage_key == NAMESPACES
+        if not finalizers and not (is_namespace and self._namespace_has_content(name)):
+            if not dry_run:
+                self._remove(rt, namespace, name, clone(old))
+            return old, True
+        if old_meta.get("deletionTimestamp"):
+            return old, False
+        new = clone(old)
+        new["metadata"]["deletionTimestamp"] = now()
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        if finalizers:
+            new["metadata"]["finalizers"] = finalizers
+        if is_namespace:
+            new.setdefault("status", {})["phase"] = "Terminating"
+        if dry_run:
+            return new, False
+        self._write(rt, namespace, name, new, old, "MODIFIED")
+        if is_namespace:
+            self._cascade_namespace(name)
+            current = self.get(rt, "", name)
+            return current or new, current is None
+        return new, False
+
+    def delete_all(self, key: tuple[str, str]) -> None:
+        """Remove every object stored under (group, plural), finalizers notwithstanding (a CRD's
+        objects when the CRD goes away)."""
+        for (namespace, name), obj in list((self.objects.get(key) or {}).items()):
+            self._remove_raw(key, namespace, name, clone(obj))
+
+    def compact(self, rv: int | None = None) -> None:
+        """Forget watch history up to ``rv`` (all of it by default)."""
+        target = self.rv if rv is None else rv
+        while self._history and self._history[0].rv <= target:
+            self._history.popleft()
+        self.floor = max(self.floor, target)
+
+    def subscribe(
+        self,
+        key: tuple[str, str] | None = None,
+        namespace: str | None = None,
+        since: int | None = None,
+        *,
+        maxsize: int = 100_000,
+    ) -> Subscription:
+        if since is not None and since < self.floor:
+            raise errors.expired(f"too old resource version: {since} ({self.floor + 1})")
+        sub = Subscription(self, key, namespace, maxsize)
+        if since is not None:
+            for event in self._history:
+                if event.rv > since and sub.matches(event):
+                    sub.offer(event)
+        self._subscribers.add(sub)
+        return sub
+
+    def close_watches(self) -> None:
+        """End every subscription (their watch streams finish normally)."""
+        for sub in list(self._subscribers):
+            sub.close()
+
+    def close(self) -> None:
+        self.close_watches()
+        if self._db:
+            self._db.close()
+            self._db = None
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _check_namespace_open(self, namespace: str) -> None:
+        ns = self.objects.get(NAMESPACES, {}).get(("", namespace))
+        if ns is None:
+            raise errors.not_found("namespaces", "", namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise errors.forbidden(
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+                "namespaces",
+                "",
+                namespace,
+            )
+
+    def _namespace_has_content(self, namespace: str) -> bool:
+        return any(k[0] == namespace for key, bucket in self.objects.items() if key != NAMESPACES for k in bucket)
+
+    def _cascade_namespace(self, namespace: str) -> None:
+        for key, bucket in list(self.objects.items()):
+            if key == NAMESPACES:
+                continue
+            rt = self.registry.storage_type(*key)
+            for ns, name in [k for k in bucket if k[0] == namespace]:
+                obj = bucket[(ns, name)]
+                if rt is None:
+                    self._remove_raw(key, ns, name, clone(obj))
+                else:
+                    self.delete(rt, ns, name)
+        self._maybe_finish_namespace(namespace)
+
+    def _maybe_finish_namespace(self, namespace: str) -> None:
+        ns_obj = self.objects.get(NAMESPACES, {}).get(("", namespace))
+        meta = ns_obj["metadata"] if ns_obj else {}
+        finished = meta.get("deletionTimestamp") and not meta.get("finalizers")
+        if ns_obj is not None and finished and not self._namespace_has_content(namespace):
+            self._remove_raw(NAMESPACES, "", namespace, clone(ns_obj))
+
+    def _write(
+        self, rt: ResourceType, namespace: str, name: str, obj: dict[str, Any], old: dict[str, Any] | None, kind: str
+    ) -> None:
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        self.objects.setdefault(rt.storage_key, {})[(namespace, name)] = obj
+        if self._db:
+            self._db.put(rt.group, rt.plural, namespace, name, encode(obj), self.rv)
+        self._emit(WatchEvent(kind, rt.storage_key, namespace, obj, old, self.rv))
+
+    def _remove(self, rt: ResourceType, namespace: str, name: str, last: dict[str, Any]) -> None:
+        self._remove_raw(rt.storage_key, namespace, name, last)
+
+    def _remove_raw(self, key: tuple[str, str], namespace: str, name: str, last: dict[str, Any]) -> None:
+        bucket = self.objects.get(key, {})
+        old = bucket.pop((namespace, name), None)
+        self.rv += 1
+        last["metadata"]["resourceVersion"] = str(self.rv)
+        if self._db:
+            self._db.delete(key[0], key[1], namespace, name, self.rv)
+        self._emit(WatchEvent("DELETED", key, namespace, last, old, self.rv))
+        if namespace and key != NAMESPACES:
+            self._maybe_finish_namespace(namespace)
+
+    def _emit(self, event: WatchEvent) -> None:
+        history = self._history
+        history.append(event)
+        if len(history) > self._history_size:
+            self.floor = history.popleft().rv
+        for sub in list(self._subscribers):
+            if sub.matches(event):
+                sub.offer(event)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # a faulty listener must not break the write that triggered it
+                log.exception("store listener failed on %s", event.type)

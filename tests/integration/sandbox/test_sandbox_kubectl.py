@@ -1,0 +1,132 @@
+"""The preinstalled kubectl against the sandbox: discovery, explain, get, apply, diff, delete, wait, watch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+KUBECTL = shutil.which("kubectl")
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+
+
+def kubectl(sandbox, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 120):
+    result = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(sandbox.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_api_resources_and_versions(sandbox):
+    out = kubectl(sandbox, "api-resources", "-o", "wide").stdout
+    for needle in (
+        "deployments",
+        "customresourcedefinitions",
+        "horizontalpodautoscalers",
+        "poddisruptionbudgets",
+        "leases",
+        "clusterrolebindings",
+    ):
+        assert needle in out
+    assert "apps/v1" in kubectl(sandbox, "api-versions").stdout
+
+
+def test_explain_uses_served_openapi(sandbox):
+    out = kubectl(sandbox, "explain", "deployment.spec.strategy").stdout
+    assert "KIND:       Deployment" in out and "rollingUpdate" in out
+
+
+def test_get_table_output_and_json(sandbox, sandbox_namespace):
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "tbl", "namespace": sandbox_namespace},
+        "data": {"a": "1", "b": "2"},
+    }
+    kubectl(sandbox, "create", "-f", "-", stdin=json.dumps(manifest))
+    out = kubectl(sandbox, "-n", sandbox_namespace, "get", "configmaps").stdout
+    header, row = out.splitlines()[:2]
+    assert header.split() == ["NAME", "DATA", "AGE"]
+    assert row.split()[:2] == ["tbl", "2"]
+    got = json.loads(kubectl(sandbox, "-n", sandbox_namespace, "get", "cm", "tbl", "-o", "json").stdout)
+    assert got["data"] == {"a": "1", "b": "2"}
+    out = kubectl(sandbox, "get", "namespaces", sandbox_namespace, "--no-headers").stdout
+    assert "Active" in out
+
+
+def test_get_missing_reports_not_found(sandbox, sandbox_namespace):
+    result = kubectl(sandbox, "-n", sandbox_namespace, "get", "deployment", "nope", check=False)
+    assert result.returncode != 0
+    assert 'deployments.apps "nope" not found' in result.stderr
+
+
+def test_create_invalid_reports_field(sandbox, sandbox_namespace, tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: bad, namespace: {sandbox_namespace}}}
+spec:
+  selector: {{matchLabels: {{app: x}}}}
+  template:
+    metadata: {{labels: {{app: y}}}}
+    spec: {{containers: [{{name: c, image: nginx}}]}}
+""")
+    result = kubectl(sandbox, "create", "-f", str(bad), check=False)
+    assert result.returncode != 0 and "`selector` does not match template `labels`" in result.stderr
+
+
+def test_delete_and_wait_for_delete(sandbox, sandbox_namespace):
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gone", "namespace": sandbox_namespace}}
+    kubectl(sandbox, "create", "-f", "-", stdin=json.dumps(manifest))
+    kubectl(sandbox, "-n", sandbox_namespace, "delete", "configmap", "gone", "--wait=true")
+    kubectl(sandbox, "-n", sandbox_namespace, "wait", "--for=delete", "configmap/gone", "--timeout=30s")
+    assert kubectl(sandbox, "-n", sandbox_namespace, "get", "cm", "gone", check=False).returncode != 0
+
+
+def test_get_watch_streams_changes(sandbox, sandbox_namespace):
+    proc = subprocess.Popen(
+        [
+            KUBECTL,
+            "--kubeconfig",
+            str(sandbox.kubeconfig),
+            "-n",
+            sandbox_namespace,
+            "get",
+            "configmaps",
+            "-w",
+            "--request-timeout=60s",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(0.5)
+        for name in ("w1", "w2"):
+            manifest = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": sandbox_namespace},
+            }
+            kubectl(sandbox, "create", "-f", "-", stdin=json.dumps(manifest))
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not {"w1", "w2"} <= set(seen):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line.split()[0])
+        assert {"w1", "w2"} <= set(seen)
+    finally:
+        proc.kill()
+        proc.communicate()
