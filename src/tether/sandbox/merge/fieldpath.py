@@ -36,18 +36,20 @@ def item_key(item: Any, node: Node) -> str:
     return "v:" + _dumps(item)
 
 
-def object_fields(value: Any, node: Node) -> FieldSet:
+def object_fields(value: Any, node: Node, mark_maps: bool = False) -> FieldSet:
     """The set of leaf fields a value sets, as upstream computes it for an applied config.
 
     Scalars, atomic values, null and empty objects are leaves; granular maps and structs
     contribute their children; every item of an associative list is a member itself.
+    ``mark_maps`` also makes every non-empty map (not struct) a member, which is how upstream
+    records maps an Update operation creates.
     """
     out: FieldSet = {}
-    _collect(value, node, out)
+    _collect(value, node, out, mark_maps)
     return out
 
 
-def _collect(value: Any, node: Node, out: FieldSet) -> None:
+def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False) -> None:
     kind = node.kind
     if isinstance(value, dict) and not node.atomic and kind in (STRUCT, MAP, DEDUCED):
         fields = node.fields if kind == STRUCT else None
@@ -55,7 +57,9 @@ def _collect(value: Any, node: Node, out: FieldSet) -> None:
             sub = (fields.get(name) if fields is not None else None) or node.field(name)
             entry: FieldSet = {}
             if isinstance(child, dict | list) and child:
-                _collect(child, sub, entry)
+                _collect(child, sub, entry, mark)
+                if mark and isinstance(child, dict) and sub.kind in (MAP, DEDUCED):
+                    entry[MEMBER] = None
             if not entry:
                 entry[MEMBER] = None
             out["f:" + name] = entry
@@ -65,7 +69,7 @@ def _collect(value: Any, node: Node, out: FieldSet) -> None:
         for item in value:
             entry = {MEMBER: None}
             if node.list_type == "map" and isinstance(item, dict):
-                _collect(item, item_node, entry)
+                _collect(item, item_node, entry, mark)
             out[item_key(item, node)] = entry
         return
     out[MEMBER] = None
