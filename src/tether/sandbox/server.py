@@ -23,7 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tether import __version__
-from tether.sandbox import discovery, errors, watch
+from tether.sandbox import discovery, errors, extras, watch
 from tether.sandbox import request as req
 from tether.sandbox.crds import CrdController
 from tether.sandbox.handlers import ResourceHandlers, respond
@@ -62,6 +62,7 @@ class SandboxConfig:
     kube_version: str = "1.32"
     bookmark_interval: float = 5.0
     history_size: int = 10_000
+    extras: extras.ExtrasConfig = field(default_factory=extras.ExtrasConfig)  # defaults, GC, simulation, RBAC, faults
 
 
 class Sandbox:
@@ -75,6 +76,7 @@ class Sandbox:
         self.metrics = Metrics()
         self.hooks: list[RequestHook] = []
         self.users: dict[str, UserInfo] = {token: ADMIN for token in config.tokens}
+        self.extras = extras.install(self)
         self.url = ""
         self.ca_path: Path | None = None
         self._runner: web.AppRunner | None = None
@@ -96,6 +98,7 @@ class Sandbox:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=ssl_context)
         await site.start()
+        self.extras.start()
         server = site._server
         assert server is not None and server.sockets
         port = server.sockets[0].getsockname()[1]
@@ -105,6 +108,7 @@ class Sandbox:
         return self.url
 
     async def stop(self) -> None:
+        self.extras.stop()
         self.store.close_watches()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -1,0 +1,209 @@
+"""Push mode: ``tether diff`` and ``tether apply``.
+
+Exit codes (documented in docs/engine.md):
+- diff: 0 no changes, 1 changes, 2 error (as ``kubectl diff``);
+- apply: 0 applied (and healthy with --wait), 1 invalid input, an object failed health or the
+  wait timed out, 2 any other error (render, cluster, an object the server refused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from tether.cli.push_output import print_apply_result, progress_reporter
+from tether.cli.render import with_render_options
+from tether.engine.apply import ApplyOptions, ApplyResult, apply_plan
+from tether.engine.diff import load_ignore_rules
+from tether.engine.inventory import DEFAULT_NAMESPACE
+from tether.engine.plan import Plan, make_plan
+from tether.errors import TetherError, UsageError, ValidationError
+from tether.kube import Kube
+from tether.model import Manifest
+from tether.render import RenderOptions, render_source
+from tether.schemas import gvk_index
+from tether.validate import validate_manifests
+from tether.validate.crd import crd_versions
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """``5m``, ``90s``, ``1h30m`` or plain seconds."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        raise UsageError(f"invalid duration {text!r} (use e.g. 90s, 5m, 1h30m)")
+    hours, minutes, seconds = match.groups()
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+
+
+async def validate_against(kube: Kube, manifests: list[Manifest], kube_version: str, root: Path | None = None) -> None:
+    """The validate stage, with CRD schemas from the set and (when needed) from the cluster."""
+    builtin = gvk_index(kube_version)
+    crds: dict[tuple[str, str, str], dict[str, Any]] = {}
+    if any((m.ref.group, m.ref.version, m.ref.kind) not in builtin for m in manifests):
+        info = await kube.info("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        for crd in await kube.list(info):
+            for gvk in crd_versions(crd):
+                crds[gvk] = crd
+    report = validate_manifests(manifests, kube_version=kube_version, root=root,
+                                crd_lookup=lambda group, version, kind: crds.get((group, version, kind)))
+    if not report.valid:
+        shown = [str(f) for f in report.errors[:20]]
+        more = f"\n... and {len(report.errors) - 20} more" if len(report.errors) > 20 else ""
+        raise ValidationError(f"{len(report.errors)} validation error(s); nothing was applied:\n"
+                              + "\n".join(shown) + more)
+
+
+async def _plan(kube: Kube, manifests: list[Manifest], app: str, common: Common, *, exact: bool) -> Plan:
+    rules = load_ignore_rules(common.ignore_rules) if common.ignore_rules else []
+    return await make_plan(kube, manifests, app, ignore_rules=rules, exact=exact, force=common.force,
+                           inventory_namespace=common.inventory_namespace,
+                           default_namespace=common.render.namespace or None)
+
+
+class Common:
+    """Options shared by diff and apply."""
+
+    def __init__(self, *, render: RenderOptions, kubeconfig: str | None, context: str | None, output: str,
+                 inventory_namespace: str, ignore_rules: str | None, force: bool, kube_version: str,
+                 validate: bool) -> None:
+        if not render.app:
+            raise UsageError("--app is required: it labels the objects and names the inventory")
+        if output not in ("text", "json", "yaml"):
+            raise UsageError(f"-o/--output must be text, json or yaml (got {output!r})")
+        self.render, self.kubeconfig, self.context, self.output = render, kubeconfig, context, output
+        self.inventory_namespace, self.ignore_rules, self.force = inventory_namespace, ignore_rules, force
+        self.kube_version, self.validate = kube_version, validate
+
+    async def desired(self, path: str) -> tuple[Kube, list[Manifest]]:
+        """Render and validate before any write: bad input applies and prunes nothing."""
+        rendered = render_source(path, self.render)
+        manifests = rendered.manifests
+        kube = await Kube.connect(kubeconfig=self.kubeconfig, context=self.context,
+                                  namespace=self.render.namespace or None)
+        try:
+            if self.validate:
+                # plain files: field errors can point at the field's own line
+                root = (rendered.source_root or rendered.root) if rendered.renderer == "yaml" else None
+                await validate_against(kube, manifests, self.kube_version, root)
+        except BaseException:
+            await kube.close()
+            raise
+        return kube, manifests
+
+
+def _emit_structured(data: Any, output: str) -> None:
+    if output == "json":
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+
+
+def diff_command(path: str, common: Common) -> int:
+    async def run() -> Plan:
+        kube, manifests = await common.desired(path)
+        try:
+            return await _plan(kube, manifests, common.render.app, common, exact=True)
+        finally:
+            await kube.close()
+
+    plan = asyncio.run(run())
+    if common.output == "text":
+        typer.echo(plan.render_text(color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")), nl=False)
+    else:
+        _emit_structured(plan.to_dict(), common.output)
+    return 1 if plan.has_changes() else 0
+
+
+def apply_command(path: str, common: Common, options: ApplyOptions) -> int:
+    interactive = sys.stderr.isatty() and common.output == "text"
+
+    async def run() -> tuple[Plan, ApplyResult]:
+        kube, manifests = await common.desired(path)
+        try:
+            plan = await _plan(kube, manifests, common.render.app, common, exact=False)
+            with progress_reporter(plan, options, enabled=interactive) as report:
+                result = await apply_plan(kube, plan, options, progress=report)
+            return plan, result
+        finally:
+            await kube.close()
+
+    plan, result = asyncio.run(run())
+    print_apply_result(plan, result, options, common.output)
+    return 0
+
+
+PathArg = Annotated[str, typer.Argument(help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1")]
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text, json or yaml.")]
+InventoryNsOpt = Annotated[str, typer.Option("--inventory-namespace", help="Namespace of the app inventory.")]
+IgnoreOpt = Annotated[str | None, typer.Option("--ignore-rules", help="YAML file: fields left out of comparison.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Take fields owned by other field managers.")]
+KubeVersionOpt = Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")]
+ValidateOpt = Annotated[bool, typer.Option("--validate/--no-validate", help="Validate before touching the cluster.")]
+
+
+@with_render_options
+def diff(
+    path: PathArg, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, output: OutputOpt = "text",
+    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = False,
+    kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True, *, render_options: RenderOptions,
+) -> None:
+    """Show what apply would change. Exit 0: no changes, 1: changes, 2: error."""
+    try:
+        common = Common(render=render_options, kubeconfig=kubeconfig, context=context, output=output,
+                        inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,
+                        kube_version=kube_version, validate=validate)
+        code = diff_command(path, common)
+    except TetherError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@with_render_options
+def apply(
+    path: PathArg, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, output: OutputOpt = "text",
+    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = False,
+    kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True,
+    prune: Annotated[bool, typer.Option("--prune", help="Delete inventory objects that left the desired set.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until every object is healthy.")] = False,
+    timeout: Annotated[str, typer.Option("--timeout", help="How long --wait waits (e.g. 90s, 5m).")] = "5m",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Server-side dry run: persist nothing.")] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256, help="Parallel writes.")] = 16,
+    allow_empty_prune: Annotated[bool, typer.Option(
+        "--allow-empty-prune", help="Allow --prune when nothing is desired (deletes everything).")] = False,
+    *, render_options: RenderOptions,
+) -> None:
+    """Apply PATH (server-side apply); optionally prune and wait for health. Exit 0 ok, 1 invalid/unhealthy, 2 error."""
+    try:
+        common = Common(render=render_options, kubeconfig=kubeconfig, context=context, output=output,
+                        inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,
+                        kube_version=kube_version, validate=validate)
+        options = ApplyOptions(force=force, dry_run=dry_run, prune=prune, wait=wait, timeout=parse_duration(timeout),
+                               concurrency=concurrency, allow_empty_prune=allow_empty_prune)
+        code = apply_command(path, common, options)
+    except TetherError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(error.exit_code) from None
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("diff")(diff)
+    app.command("apply")(apply)

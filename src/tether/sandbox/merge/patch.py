@@ -1,0 +1,179 @@
+"""JSON patch (RFC 6902) and JSON merge patch (RFC 7386) over JSON-like values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tether.errors import TetherError
+
+
+class PatchError(TetherError):
+    """A patch is malformed or cannot be applied (the server answers 400/422)."""
+
+
+def copy_json(value: Any) -> Any:
+    """A fast deep copy of plain JSON data (dicts, lists, scalars)."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) if isinstance(v, dict | list) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) if isinstance(v, dict | list) else v for v in value]
+    return value
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: unlike ``==``, ``true`` never equals ``1``; ``1`` equals ``1.0``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+# ---------------------------------------------------------------------------------------------
+# RFC 7386
+
+
+def merge_patch(obj: Any, patch: Any) -> Any:
+    """Applies a JSON merge patch: objects merge recursively, null deletes, the rest replaces."""
+    if not isinstance(patch, dict):
+        return copy_json(patch)
+    out = copy_json(obj) if isinstance(obj, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict):
+            out[key] = merge_patch(out.get(key), value)
+        else:
+            out[key] = copy_json(value)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# RFC 6902
+
+
+def _pointer(path: Any, op_index: int) -> list[str]:
+    if not isinstance(path, str):
+        raise PatchError(f"JSON patch operation {op_index}: path must be a string, got {path!r}")
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise PatchError(f"JSON patch operation {op_index}: path {path!r} must start with '/'")
+    return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
+
+
+def _index(container: list, token: str, path: str, op_index: int, *, allow_end: bool) -> int:
+    if token == "-" and allow_end:
+        return len(container)
+    if not token.isdigit() or (len(token) > 1 and token[0] == "0"):
+        raise PatchError(f"JSON patch operation {op_index}: invalid array index {token!r} in {path!r}")
+    index = int(token)
+    limit = len(container) if allow_end else len(container) - 1
+    if index > limit:
+        raise PatchError(f"JSON patch operation {op_index}: index {index} out of range in {path!r}")
+    return index
+
+
+def _parent(doc: Any, tokens: list[str], path: str, op_index: int) -> Any:
+    node = doc
+    for token in tokens[:-1]:
+        if isinstance(node, dict):
+            if token not in node:
+                raise PatchError(f"JSON patch operation {op_index}: path {path!r} does not exist")
+            node = node[token]
+        elif isinstance(node, list):
+            node = node[_index(node, token, path, op_index, allow_end=False)]
+        else:
+            raise PatchError(f"JSON patch operation {op_index}: path {path!r} does not exist")
+    return node
+
+
+def _get(doc: Any, tokens: list[str], path: str, op_index: int) -> Any:
+    if not tokens:
+        return doc
+    parent = _parent(doc, tokens, path, op_index)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        if last not in parent:
+            raise PatchError(f"JSON patch operation {op_index}: path {path!r} does not exist")
+        return parent[last]
+    if isinstance(parent, list):
+        return parent[_index(parent, last, path, op_index, allow_end=False)]
+    raise PatchError(f"JSON patch operation {op_index}: path {path!r} does not exist")
+
+
+def _add(doc: Any, tokens: list[str], value: Any, path: str, op_index: int) -> Any:
+    if not tokens:
+        return value
+    parent = _parent(doc, tokens, path, op_index)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        parent[last] = value
+    elif isinstance(parent, list):
+        parent.insert(_index(parent, last, path, op_index, allow_end=True), value)
+    else:
+        raise PatchError(f"JSON patch operation {op_index}: cannot add at {path!r}: parent is not a container")
+    return doc
+
+
+def _remove(doc: Any, tokens: list[str], path: str, op_index: int) -> Any:
+    if not tokens:
+        raise PatchError(f"JSON patch operation {op_index}: cannot remove the whole document")
+    parent = _parent(doc, tokens, path, op_index)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        if last not in parent:
+            raise PatchError(f"JSON patch operation {op_index}: path {path!r} does not exist")
+        return parent.pop(last)
+    if isinstance(parent, list):
+        return parent.pop(_index(parent, last, path, op_index, allow_end=False))
+    raise PatchError(f"JSON patch operation {op_index}: path {path!r} does not exist")
+
+
+def json_patch(obj: Any, operations: list) -> Any:
+    """Applies an RFC 6902 JSON patch (add, remove, replace, move, copy, test) to a copy."""
+    if not isinstance(operations, list):
+        raise PatchError("JSON patch must be a list of operations")
+    doc = copy_json(obj)
+    for index, op in enumerate(operations):
+        if not isinstance(op, dict):
+            raise PatchError(f"JSON patch operation {index}: must be an object, got {op!r}")
+        kind = op.get("op")
+        path = op.get("path")
+        tokens = _pointer(path, index)
+        if kind in ("add", "replace", "test") and "value" not in op:
+            raise PatchError(f"JSON patch operation {index} ({kind} {path}): missing 'value'")
+        if kind == "add":
+            doc = _add(doc, tokens, copy_json(op["value"]), path, index)
+        elif kind == "remove":
+            _remove(doc, tokens, path, index)
+        elif kind == "replace":
+            _get(doc, tokens, path, index)  # must exist
+            if tokens:
+                _remove(doc, tokens, path, index)
+            doc = _add(doc, tokens, copy_json(op["value"]), path, index)
+        elif kind in ("move", "copy"):
+            source = op.get("from")
+            from_tokens = _pointer(source, index)
+            if kind == "move":
+                if tokens[: len(from_tokens)] == from_tokens and len(tokens) > len(from_tokens):
+                    raise PatchError(f"JSON patch operation {index}: cannot move {source!r} into its child {path!r}")
+                value = _get(doc, from_tokens, source, index)
+                if from_tokens:
+                    _remove(doc, from_tokens, source, index)
+            else:
+                value = copy_json(_get(doc, from_tokens, source, index))
+            doc = _add(doc, tokens, value, path, index)
+        elif kind == "test":
+            actual = _get(doc, tokens, path, index)
+            if not json_equal(actual, op["value"]):
+                raise PatchError(
+                    f"JSON patch operation {index}: test failed at {path!r}: expected {op['value']!r}, found {actual!r}"
+                )
+        else:
+            raise PatchError(f"JSON patch operation {index}: unknown op {kind!r}")
+    return doc
