@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import requests
 from hypothesis import HealthCheck, given, settings
@@ -54,7 +55,11 @@ TARGETS = st.sampled_from(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=int(os.environ.get("TETHER_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(target=TARGETS, body=BODIES)
 def test_any_body_gets_a_status(sandbox, sandbox_namespace, target, body):
     method, path, content_type = target
