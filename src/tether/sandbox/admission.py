@@ -4,6 +4,7 @@ the semantic checks upstream makes for common kinds, and ``fieldValidation`` han
 from __future__ import annotations
 
 import base64
+import contextlib
 import binascii
 import re
 from typing import Any
@@ -46,10 +47,9 @@ def admit(rt: ResourceType, obj: dict[str, Any], field_validation: str, *, check
     """Default and validate ``obj`` in place. Returns warnings (unknown fields under Warn);
     raises 400 for unknown fields under Strict and 422 Invalid for field errors."""
     if not rt.crd:
-        try:
+        # a malformed object skips defaulting: schema validation below reports why
+        with contextlib.suppress(TypeError, AttributeError, ValueError):
             _default_builtin(rt.kind, obj)
-        except (TypeError, AttributeError, ValueError):
-            pass  # a malformed object: schema validation below reports why
     report = validation.validate(validator(rt), obj, defaulting=bool(rt.crd))
     name = (obj.get("metadata") or {}).get("name") or ""
     if report.unknown and field_validation == "Strict":

@@ -251,12 +251,8 @@ def _default_pvc(spec: dict[str, Any]) -> None:
 def _default_hpa(spec: dict[str, Any]) -> None:
     _set(spec, "minReplicas", 1)
     if not spec.get("metrics"):
-        spec["metrics"] = [
-            {
-                "type": "Resource",
-                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
-            }
-        ]
+        spec["metrics"] = [{"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
     behavior = _dict(spec, "behavior")
     if behavior is None:
         return  # upstream fills the scaling rules only when a behavior is given
@@ -264,11 +260,8 @@ def _default_hpa(spec: dict[str, Any]) -> None:
     if isinstance(up, dict):
         _set(up, "stabilizationWindowSeconds", 0)
         _set(up, "selectPolicy", "Max")
-        _set(
-            up,
-            "policies",
-            [{"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}],
-        )
+        _set(up, "policies", [{"type": "Pods", "value": 4, "periodSeconds": 15},
+                              {"type": "Percent", "value": 100, "periodSeconds": 15}])
     down = _set(behavior, "scaleDown", {})
     if isinstance(down, dict):
         _set(down, "stabilizationWindowSeconds", 300)
@@ -320,12 +313,8 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _field_immutable(kind: str, name: str, field: str, value: Any) -> errors.ApiError:
-    return errors.invalid(
-        kind,
-        "",
-        name,
-        [{"reason": "FieldValueInvalid", "field": field, "message": f'Invalid value: "{value}": field is immutable'}],
-    )
+    return errors.invalid(kind, "", name, [{"reason": "FieldValueInvalid", "field": field,
+                                            "message": f'Invalid value: "{value}": field is immutable'}])
 
 
 class Allocator:
@@ -338,12 +327,8 @@ class Allocator:
         self._random = random.Random(seed)
 
     def _services(self) -> list[dict[str, Any]]:
-        return [
-            obj
-            for (group, plural), bucket in self.store.objects.items()
-            if (group, plural) == ("", "services")
-            for obj in bucket.values()
-        ]
+        return [obj for (group, plural), bucket in self.store.objects.items()
+                if (group, plural) == ("", "services") for obj in bucket.values()]
 
     def used_ips(self) -> set[str]:
         used = set(_RESERVED_IPS)
@@ -405,27 +390,18 @@ def _service_hook(allocator: Allocator, op: str, obj: dict[str, Any], old: dict[
         try:
             ipaddress.ip_address(ip)
         except ValueError:
-            raise _invalid_ip(
-                name,
-                "spec.clusterIPs[0]",
-                f'Invalid value: "{ip}": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
-            ) from None
+            raise _invalid_ip(name, "spec.clusterIPs[0]", f'Invalid value: "{ip}": must be a valid IP address, '
+                              "(e.g. 10.9.8.7 or 2001:db8::ffff)") from None
         if ip in allocator.used_ips() - _RESERVED_IPS:
-            raise _invalid_ip(
-                name,
-                "spec.clusterIPs",
-                f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: provided IP is already allocated',
-            )
+            raise _invalid_ip(name, "spec.clusterIPs", f'Invalid value: []string{{"{ip}"}}: failed to allocate IP '
+                              f"{ip}: provided IP is already allocated")
     _set(spec, "clusterIPs", [ip])
     _set(spec, "ipFamilies", ["IPv4"])
     headless_without_selector = ip == "None" and not spec.get("selector")
     _set(spec, "ipFamilyPolicy", "RequireDualStack" if headless_without_selector else "SingleStack")
     if kind in ("NodePort", "LoadBalancer"):
-        old_ports = {
-            (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
-            for p in old_spec.get("ports") or []
-            if isinstance(p, dict)
-        }
+        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                     for p in old_spec.get("ports") or [] if isinstance(p, dict)}
         taken = {p.get("nodePort") for p in spec.get("ports") or [] if isinstance(p, dict) and p.get("nodePort")}
         for port in spec.get("ports") or []:
             if isinstance(port, dict) and not port.get("nodePort"):
@@ -455,12 +431,8 @@ def _job_hook(op: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         tmeta = _set(template, "metadata", {})
         labels = _set(tmeta, "labels", {}) if isinstance(tmeta, dict) else None
         if isinstance(labels, dict):
-            for key, value in (
-                (JOB_UID_LABEL, uid),
-                (JOB_NAME_LABEL, meta.get("name", "")),
-                ("controller-uid", uid),
-                ("job-name", meta.get("name", "")),
-            ):
+            for key, value in ((JOB_UID_LABEL, uid), (JOB_NAME_LABEL, meta.get("name", "")),
+                               ("controller-uid", uid), ("job-name", meta.get("name", ""))):
                 labels.setdefault(key, value)
 
 
