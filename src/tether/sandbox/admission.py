@@ -4,8 +4,8 @@ the semantic checks upstream makes for common kinds, and ``fieldValidation`` han
 from __future__ import annotations
 
 import base64
-import contextlib
 import binascii
+import contextlib
 import re
 from typing import Any
 
