@@ -95,3 +95,26 @@ def test_lightkube_create_get_list_delete_watch(sandbox, sandbox_namespace):
         break
     deployments = list(client.list(Deployment, namespace=ns))
     assert deployments == []
+
+
+def test_lightkube_server_side_apply(sandbox, sandbox_namespace):
+    from lightkube.core.exceptions import ApiError
+
+    ns = sandbox_namespace
+    client = Client(KubeConfig.from_file(str(sandbox.kubeconfig)), field_manager="lk-one")
+    applied = client.apply(ConfigMap(metadata=ObjectMeta(name="ssa", namespace=ns), data={"a": "1"}))
+    assert applied.data == {"a": "1"}
+    entry = applied.metadata.managedFields[0]
+    assert (entry.manager, entry.operation, entry.fieldsType) == ("lk-one", "Apply", "FieldsV1")
+    assert entry.fieldsV1 == {"f:data": {"f:a": {}}}
+    other = Client(KubeConfig.from_file(str(sandbox.kubeconfig)), field_manager="lk-two")
+    with pytest.raises(ApiError) as error:
+        other.apply(ConfigMap(metadata=ObjectMeta(name="ssa", namespace=ns), data={"a": "2"}))
+    assert error.value.status.code == 409 and "lk-one" in error.value.status.message
+    forced = other.apply(ConfigMap(metadata=ObjectMeta(name="ssa", namespace=ns), data={"a": "2"}), force=True)
+    assert forced.data == {"a": "2"}
+    # the first manager stops applying "a": its ownership moved, so the value stays
+    kept = client.apply(ConfigMap(metadata=ObjectMeta(name="ssa", namespace=ns), data={"b": "1"}))
+    assert kept.data == {"a": "2", "b": "1"}
+    dry = client.apply(ConfigMap(metadata=ObjectMeta(name="ssa", namespace=ns), data={"b": "9"}), dry_run=True)
+    assert dry.data["b"] == "9" and client.get(ConfigMap, "ssa", namespace=ns).data["b"] == "1"
