@@ -11,6 +11,8 @@ import requests
 from api_helpers import Api, configmap, deployment
 from tests.conftest import start_sandbox
 
+from tether.sandbox.extras import ExtrasConfig
+
 
 def test_health_and_version(api):
     for path in ("/healthz", "/livez", "/readyz"):
@@ -101,7 +103,8 @@ def test_tls_and_bearer_token(tmp_path: Path):
 
 
 def test_restart_keeps_objects_and_resource_versions(tmp_path: Path):
-    first = start_sandbox(tmp_path)
+    quiet = ExtrasConfig(simulate=False)  # no controller writes: resourceVersions stay put
+    first = start_sandbox(tmp_path, extras=quiet)
     api = Api(first.url)
     try:
         api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "keep"}})
@@ -112,7 +115,7 @@ def test_restart_keeps_objects_and_resource_versions(tmp_path: Path):
         last_rv = int(listed["metadata"]["resourceVersion"])
     finally:
         first.thread.stop()
-    second = start_sandbox(tmp_path)
+    second = start_sandbox(tmp_path, extras=quiet)
     api = Api(second.url)
     try:
         code, again, _ = api.get("/apis/apps/v1/namespaces/keep/deployments/web")
