@@ -79,6 +79,7 @@ class WatchEvent:
     object: dict[str, Any]
     old: dict[str, Any] | None
     rv: int
+    line: bytes | None = None  # the encoded watch line, shared by every watcher that sends it as is
 
 
 class Subscription:
