@@ -101,6 +101,16 @@ class ResourceHandlers:
             raise errors.bad_request("resourceVersionMatch is forbidden unless resourceVersion is provided")
         if rv_param and not rv_param.isdigit():
             raise errors.bad_request(f"invalid resource version: {rv_param!r}")
+        if rv_param and int(rv_param) > self.store.rv:
+            raise errors.ApiError(
+                504,
+                "Timeout",
+                f"Too large resource version: {rv_param}, current: {self.store.rv}",
+                details={
+                    "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                    "retryAfterSeconds": 1,
+                },
+            )
         if match == "Exact" and int(rv_param) != self.store.rv:
             raise errors.expired(f"too old resource version: {rv_param} ({self.store.rv})")
         predicate = self.predicate(request, rt)
