@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from tether.sandbox import errors
+from tether.sandbox import errors, protobuf
 from tether.sandbox.resources import Registry, ResourceType
 
 MAX_BODY = 3 * 1024 * 1024  # upstream's request size limit
@@ -100,7 +100,10 @@ def parse(request: web.Request, registry: Registry) -> RequestInfo:
 async def read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise errors.ApiError(413, "RequestEntityTooLarge", "the request body is too large")
-    data = await request.content.read(MAX_BODY + 1)
+    try:
+        data = await request.read()  # cached: request hooks may have read it already
+    except web.HTTPRequestEntityTooLarge:
+        raise errors.ApiError(413, "RequestEntityTooLarge", "the request body is too large") from None
     if len(data) > MAX_BODY:
         raise errors.ApiError(413, "RequestEntityTooLarge", "the request body is too large")
     return data
@@ -108,32 +111,69 @@ async def read_body(request: web.Request) -> bytes:
 
 def decode(data: bytes, content_type: str) -> Any:
     """JSON (or YAML for apply patches and YAML bodies); malformed input is a 400 Status."""
+    return decode_checked(data, content_type)[0]
+
+
+def decode_checked(data: bytes, content_type: str) -> tuple[Any, list[str]]:
+    """``decode`` plus the keys a JSON body repeats (fieldValidation reports them)."""
+    if content_type == "application/vnd.kubernetes.protobuf":
+        try:
+            return protobuf.decode(data), []
+        except (protobuf.Unsupported, KeyError, ValueError, TypeError):
+            pass  # a kind or field the sandbox cannot read: refuse rather than drop data
     if "protobuf" in content_type or "cbor" in content_type:
-        # the sandbox speaks JSON only, like upstream's custom resource endpoints
         raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"])
     if not data.strip():
         raise errors.bad_request("the body of the request is empty")
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                duplicates.append(key)
+            out[key] = value
+        return out
+
     try:
-        return json.loads(data)
+        return json.loads(data, object_pairs_hook=pairs), duplicates
     except (ValueError, RecursionError) as error:
         if "yaml" not in content_type:
             raise errors.bad_request(f"couldn't get version/kind; json parse error: {error}") from None
     try:
-        return yaml.load(data, Loader=_YAML_LOADER)
+        return yaml.load(data, Loader=_YAML_LOADER), []
     except (yaml.YAMLError, ValueError, RecursionError) as error:
         raise errors.bad_request(f"error decoding YAML: {error}") from None
 
 
 def decode_object(data: bytes, content_type: str) -> dict[str, Any]:
-    body = decode(data, content_type)
+    return decode_object_checked(data, content_type)[0]
+
+
+def decode_object_checked(data: bytes, content_type: str) -> tuple[dict[str, Any], list[str]]:
+    body, duplicates = decode_checked(data, content_type)
     if not isinstance(body, dict):
         raise errors.bad_request(
             f"couldn't get version/kind; json parse error: cannot unmarshal {type(body).__name__} into an object"
         )
     meta = body.get("metadata")
-    if meta is not None and not isinstance(meta, dict):
+    if meta is None:
+        body["metadata"] = {}
+    elif not isinstance(meta, dict):
         raise errors.bad_request("metadata must be an object")
-    return body
+    return body, duplicates
+
+
+def duplicate_fields(kind: str, version: str, duplicates: list[str], validation: str) -> list[str]:
+    """Warnings for repeated JSON keys; under Strict a 400 as upstream."""
+    if not duplicates or validation == "Ignore":
+        return []
+    fields = ", ".join(f'duplicate field "{key}"' for key in duplicates)
+    if validation == "Strict":
+        raise errors.bad_request(
+            f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: {fields}'
+        )
+    return [f'duplicate field "{key}"' for key in duplicates]
 
 
 def dry_run(request: web.Request) -> bool:

@@ -31,104 +31,25 @@ Status. All errors a caller can get are ApiError.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import random
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tether.sandbox import errors
+from tether.sandbox.events import Subscription, WatchEvent, clone, encode, now
 from tether.sandbox.persist import Persistence
 from tether.sandbox.resources import Registry, ResourceType
 
 log = logging.getLogger(__name__)
+__all__ = ["Store", "Subscription", "WatchEvent", "clone", "encode", "now"]
 
 NAMESPACES = ("", "namespaces")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def clone(value: Any) -> Any:
-    """Deep copy of JSON data (faster than copy.deepcopy)."""
-    if isinstance(value, dict):
-        return {k: clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clone(v) for v in value]
-    return value
-
-
-def encode(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass(slots=True)
-class WatchEvent:
-    type: str  # ADDED, MODIFIED, DELETED
-    key: tuple[str, str]  # (group, plural) storage key
-    namespace: str
-    object: dict[str, Any]
-    old: dict[str, Any] | None
-    rv: int
-
-
-class Subscription:
-    """A stream of store events for one (resource, namespace) filter."""
-
-    def __init__(self, store: Store, key: tuple[str, str] | None, namespace: str | None, maxsize: int) -> None:
-        self._store = store
-        self.key = key
-        self.namespace = namespace
-        self._queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue(maxsize)
-        self.overflowed = False
-        self.closed = False
-
-    def matches(self, event: WatchEvent) -> bool:
-        return (self.key is None or event.key == self.key) and (
-            self.namespace is None or event.namespace == self.namespace
-        )
-
-    def offer(self, event: WatchEvent) -> None:
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            # a consumer this far behind must re-list, as with an upstream watch cache overflow
-            self.overflowed = True
-            self.close()
-
-    async def get(self, timeout: float | None = None) -> WatchEvent | None:
-        """Next event; None on timeout or when closed."""
-        if self.closed and self._queue.empty():
-            return None
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return None
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._store._subscribers.discard(self)
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(None)
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> WatchEvent:
-        event = await self.get()
-        if event is None:
-            raise StopAsyncIteration
-        return event
 
 
 def _strip_volatile(obj: dict[str, Any]) -> dict[str, Any]:
@@ -173,6 +94,9 @@ class Store:
         self.admission: list[Callable[[str, ResourceType, dict[str, Any], dict[str, Any] | None], None]] = []
         self.gc_enabled = False
         self._db = Persistence(data_dir / "sandbox.db") if data_dir else None
+        self._flush_pending = False
+        # the last stored object and its JSON (a reference, so identity checks stay valid)
+        self._last_encoded: tuple[dict[str, Any] | None, str] = (None, "")
         if self._db:
             self.rv, rows = self._db.load()
             for group, plural, obj in rows:
@@ -484,7 +408,10 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(self.rv)
         self.objects.setdefault(rt.storage_key, {})[(namespace, name)] = obj
         if self._db:
-            self._db.put(rt.group, rt.plural, namespace, name, encode(obj), self.rv)
+            text = encode(obj)
+            self._last_encoded = (obj, text)
+            self._db.put(rt.group, rt.plural, namespace, name, text, self.rv)
+            self._schedule_flush()
         self._emit(WatchEvent(kind, rt.storage_key, namespace, obj, old, self.rv))
 
     def _remove(self, rt: ResourceType, namespace: str, name: str, last: dict[str, Any]) -> None:
@@ -497,9 +424,32 @@ class Store:
         last["metadata"]["resourceVersion"] = str(self.rv)
         if self._db:
             self._db.delete(key[0], key[1], namespace, name, self.rv)
+            self._schedule_flush()
         self._emit(WatchEvent("DELETED", key, namespace, last, old, self.rv))
         if namespace and key != NAMESPACES:
             self._maybe_finish_namespace(namespace)
+
+    def encoded(self, obj: dict[str, Any]) -> str:
+        """JSON of ``obj``, reusing the encoding of the write that just stored it."""
+        if self._last_encoded[0] is obj:
+            return self._last_encoded[1]
+        return encode(obj)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_pending or self._db is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # used outside an event loop: commit right away
+            self._db.flush()
+            return
+        self._flush_pending = True
+        loop.call_later(0.005, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if self._db is not None:
+            self._db.flush()
 
     def _emit(self, event: WatchEvent) -> None:
         history = self._history

@@ -41,24 +41,33 @@ def test_create_twice_is_already_exists_and_generate_name_works(api, sandbox_nam
     assert code == 201 and created["metadata"]["name"].startswith("gen-") and len(created["metadata"]["name"]) == 9
 
 
+def _put_fresh(api, path, change, *, status_path=False):
+    """Read-modify-write with retries: the workload simulation writes status concurrently."""
+    for _ in range(20):
+        _, live, _ = api.get(path)
+        change(live)
+        code, written, _ = api.put(path + ("/status" if status_path else ""), live)
+        if code != 409:
+            return code, written
+    raise AssertionError(f"could not write {path}")
+
+
 def test_generation_moves_only_with_spec(api, sandbox_namespace):
     ns = sandbox_namespace
     base = f"/apis/apps/v1/namespaces/{ns}/deployments"
     code, created, _ = api.post(base, deployment("web", ns))
     assert code == 201 and created["metadata"]["generation"] == 1
     assert created["spec"]["strategy"]["type"] == "RollingUpdate"  # upstream defaults
-    created["metadata"]["labels"]["extra"] = "yes"
-    code, relabelled, _ = api.put(f"{base}/web", created)
+    code, relabelled = _put_fresh(api, f"{base}/web", lambda o: o["metadata"]["labels"].update(extra="yes"))
     assert code == 200 and relabelled["metadata"]["generation"] == 1
-    relabelled["spec"]["replicas"] = 3
-    code, scaled, _ = api.put(f"{base}/web", relabelled)
+    code, scaled = _put_fresh(api, f"{base}/web", lambda o: o["spec"].update(replicas=3))
     assert scaled["metadata"]["generation"] == 2
     # status is only written through /status, and does not move generation
-    scaled["status"] = {"replicas": 3, "readyReplicas": 3}
-    code, after_main, _ = api.put(f"{base}/web", scaled)
-    assert code == 200 and "status" not in after_main
-    code, after_status, _ = api.put(f"{base}/web/status", scaled)
-    assert code == 200 and after_status["status"]["readyReplicas"] == 3
+    marker = {"observedGeneration": 77, "replicas": 3}
+    code, after_main = _put_fresh(api, f"{base}/web", lambda o: o.update(status=marker))
+    assert code == 200 and after_main.get("status") != marker
+    code, after_status = _put_fresh(api, f"{base}/web", lambda o: o.update(status=marker), status_path=True)
+    assert code == 200 and after_status["status"] == marker
     assert after_status["metadata"]["generation"] == 2
 
 
@@ -203,3 +212,23 @@ def test_resource_versions_are_global_and_monotonic(api, sandbox_namespace):
         _, created, _ = api.post(f"/apis/apps/v1/namespaces/{ns}/deployments", deployment(f"rv{i}", ns))
         rvs.append(int(created["metadata"]["resourceVersion"]))
     assert rvs == sorted(rvs) and len(set(rvs)) == len(rvs)
+
+
+def test_list_resource_version_semantics(api, sandbox_namespace):
+    base = f"/api/v1/namespaces/{sandbox_namespace}/configmaps"
+    _, listed, _ = api.get(base)
+    rv = int(listed["metadata"]["resourceVersion"])
+    assert api.get(base, params={"resourceVersion": str(rv), "resourceVersionMatch": "NotOlderThan"})[0] == 200
+    code, status, _ = api.get(base, params={"resourceVersion": str(rv + 1000)})
+    assert code == 504 and status["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+    code, status, _ = api.get(base, params={"resourceVersionMatch": "NotOlderThan"})
+    assert code == 400 and status["kind"] == "Status"
+
+
+def test_duplicate_fields_follow_field_validation(api, sandbox_namespace):
+    base = f"/api/v1/namespaces/{sandbox_namespace}/configmaps"
+    raw = b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dup"}, "data": {"a": "1", "a": "2"}}'
+    code, status, _ = api.call("POST", base, raw=raw, params={"fieldValidation": "Strict"})
+    assert code == 400 and 'duplicate field "a"' in status["message"]
+    code, created, headers = api.call("POST", base, raw=raw, params={"fieldValidation": "Warn"})
+    assert code == 201 and created["data"] == {"a": "2"} and 'duplicate field \\"a\\"' in headers["Warning"]
