@@ -79,7 +79,19 @@ def test_kustomize_overlay_with_generators_and_patches() -> None:
     assert config_name.startswith("prod-api-settings-")  # generator name with content hash
     assert container["envFrom"][0]["configMapRef"]["name"] == config_name  # reference rewritten
     assert kinds["Secret"][0]["type"] == "Opaque"
-    assert {m.source.file for m in result.manifests} == {PREFIX + "kustomize/overlays/prod/kustomization.yaml"}
+    # each object points at the file it came from (generated ones at the kustomization)
+    assert {m.obj["kind"]: m.source.file.removeprefix(PREFIX + "kustomize/") for m in result.manifests} == {
+        "ConfigMap": "overlays/prod/kustomization.yaml", "Secret": "overlays/prod/kustomization.yaml",
+        "Service": "base/service.yaml", "Deployment": "base/deployment.yaml"}
+    assert all("annotations" not in m.obj["metadata"] for m in result.manifests)  # origin annotations stripped
+
+
+def test_kustomization_asking_for_origins_keeps_them(fixture_copy) -> None:
+    overlay = fixture_copy("kustomize") / "overlays/prod"
+    with open(overlay / "kustomization.yaml", "a") as handle:
+        handle.write("buildMetadata: [originAnnotations]\n")
+    result = render_source(overlay, RenderOptions())
+    assert all("config.kubernetes.io/origin" in m.obj["metadata"]["annotations"] for m in result.manifests)
 
 
 def test_kustomize_error_names_the_kustomization(fixture_copy) -> None:
