@@ -218,3 +218,23 @@ def test_helm_values_schema_is_enforced(fixture_copy) -> None:
     with pytest.raises(RenderError, match=r"(?s)Chart.yaml \(helm chart\): values don't meet .*/replicaCount"):
         render_source(chart, RenderOptions(set_values=("replicaCount=0",)))
     assert render_source(chart, RenderOptions(set_values=("replicaCount=2",))).manifests
+
+
+@pytest.mark.parametrize(
+    ("base", "sets", "expected"),
+    [
+        ({"a": {"b": 1, "c": 2}}, ["a.b=3"], {"a": {"b": 3, "c": 2}}),
+        ({"l": [{"x": 1}, {"y": 2}]}, ["l[1].z=3"], {"l": [{"x": 1}, {"y": 2, "z": 3}]}),  # into the list
+        ({"l": [1, 2, 3]}, ["l={9}"], {"l": [9]}),  # a list literal replaces
+        ({"l": ["a"]}, ["l[2]=c"], {"l": ["a", None, "c"]}),
+        ({"a": 1}, ["a=null"], {"a": None}),  # null removes a chart default, as in Helm
+        ({}, ["a=1", "a=2"], {"a": 2}),  # later wins
+    ],
+)
+def test_helm_set_semantics(tmp_path: Path, base: dict, sets: list[str], expected: dict) -> None:
+    import yaml
+
+    from tether.render.helm import user_values
+
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    assert user_values(tmp_path, tmp_path, ("base.yaml",), tuple(sets), (), 1 << 20) == expected
