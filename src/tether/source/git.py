@@ -150,7 +150,7 @@ class GitCache:
     def resolve(self, mirror: Path, url: str, ref: str) -> Resolved:
         kind, _, value = ref.partition(":") if ref.split(":", 1)[0] in ("branch", "tag", "semver", "commit") \
             else ("", "", ref)
-        if not ref:
+        if not ref or ref == "HEAD":
             try:
                 head = self._git(["rev-parse", "--verify", "HEAD^{commit}"], url=url, git_dir=mirror).decode().strip()
             except SourceError:

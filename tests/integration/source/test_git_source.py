@@ -19,6 +19,7 @@ def version_of(result) -> str:
     ("ref", "expected", "kind"),
     [
         ("", "2.0.0", "head"),
+        ("HEAD", "2.0.0", "head"),
         ("main", "2.0.0", "branch"),
         ("develop", "dev", "branch"),
         ("v1.0.0", "1.0.0", "tag"),
