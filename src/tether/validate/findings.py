@@ -19,6 +19,7 @@ RULES: dict[str, str] = {
     "duplicate-object": "Two objects with the same group, kind, namespace and name",
     "schema": "The object does not match the schema of its kind",
     "unknown-field": "A field the schema of the kind does not define (dropped or rejected by the API server)",
+    "cluster-scoped-namespace": "A cluster-scoped object names a namespace (the API server ignores it)",
     "unknown-kind": "No schema for this apiVersion/kind (not built in, no CRD in the set or in the cluster)",
     "policy": "A policy expression did not hold",
     "policy-error": "A policy expression could not be evaluated for this object",

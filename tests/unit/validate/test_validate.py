@@ -187,3 +187,15 @@ def test_jsonnet_and_helm_errors_point_at_the_source(tmp_path: Path) -> None:
     (chart / "templates/broken.yaml").write_text("\nkind: {{ required \"need x\" .Values.x }}\n")
     [finding] = validate_source(chart, RenderOptions()).findings
     assert (finding.file, finding.line) == ("templates/broken.yaml", 2)
+
+
+def test_namespace_on_a_cluster_scoped_object_is_a_warning() -> None:
+    manifests = [
+        Manifest({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                  "metadata": {"name": "r", "namespace": "oops"}}, SourceLocation("r.yaml", 1)),
+        Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "fine"}}),
+    ]
+    report = validate_manifests(manifests)
+    assert report.valid
+    assert [(f.rule, f.severity, f.object) for f in report.findings] == [
+        ("cluster-scoped-namespace", "warning", "ClusterRole.rbac.authorization.k8s.io oops/r")]
