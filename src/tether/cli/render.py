@@ -136,6 +136,9 @@ def render_command(
         raise UsageError(f"--output {output!r}: choose yaml or json")
     result = render_source(path, render_options)
     sys.stdout.write(dump_manifests([m.obj for m in result.manifests], output))
+    if result.revision is not None:  # on stderr: stdout stays pure YAML/JSON for pipes
+        typer.echo(f"rendered {result.revision.url} at {result.revision.commit} ({len(result.manifests)} objects, "
+                   f"{result.renderer})", err=True)
 
 
 @with_render_options

@@ -26,7 +26,23 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 
 
 class _ManifestLoader(_Loader):  # type: ignore[misc, valid-type]
-    """Safe loader that reads YAML as Kubernetes does (YAML -> JSON): timestamps stay strings."""
+    """Safe loader that reads YAML as Kubernetes does (YAML -> JSON): timestamps stay strings, and a
+    key repeated in one mapping is an error (kubectl refuses it; PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        own = list(node.value)  # before merge keys (<<) are flattened into it
+        mapping = super().construct_mapping(node, deep=deep)
+        if len(mapping) != len(own):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _value in own:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                if key_node.value in seen:
+                    first = seen[key_node.value].start_mark.line + 1
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r} (first at line {first})", key_node.start_mark)
+                seen[key_node.value] = key_node
+        return mapping
 
 
 _ManifestLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))

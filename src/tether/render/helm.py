@@ -18,15 +18,36 @@ from tether.render.files import decode, load_yaml_documents, read_bytes, relativ
 from tether.render.isolate import run_isolated
 
 
-def merge_values(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Helm's coalescing for user values: nested maps merge, any other value replaces."""
+def merge_values(base: dict[str, Any], override: dict[str, Any], indexed: bool = False) -> dict[str, Any]:
+    """Helm's coalescing for user values: nested maps merge, any other value replaces.
+
+    ``indexed``: the override came from a ``--set`` with ``name[i]`` syntax, which Helm applies *into*
+    the existing list (element ``i`` only; ``None`` marks the elements it did not name).
+    """
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_values(merged[key], value)
+        current = merged.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            merged[key] = merge_values(current, value, indexed)
+        elif indexed and isinstance(value, list) and isinstance(current, list):
+            merged[key] = _merge_indexed(current, value)
         else:
             merged[key] = value
     return merged
+
+
+def _merge_indexed(current: list[Any], override: list[Any]) -> list[Any]:
+    out = list(current) + [None] * max(0, len(override) - len(current))
+    for index, item in enumerate(override):
+        if item is None:
+            continue
+        if isinstance(item, dict) and isinstance(out[index], dict):
+            out[index] = merge_values(out[index], item, True)
+        elif isinstance(item, list) and isinstance(out[index], list):
+            out[index] = _merge_indexed(out[index], item)
+        else:
+            out[index] = item
+    return out
 
 
 def _values_file(name: str, chart_dir: Path, root: Path, max_bytes: int) -> dict[str, Any]:
@@ -61,7 +82,7 @@ def user_values(
                                (helm_python.parse_set_string_values, set_string_values)):
         for expression in expressions:
             try:
-                values = merge_values(values, parse(expression))
+                values = merge_values(values, parse(expression), indexed="[" in expression)
             except helm_python.HelmError as error:
                 raise RenderError(f"--set {expression}: {error}") from error
     return values

@@ -10,21 +10,27 @@ re-imports the caller's ``__main__``). Arguments and results travel as pickles o
 from __future__ import annotations
 
 import importlib
+import os
 import pickle
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import tether
 from tether.errors import RenderError, TetherError
 
 
 def run_isolated(func: Callable[..., Any], args: tuple[Any, ...], timeout: float, what: str) -> Any:
     """Call ``func(*args)`` (a module-level function) in a child process; RenderError on error, crash or timeout."""
     request = pickle.dumps((func.__module__, func.__qualname__, args))
+    # the child must import this very tether, even when it is on sys.path only by the caller's doing
+    package_parent = str(Path(tether.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
     try:
         done = subprocess.run([sys.executable, "-m", "tether.render.isolate"], input=request, capture_output=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired as error:
         raise RenderError(f"{what}: rendering took longer than {timeout:g}s; stopped (raise --timeout if needed)") \
             from error

@@ -53,7 +53,8 @@ def _evaluate_in_child(
             ext_vars=args["ext_str"], ext_codes=args["ext_code"], tla_vars=args["tla_str"], tla_codes=args["tla_code"],
         )
     except RuntimeError as error:
-        raise RenderError(_clean(str(error), [root, str(Path(main).parent)])) from error
+        # paths relative to the main file's directory, like the main file's own name in the prefix
+        raise RenderError(_clean(str(error), [str(Path(main).parent)])) from error
 
 
 def _clean(message: str, prefixes: list[str]) -> str:

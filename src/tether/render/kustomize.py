@@ -9,11 +9,15 @@ ignoring its declared Python requirement and cannot be interrupted.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
+
+import yaml
 
 from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
@@ -34,25 +38,70 @@ def _command(directory: Path) -> list[str]:
     raise RenderError("rendering a kustomization needs `kubectl` or `kustomize` on PATH; neither was found")
 
 
+ORIGIN = "config.kubernetes.io/origin"
+
+
+def _build(directory: Path, timeout: float, rel: str) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG")}
+    try:
+        return subprocess.run(_command(directory), capture_output=True, timeout=timeout, env=env, cwd=directory,
+                              check=False)
+    except subprocess.TimeoutExpired as error:
+        raise RenderError(f"{rel}: kustomize took longer than {timeout:g}s; stopped") from error
+
+
+def _build_with_origins(directory: Path, timeout: float, rel: str) -> tuple[bytes, Path] | None:
+    """Build through a wrapper kustomization that asks for origin annotations (which file each object
+    came from). ``None`` when that does not work (a Component, say): the caller builds plainly."""
+    with tempfile.TemporaryDirectory(prefix="tether-kustomize-") as wrapper:
+        target = os.path.relpath(directory.resolve(), wrapper)  # kustomize refuses absolute roots
+        Path(wrapper, "kustomization.yaml").write_text(
+            f"resources:\n  - {json.dumps(target)}\nbuildMetadata: [originAnnotations]\n")
+        done = _build(Path(wrapper), timeout, rel)
+        return (done.stdout, Path(wrapper)) if done.returncode == 0 else None
+
+
+def _origin_file(manifest: Manifest, wrapper: Path, root: Path, fallback: str) -> str:
+    meta = manifest.obj.get("metadata") if isinstance(manifest.obj, dict) else None
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict) or ORIGIN not in annotations:
+        return fallback
+    origin = yaml.safe_load(str(annotations.pop(ORIGIN))) or {}
+    if not annotations:
+        del meta["annotations"]
+    path = origin.get("path") or origin.get("configuredIn") if isinstance(origin, dict) else None
+    if not isinstance(path, str) or "://" in path:
+        return fallback
+    absolute = Path(os.path.normpath(wrapper / path))
+    return relative(absolute, root.resolve()) if absolute.is_relative_to(root.resolve()) else fallback
+
+
 def render_kustomize(directory: Path, root: Path, timeout: float) -> list[Manifest]:
-    """Build ``directory``; file names in messages are relative to ``root``."""
+    """Build ``directory``; each object's location is the file it came from (relative to ``root``)."""
     kfile = kustomization_file(directory)
     rel = relative(kfile or directory, root)
     if kfile is None:
         raise RenderError(f"{rel}: no kustomization.yaml in this directory")
     check_tree_symlinks(directory, root)
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG")}
-    try:
-        done = subprocess.run(
-            _command(directory), capture_output=True, timeout=timeout, env=env, cwd=directory, check=False
-        )
-    except subprocess.TimeoutExpired as error:
-        raise RenderError(f"{rel}: kustomize took longer than {timeout:g}s; stopped") from error
-    if done.returncode != 0:
-        message = _clean(done.stderr.decode("utf-8", "replace"), root)
-        raise RenderError(f"{rel}: kustomize build failed: {message}")
-    text = done.stdout.decode("utf-8", "replace")
-    return [Manifest(data, SourceLocation(rel, None, index)) for index, _line, data in load_yaml_documents(text, rel)]
+    # a kustomization that asks for origin annotations itself keeps them; otherwise we add and strip them
+    wants_origins = "originAnnotations" in kfile.read_text(encoding="utf-8", errors="replace")
+    built = None if wants_origins else _build_with_origins(directory, timeout, rel)
+    if built is None:
+        done = _build(directory, timeout, rel)
+        if done.returncode != 0:
+            message = _clean(done.stderr.decode("utf-8", "replace"), root)
+            raise RenderError(f"{rel}: kustomize build failed: {message}")
+        output, wrapper = done.stdout, None
+    else:
+        output, wrapper = built
+    text = output.decode("utf-8", "replace")
+    manifests = [Manifest(data, SourceLocation(rel, None, index))
+                 for index, _line, data in load_yaml_documents(text, rel)]
+    if wrapper is not None:
+        for manifest in manifests:
+            manifest.source = SourceLocation(_origin_file(manifest, wrapper, root, rel), None,
+                                             manifest.source.document if manifest.source else 0)
+    return manifests
 
 
 def _clean(stderr: str, root: Path) -> str:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from tether.model import Manifest, SourceLocation
+from tether.render import Decryptor
 from tether.render.files import decode, load_json_document, load_yaml_documents, read_bytes, relative
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -27,7 +28,7 @@ def parse_text(text: str, rel: str, json_file: bool) -> list[Manifest]:
     return [Manifest(data, SourceLocation(rel, line, index)) for index, line, data in load_yaml_documents(text, rel)]
 
 
-def load_file(path: Path, root: Path, max_bytes: int, decryptor=None) -> list[Manifest]:
+def load_file(path: Path, root: Path, max_bytes: int, decryptor: Decryptor | None = None) -> list[Manifest]:
     rel = relative(path, root)
     data = read_bytes(path, root, max_bytes)
     if decryptor is not None and decryptor.is_encrypted(data, path):
@@ -35,7 +36,7 @@ def load_file(path: Path, root: Path, max_bytes: int, decryptor=None) -> list[Ma
     return parse_text(decode(data, rel), rel, path.suffix == ".json")
 
 
-def render_plain(directory: Path, root: Path, max_bytes: int, decryptor=None) -> list[Manifest]:
+def render_plain(directory: Path, root: Path, max_bytes: int, decryptor: Decryptor | None = None) -> list[Manifest]:
     manifests: list[Manifest] = []
     for path in manifest_files(directory):
         manifests.extend(load_file(path, root, max_bytes, decryptor))

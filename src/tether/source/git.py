@@ -150,7 +150,7 @@ class GitCache:
     def resolve(self, mirror: Path, url: str, ref: str) -> Resolved:
         kind, _, value = ref.partition(":") if ref.split(":", 1)[0] in ("branch", "tag", "semver", "commit") \
             else ("", "", ref)
-        if not ref:
+        if not ref or ref == "HEAD":
             try:
                 head = self._git(["rev-parse", "--verify", "HEAD^{commit}"], url=url, git_dir=mirror).decode().strip()
             except SourceError:
@@ -230,6 +230,7 @@ class GitCache:
         """Tree of ``commit`` in ``trees/<commit>``, created atomically once and reused after."""
         target = self.root / "trees" / commit
         if target.is_dir():
+            os.utime(target)  # mark as recently used for gc_trees
             return target
         self._check_symlinks(mirror, url, commit)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -246,3 +247,16 @@ class GitCache:
         return target
 
 
+
+    def gc_trees(self, keep: int = 20) -> list[str]:
+        """Remove all but the ``keep`` most recently used exported trees; returns the removed SHAs."""
+        trees = self.root / "trees"
+        if not trees.is_dir():
+            return []
+        entries = sorted((p for p in trees.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+        removed = []
+        for old in entries[keep:]:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old.name)
+        return removed

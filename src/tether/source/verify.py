@@ -8,6 +8,7 @@ annotated tag, a signed tag is accepted as well as a signed commit.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -31,8 +32,6 @@ def verify_revision(cache: GitCache, mirror: Path, url: str, resolved: Resolved,
         raise UsageError(f"signature verification mode must be one of {', '.join(MODES)}, not {mode!r}")
     if not allowed or not Path(allowed).is_file():
         raise UsageError(f"signature verification ({mode}) needs an allowed signers / keys file; {allowed!r} not found")
-    import os
-
     env = {"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_NOSYSTEM": "1", "HOME": os.environ.get("HOME", "/")}
     config = ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={Path(allowed).resolve()}"] \
         if mode == "ssh" else ["-c", "gpg.format=openpgp"]

@@ -16,7 +16,7 @@ from tether.errors import RenderError, SourceError
 from tether.model import Manifest, ObjectRef
 from tether.render import Decryptor, RenderOptions
 from tether.validate.crd import CRDLookup
-from tether.validate.findings import RULES, Finding, Report, finding_from_error
+from tether.validate.findings import RULES, WARNING, Finding, Report, finding_from_error
 from tether.validate.policy import Policy, load_policies
 
 
@@ -29,6 +29,18 @@ def _duplicates(manifests: list[Manifest]) -> list[Finding]:
         if first is not manifest:
             found.append(Finding.at(manifest, "duplicate-object", f"duplicate of {first.where()}"))
     return found
+
+
+def _scope(manifests: list[Manifest]) -> list[Finding]:
+    from tether.render.scope import ScopeResolver
+
+    resolver = ScopeResolver(m.obj for m in manifests)
+    return [
+        Finding.at(m, "cluster-scoped-namespace",
+                   f"{m.obj.get('kind')} is cluster-scoped; metadata.namespace {m.ref.namespace!r} has no effect",
+                   severity=WARNING, field=".metadata.namespace")
+        for m in manifests if m.ref.namespace and not resolver.namespaced(m.obj)
+    ]
 
 
 def _locate_fields(findings: list[Finding], manifests_by_object: dict[str, Manifest], root: Path) -> None:
@@ -71,6 +83,7 @@ def validate_manifests(
 
     report = Report(objects=len(manifests), kube_version=kube_version)
     report.findings.extend(_duplicates(manifests))
+    report.findings.extend(_scope(manifests))
     schema = SchemaValidator(kube_version, manifests, crd_lookup)
     for manifest in manifests:
         report.findings.extend(schema.validate(manifest))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ RULES: dict[str, str] = {
     "duplicate-object": "Two objects with the same group, kind, namespace and name",
     "schema": "The object does not match the schema of its kind",
     "unknown-field": "A field the schema of the kind does not define (dropped or rejected by the API server)",
+    "cluster-scoped-namespace": "A cluster-scoped object names a namespace (the API server ignores it)",
     "unknown-kind": "No schema for this apiVersion/kind (not built in, no CRD in the set or in the cluster)",
     "policy": "A policy expression did not hold",
     "policy-error": "A policy expression could not be evaluated for this object",
@@ -84,18 +86,36 @@ class Report:
         return not self.errors
 
 
-_LOCATED = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+)(?::(?P<col>\d+))?(?:[-:\d]*)\s*(?:\([^)]*\))?:\s*(?P<msg>.*)$",
+_LOCATED = re.compile(r"^(?P<file>[^\s:()]+):(?P<line>\d+)(?::(?P<col>\d+))?[-:\d]*\s*(?:\([^)]*\))?:\s*(?P<msg>.*)$",
                       re.S)
+_OUTER = re.compile(r"^(?P<file>[^\s:()]+)(?: \((?P<what>[^)]*)\))?:\s*(?P<msg>.*)$", re.S)
+_HELM_AT = re.compile(r"\((?P<file>[^\s():]+):(?P<line>\d+):(?P<col>\d+)\)")
 
 
 def finding_from_error(message: str) -> Finding:
-    """Turn a RenderError / SourceError message ``file:line:col: text`` into a located finding."""
-    match = _LOCATED.match(message)
+    """Turn a RenderError / SourceError message into a located finding.
+
+    Handles ``file:line:col: text``, ``file: text``, ``file: inner/file:line:col: text`` (Jsonnet,
+    inner path relative to the outer file's directory) and ``Chart.yaml (helm chart): ... at
+    (chart/templates/x.yaml:line:col): ...`` (Helm, inner path prefixed with the chart name).
+    """
     rule = "yaml-syntax" if re.search(r"invalid (YAML|JSON)", message) else "render"
-    if not match:
-        file, _, rest = message.partition(": ")
-        if (rest and "/" in file) or file.endswith((".yaml", ".yml", ".json", ".jsonnet")):
-            return Finding(rule, rest, file=file)
+    match = _LOCATED.match(message)
+    if match:
+        column = int(match["col"]) if match["col"] else None
+        return Finding(rule, match["msg"], file=match["file"], line=int(match["line"]), column=column)
+    outer = _OUTER.match(message)
+    if not outer or not ("/" in outer["file"] or "." in outer["file"]):
         return Finding(rule, message)
-    column = int(match["col"]) if match["col"] else None
-    return Finding(rule, match["msg"], file=match["file"], line=int(match["line"]), column=column)
+    base = posixpath.dirname(outer["file"])
+    inner = _LOCATED.match(outer["msg"])
+    if inner:
+        column = int(inner["col"]) if inner["col"] else None
+        return Finding(rule, inner["msg"], file=posixpath.normpath(posixpath.join(base, inner["file"])),
+                       line=int(inner["line"]), column=column)
+    helm = _HELM_AT.search(outer["msg"]) if outer["what"] == "helm chart" else None
+    if helm:
+        in_chart = helm["file"].split("/", 1)[-1]  # drop the chart name
+        return Finding(rule, outer["msg"], file=posixpath.normpath(posixpath.join(base, in_chart)),
+                       line=int(helm["line"]), column=int(helm["col"]))
+    return Finding(rule, outer["msg"], file=outer["file"])

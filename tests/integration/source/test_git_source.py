@@ -19,6 +19,7 @@ def version_of(result) -> str:
     ("ref", "expected", "kind"),
     [
         ("", "2.0.0", "head"),
+        ("HEAD", "2.0.0", "head"),
         ("main", "2.0.0", "branch"),
         ("develop", "dev", "branch"),
         ("v1.0.0", "1.0.0", "tag"),
@@ -164,3 +165,15 @@ def test_validate_a_git_source_reports_the_revision(git_server, work_repo: Path,
     [result] = run["results"]
     assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "apps/web/bad.yaml"
     assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 7, "startColumn": 13}
+
+
+def test_gc_keeps_the_most_recently_used_trees(work_repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    commits = {}
+    for ref in ("v1.0.0", "v1.2.0", "v2.0.0"):
+        commits[ref] = fetch_source(parse_source(f"file://{work_repo}?ref={ref}"), cache_dir=cache).revision.commit
+        os.utime(cache / "trees" / commits[ref], (1_000_000 + len(commits), 1_000_000 + len(commits)))
+    fetch_source(parse_source(f"file://{work_repo}?ref=v1.0.0"), cache_dir=cache)  # reuse: most recent now
+    removed = GitCache(cache).gc_trees(keep=2)
+    assert removed == [commits["v1.2.0"]]
+    assert sorted(p.name for p in (cache / "trees").iterdir()) == sorted([commits["v1.0.0"], commits["v2.0.0"]])

@@ -142,3 +142,15 @@ def test_not_a_directory(tmp_path: Path) -> None:
 
     with pytest.raises(SourceError, match="not a directory"):
         render_source(tmp_path / "missing", RenderOptions())
+
+
+def test_duplicate_keys_are_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "dup.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n")
+    with pytest.raises(RenderError, match=r"^dup.yaml:5:3: invalid YAML: duplicate key 'name' \(first at line 4\)"):
+        render_source(tmp_path, RenderOptions())
+
+
+def test_merge_keys_may_override(tmp_path: Path) -> None:
+    write(tmp_path, "merge.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
+          "data:\n  <<: {x: '1', y: '2'}\n  y: '3'\n")
+    assert render_source(tmp_path, RenderOptions()).manifests[0].obj["data"] == {"x": "1", "y": "3"}

@@ -23,7 +23,11 @@ class FakeDecryptor:
         return data.startswith(MAGIC)
 
     def decrypt(self, data: bytes, path: Path) -> bytes:
+        import stat
+        import tempfile
+
         self.seen.append(path.name)
+        self.tree_modes += [stat.S_IMODE(p.stat().st_mode) for p in Path(tempfile.gettempdir()).glob("tether-plain-*")]
         return base64.b64decode(data[len(MAGIC):])
 
 
@@ -56,11 +60,15 @@ def test_kustomize_gets_a_private_plaintext_copy(tmp_path: Path) -> None:
     encrypt(overlay / "secret.yaml")
     text = (overlay / "kustomization.yaml").read_text().replace("  - ../../base\n", "  - ../../base\n  - secret.yaml\n")
     (overlay / "kustomization.yaml").write_text(text)
-    before = set(Path("/tmp").glob("tether-plain-*"))
-    result = render_source(app / "overlays/prod", RenderOptions(source_root=str(app)), FakeDecryptor())
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("tether-plain-*"))
+    decryptor = FakeDecryptor()
+    result = render_source(app / "overlays/prod", RenderOptions(source_root=str(app)), decryptor)
+    assert decryptor.tree_modes and set(decryptor.tree_modes) == {0o700}  # private while it exists
     secrets = [m.obj for m in result.manifests if m.obj["metadata"]["name"] == "prod-db"]
     assert secrets[0]["stringData"] == {"password": "hunter2"}
-    assert set(Path("/tmp").glob("tether-plain-*")) == before  # the plaintext copy is gone
+    assert set(Path(tempfile.gettempdir()).glob("tether-plain-*")) == before  # the plaintext copy is gone
 
 
 def test_without_decryptor_encrypted_files_fail_to_parse(tmp_path: Path) -> None:

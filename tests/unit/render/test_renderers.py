@@ -79,7 +79,19 @@ def test_kustomize_overlay_with_generators_and_patches() -> None:
     assert config_name.startswith("prod-api-settings-")  # generator name with content hash
     assert container["envFrom"][0]["configMapRef"]["name"] == config_name  # reference rewritten
     assert kinds["Secret"][0]["type"] == "Opaque"
-    assert {m.source.file for m in result.manifests} == {PREFIX + "kustomize/overlays/prod/kustomization.yaml"}
+    # each object points at the file it came from (generated ones at the kustomization)
+    assert {m.obj["kind"]: m.source.file.removeprefix(PREFIX + "kustomize/") for m in result.manifests} == {
+        "ConfigMap": "overlays/prod/kustomization.yaml", "Secret": "overlays/prod/kustomization.yaml",
+        "Service": "base/service.yaml", "Deployment": "base/deployment.yaml"}
+    assert all("annotations" not in m.obj["metadata"] for m in result.manifests)  # origin annotations stripped
+
+
+def test_kustomization_asking_for_origins_keeps_them(fixture_copy) -> None:
+    overlay = fixture_copy("kustomize") / "overlays/prod"
+    with open(overlay / "kustomization.yaml", "a") as handle:
+        handle.write("buildMetadata: [originAnnotations]\n")
+    result = render_source(overlay, RenderOptions())
+    assert all("config.kubernetes.io/origin" in m.obj["metadata"]["annotations"] for m in result.manifests)
 
 
 def test_kustomize_error_names_the_kustomization(fixture_copy) -> None:
@@ -206,3 +218,23 @@ def test_helm_values_schema_is_enforced(fixture_copy) -> None:
     with pytest.raises(RenderError, match=r"(?s)Chart.yaml \(helm chart\): values don't meet .*/replicaCount"):
         render_source(chart, RenderOptions(set_values=("replicaCount=0",)))
     assert render_source(chart, RenderOptions(set_values=("replicaCount=2",))).manifests
+
+
+@pytest.mark.parametrize(
+    ("base", "sets", "expected"),
+    [
+        ({"a": {"b": 1, "c": 2}}, ["a.b=3"], {"a": {"b": 3, "c": 2}}),
+        ({"l": [{"x": 1}, {"y": 2}]}, ["l[1].z=3"], {"l": [{"x": 1}, {"y": 2, "z": 3}]}),  # into the list
+        ({"l": [1, 2, 3]}, ["l={9}"], {"l": [9]}),  # a list literal replaces
+        ({"l": ["a"]}, ["l[2]=c"], {"l": ["a", None, "c"]}),
+        ({"a": 1}, ["a=null"], {"a": None}),  # null removes a chart default, as in Helm
+        ({}, ["a=1", "a=2"], {"a": 2}),  # later wins
+    ],
+)
+def test_helm_set_semantics(tmp_path: Path, base: dict, sets: list[str], expected: dict) -> None:
+    import yaml
+
+    from tether.render.helm import user_values
+
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    assert user_values(tmp_path, tmp_path, ("base.yaml",), tuple(sets), (), 1 << 20) == expected

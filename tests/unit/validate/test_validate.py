@@ -153,6 +153,49 @@ def test_render_failures_become_located_findings(tmp_path: Path, name: str, cont
     assert (finding.rule, finding.file, finding.line, finding.column) == (rule, name, line, column)
 
 
-def test_finding_from_unlocated_error() -> None:
-    finding = finding_from_error("kustomization.yaml: kustomize build failed: boom")
-    assert (finding.file, finding.message) == ("kustomization.yaml", "kustomize build failed: boom")
+@pytest.mark.parametrize(
+    ("message", "file", "line", "column", "text"),
+    [
+        ("a/kustomization.yaml: kustomize build failed: boom", "a/kustomization.yaml", None, None,
+         "kustomize build failed: boom"),
+        ("a/b.yaml:3:7: invalid YAML: x", "a/b.yaml", 3, 7, "invalid YAML: x"),
+        ("a/b.yaml:3 (ConfigMap c): variable ${X} at .data.k has no value", "a/b.yaml", 3, None,
+         "variable ${X} at .data.k has no value"),
+        ("apps/j/main.jsonnet: lib/x.libsonnet:4:9-20: RUNTIME ERROR: boom", "apps/j/lib/x.libsonnet", 4, 9,
+         "RUNTIME ERROR: boom"),
+        ("apps/web/Chart.yaml (helm chart): execution error at (web/templates/d.yaml:1:15): need x",
+         "apps/web/templates/d.yaml", 1, 15, "execution error at (web/templates/d.yaml:1:15): need x"),
+        ("https://h/r.git: git clone failed: nope", "", None, None, "https://h/r.git: git clone failed: nope"),
+    ],
+)
+def test_finding_from_error(message: str, file: str, line: int | None, column: int | None, text: str) -> None:
+    finding = finding_from_error(message)
+    assert (finding.file, finding.line, finding.column, finding.message) == (file, line, column, text)
+
+
+def test_jsonnet_and_helm_errors_point_at_the_source(tmp_path: Path) -> None:
+    import shutil
+
+    app = tmp_path / "app"
+    shutil.copytree(FIXTURES / "render/jsonnet", app)
+    (app / "lib/app.libsonnet").write_text("{ deployment(a, b, c):: error 'broken library', service(n):: {} }\n")
+    report = validate_source(app, RenderOptions(tla_str=(("name", "x"),), ext_str=(("env", "e"),)))
+    [finding] = report.findings
+    assert (finding.file, finding.line) == ("lib/app.libsonnet", 1)
+    chart = tmp_path / "chart"
+    shutil.copytree(FIXTURES / "render/helm/web", chart)
+    (chart / "templates/broken.yaml").write_text("\nkind: {{ required \"need x\" .Values.x }}\n")
+    [finding] = validate_source(chart, RenderOptions()).findings
+    assert (finding.file, finding.line) == ("templates/broken.yaml", 2)
+
+
+def test_namespace_on_a_cluster_scoped_object_is_a_warning() -> None:
+    manifests = [
+        Manifest({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                  "metadata": {"name": "r", "namespace": "oops"}}, SourceLocation("r.yaml", 1)),
+        Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "fine"}}),
+    ]
+    report = validate_manifests(manifests)
+    assert report.valid
+    assert [(f.rule, f.severity, f.object) for f in report.findings] == [
+        ("cluster-scoped-namespace", "warning", "ClusterRole.rbac.authorization.k8s.io oops/r")]
