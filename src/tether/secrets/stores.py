@@ -217,7 +217,11 @@ class IniDocument:
         sections: list[tuple[str, list[Any]]] = []
         pending: list[Any] = []  # comments before the first section belong to it
         current: list[Any] | None = None
-        for number, raw in enumerate(data.decode("utf-8").splitlines(), 1):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SecretsError(f"{where}: an INI file must be UTF-8 text") from None
+        for number, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line:
                 continue

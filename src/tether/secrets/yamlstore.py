@@ -87,8 +87,11 @@ class YamlDocument:
     def load(cls, data: bytes, where: str) -> YamlDocument:
         try:
             text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SecretsError(f"{where}: a YAML file must be UTF-8 text") from None
+        try:
             docs = [d for d in _yaml().load_all(text) if d is not None]
-        except (YAMLError, UnicodeDecodeError) as error:
+        except YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = f":{mark.line + 1}" if mark is not None else ""
             problem = getattr(error, "problem", None) or "syntax error"
