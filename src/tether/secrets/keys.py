@@ -95,7 +95,7 @@ class KeyRing:
         try:
             return pyrage.decrypt(key.enc.encode(), self.age)  # type: ignore[arg-type]
         except Exception:
-            raise SecretsError(f"no configured age identity matches {key.recipient}") from None
+            raise SecretsError("no configured age identity matches") from None
 
     def decrypt_pgp(self, key: PgpKey) -> bytes:
         if not self.use_gpg or not self.gpg_homes:
