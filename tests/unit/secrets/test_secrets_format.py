@@ -248,3 +248,20 @@ def test_encrypt_then_decrypt_gives_the_file_back(text: str) -> None:
     encrypted = api.encrypt(text.encode(), "yaml", options, "s.yaml")
     assert b"hunter2" not in encrypted
     assert api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml").decode() == text
+
+
+def test_foreign_master_keys_are_kept_but_not_used() -> None:
+    import pyrage
+
+    identity = pyrage.x25519.Identity.generate()
+    options = api.EncryptOptions(key_groups=[group_from([str(identity.to_public())], [])])
+    encrypted = api.encrypt(b"a: b\n", "yaml", options, "s.yaml").decode()
+    kms = "    kms:\n        - arn: arn:aws:kms:eu-west-1:111:key/x\n          enc: Zm9v\n"
+    with_kms = encrypted.replace("sops:\n", "sops:\n" + kms, 1).encode()
+    ring = KeyRing(age=[identity], use_gpg=False)
+    assert api.decrypt(with_kms, "yaml", ring, "s.yaml") == b"a: b\n"  # the age key still opens it
+    with pytest.raises(SecretsError, match="kms keys, which tether cannot encrypt"):
+        api.rotate(with_kms, "yaml", ring, "s.yaml")
+    only_kms = re.sub(r"    age:\n(?:        .*\n|            .*\n)+", "", with_kms.decode()).encode()
+    with pytest.raises(SecretsError, match="kms keys are not supported by tether"):
+        api.decrypt(only_kms, "yaml", ring, "s.yaml")
