@@ -15,11 +15,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.compat import ordereddict
 from ruamel.yaml.error import CommentMark, YAMLError
-from ruamel.yaml.scalarstring import LiteralScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from tether.errors import SecretsError
@@ -69,6 +70,17 @@ def guess_indent(text: str) -> tuple[int, int]:
     if offset is None or offset > mapping:
         offset = 4 if mapping == 4 else 0
     return mapping, offset
+
+
+_YAML11 = yaml.resolver.Resolver()
+_YAML11_EXTRA = {"y", "Y", "n", "N"}  # booleans for go-yaml v2 (Kubernetes), not for PyYAML
+
+
+def ambiguous_in_yaml11(text: str) -> bool:
+    """A string that a YAML 1.1 reader (Kubernetes, PyYAML) would take for another type if plain."""
+    if text in _YAML11_EXTRA:
+        return True
+    return _YAML11.resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str"
 
 
 def _represent_null(representer: Any, _data: None) -> Any:
@@ -202,8 +214,11 @@ def _value_slots(node: Any, path: tuple[str, ...]) -> Iterator[Slot]:
 
 def _setter(container: Any, key: Any) -> Any:
     def set_value(value: Any) -> None:
-        if isinstance(value, str) and not isinstance(value, Comment) and "\n" in value and not value.startswith("ENC["):
-            value = LiteralScalarString(value)  # multi-line text reads best as a | block
+        if isinstance(value, str) and not isinstance(value, Comment) and not value.startswith("ENC["):
+            if "\n" in value:
+                value = LiteralScalarString(value)  # multi-line text reads best as a | block
+            elif ambiguous_in_yaml11(value):
+                value = DoubleQuotedScalarString(value)  # stays a string for YAML 1.1 readers too
         # bypass ruamel's "keep the old scalar style", which would put ENC[...] in a | block
         if isinstance(container, CommentedMap):
             ordereddict.__setitem__(container, key, value)

@@ -125,7 +125,7 @@ def test_comments_everywhere_both_ways(tmp_path: Path, age_key: AgeKey) -> None:
 
 
 def test_round_trip_keeps_indentation(age_key: AgeKey, tmp_path: Path) -> None:
-    styles = [b"a:\n  b: 1\n  l:\n  - x\n  - y\n", b"a:\n    b: 1\n    l:\n        - x\n",
+    styles = [b"a:\n  b: 1\n  l:\n  - x\n  - z\n", b"a:\n    b: 1\n    l:\n        - x\n",
               b"a:\n  b: 1\n  l:\n    - x\n"]
     decryptor = Decryptor.from_environment([age_key.path])
     for index, document in enumerate(styles):

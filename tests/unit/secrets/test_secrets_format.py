@@ -235,7 +235,7 @@ ROUND_TRIPS = [
     "stringData:\n  password: hunter2\n  config: |\n    a=1\n    b=2\n",
     "spec:\n  containers:\n  - name: app\n    env:\n    - name: TOKEN\n      value: abc\n",
     "spec:\n  containers:\n    - name: app\n      args: [--flag, x]\n",
-    "# head\na:\n    b: 1\n    # inside\n    c:\n        - x\n        - y\n",
+    "# head\na:\n    b: 1\n    # inside\n    c:\n        - x\n        - z\n",
 ]
 
 
@@ -265,3 +265,19 @@ def test_foreign_master_keys_are_kept_but_not_used() -> None:
     only_kms = re.sub(r"    age:\n(?:        .*\n|            .*\n)+", "", with_kms.decode()).encode()
     with pytest.raises(SecretsError, match="kms keys are not supported by tether"):
         api.decrypt(only_kms, "yaml", ring, "s.yaml")
+
+
+def test_decrypted_strings_stay_strings_for_yaml_11_readers() -> None:
+    """Kubernetes and PyYAML read YAML 1.1, where plain yes/on/1:20/014 are not strings."""
+    import pyrage
+    import yaml
+
+    identity = pyrage.x25519.Identity.generate()
+    values = ["yes", "on", "n", "1:20", "014", "1e3", "0x1F", "2001-12-14", "True", "plain"]
+    document = {"stringData": {f"k{i}": v for i, v in enumerate(values)}}
+    options = api.EncryptOptions(key_groups=[group_from([str(identity.to_public())], [])])
+    text = "stringData:\n" + "".join(f"  k{i}: '{v}'\n" for i, v in enumerate(values))
+    encrypted = api.encrypt(text.encode(), "yaml", options, "s.yaml")
+    plain = api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml")
+    assert yaml.safe_load(plain) == document
+    assert b"k9: plain\n" in plain
