@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -37,7 +38,22 @@ def _yaml(indent: tuple[int, int] = (4, 4)) -> YAML:
     yaml.width = 1 << 20  # never fold long ENC[...] strings
     yaml.preserve_quotes = True
     yaml.representer.add_representer(type(None), _represent_null)
+    yaml.representer.add_representer(float, _represent_float)
     return yaml
+
+
+def _represent_float(representer: Any, value: float) -> Any:
+    # "1.0e+20", not "1e+20": YAML 1.1 readers need the dot to see a float
+    if math.isnan(value):
+        text = ".nan"
+    elif math.isinf(value):
+        text = ".inf" if value > 0 else "-.inf"
+    else:
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        if e and "." not in mantissa:
+            text = f"{mantissa}.0e{exponent}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
 
 
 _OPENER = re.compile(r"^( *)[^\s#-][^#]*:[ \t]*(#.*)?$")  # "key:" with the value on the next lines
