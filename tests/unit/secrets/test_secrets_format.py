@@ -281,3 +281,16 @@ def test_decrypted_strings_stay_strings_for_yaml_11_readers() -> None:
     plain = api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml")
     assert yaml.safe_load(plain) == document
     assert b"k9: plain\n" in plain
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("1.0e+20", 1e20), ("-1e-7", -1e-7), ("1.5", 1.5), (".inf", float("inf")), ("2.0", 2.0)])
+def test_decrypted_floats_stay_floats_for_yaml_11_readers(source: str, expected: float) -> None:
+    import pyrage
+    import yaml
+
+    identity = pyrage.x25519.Identity.generate()
+    options = api.EncryptOptions(key_groups=[group_from([str(identity.to_public())], [])])
+    encrypted = api.encrypt(f"x: {source}\n".encode(), "yaml", options, "s.yaml")
+    assert yaml.safe_load(api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml")) == \
+        {"x": expected}
