@@ -104,12 +104,18 @@ def _creation(path: Path, age: list[str] | None, pgp: list[str] | None, rules: R
         rule = rule_for(path, config)
         if rule is None or not rule.key_groups:
             raise UsageError(f"{path}: no recipients: give --age/--pgp or add a creation rule to .sops.yaml")
-    groups = rule.key_groups if rule else [group_from(ages, pgps)]
+        groups = rule.key_groups
+    else:
+        groups = [group_from(ages, pgps)]
+        try:  # recipients come from the flags; a matching rule still supplies the selectors
+            rule = rule_for(path, config)
+        except SecretsError:
+            rule = None
     if rule and rules.is_empty():
         rules = dataclasses.replace(rule.rules, mac_only_encrypted=rule.rules.mac_only_encrypted
                                     or rules.mac_only_encrypted)
-    return api.EncryptOptions(key_groups=groups, shamir_threshold=shamir or (rule.shamir_threshold if rule else 0),
-                              rules=rules)
+    threshold = shamir or (rule.shamir_threshold if rule and len(rule.key_groups) == len(groups) else 0)
+    return api.EncryptOptions(key_groups=groups, shamir_threshold=threshold, rules=rules)
 
 
 @secrets_app.command()

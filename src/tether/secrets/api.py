@@ -112,6 +112,10 @@ def rotate(data: bytes, fmt: str, ring: KeyRing, where: str, *, add: Iterable[Ma
     opened = open_file(data, fmt, ring, where)
     try:
         meta = opened.metadata
+        foreign = sorted({kind for group in meta.key_groups for kind, entries in group.foreign.items() if entries})
+        if foreign:
+            raise SecretsError(f"the file also has {', '.join(foreign)} keys, which tether cannot encrypt a new "
+                               "data key for; rotate it with sops")
         _change_keys(meta, add, remove)
         data_key = os.urandom(DATA_KEY_SIZE)
         encrypt_data_key(meta, data_key)

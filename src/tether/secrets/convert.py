@@ -43,6 +43,13 @@ def _flat_scalar(value: Any, where: str) -> str:
     return "" if value is None else str(value)
 
 
+def _represent_str(representer: Any, text: str) -> Any:
+    from tether.secrets.yamlstore import ambiguous_in_yaml11
+
+    style = '"' if ambiguous_in_yaml11(text) else None
+    return representer.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
 def convert(data: bytes, source: str, target: str, where: str) -> bytes:
     """Re-express a plaintext document in another format; comments are not carried over."""
     if source == target:
@@ -61,6 +68,7 @@ def convert(data: bytes, source: str, target: str, where: str) -> bytes:
         out = io.StringIO()
         yaml = YAML()
         yaml.indent(mapping=4, sequence=6, offset=4)
+        yaml.representer.add_representer(str, _represent_str)
         yaml.dump(tree, out)
         return out.getvalue().encode()
     if not isinstance(tree, dict):

@@ -95,7 +95,7 @@ class KeyRing:
         try:
             return pyrage.decrypt(key.enc.encode(), self.age)  # type: ignore[arg-type]
         except Exception:
-            raise SecretsError(f"no configured age identity matches {key.recipient}") from None
+            raise SecretsError("no configured age identity matches") from None
 
     def decrypt_pgp(self, key: PgpKey) -> bytes:
         if not self.use_gpg or not self.gpg_homes:
@@ -163,6 +163,9 @@ def decrypt_data_key(meta: Metadata, ring: KeyRing) -> bytes:
         if len(parts) >= threshold:
             return _check_key(shamir.combine(parts[:threshold]))
         failures.append(f"only {len(parts)} of {threshold} key groups could be decrypted")
+    foreign = sorted({kind for group in meta.key_groups for kind, entries in group.foreign.items() if entries})
+    if foreign:
+        failures.append(f"{', '.join(foreign)} keys are not supported by tether")
     detail = "; ".join(failures) if failures else "the file lists no age or PGP keys"
     raise SecretsError(f"cannot decrypt the data key ({detail})")
 

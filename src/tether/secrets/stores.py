@@ -217,7 +217,11 @@ class IniDocument:
         sections: list[tuple[str, list[Any]]] = []
         pending: list[Any] = []  # comments before the first section belong to it
         current: list[Any] | None = None
-        for number, raw in enumerate(data.decode("utf-8").splitlines(), 1):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SecretsError(f"{where}: an INI file must be UTF-8 text") from None
+        for number, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line:
                 continue
@@ -237,7 +241,10 @@ class IniDocument:
                     current = [*pending]
                     pending = []
                     sections.append(("DEFAULT", current))
-                current.append([key.strip(), value.strip()])
+                value, comment = _ini_parse_value(value.strip())
+                if comment is not None:
+                    current.append(Comment(comment))  # an inline comment goes above its key, as SOPS does
+                current.append([key.strip(), value])
         metadata = None
         for index, (name, entries) in enumerate(sections):
             if name == "sops":
@@ -293,6 +300,25 @@ def _comment_setter(entries: list[Any], index: int) -> Any:
     return set_comment
 
 
+def _ini_parse_value(text: str) -> tuple[str, str | None]:
+    """Value and inline comment, read the way SOPS' INI library reads them."""
+    if len(text) >= 6 and text.startswith('"""') and text.endswith('"""'):
+        return text[3:-3], None
+    if len(text) >= 2 and text[0] in "\"'`" and text[-1] == text[0]:
+        return text[1:-1], None
+    cut = min((i for i in (text.find(";"), text.find("#")) if i >= 0), default=-1)
+    if cut >= 0:
+        return text[:cut].strip(), text[cut + 1 :].strip()
+    return text, None
+
+
 def _ini_value(value: Any) -> str:
     from tether.secrets.cipher import to_bytes
-    return value if isinstance(value, str) else to_bytes(value)[0].decode()
+    text = value if isinstance(value, str) else to_bytes(value)[0].decode()
+    if "\n" in text or "`" in text:
+        return f'"""{text}"""'
+    if "#" in text or ";" in text:
+        return f"`{text}`"
+    if text != text.strip() or (len(text) >= 2 and text[0] in "\"'" and text[-1] == text[0]):
+        return f'"{text}"'
+    return text

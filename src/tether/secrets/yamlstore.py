@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.compat import ordereddict
 from ruamel.yaml.error import CommentMark, YAMLError
-from ruamel.yaml.scalarstring import LiteralScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from tether.errors import SecretsError
@@ -36,7 +38,22 @@ def _yaml(indent: tuple[int, int] = (4, 4)) -> YAML:
     yaml.width = 1 << 20  # never fold long ENC[...] strings
     yaml.preserve_quotes = True
     yaml.representer.add_representer(type(None), _represent_null)
+    yaml.representer.add_representer(float, _represent_float)
     return yaml
+
+
+def _represent_float(representer: Any, value: float) -> Any:
+    # "1.0e+20", not "1e+20": YAML 1.1 readers need the dot to see a float
+    if math.isnan(value):
+        text = ".nan"
+    elif math.isinf(value):
+        text = ".inf" if value > 0 else "-.inf"
+    else:
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        if e and "." not in mantissa:
+            text = f"{mantissa}.0e{exponent}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
 
 
 _OPENER = re.compile(r"^( *)[^\s#-][^#]*:[ \t]*(#.*)?$")  # "key:" with the value on the next lines
@@ -71,6 +88,17 @@ def guess_indent(text: str) -> tuple[int, int]:
     return mapping, offset
 
 
+_YAML11 = yaml.resolver.Resolver()
+_YAML11_EXTRA = {"y", "Y", "n", "N"}  # booleans for go-yaml v2 (Kubernetes), not for PyYAML
+
+
+def ambiguous_in_yaml11(text: str) -> bool:
+    """A string that a YAML 1.1 reader (Kubernetes, PyYAML) would take for another type if plain."""
+    if text in _YAML11_EXTRA:
+        return True
+    return _YAML11.resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str"
+
+
 def _represent_null(representer: Any, _data: None) -> Any:
     return representer.represent_scalar("tag:yaml.org,2002:null", "null")
 
@@ -87,8 +115,11 @@ class YamlDocument:
     def load(cls, data: bytes, where: str) -> YamlDocument:
         try:
             text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SecretsError(f"{where}: a YAML file must be UTF-8 text") from None
+        try:
             docs = [d for d in _yaml().load_all(text) if d is not None]
-        except (YAMLError, UnicodeDecodeError) as error:
+        except YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = f":{mark.line + 1}" if mark is not None else ""
             problem = getattr(error, "problem", None) or "syntax error"
@@ -199,8 +230,11 @@ def _value_slots(node: Any, path: tuple[str, ...]) -> Iterator[Slot]:
 
 def _setter(container: Any, key: Any) -> Any:
     def set_value(value: Any) -> None:
-        if isinstance(value, str) and not isinstance(value, Comment) and "\n" in value and not value.startswith("ENC["):
-            value = LiteralScalarString(value)  # multi-line text reads best as a | block
+        if isinstance(value, str) and not isinstance(value, Comment) and not value.startswith("ENC["):
+            if "\n" in value:
+                value = LiteralScalarString(value)  # multi-line text reads best as a | block
+            elif ambiguous_in_yaml11(value):
+                value = DoubleQuotedScalarString(value)  # stays a string for YAML 1.1 readers too
         # bypass ruamel's "keep the old scalar style", which would put ENC[...] in a | block
         if isinstance(container, CommentedMap):
             ordereddict.__setitem__(container, key, value)

@@ -125,9 +125,32 @@ def test_comments_everywhere_both_ways(tmp_path: Path, age_key: AgeKey) -> None:
 
 
 def test_round_trip_keeps_indentation(age_key: AgeKey, tmp_path: Path) -> None:
-    styles = [b"a:\n  b: 1\n  l:\n  - x\n  - y\n", b"a:\n    b: 1\n    l:\n        - x\n",
+    styles = [b"a:\n  b: 1\n  l:\n  - x\n  - z\n", b"a:\n    b: 1\n    l:\n        - x\n",
               b"a:\n  b: 1\n  l:\n    - x\n"]
     decryptor = Decryptor.from_environment([age_key.path])
     for index, document in enumerate(styles):
         encrypted = _encrypt(document, age_key.recipient)
         assert decryptor.decrypt(encrypted, tmp_path / f"{index}.yaml") == document
+
+
+QUIRKS = {
+    "ini": b'[a]\nk1 = "dq"\nk2 = \'sq\'\nk3 = `bt`\nk4 = has ; semi\nk5 = has # hash\nk6 = "  padded  "\n'
+           b'k7 = """tri"""\nk8 : colon\n[b.c]\nx=1\n',
+    "env": b'\n# c\nA="quoted value"\nB=\'single\'\nC=with spaces  \nD=x # not a comment\n\nexport E=1\nF==eq\n',
+}
+
+
+@pytest.mark.parametrize("ext", sorted(QUIRKS))
+def test_flat_format_quirks_read_as_sops_reads_them(tmp_path: Path, age_key: AgeKey, ext: str) -> None:
+    (tmp_path / f"q.{ext}").write_bytes(QUIRKS[ext])
+    env = {"SOPS_AGE_KEY_FILE": str(age_key.path)}
+    (tmp_path / f"o.{ext}").write_bytes(sops("encrypt", "--age", age_key.recipient, f"q.{ext}", cwd=tmp_path).stdout)
+    reference = sops("decrypt", f"o.{ext}", cwd=tmp_path, env=env).stdout
+    fmt = "dotenv" if ext == "env" else ext
+    (tmp_path / f"t.{ext}").write_bytes(api.encrypt(QUIRKS[ext], fmt, api.EncryptOptions(
+        key_groups=[group_from([age_key.recipient], [])]), f"q.{ext}"))
+    decryptor = Decryptor.from_environment([age_key.path])
+    for name in (f"o.{ext}", f"t.{ext}"):
+        path = tmp_path / name
+        assert decryptor.decrypt(path.read_bytes(), path) == reference
+        assert sops("decrypt", name, cwd=tmp_path, env=env).stdout == reference

@@ -235,7 +235,7 @@ ROUND_TRIPS = [
     "stringData:\n  password: hunter2\n  config: |\n    a=1\n    b=2\n",
     "spec:\n  containers:\n  - name: app\n    env:\n    - name: TOKEN\n      value: abc\n",
     "spec:\n  containers:\n    - name: app\n      args: [--flag, x]\n",
-    "# head\na:\n    b: 1\n    # inside\n    c:\n        - x\n        - y\n",
+    "# head\na:\n    b: 1\n    # inside\n    c:\n        - x\n        - z\n",
 ]
 
 
@@ -248,3 +248,49 @@ def test_encrypt_then_decrypt_gives_the_file_back(text: str) -> None:
     encrypted = api.encrypt(text.encode(), "yaml", options, "s.yaml")
     assert b"hunter2" not in encrypted
     assert api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml").decode() == text
+
+
+def test_foreign_master_keys_are_kept_but_not_used() -> None:
+    import pyrage
+
+    identity = pyrage.x25519.Identity.generate()
+    options = api.EncryptOptions(key_groups=[group_from([str(identity.to_public())], [])])
+    encrypted = api.encrypt(b"a: b\n", "yaml", options, "s.yaml").decode()
+    kms = "    kms:\n        - arn: arn:aws:kms:eu-west-1:111:key/x\n          enc: Zm9v\n"
+    with_kms = encrypted.replace("sops:\n", "sops:\n" + kms, 1).encode()
+    ring = KeyRing(age=[identity], use_gpg=False)
+    assert api.decrypt(with_kms, "yaml", ring, "s.yaml") == b"a: b\n"  # the age key still opens it
+    with pytest.raises(SecretsError, match="kms keys, which tether cannot encrypt"):
+        api.rotate(with_kms, "yaml", ring, "s.yaml")
+    only_kms = re.sub(r"    age:\n(?:        .*\n|            .*\n)+", "", with_kms.decode()).encode()
+    with pytest.raises(SecretsError, match="kms keys are not supported by tether"):
+        api.decrypt(only_kms, "yaml", ring, "s.yaml")
+
+
+def test_decrypted_strings_stay_strings_for_yaml_11_readers() -> None:
+    """Kubernetes and PyYAML read YAML 1.1, where plain yes/on/1:20/014 are not strings."""
+    import pyrage
+    import yaml
+
+    identity = pyrage.x25519.Identity.generate()
+    values = ["yes", "on", "n", "1:20", "014", "1e3", "0x1F", "2001-12-14", "True", "plain"]
+    document = {"stringData": {f"k{i}": v for i, v in enumerate(values)}}
+    options = api.EncryptOptions(key_groups=[group_from([str(identity.to_public())], [])])
+    text = "stringData:\n" + "".join(f"  k{i}: '{v}'\n" for i, v in enumerate(values))
+    encrypted = api.encrypt(text.encode(), "yaml", options, "s.yaml")
+    plain = api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml")
+    assert yaml.safe_load(plain) == document
+    assert b"k9: plain\n" in plain
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("1.0e+20", 1e20), ("-1e-7", -1e-7), ("1.5", 1.5), (".inf", float("inf")), ("2.0", 2.0)])
+def test_decrypted_floats_stay_floats_for_yaml_11_readers(source: str, expected: float) -> None:
+    import pyrage
+    import yaml
+
+    identity = pyrage.x25519.Identity.generate()
+    options = api.EncryptOptions(key_groups=[group_from([str(identity.to_public())], [])])
+    encrypted = api.encrypt(f"x: {source}\n".encode(), "yaml", options, "s.yaml")
+    assert yaml.safe_load(api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml")) == \
+        {"x": expected}
