@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,6 +30,7 @@ from tether.engine.diff import (
     MANAGED_BY_LABEL,
     IgnoreRule,
     apply_exclusions,
+    clone,
     digest,
     ignored_pointers,
     in_sync,
@@ -68,6 +68,7 @@ class Change:
     after: dict[str, Any] | None = None  # what the object would become (None for delete)
     source: str = ""
     wave: int = 0
+    manifest: Manifest | None = None  # what the object was rendered from (None for delete)
 
     def label(self) -> str:
         kind = f"{self.ref.kind}.{self.ref.group}" if self.ref.group else self.ref.kind
@@ -102,6 +103,10 @@ class Plan:
 
     def of(self, action: Action) -> list[Change]:
         return [c for c in self.changes if c.action is action]
+
+    def changed_manifests(self) -> list[Manifest]:
+        """What create/update would write: the only objects that still need validating."""
+        return [c.manifest for c in self.changes if c.action in (Action.CREATE, Action.UPDATE) and c.manifest]
 
     @property
     def desired_refs(self) -> set[ObjectRef]:
@@ -165,7 +170,7 @@ def _color_line(line: str, color: bool) -> str:
 
 def prepare(manifest: Manifest, app: str, default_namespace: str, info: ResourceInfo) -> dict[str, Any]:
     """The object as tether applies it: app labels, namespace rules, digest annotation."""
-    obj = copy.deepcopy(manifest.obj)
+    obj = clone(manifest.obj)
     meta = obj.setdefault("metadata", {})
     if info.namespaced:
         meta.setdefault("namespace", default_namespace)
@@ -189,7 +194,7 @@ def _overlay(live: Any, desired: Any) -> Any:
         for key, value in desired.items():
             out[key] = _overlay(live.get(key), value)
         return out
-    return copy.deepcopy(desired)
+    return clone(desired)
 
 
 def _digest_of(obj: dict[str, Any]) -> str | None:
@@ -324,7 +329,12 @@ async def make_plan(
         action = Action.UNCHANGED if same else Action.UPDATE
         return Change(ref, action, info, to_apply, without(live, pointers), without(after, pointers), source, wave)
 
-    changes = list(await asyncio.gather(*(classify(*entry) for entry in desired)))
+    async def classify_one(entry: tuple[Manifest, ResourceInfo, dict[str, Any], int]) -> Change:
+        change = await classify(*entry)
+        change.manifest = entry[0]
+        return change
+
+    changes = list(await asyncio.gather(*(classify_one(entry) for entry in desired)))
     deletes, kept = await _plan_deletes(kube, inventory, {c.ref for c in changes}, index)
     changes.extend(deletes)
     return Plan(app, changes, inventory, inventory_namespace, kept)
