@@ -135,6 +135,7 @@ def measure(sandbox: SandboxProcess, argv: list[str], label: str) -> dict[str, A
         "requests": sum(delta.values()),
         "writes": sum(n for verb, n in delta.items() if verb.upper() in WRITE_VERBS),
         "by_verb": dict(sorted(delta.items())),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
     }
 
@@ -203,12 +204,13 @@ def run_size(total: int, workdir: Path) -> dict[str, Any]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| objects | run | wall s | requests | writes | peak RSS MiB |",
-             "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| objects | run | wall s | client CPU s | requests | writes | peak RSS MiB |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for res in results:
         for key in ("tether_cold", "kubectl_cold", "tether_noop", "kubectl_noop"):
             run = res[key]
-            lines.append(f"| {res['objects']:,} | {run['run']} | {run['seconds']} | {run['requests']:,} | "
+            lines.append(f"| {res['objects']:,} | {run['run']} | {run['seconds']} | {run['cpu_seconds']} | "
+                         f"{run['requests']:,} | "
                          f"{run['writes']:,} | {run['peak_rss_mib']} |")
     lines.append("")
     for res in results:

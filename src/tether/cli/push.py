@@ -19,7 +19,6 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from tether.cli.push_output import print_apply_result, progress_reporter
 from tether.cli.render import with_render_options
 from tether.engine.apply import ApplyOptions, ApplyResult, apply_plan
 from tether.engine.diff import load_ignore_rules
@@ -30,8 +29,6 @@ from tether.kube import Kube
 from tether.model import Manifest
 from tether.render import RenderOptions, render_source
 from tether.schemas import gvk_index
-from tether.validate import validate_manifests
-from tether.validate.crd import crd_versions
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -52,6 +49,10 @@ def parse_duration(text: str) -> float:
 
 async def validate_against(kube: Kube, manifests: list[Manifest], kube_version: str, root: Path | None = None) -> None:
     """The validate stage, with CRD schemas from the set and (when needed) from the cluster."""
+    # imported here: schema and CEL machinery is only needed when something is about to be written
+    from tether.validate import validate_manifests
+    from tether.validate.crd import crd_versions
+
     builtin = gvk_index(kube_version)
     crds: dict[tuple[str, str, str], dict[str, Any]] = {}
     if any((m.ref.group, m.ref.version, m.ref.kind) not in builtin for m in manifests):
@@ -130,6 +131,8 @@ def diff_command(path: str, common: Common) -> int:
 
 
 def apply_command(path: str, common: Common, options: ApplyOptions) -> int:
+    from tether.cli.push_output import print_apply_result, progress_reporter
+
     interactive = sys.stderr.isatty() and common.output == "text"
 
     async def run() -> tuple[Plan, ApplyResult]:

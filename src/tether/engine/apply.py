@@ -73,8 +73,8 @@ async def _write_inventory(kube: Kube, inventory: Inventory, namespace: str, *, 
     await kube.apply(info, inventory.to_configmap(namespace), force=True)
 
 
-def _versions(entries: frozenset[ObjectRef]) -> set[tuple[ObjectRef, str]]:
-    return {(ref, ref.version) for ref in entries}
+def _full(ref: ObjectRef) -> tuple[str, str, str, str, str]:
+    return (ref.group, ref.version, ref.kind, ref.namespace, ref.name)
 
 
 async def _wait_established(kube: Kube, changes: list[Change], timeout: float) -> None:
@@ -109,9 +109,12 @@ async def apply_plan(
             "(an empty render is usually a mistake; pass --allow-empty-prune if it is not)"
         )
 
-    # Inventory first: whatever this run creates must be reachable by a later prune.
-    grown = plan.inventory.union({c.ref for c in plan.changes if c.action is not Action.DELETE})
-    if not options.dry_run and _versions(grown.entries) != _versions(plan.inventory.entries):
+    # Inventory first: whatever this run creates must be reachable by a later prune. Compared as plain
+    # tuples (with the version) because hashing 10,000s of dataclasses shows up in a no-op run.
+    old_keys = {_full(ref) for ref in plan.inventory.entries}
+    desired_keys = {_full(ref) for ref in desired}
+    grown = plan.inventory.union(desired) if not desired_keys <= old_keys else plan.inventory
+    if not options.dry_run and grown is not plan.inventory:
         await _write_inventory(kube, grown, plan.inventory_namespace, create_namespace=not plan.inventory.entries)
 
     new_namespaces = {c.ref.name for c in plan.of(Action.CREATE) if c.ref.kind == "Namespace" and not c.ref.group}
@@ -158,8 +161,8 @@ async def apply_plan(
             result.outcomes.extend(outcomes)
             if any(not o.ok for o in outcomes):
                 raise ApplyError(_failure_text(plan, result, "prune stopped"))
-        narrowed = plan.inventory.replaced(desired)
-        if not options.dry_run and _versions(narrowed.entries) != _versions(grown.entries):
+        if not options.dry_run and not old_keys | desired_keys <= desired_keys:
+            narrowed = plan.inventory.replaced(desired)
             await _write_inventory(kube, narrowed, plan.inventory_namespace, create_namespace=False)
 
     if options.wait and not options.dry_run:
