@@ -48,13 +48,23 @@ def sandbox_command(
     tls: bool = typer.Option(False, "--tls", help="Serve HTTPS with a generated CA (kept under DATA/pki)."),
     token: list[str] = typer.Option([], "--token", help="Require this admin bearer token (repeatable)."),
     history: int = typer.Option(10_000, help="Watch history kept in memory; older versions get 410 Gone."),
+    sim_delay: float = typer.Option(1.0, "--sim-delay", help="Seconds until simulated pods run (0.05 or more)."),
+    no_simulation: bool = typer.Option(False, "--no-simulation", help="Do not simulate workload controllers."),
+    authz: str = typer.Option("AlwaysAllow", "--authz", help="Authorization mode: AlwaysAllow or rbac."),
+    token_file: Path = typer.Option(None, "--token-file", help="Static tokens: token,user,uid[,\"group1,group2\"]."),
+    fault: list[str] = typer.Option([], "--fault", help="Inject faults, e.g. error=create:0.2 (see docs)."),
 ) -> None:
     """Serve a local Kubernetes-compatible API server until stopped; prints the kubeconfig path."""
     from tether.sandbox.server import SandboxConfig
 
     if port < 0 or port > 65535:
         raise UsageError(f"--port {port} is not a TCP port")
-    config = SandboxConfig(host=host, port=port, data_dir=data, tls=tls, tokens=list(token), history_size=history)
+    from tether.sandbox.extras import ExtrasConfig
+
+    extras = ExtrasConfig(simulate=not no_simulation, sim_delay=max(sim_delay, 0.05), authz=authz,
+                          token_file=token_file, faults=list(fault))
+    config = SandboxConfig(host=host, port=port, data_dir=data, tls=tls, tokens=list(token), history_size=history,
+                           extras=extras)
     _serve(config, kubeconfig_out or data / "kubeconfig")
 
 

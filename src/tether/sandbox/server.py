@@ -23,7 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tether import __version__
-from tether.sandbox import discovery, errors, watch
+from tether.sandbox import discovery, errors, extras, watch
 from tether.sandbox import request as req
 from tether.sandbox.crds import CrdController
 from tether.sandbox.handlers import ResourceHandlers, respond
@@ -39,8 +39,16 @@ log = logging.getLogger(__name__)
 RequestHook = Callable[[RequestInfo, web.Request], Awaitable[web.StreamResponse | None]]
 ADMIN = UserInfo("admin", ["system:masters", "system:authenticated"])
 _PUBLIC = {"/healthz", "/livez", "/readyz", "/version"}
-_METRIC_VERBS = {"create": "POST", "update": "PUT", "get": "GET", "list": "LIST", "watch": "WATCH", "patch": "PATCH",
-                 "delete": "DELETE", "deletecollection": "DELETECOLLECTION"}
+_METRIC_VERBS = {
+    "create": "POST",
+    "update": "PUT",
+    "get": "GET",
+    "list": "LIST",
+    "watch": "WATCH",
+    "patch": "PATCH",
+    "delete": "DELETE",
+    "deletecollection": "DELETECOLLECTION",
+}
 INFO = web.RequestKey("tether_request_info", RequestInfo)
 
 
@@ -54,6 +62,7 @@ class SandboxConfig:
     kube_version: str = "1.32"
     bookmark_interval: float = 5.0
     history_size: int = 10_000
+    extras: extras.ExtrasConfig = field(default_factory=extras.ExtrasConfig)  # defaults, GC, simulation, RBAC, faults
 
 
 class Sandbox:
@@ -67,6 +76,7 @@ class Sandbox:
         self.metrics = Metrics()
         self.hooks: list[RequestHook] = []
         self.users: dict[str, UserInfo] = {token: ADMIN for token in config.tokens}
+        self.extras = extras.install(self)
         self.url = ""
         self.ca_path: Path | None = None
         self._runner: web.AppRunner | None = None
@@ -88,6 +98,7 @@ class Sandbox:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=ssl_context)
         await site.start()
+        self.extras.start()
         server = site._server
         assert server is not None and server.sockets
         port = server.sockets[0].getsockname()[1]
@@ -97,6 +108,7 @@ class Sandbox:
         return self.url
 
     async def stop(self) -> None:
+        self.extras.stop()
         self.store.close_watches()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -238,6 +250,10 @@ class Sandbox:
             raise errors.page_not_found(request.path)
         handlers = self.handlers
         verb = info.verb
+        if (verb in ("update", "patch") and not info.name) or (verb == "create" and info.name and not info.subresource):
+            raise errors.method_not_allowed()
+        if info.subresource and verb not in ("get", "update", "patch"):
+            raise errors.method_not_allowed()
         if verb == "get":
             return await handlers.get(request, info, rt)
         if verb == "list":

@@ -144,6 +144,22 @@ def _spec_part(obj: dict[str, Any], include_status: bool) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k != "metadata" and (include_status or k != "status")}
 
 
+def _refuse_new_finalizers(rt: ResourceType, name: str, before: list[str], after: list[str]) -> None:
+    """A terminating object may only lose finalizers (upstream metadata validation)."""
+    added = [finalizer for finalizer in after if finalizer not in before]
+    if added:
+        shown = "[]string{" + ", ".join(f'"{f}"' for f in added) + "}"
+        message = (
+            f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {shown}"
+        )
+        raise errors.invalid(
+            rt.kind,
+            rt.group,
+            name,
+            [{"reason": "FieldValueForbidden", "field": "metadata.finalizers", "message": message}],
+        )
+
+
 class Store:
     def __init__(self, registry: Registry, data_dir: Path | None = None, *, history_size: int = 10_000) -> None:
         self.registry = registry
@@ -162,7 +178,6 @@ class Store:
             for group, plural, obj in rows:
                 meta = obj["metadata"]
                 self.objects.setdefault((group, plural), {})[(meta.get("namespace", ""), meta["name"])] = obj
-        self.floor = self.rv
         namespace_type = registry.get("", "v1", "namespaces")
         assert namespace_type is not None
         for name in DEFAULT_NAMESPACES:
@@ -177,6 +192,8 @@ class Store:
                         "status": {"phase": "Active"},
                     },
                 )
+        # like a fresh watch cache: history starts now, older versions are "too old" (410)
+        self.floor = self.rv
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -196,6 +213,29 @@ class Store:
         if predicate is not None:
             items = [o for o in items if predicate(o)]
         return items, self.rv
+
+    def list_at(self, rt: ResourceType, namespace: str | None, rv: int) -> list[dict[str, Any]]:
+        """The objects as they were at resourceVersion ``rv`` (consistent pagination), rebuilt
+        by undoing later events; 410 Expired when the history no longer reaches back that far."""
+        if rv < self.floor:
+            raise errors.expired(
+                f"The provided continue parameter is too old to display a consistent list result. "
+                f"You can start a new list without the continue parameter. (too old resource version: {rv})"
+            )
+        key = rt.storage_key
+        state = {k: o for k, o in (self.objects.get(key) or {}).items() if namespace is None or k[0] == namespace}
+        for event in reversed(self._history):
+            if event.rv <= rv:
+                break
+            if event.key != key or (namespace is not None and event.namespace != namespace):
+                continue
+            meta = event.object["metadata"]
+            item = (event.namespace, meta["name"])
+            if event.type == "ADDED":
+                state.pop(item, None)
+            elif event.old is not None:
+                state[item] = event.old
+        return [state[k] for k in sorted(state)]
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -289,6 +329,8 @@ class Store:
             ):
                 meta["generation"] = old_meta["generation"] + 1
         meta["resourceVersion"] = old_meta["resourceVersion"]
+        if old_meta.get("deletionTimestamp"):
+            _refuse_new_finalizers(rt, name, old_meta.get("finalizers") or [], meta.get("finalizers") or [])
         for check in self.admission:
             check("UPDATE", rt, obj, old)
         if old_meta.get("deletionTimestamp") and not meta.get("finalizers"):

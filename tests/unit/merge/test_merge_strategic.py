@@ -27,10 +27,17 @@ CASES = [
         pod(containers=[{**BASE_CONTAINERS[0], "image": "app:2"}, BASE_CONTAINERS[1]]),
     ),
     (
-        "new-container-appended",
+        # upstream orders patch items ahead of server-only ones unless the live list had them first
+        "new-container-goes-first",
         pod(containers=BASE_CONTAINERS),
         {"spec": {"containers": [{"name": "new", "image": "n:1"}]}},
-        pod(containers=[*BASE_CONTAINERS, {"name": "new", "image": "n:1"}]),
+        pod(containers=[{"name": "new", "image": "n:1"}, *BASE_CONTAINERS]),
+    ),
+    (
+        "new-container-after-patched-one",
+        pod(containers=BASE_CONTAINERS),
+        {"spec": {"containers": [{"name": "side", "image": "side:2"}, {"name": "new"}]}},
+        pod(containers=[BASE_CONTAINERS[0], {"name": "side", "image": "side:2"}, {"name": "new"}]),
     ),
     (
         "patch-delete-list-item",
@@ -60,7 +67,7 @@ CASES = [
         "nested-env-merged-by-name",
         pod(containers=BASE_CONTAINERS),
         {"spec": {"containers": [{"name": "app", "env": [{"name": "B", "value": "2"}]}]}},
-        pod(containers=[{**BASE_CONTAINERS[0], "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+        pod(containers=[{**BASE_CONTAINERS[0], "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]},
                         BASE_CONTAINERS[1]]),
     ),
     (
@@ -82,6 +89,12 @@ CASES = [
         {"metadata": {"finalizers": ["a", "b", "c"]}},
     ),
     (
+        "primitive-list-new-value-first",
+        {"metadata": {"finalizers": ["a", "b"]}},
+        {"metadata": {"finalizers": ["c"]}},
+        {"metadata": {"finalizers": ["c", "a", "b"]}},
+    ),
+    (
         "delete-from-primitive-list",
         {"metadata": {"finalizers": ["a", "b", "c"]}},
         {"metadata": {"$deleteFromPrimitiveList/finalizers": ["b"]}},
@@ -98,7 +111,7 @@ CASES = [
         "set-element-order-keeps-server-only-slots",
         pod(containers=[{"name": "a"}, {"name": "s"}, {"name": "b"}]),
         {"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}]}},
-        pod(containers=[{"name": "b"}, {"name": "s"}, {"name": "a"}]),
+        pod(containers=[{"name": "s"}, {"name": "b"}, {"name": "a"}]),
     ),
     (
         "set-element-order-primitive",
@@ -154,6 +167,8 @@ ERRORS = [
     ("retain-keys-not-list", {"spec": {"$retainKeys": "x"}}, "must be a list"),
     ("field-outside-retain-keys", {"spec": {"$retainKeys": ["a"], "hostname": "h"}}, "not listed in \\$retainKeys"),
     ("unknown-directive", {"spec": {"$frob": 1}}, "unknown directive"),
+    ("merge-directive-in-list", {"spec": {"containers": [{"name": "app", "$patch": "merge"}]}}, "merging lists"),
+    ("set-element-order-not-list", {"spec": {"$setElementOrder/containers": {"name": "a"}}}, "must be a list"),
     ("delete-from-primitive-not-list", {"metadata": {"$deleteFromPrimitiveList/finalizers": "a"}}, "must be a list"),
 ]
 

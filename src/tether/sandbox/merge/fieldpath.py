@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from tether.sandbox.merge.patch import PatchError
 from tether.sandbox.merge.typeinfo import DEDUCED, LIST, MAP, STRUCT, Node
 
 FieldSet = dict[str, Any]
@@ -36,18 +37,34 @@ def item_key(item: Any, node: Node) -> str:
     return "v:" + _dumps(item)
 
 
-def object_fields(value: Any, node: Node) -> FieldSet:
+class _BadItem(Exception):
+    """A list item that cannot be identified; ``parts`` grows as the error unwinds."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parts: list[str] = []
+
+
+def object_fields(value: Any, node: Node, mark_maps: bool = False, strict: bool = False) -> FieldSet:
     """The set of leaf fields a value sets, as upstream computes it for an applied config.
 
     Scalars, atomic values, null and empty objects are leaves; granular maps and structs
     contribute their children; every item of an associative list is a member itself.
+    ``mark_maps`` also makes every non-empty map (not struct) a member, which is how upstream
+    records maps an Update operation creates. ``strict`` rejects (PatchError) map-list items
+    missing a key field and duplicate items, as upstream rejects such apply configurations.
     """
     out: FieldSet = {}
-    _collect(value, node, out)
+    try:
+        _collect(value, node, out, mark_maps, strict)
+    except _BadItem as error:
+        where = "".join(reversed(error.parts))
+        raise PatchError(f"{where}: {error.message}") from None
     return out
 
 
-def _collect(value: Any, node: Node, out: FieldSet) -> None:
+def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False, strict: bool = False) -> None:
     kind = node.kind
     if isinstance(value, dict) and not node.atomic and kind in (STRUCT, MAP, DEDUCED):
         fields = node.fields if kind == STRUCT else None
@@ -55,20 +72,47 @@ def _collect(value: Any, node: Node, out: FieldSet) -> None:
             sub = (fields.get(name) if fields is not None else None) or node.field(name)
             entry: FieldSet = {}
             if isinstance(child, dict | list) and child:
-                _collect(child, sub, entry)
+                try:
+                    _collect(child, sub, entry, mark, strict)
+                except _BadItem as error:
+                    error.parts.append("." + name)
+                    raise
+                if mark and isinstance(child, dict) and sub.kind in (MAP, DEDUCED):
+                    entry[MEMBER] = None
             if not entry:
                 entry[MEMBER] = None
             out["f:" + name] = entry
         return
     if isinstance(value, list) and kind == LIST and node.list_type != "atomic":
         item_node = node.item()
-        for item in value:
+        for index, item in enumerate(value):
             entry = {MEMBER: None}
+            key = item_key(item, node)
+            if strict:
+                _check_item(item, node, key, index, out)
             if node.list_type == "map" and isinstance(item, dict):
-                _collect(item, item_node, entry)
-            out[item_key(item, node)] = entry
+                try:
+                    _collect(item, item_node, entry, mark, strict)
+                except _BadItem as error:
+                    error.parts.append(f"[{index}]")
+                    raise
+            out[key] = entry
         return
     out[MEMBER] = None
+
+
+def _check_item(item: Any, node: Node, key: str, index: int, seen: FieldSet) -> None:
+    if node.list_type == "map":
+        if not isinstance(item, dict):
+            raise _BadItem(f"element {index}: associative list with keys expects objects, got {item!r}")
+        for name in node.keys:
+            if name not in item and name not in node.key_defaults:
+                raise _BadItem(
+                    f"element {index}: associative list with keys has an element that omits key field "
+                    f"\"{name}\" (and doesn't have default value)"
+                )
+    if key in seen:
+        raise _BadItem(f"element {index}: duplicate entries for key {path_string((key,))}")
 
 
 # ---------------------------------------------------------------------------------------------

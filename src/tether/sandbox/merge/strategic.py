@@ -38,7 +38,7 @@ def _merge_map(original: dict, patch: dict, node: Node, where: str) -> dict | No
     directive = patch.get(_PATCH)
     if directive is not None:
         if directive == "replace":
-            return _strip(patch, node)
+            return _strip({k: v for k, v in patch.items() if k != _PATCH}, node)
         if directive == "delete":
             return None
         if directive != "merge":
@@ -49,7 +49,7 @@ def _merge_map(original: dict, patch: dict, node: Node, where: str) -> dict | No
         if not isinstance(retain, list):
             raise PatchError(f"strategic merge patch at {where or '/'}: $retainKeys must be a list")
         for key, value in patch.items():
-            if key.startswith("$") or value is None:
+            if value is None or key in (_PATCH, _RETAIN) or key.startswith((_DELETE_PRIMITIVE, _ORDER)):
                 continue
             if key not in retain:
                 raise PatchError(
@@ -58,38 +58,53 @@ def _merge_map(original: dict, patch: dict, node: Node, where: str) -> dict | No
         for key in list(out):
             if key not in retain:
                 del out[key]
-    # primitive deletions first, so a patch that also adds values sees the pruned list
-    for key, values in patch.items():
-        if key.startswith(_DELETE_PRIMITIVE):
-            field = key[len(_DELETE_PRIMITIVE) :]
-            if not isinstance(values, list):
-                raise PatchError(f"strategic merge patch at {where}/{field}: {key} must be a list")
-            current = out.get(field)
-            if isinstance(current, list):
-                out[field] = [v for v in current if not any(json_equal(v, d) for d in values)]
+    done: set[str] = set()
+    for key, order in patch.items():
+        if not key.startswith(_ORDER):
+            continue
+        field = key[len(_ORDER) :]
+        path = f"{where}/{field}"
+        if not isinstance(order, list):
+            raise PatchError(f"strategic merge patch at {path}: {key} must be a list")
+        sub = node.field(field)
+        current = out.get(field)
+        if field in patch and patch[field] is not None:
+            merged = _merge_value(current, patch[field], sub, path, field in out)
+        elif isinstance(current, list):
+            merged = current
+        else:
+            continue
+        done.add(field)
+        if merged is _DELETE:
+            out.pop(field, None)
+        elif isinstance(merged, list):
+            server = current if isinstance(current, list) else []
+            out[field] = _normalize_order(merged, order, server, sub.patch_merge_key)
+        else:
+            out[field] = merged
     for key, value in patch.items():
         if key.startswith("$"):
-            if key in (_PATCH, _RETAIN) or key.startswith((_DELETE_PRIMITIVE, _ORDER)):
+            if key.startswith(_DELETE_PRIMITIVE):
+                field = key[len(_DELETE_PRIMITIVE) :]
+                if not isinstance(value, list):
+                    raise PatchError(f"strategic merge patch at {where}/{field}: {key} must be a list")
+                current = out.get(field)
+                if isinstance(current, list):
+                    out[field] = [v for v in current if not any(json_equal(v, d) for d in value)]
+                continue
+            if key in (_PATCH, _RETAIN) or key.startswith(_ORDER):
                 continue
             raise PatchError(f"strategic merge patch at {where or '/'}: unknown directive {key!r}")
-        sub = node.field(key)
-        path = f"{where}/{key}"
+        if key in done:
+            continue
         if value is None:
             out.pop(key, None)
             continue
-        merged = _merge_value(out.get(key), value, sub, path, key in out)
+        merged = _merge_value(out.get(key), value, node.field(key), f"{where}/{key}", key in out)
         if merged is _DELETE:
             out.pop(key, None)
         else:
             out[key] = merged
-    for key, order in patch.items():
-        if key.startswith(_ORDER):
-            field = key[len(_ORDER) :]
-            if not isinstance(order, list):
-                raise PatchError(f"strategic merge patch at {where}/{field}: {key} must be a list")
-            current = out.get(field)
-            if isinstance(current, list):
-                out[field] = _reorder(current, order, node.field(field))
     return out
 
 
@@ -99,15 +114,106 @@ _DELETE = object()
 def _merge_value(original: Any, patch: Any, node: Node, where: str, present: bool) -> Any:
     strategy = _strategy(node)
     if isinstance(patch, dict):
-        if "replace" in strategy:
+        if "replace" in strategy or (present and not isinstance(original, dict)):
             return _strip(patch, node)
-        merged = _merge_map(original if present and isinstance(original, dict) else {}, patch, node, where)
+        merged = _merge_map(original if present else {}, patch, node, where)
         return _DELETE if merged is None else merged
     if isinstance(patch, list):
-        if "merge" in strategy and node is not DEDUCED_NODE:
-            return _merge_list(original if present and isinstance(original, list) else [], patch, node, where)
-        return [_strip(v, node.item()) for v in patch]
+        if "merge" in strategy and node is not DEDUCED_NODE and present and isinstance(original, list):
+            return _merge_list(original, patch, node, where)
+        return _strip(patch, node)
     return patch
+
+
+def _ident(value: Any, merge_key: str | None) -> Any:
+    if merge_key and isinstance(value, dict):
+        return value.get(merge_key)
+    return value
+
+
+def _position(items: list, value: Any, merge_key: str | None) -> int:
+    wanted = _ident(value, merge_key)
+    for index, item in enumerate(items):
+        if json_equal(_ident(item, merge_key), wanted):
+            return index
+    return -1
+
+
+def _normalize_order(merged: list, order: list, server: list, merge_key: str | None) -> list:
+    """Orders a merged list as upstream: items named by ``order`` (the patch list or
+    ``$setElementOrder``) take that order; server-only items keep theirs and go in front of a
+    patch item only when the live list had them in front of it."""
+    patch_items = [v for v in merged if _position(order, v, merge_key) >= 0]
+    server_only = [v for v in merged if _position(order, v, merge_key) < 0]
+    patch_items.sort(key=lambda v: _position(order, v, merge_key))
+    out = []
+    i = j = 0
+    while i < len(server_only) or j < len(patch_items):
+        if j >= len(patch_items):
+            out.append(server_only[i])
+            i += 1
+        elif i >= len(server_only):
+            out.append(patch_items[j])
+            j += 1
+        else:
+            left = _position(server, server_only[i], merge_key)
+            right = _position(server, patch_items[j], merge_key)
+            if left >= 0 and right >= 0 and left < right:
+                out.append(server_only[i])
+                i += 1
+            else:
+                out.append(patch_items[j])
+                j += 1
+    return out
+
+
+def _merge_list(original: list, patch: list, node: Node, where: str) -> list:
+    item_node = node.item()
+    merge_key = node.patch_merge_key
+    if not any(isinstance(v, dict) for v in patch + original):
+        merged = [copy_json(v) for v in original]
+        for value in patch:
+            if not any(json_equal(value, v) for v in merged):
+                merged.append(copy_json(value))
+        return _normalize_order(merged, patch, original, None)
+    if not merge_key:
+        raise PatchError(f"strategic merge patch at {where}: cannot merge lists of objects without a merge key")
+    server = [copy_json(v) for v in original]
+    plain = []
+    replace = False
+    for item in patch:
+        if not isinstance(item, dict):
+            raise PatchError(f"strategic merge patch at {where}: expected an object item, got {item!r}")
+        directive = item.get(_PATCH)
+        if directive is None:
+            plain.append(item)
+        elif directive == "delete":
+            key = _key_of(item, merge_key, where)
+            server = [v for v in server if not (isinstance(v, dict) and json_equal(v.get(merge_key), key))]
+        elif directive == "replace":
+            replace = True
+        elif directive == "merge":
+            raise PatchError(f"strategic merge patch at {where}: merging lists cannot be specified with $patch")
+        else:
+            raise PatchError(f"strategic merge patch at {where}: unknown $patch directive {directive!r}")
+    if replace:
+        return [_strip(v, item_node) for v in plain]
+    merged = list(server)
+    for item in plain:
+        key = _key_of(item, merge_key, where)
+        index = _position(merged, {merge_key: key}, merge_key)
+        item_where = f"{where}[{merge_key}={key}]"
+        if index < 0:
+            added = _merge_map({}, item, item_node, item_where)
+            if added is not None:
+                merged.append(added)
+        else:
+            result = _merge_map(merged[index], item, item_node, item_where)
+            if result is None:
+                del merged[index]
+            else:
+                merged[index] = result
+    return _normalize_order(merged, plain, server, merge_key)
 
 
 def _key_of(item: Any, merge_key: str, where: str) -> Any:
@@ -116,82 +222,12 @@ def _key_of(item: Any, merge_key: str, where: str) -> Any:
     return item[merge_key]
 
 
-def _merge_list(original: list, patch: list, node: Node, where: str) -> list:
-    item_node = node.item()
-    merge_key = node.patch_merge_key
-    for item in patch:
-        if isinstance(item, dict) and item.get(_PATCH) == "replace":
-            return [_strip(v, item_node) for v in patch if v is not item]
-    if not merge_key or not any(isinstance(v, dict) for v in patch):
-        out = [copy_json(v) for v in original]
-        for value in patch:
-            if isinstance(value, dict) and _PATCH in value:
-                raise PatchError(f"strategic merge patch at {where}: $patch in a list without a merge key")
-            if not any(json_equal(value, v) for v in out):
-                out.append(copy_json(value))
-        return out
-    out = [copy_json(v) for v in original]
-    for item in patch:
-        if not isinstance(item, dict):
-            raise PatchError(f"strategic merge patch at {where}: expected an object item, got {item!r}")
-        directive = item.get(_PATCH)
-        key = _key_of(item, merge_key, where)
-        index = next(
-            (i for i, v in enumerate(out) if isinstance(v, dict) and json_equal(v.get(merge_key), key)), None
-        )
-        if directive == "delete":
-            out = [v for v in out if not (isinstance(v, dict) and json_equal(v.get(merge_key), key))]
-            continue
-        if directive not in (None, "merge"):
-            raise PatchError(f"strategic merge patch at {where}: unknown $patch directive {directive!r}")
-        item_where = f"{where}[{merge_key}={key}]"
-        if index is None:
-            merged = _merge_map({}, item, item_node, item_where)
-            if merged is not None:
-                out.append(merged)
-        else:
-            merged = _merge_map(out[index], item, item_node, item_where)
-            if merged is None:
-                del out[index]
-            else:
-                out[index] = merged
-    return out
-
-
-def _reorder(items: list, order: list, node: Node) -> list:
-    """Applies ``$setElementOrder``: listed items take the listed order, the rest keep their slots."""
-    merge_key = node.patch_merge_key
-
-    def ident(value: Any) -> Any:
-        if merge_key and isinstance(value, dict):
-            return value.get(merge_key)
-        return value
-
-    wanted = [ident(v) for v in order]
-
-    def rank(value: Any) -> int | None:
-        ident_value = ident(value)
-        for i, w in enumerate(wanted):
-            if json_equal(w, ident_value):
-                return i
-        return None
-
-    ranks = [rank(v) for v in items]
-    listed = sorted((r, i) for i, r in enumerate(ranks) if r is not None)
-    slots = [i for i, r in enumerate(ranks) if r is not None]
-    out = list(items)
-    for slot, (_, source) in zip(slots, listed, strict=True):
-        out[slot] = items[source]
-    return out
-
-
 def _strip(value: Any, node: Node) -> Any:
-    """A copy of a patch value with directives resolved against an empty original."""
+    """A copy of a new patch value with directives resolved against an empty original."""
     if isinstance(value, dict):
         if not any(k.startswith("$") for k in value) and not any(v is None for v in value.values()):
             return {k: _strip(v, node.field(k)) for k, v in value.items()}
-        body = {k: v for k, v in value.items() if k != _PATCH}
-        merged = _merge_map({}, body, node, "")
+        merged = _merge_map({}, {k: v for k, v in value.items() if k != _PATCH}, node, "")
         return {} if merged is None else merged
     if isinstance(value, list):
         return [_strip(v, node.item()) for v in value if not (isinstance(v, dict) and v.get(_PATCH) == "delete")]

@@ -1,0 +1,218 @@
+"""Workload simulation: the controllers a real cluster runs (deployment, replicaset, statefulset,
+daemonset, job, cronjob, scheduler, kubelet, volume binder), reduced to what makes workload
+status progress the way health checks observe it.
+
+Every controller is a reconcile function ``(sim, namespace, name) -> None`` reading the current
+object from the store and writing what should change. A store listener maps each write to the
+reconciles it affects (the object itself and its controlling owner) and schedules them on the
+event loop; pods move from creating to running after ``delay`` seconds. Writes go through the
+store with upstream's field manager names, so managedFields look like a real cluster's, and
+status goes through the status subresource.
+
+The failure switch: a container image whose name contains ``fail`` never pulls (the pod stays
+Pending in ImagePullBackOff, so a Deployment ends in ProgressDeadlineExceeded); a Job's pod with
+such an image exits with an error, so the Job fails once its backoffLimit is used up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from tether.sandbox import defaults, errors, managed
+from tether.sandbox.resources import ResourceType
+from tether.sandbox.store import Store, WatchEvent, clone
+
+log = logging.getLogger(__name__)
+
+NODE = "sandbox-node"
+NODE_IP = "172.18.0.2"
+CONTROLLER_MANAGER = "kube-controller-manager"
+SCHEDULER = "kube-scheduler"
+KUBELET = "kubelet"
+
+Reconciler = Callable[["Simulation", str, str], None]
+
+#: storage key -> controller name of the kinds the simulation reconciles
+KINDS: dict[tuple[str, str], str] = {
+    ("apps", "deployments"): "deployment",
+    ("apps", "replicasets"): "replicaset",
+    ("apps", "statefulsets"): "statefulset",
+    ("apps", "daemonsets"): "daemonset",
+    ("batch", "jobs"): "job",
+    ("batch", "cronjobs"): "cronjob",
+    ("", "pods"): "pod",
+    ("", "persistentvolumeclaims"): "pvc",
+}
+_OWNER_KINDS = {("apps/v1", "ReplicaSet"): "replicaset", ("apps/v1", "Deployment"): "deployment",
+                ("apps/v1", "StatefulSet"): "statefulset", ("apps/v1", "DaemonSet"): "daemonset",
+                ("batch/v1", "Job"): "job", ("batch/v1", "CronJob"): "cronjob"}
+
+
+def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if isinstance(ref, dict) and ref.get("controller"):
+            return ref
+    return None
+
+
+def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+class Simulation:
+    def __init__(self, store: Store, *, delay: float = 1.0, node: str = NODE) -> None:
+        from tether.sandbox.simulation import batch, pods, workloads
+
+        self.store = store
+        self.delay = delay
+        self.node = node
+        self.reconcilers: dict[str, Reconciler] = {
+            "deployment": workloads.reconcile_deployment,
+            "replicaset": workloads.reconcile_replicaset,
+            "statefulset": workloads.reconcile_statefulset,
+            "daemonset": workloads.reconcile_daemonset,
+            "job": batch.reconcile_job,
+            "cronjob": batch.reconcile_cronjob,
+            "pod": pods.reconcile_pod,
+            "pvc": pods.reconcile_pvc,
+        }
+        self._timers: dict[tuple[str, str, str], tuple[float, asyncio.TimerHandle | None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.errors = 0
+        #: (kind, uid) -> loop time an object entered its current stage (pods, claims)
+        self.since: dict[tuple[str, str], float] = {}
+        store.listeners.append(self._on_event)
+
+    # -- scheduling ------------------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Attach to the running loop and reconcile everything already stored (after a restart)."""
+        self._loop = loop or asyncio.get_running_loop()
+        for key, controller in KINDS.items():
+            for (namespace, name) in list(self.store.objects.get(key, {})):
+                self.schedule(controller, namespace, name)
+
+    def _on_event(self, event: WatchEvent) -> None:
+        controller = KINDS.get(event.key)
+        if controller is None:
+            return
+        meta = event.object["metadata"]
+        if event.type != "DELETED":
+            self.schedule(controller, event.namespace, meta["name"])
+        else:
+            self.since.pop((controller, meta.get("uid", "")), None)
+        ref = controller_ref(event.object)
+        if ref is not None:
+            owner = _OWNER_KINDS.get((ref.get("apiVersion"), ref.get("kind")))
+            if owner is not None:
+                self.schedule(owner, event.namespace, ref.get("name", ""))
+
+    def schedule(self, controller: str, namespace: str, name: str, after: float = 0.0) -> None:
+        """Reconcile ``controller`` for an object ``after`` seconds from now (coalesced: an
+        earlier pending reconcile of the same object covers a later one)."""
+        loop = self._loop
+        if loop is None:
+            try:
+                loop = self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._timers.setdefault((controller, namespace, name), (0.0, None))
+                return
+        key = (controller, namespace, name)
+        when = loop.time() + max(after, 0.0)
+        pending = self._timers.get(key)
+        if pending is not None and pending[1] is not None and pending[0] <= when:
+            return
+        if pending is not None and pending[1] is not None:
+            pending[1].cancel()
+        handle = loop.call_later(max(after, 0.0), self._fire, key) if after > 0 else loop.call_soon(self._fire, key)
+        self._timers[key] = (when, handle)  # type: ignore[assignment]
+
+    def _fire(self, key: tuple[str, str, str]) -> None:
+        self._timers.pop(key, None)
+        self.run(*key)
+
+    def run(self, controller: str, namespace: str, name: str) -> None:
+        try:
+            self.reconcilers[controller](self, namespace, name)
+        except errors.ApiError as error:
+            if error.code == 409:  # someone wrote in between: try again on the next round
+                self.schedule(controller, namespace, name, 0.05)
+            elif error.code != 404:
+                self.errors += 1
+                log.warning("%s controller failed on %s/%s: %s", controller, namespace, name, error.message)
+        except Exception:  # a controller bug must not stop the others
+            self.errors += 1
+            log.exception("%s controller failed on %s/%s", controller, namespace, name)
+
+    def run_pending(self, rounds: int = 50) -> None:
+        """Without a loop (unit tests): run queued reconciles until nothing is left."""
+        for _ in range(rounds):
+            if not self._timers:
+                return
+            keys = list(self._timers)
+            self._timers.clear()
+            for key in keys:
+                self.run(*key)
+
+    # -- store access ----------------------------------------------------------------------------
+
+    def rt(self, group: str, plural: str) -> ResourceType:
+        rt = self.store.registry.storage_type(group, plural)
+        assert rt is not None, (group, plural)
+        return rt
+
+    def get(self, group: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.store.objects.get((group, plural), {}).get((namespace, name))
+
+    def owned(self, group: str, plural: str, namespace: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
+        """Objects in ``namespace`` controlled by ``owner`` (by uid), oldest first."""
+        uid = owner["metadata"]["uid"]
+        items = [o for (ns, _), o in self.store.objects.get((group, plural), {}).items() if ns == namespace
+                 and (controller_ref(o) or {}).get("uid") == uid]
+        return sorted(items, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
+
+    def create(self, group: str, plural: str, obj: dict[str, Any], manager: str = CONTROLLER_MANAGER) -> dict[str, Any]:
+        rt = self.rt(group, plural)
+        obj.setdefault("apiVersion", rt.api_version)
+        obj.setdefault("kind", rt.kind)
+        defaults.apply_defaults(rt.kind, obj)
+        status = obj.pop("status", None)
+        obj = managed.record_update(rt, None, obj, manager)
+        if status is not None:
+            obj["status"] = status
+        return self.store.create(rt, obj)
+
+    def update(self, group: str, plural: str, live: dict[str, Any], new: dict[str, Any],
+               manager: str = CONTROLLER_MANAGER, subresource: str = "") -> dict[str, Any]:
+        rt = self.rt(group, plural)
+        if subresource == "status" and new.get("status") == live.get("status"):
+            return live
+        if subresource == "" and {k: v for k, v in new.items() if k != "status"} == {
+                k: v for k, v in live.items() if k != "status"}:
+            return live
+        new = managed.record_update(rt, live, new, manager, subresource)
+        return self.store.update(rt, new, subresource=subresource)
+
+    def write_status(self, group: str, plural: str, live: dict[str, Any], status: dict[str, Any],
+                     manager: str = CONTROLLER_MANAGER) -> dict[str, Any]:
+        if live.get("status") == status:
+            return live
+        new = clone(live)
+        new["status"] = status
+        return self.update(group, plural, live, new, manager, "status")
+
+    def delete(self, group: str, plural: str, obj: dict[str, Any], propagation: str = "Background") -> None:
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp"):
+            return
+        self.store.delete(self.rt(group, plural), meta.get("namespace", ""), meta["name"], propagation=propagation,
+                          preconditions={"uid": meta["uid"]})
+
+
+def install(store: Store, *, delay: float = 1.0, node: str = NODE) -> Simulation:
+    """Run the simulated controllers on ``store``; call ``start()`` once the event loop runs."""
+    return Simulation(store, delay=delay, node=node)
