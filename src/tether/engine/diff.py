@@ -202,7 +202,16 @@ def contains(desired: Any, live: Any) -> bool:
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             return False
-        return all(key in live and contains(value, live[key]) for key, value in desired.items())
+        for key, value in desired.items():
+            if key not in live:
+                return False
+            other = live[key]
+            # equal subtrees (the usual case) are settled by one comparison in C, without recursion
+            if value is not None and (value is other or (value == other and type(value) is type(other))):
+                continue
+            if not contains(value, other):
+                return False
+        return True
     if isinstance(desired, list):
         if not isinstance(live, list) or len(desired) != len(live):
             return False
