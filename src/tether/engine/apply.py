@@ -129,8 +129,9 @@ async def apply_plan(
                     await kube.apply(change.info, change.desired or {}, force=options.force,
                                      dry_run=options.dry_run, field_manager=options.field_manager)
         except NotFound as error:
-            # A dry run cannot place an object in a namespace the same (dry) run would create.
-            if not (options.dry_run and change.ref.namespace in new_namespaces):
+            # A dry run cannot place an object in a namespace, or of a CRD, that the same (dry) run would create.
+            if not (options.dry_run and (change.ref.namespace in new_namespaces
+                                         or not kube.discovery.served(change.info))):
                 outcome.ok, outcome.error = False, str(error)
         except KubeError as error:
             outcome.ok, outcome.error = False, str(error)

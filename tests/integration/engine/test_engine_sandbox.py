@@ -144,6 +144,10 @@ def test_crd_and_custom_resource_in_one_run(sandbox) -> None:
     objs = [gizmo, namespace(ns), CRD]
     diff = run(plan_only(sandbox.kubeconfig, objs, "crd", exact=True))
     assert diff.summary()["create"] == 3
+    _plan, dry = run(plan_and_apply(sandbox.kubeconfig, objs, "crd", ApplyOptions(dry_run=True)))
+    assert not dry.failed and dry.count(Action.CREATE) == 3
+    assert run(get(sandbox.kubeconfig, "apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                   "gizmos.eng.example.com")) is None
     _plan, result = run(plan_and_apply(sandbox.kubeconfig, objs, "crd", ApplyOptions(wait=True, timeout=120)))
     assert not result.failed and result.count(Action.CREATE) == 3
     assert next(str(o.ref) for o in result.outcomes).startswith("CustomResourceDefinition")
