@@ -131,15 +131,18 @@ def diff_command(path: str, common: Common) -> int:
 
 
 def apply_command(path: str, common: Common, options: ApplyOptions) -> int:
-    from tether.cli.push_output import print_apply_result, progress_reporter
+    from tether.cli.push_output import Reporter, print_apply_result
 
     interactive = sys.stderr.isatty() and common.output == "text"
 
     async def run() -> tuple[Plan, ApplyResult]:
         kube, plan = await common.plan(path, exact=False)
         try:
-            with progress_reporter(plan, options, enabled=interactive) as report:
-                result = await apply_plan(kube, plan, options, progress=report)
+            reporter = Reporter(plan, options, enabled=interactive)
+            try:
+                result = await apply_plan(kube, plan, options, progress=reporter.outcome, on_health=reporter.health)
+            finally:
+                reporter.close()
             return plan, result
         finally:
             await kube.close()

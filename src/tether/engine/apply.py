@@ -97,7 +97,8 @@ async def _wait_established(kube: Kube, changes: list[Change], timeout: float) -
 
 
 async def apply_plan(
-    kube: Kube, plan: Plan, options: ApplyOptions = ApplyOptions(), progress: Progress | None = None
+    kube: Kube, plan: Plan, options: ApplyOptions = ApplyOptions(), progress: Progress | None = None,
+    on_health: Callable[[list[ObjectHealth]], None] | None = None,
 ) -> ApplyResult:
     """Carry out ``plan``. Raises ApplyError (listing what was done) when anything failed."""
     result = ApplyResult(unchanged=len(plan.of(Action.UNCHANGED)))
@@ -169,7 +170,7 @@ async def apply_plan(
     if options.wait and not options.dry_run:
         wanted = [c for c in plan.changes if c.action is not Action.DELETE]
         result.health = await wait_healthy([c.ref for c in wanted], _fetcher(kube, plan.app, wanted),
-                                           timeout=options.timeout)
+                                           timeout=options.timeout, on_update=on_health)
     return result
 
 
