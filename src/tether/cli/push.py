@@ -13,8 +13,9 @@ import json
 import os
 import re
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 import yaml
@@ -30,6 +31,7 @@ from tether.model import Manifest
 from tether.render import RenderOptions, render_source
 from tether.schemas import gvk_index
 
+T = TypeVar("T")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
@@ -116,13 +118,31 @@ def _emit_structured(data: Any, output: str) -> None:
         typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
 
 
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` without its habit of repr()-ing the finished task's result on the way out.
+
+    asyncio's Runner checks the SIGINT handler after the main task ends, and on Python 3.11 that
+    check formats a repr of the handler, which includes the task and its result: for a plan of
+    10,000 objects that repr took longer than the whole no-op run. A plain event loop has no such
+    handler.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+
 def diff_command(path: str, common: Common) -> int:
     async def run() -> Plan:
         kube, plan = await common.plan(path, exact=True)
         await kube.close()
         return plan
 
-    plan = asyncio.run(run())
+    plan = _run(run())
     if common.output == "text":
         typer.echo(plan.render_text(color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")), nl=False)
     else:
@@ -147,7 +167,7 @@ def apply_command(path: str, common: Common, options: ApplyOptions) -> int:
         finally:
             await kube.close()
 
-    plan, result = asyncio.run(run())
+    plan, result = _run(run())
     print_apply_result(plan, result, options, common.output)
     return 0
 
