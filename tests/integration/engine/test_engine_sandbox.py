@@ -16,6 +16,7 @@ from engine_helpers import (
 )
 
 from tether.engine.apply import ApplyOptions
+from tether.engine.diff import IgnoreRule
 from tether.engine.health import HealthFailed
 from tether.engine.inventory import Inventory
 from tether.engine.plan import Action
@@ -221,3 +222,30 @@ def test_wait_fails_fast_on_a_failed_job(sandbox) -> None:
 def test_bad_kubeconfig_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(KubeError, match="cannot load"):
         run(plan_only(tmp_path / "missing", [], "x"))
+
+
+def test_ignore_rule_by_field_manager_stops_the_tug_of_war(sandbox) -> None:
+    ns = "eng-ignore"
+    rules = [IgnoreRule("apps", "Deployment", ("/spec/replicas",), manager="autoscaler")]
+    objs = [namespace(ns), deployment("web", ns, replicas=2)]
+    run(plan_and_apply(sandbox.kubeconfig, objs, "ignore", ignore_rules=rules))
+
+    async def autoscale() -> None:
+        kube = await Kube.connect(kubeconfig=str(sandbox.kubeconfig))
+        info = await kube.info("apps/v1", "Deployment")
+        await kube.apply(info, {"apiVersion": "apps/v1", "kind": "Deployment",
+                                "metadata": {"name": "web", "namespace": ns}, "spec": {"replicas": 5}},
+                         force=True, field_manager="autoscaler")
+        await kube.close()
+
+    run(autoscale())
+    # without the rule the scaled replicas are drift; with it, nothing to do
+    assert run(plan_only(sandbox.kubeconfig, objs, "ignore", exact=True)).summary()["update"] == 1
+    assert run(plan_only(sandbox.kubeconfig, objs, "ignore", ignore_rules=rules)).summary()["unchanged"] == 2
+    # a real change is applied without taking replicas back
+    objs[1] = deployment("web", ns, replicas=2, image="nginx:1.28")
+    plan, _ = run(plan_and_apply(sandbox.kubeconfig, objs, "ignore", ignore_rules=rules))
+    assert [str(c.ref) for c in plan.of(Action.UPDATE)] == [f"Deployment.apps {ns}/web"]
+    live = run(get(sandbox.kubeconfig, "apps/v1", "Deployment", "web", ns))
+    assert live["spec"]["replicas"] == 5
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
