@@ -146,8 +146,10 @@ def tether_argv(files: Path, kubeconfig: Path) -> list[str]:
 
 
 def kubectl_argv(files: Path, kubeconfig: Path) -> list[str]:
-    return ["kubectl", "--kubeconfig", str(kubeconfig), "apply", "--server-side", "--field-manager", "kubectl-bench",
-            "-R", "-f", str(files)]
+    # a private discovery cache: kubectl's default one is keyed by host:port, and a later sandbox
+    # on the same port would otherwise be served this one's stale discovery
+    return ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(kubeconfig.parent / "kube-cache"),
+            "apply", "--server-side", "--field-manager", "kubectl-bench", "-R", "-f", str(files)]
 
 
 async def breakdown(files: Path, kubeconfig: Path) -> dict[str, float]:
