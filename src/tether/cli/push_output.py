@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
@@ -13,31 +11,57 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tether.engine.apply import ApplyOptions, ApplyResult, Outcome
+from tether.engine.health import ObjectHealth, Status
 from tether.engine.plan import Action, Plan
 
 #: rows shown in the summary table before it is cut short (counts always cover everything)
 MAX_ROWS = 50
 
 
-@contextlib.contextmanager
-def progress_reporter(plan: Plan, options: ApplyOptions, *, enabled: bool) -> Iterator[Callable[[Outcome], None]]:
-    total = len(plan.of(Action.CREATE)) + len(plan.of(Action.UPDATE))
-    if options.prune:
-        total += len(plan.of(Action.DELETE))
-    if not enabled or total == 0:
-        yield lambda _outcome: None
-        return
-    console = Console(stderr=True)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task(f"applying {plan.app}", total=total)
+class Reporter:
+    """Terminal feedback while applying: a progress bar over the writes, then a one-line health status."""
 
-        def report(outcome: Outcome) -> None:
-            progress.advance(task)
-            if not outcome.ok:
-                console.print(f"[red]failed[/red] {outcome.ref}: {outcome.error}")
+    def __init__(self, plan: Plan, options: ApplyOptions, *, enabled: bool) -> None:
+        self.console = Console(stderr=True)
+        self.enabled = enabled
+        total = len(plan.of(Action.CREATE)) + len(plan.of(Action.UPDATE))
+        if options.prune:
+            total += len(plan.of(Action.DELETE))
+        self._progress: Progress | None = None
+        self._status: Any = None
+        if enabled and total:
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), console=self.console, transient=True)
+            self._task = self._progress.add_task(f"applying {plan.app}", total=total)
+            self._progress.start()
 
-        yield report
+    def outcome(self, outcome: Outcome) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+        if self.enabled and not outcome.ok:
+            self.console.print(f"[red]failed[/red] {outcome.ref}: {outcome.error}")
+
+    def health(self, states: list[ObjectHealth]) -> None:
+        if not self.enabled:
+            return
+        if self._progress is not None:  # writes are done: the bar gives way to the status line
+            self._progress.stop()
+            self._progress = None
+        waiting = [s for s in states if s.result.status is not Status.CURRENT]
+        text = f"waiting for {len(waiting)} of {len(states)} objects"
+        if waiting:
+            text += f": {waiting[0].ref} {waiting[0].result.status} ({waiting[0].result.message})"
+        if self._status is None:
+            self._status = self.console.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        if self._status is not None:
+            self._status.stop()
 
 
 def result_dict(plan: Plan, result: ApplyResult, options: ApplyOptions) -> dict[str, Any]:

@@ -73,8 +73,8 @@ async def _write_inventory(kube: Kube, inventory: Inventory, namespace: str, *, 
     await kube.apply(info, inventory.to_configmap(namespace), force=True)
 
 
-def _versions(entries: frozenset[ObjectRef]) -> set[tuple[ObjectRef, str]]:
-    return {(ref, ref.version) for ref in entries}
+def _full(ref: ObjectRef) -> tuple[str, str, str, str, str]:
+    return (ref.group, ref.version, ref.kind, ref.namespace, ref.name)
 
 
 async def _wait_established(kube: Kube, changes: list[Change], timeout: float) -> None:
@@ -97,7 +97,8 @@ async def _wait_established(kube: Kube, changes: list[Change], timeout: float) -
 
 
 async def apply_plan(
-    kube: Kube, plan: Plan, options: ApplyOptions = ApplyOptions(), progress: Progress | None = None
+    kube: Kube, plan: Plan, options: ApplyOptions = ApplyOptions(), progress: Progress | None = None,
+    on_health: Callable[[list[ObjectHealth]], None] | None = None,
 ) -> ApplyResult:
     """Carry out ``plan``. Raises ApplyError (listing what was done) when anything failed."""
     result = ApplyResult(unchanged=len(plan.of(Action.UNCHANGED)))
@@ -109,9 +110,12 @@ async def apply_plan(
             "(an empty render is usually a mistake; pass --allow-empty-prune if it is not)"
         )
 
-    # Inventory first: whatever this run creates must be reachable by a later prune.
-    grown = plan.inventory.union({c.ref for c in plan.changes if c.action is not Action.DELETE})
-    if not options.dry_run and _versions(grown.entries) != _versions(plan.inventory.entries):
+    # Inventory first: whatever this run creates must be reachable by a later prune. Compared as plain
+    # tuples (with the version) because hashing 10,000s of dataclasses shows up in a no-op run.
+    old_keys = {_full(ref) for ref in plan.inventory.entries}
+    desired_keys = {_full(ref) for ref in desired}
+    grown = plan.inventory.union(desired) if not desired_keys <= old_keys else plan.inventory
+    if not options.dry_run and grown is not plan.inventory:
         await _write_inventory(kube, grown, plan.inventory_namespace, create_namespace=not plan.inventory.entries)
 
     new_namespaces = {c.ref.name for c in plan.of(Action.CREATE) if c.ref.kind == "Namespace" and not c.ref.group}
@@ -126,8 +130,9 @@ async def apply_plan(
                     await kube.apply(change.info, change.desired or {}, force=options.force,
                                      dry_run=options.dry_run, field_manager=options.field_manager)
         except NotFound as error:
-            # A dry run cannot place an object in a namespace the same (dry) run would create.
-            if not (options.dry_run and change.ref.namespace in new_namespaces):
+            # A dry run cannot place an object in a namespace, or of a CRD, that the same (dry) run would create.
+            if not (options.dry_run and (change.ref.namespace in new_namespaces
+                                         or not kube.discovery.served(change.info))):
                 outcome.ok, outcome.error = False, str(error)
         except KubeError as error:
             outcome.ok, outcome.error = False, str(error)
@@ -158,14 +163,14 @@ async def apply_plan(
             result.outcomes.extend(outcomes)
             if any(not o.ok for o in outcomes):
                 raise ApplyError(_failure_text(plan, result, "prune stopped"))
-        narrowed = plan.inventory.replaced(desired)
-        if not options.dry_run and _versions(narrowed.entries) != _versions(grown.entries):
+        if not options.dry_run and not old_keys | desired_keys <= desired_keys:
+            narrowed = plan.inventory.replaced(desired)
             await _write_inventory(kube, narrowed, plan.inventory_namespace, create_namespace=False)
 
     if options.wait and not options.dry_run:
         wanted = [c for c in plan.changes if c.action is not Action.DELETE]
         result.health = await wait_healthy([c.ref for c in wanted], _fetcher(kube, plan.app, wanted),
-                                           timeout=options.timeout)
+                                           timeout=options.timeout, on_update=on_health)
     return result
 
 

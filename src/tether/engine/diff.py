@@ -10,14 +10,13 @@ defaults and only ``strip_noise`` has to remove the per-request bookkeeping.
 from __future__ import annotations
 
 import base64
-import copy
 import difflib
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import yaml
 
 from tether.errors import UsageError
@@ -49,14 +48,21 @@ def strip_noise(obj: dict[str, Any], *, keep_digest: bool = True) -> dict[str, A
 
 def digest(obj: dict[str, Any]) -> str:
     """A stable hash of a desired object (without the digest annotation itself)."""
-    body = copy.deepcopy(obj)
-    meta = body.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    annotations.pop(DIGEST_ANNOTATION, None)
-    if not annotations:
+    body = dict(obj)
+    meta = dict(body.get("metadata") or {})
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != DIGEST_ANNOTATION}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
         meta.pop("annotations", None)
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    body["metadata"] = meta
+    # msgspec: canonical (sorted keys) JSON about 6x faster than json.dumps; plans hash every object
+    return hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()[:32]
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of JSON-like data (a JSON round trip: ~10x faster than copy.deepcopy)."""
+    return msgspec.json.decode(msgspec.json.encode(obj))
 
 
 # ---------------------------------------------------------------- ignore rules
@@ -160,7 +166,7 @@ def ignored_pointers(rules: Iterable[IgnoreRule], ref: ObjectRef, live: dict[str
 def without(obj: dict[str, Any], pointers: list[list[str]]) -> dict[str, Any]:
     if not pointers:
         return obj
-    out = copy.deepcopy(obj)
+    out = clone(obj)
     for tokens in pointers:
         if tokens:
             _remove(out, tokens)
@@ -196,7 +202,16 @@ def contains(desired: Any, live: Any) -> bool:
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             return False
-        return all(key in live and contains(value, live[key]) for key, value in desired.items())
+        for key, value in desired.items():
+            if key not in live:
+                return False
+            other = live[key]
+            # equal subtrees (the usual case) are settled by one comparison in C, without recursion
+            if value is not None and (value is other or (value == other and type(value) is type(other))):
+                continue
+            if not contains(value, other):
+                return False
+        return True
     if isinstance(desired, list):
         if not isinstance(live, list) or len(desired) != len(live):
             return False

@@ -3,12 +3,15 @@
 Prune deletes only what the inventory lists and the desired set no longer holds, so objects
 that tether never applied are out of its reach whatever labels they carry. The inventory of
 app ``web`` is the ConfigMap ``tether-inventory-web`` in a configurable namespace
-(``tether-system`` by default). Its ``entries`` key holds JSON grouped by apiVersion/kind, so
-10,000 objects take about 300 kB, well under the 1 MiB object limit.
+(``tether-system`` by default). Its ``entries`` key holds JSON grouped by apiVersion/kind (≈30 bytes per
+object); past 64 kB it is stored gzip-compressed under ``binaryData`` (``entries.json.gz``), so
+even 100,000 objects stay far below the 1 MiB object limit.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,6 +22,8 @@ from tether.model import ObjectRef
 
 DEFAULT_NAMESPACE = "tether-system"
 NAME_PREFIX = "tether-inventory-"
+#: entries JSON up to this size is stored as readable text, larger as gzip
+PLAIN_LIMIT = 64 * 1024
 _APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -46,7 +51,7 @@ class Inventory:
                 "namespace": namespace,
                 "labels": {"app.kubernetes.io/managed-by": "tether", "tether.dev/inventory": self.app},
             },
-            "data": {"entries": json.dumps(grouped, sort_keys=True, separators=(",", ":"))},
+            **_encode(json.dumps(grouped, sort_keys=True, separators=(",", ":"))),
         }
 
     @classmethod
@@ -54,8 +59,8 @@ class Inventory:
         """Parse a stored inventory; ``None`` (no ConfigMap yet) is the empty inventory."""
         if obj is None:
             return cls(app)
-        raw = (obj.get("data") or {}).get("entries", "{}")
         try:
+            raw = _decode(obj)
             grouped = json.loads(raw)
             refs = set()
             for type_key, names in grouped.items():
@@ -64,7 +69,7 @@ class Inventory:
                 for entry in names:
                     namespace, _, name = entry.rpartition("/")
                     refs.add(ObjectRef(group, kind, namespace, name, version))
-        except (ValueError, AttributeError, TypeError) as error:
+        except (ValueError, AttributeError, TypeError, OSError) as error:
             meta = obj.get("metadata") or {}
             raise KubeError(
                 f"inventory ConfigMap {meta.get('namespace')}/{meta.get('name')} is corrupt ({error}); "
@@ -81,6 +86,21 @@ class Inventory:
     def removed(self, desired: set[ObjectRef] | frozenset[ObjectRef]) -> list[ObjectRef]:
         """Entries that left the desired set (ObjectRef ignores the version when comparing)."""
         return sorted(ref for ref in self.entries if ref not in desired)
+
+
+def _encode(text: str) -> dict[str, Any]:
+    """Readable JSON while small; gzip (binaryData) past PLAIN_LIMIT so 10,000s of entries stay small."""
+    if len(text) <= PLAIN_LIMIT:
+        return {"data": {"entries": text}}
+    packed = gzip.compress(text.encode(), compresslevel=6, mtime=0)
+    return {"binaryData": {"entries.json.gz": base64.b64encode(packed).decode()}}
+
+
+def _decode(obj: dict[str, Any]) -> str:
+    packed = (obj.get("binaryData") or {}).get("entries.json.gz")
+    if packed is not None:
+        return gzip.decompress(base64.b64decode(packed)).decode()
+    return (obj.get("data") or {}).get("entries", "{}")
 
 
 def _merge(old: frozenset[ObjectRef], new: set[ObjectRef] | frozenset[ObjectRef]) -> frozenset[ObjectRef]:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from engine_helpers import (
     configmap,
     deployment,
     get,
-    manifests,
     namespace,
     plan_and_apply,
     plan_only,
@@ -18,9 +15,11 @@ from engine_helpers import (
     writes_between,
 )
 
-from tether.engine.apply import ApplyOptions, apply_plan
+from tether.engine.apply import ApplyOptions
+from tether.engine.diff import IgnoreRule
+from tether.engine.health import HealthFailed
 from tether.engine.inventory import Inventory
-from tether.engine.plan import Action, make_plan
+from tether.engine.plan import Action
 from tether.errors import ApplyError, HealthTimeout, KubeError, ValidationError
 from tether.kube import Kube
 
@@ -146,6 +145,10 @@ def test_crd_and_custom_resource_in_one_run(sandbox) -> None:
     objs = [gizmo, namespace(ns), CRD]
     diff = run(plan_only(sandbox.kubeconfig, objs, "crd", exact=True))
     assert diff.summary()["create"] == 3
+    _plan, dry = run(plan_and_apply(sandbox.kubeconfig, objs, "crd", ApplyOptions(dry_run=True)))
+    assert not dry.failed and dry.count(Action.CREATE) == 3
+    assert run(get(sandbox.kubeconfig, "apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                   "gizmos.eng.example.com")) is None
     _plan, result = run(plan_and_apply(sandbox.kubeconfig, objs, "crd", ApplyOptions(wait=True, timeout=120)))
     assert not result.failed and result.count(Action.CREATE) == 3
     assert next(str(o.ref) for o in result.outcomes).startswith("CustomResourceDefinition")
@@ -173,8 +176,6 @@ def test_conflict_needs_force(sandbox) -> None:
     run(plan_and_apply(sandbox.kubeconfig, [namespace(ns), configmap("cm", ns, k="mine")], "conflict"))
 
     async def other_manager() -> None:
-        from tether.kube import Kube
-
         kube = await Kube.connect(kubeconfig=str(sandbox.kubeconfig))
         info = await kube.info("v1", "ConfigMap")
         await kube.apply(info, configmap("cm", ns, k="theirs"), force=True, field_manager="someone")
@@ -188,41 +189,63 @@ def test_conflict_needs_force(sandbox) -> None:
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "cm", ns))["data"] == {"k": "mine"}
 
 
-def test_wait_ends_when_the_controller_reports_ready(sandbox) -> None:
+def test_wait_ends_when_the_rollout_is_done(sandbox) -> None:
     ns = "eng-wait"
     objs = [namespace(ns), deployment("web", ns, replicas=2), configmap("cfg", ns)]
-
-    async def scenario():
-        kube = await Kube.connect(kubeconfig=str(sandbox.kubeconfig))
-        plan = await make_plan(kube, manifests(objs), "wait")
-        info = await kube.info("apps/v1", "Deployment")
-
-        async def controller() -> None:
-            # plays the part of the deployment controller: report the roll out done
-            live = await kube.wait_for("the deployment", lambda: kube.get(info, "web", ns), 60)
-            ready = {"observedGeneration": live["metadata"].get("generation", 1), "replicas": 2,
-                     "updatedReplicas": 2, "availableReplicas": 2, "readyReplicas": 2}
-            await kube.patch(info, "web", ns, {"status": ready}, subresource="status")
-
-        try:
-            result, _ = await asyncio.gather(apply_plan(kube, plan, ApplyOptions(wait=True, timeout=120)),
-                                             controller())
-            return result
-        finally:
-            await kube.close()
-
-    result = run(scenario())
+    _, result = run(plan_and_apply(sandbox.kubeconfig, objs, "wait", ApplyOptions(wait=True, timeout=120)))
     assert {str(h.ref): str(h.result.status) for h in result.health} == {
         f"Deployment.apps {ns}/web": "Current", f"ConfigMap {ns}/cfg": "Current", f"Namespace {ns}": "Current"}
+    live = run(get(sandbox.kubeconfig, "apps/v1", "Deployment", "web", ns))
+    assert live["status"]["readyReplicas"] == 2
 
 
 def test_wait_times_out_naming_what_is_not_ready(sandbox) -> None:
     ns = "eng-wait-timeout"
-    objs = [namespace(ns), deployment("stuck", ns, replicas=2), configmap("cfg", ns)]
-    with pytest.raises(HealthTimeout, match=rf"1 object\(s\): Deployment\.apps {ns}/stuck: InProgress \(updated"):
+    # the sandbox never pulls an image whose name contains "fail"
+    objs = [namespace(ns), deployment("stuck", ns, replicas=2, image="registry.example.com/fail:1"),
+            configmap("cfg", ns)]
+    with pytest.raises(HealthTimeout, match=rf"1 object\(s\): Deployment\.apps {ns}/stuck: InProgress \("):
         run(plan_and_apply(sandbox.kubeconfig, objs, "wait-timeout", ApplyOptions(wait=True, timeout=3)))
+
+
+def test_wait_fails_fast_on_a_failed_job(sandbox) -> None:
+    ns = "eng-wait-fail"
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate", "namespace": ns},
+           "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+               {"name": "m", "image": "registry.example.com/fail:1"}]}}}}
+    with pytest.raises(HealthFailed, match=rf"Job\.batch {ns}/migrate: Failed"):
+        # fails long before the timeout: the wait does not sit it out
+        run(plan_and_apply(sandbox.kubeconfig, [namespace(ns), job], "wait-fail",
+                           ApplyOptions(wait=True, timeout=600)))
 
 
 def test_bad_kubeconfig_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(KubeError, match="cannot load"):
         run(plan_only(tmp_path / "missing", [], "x"))
+
+
+def test_ignore_rule_by_field_manager_stops_the_tug_of_war(sandbox) -> None:
+    ns = "eng-ignore"
+    rules = [IgnoreRule("apps", "Deployment", ("/spec/replicas",), manager="autoscaler")]
+    objs = [namespace(ns), deployment("web", ns, replicas=2)]
+    run(plan_and_apply(sandbox.kubeconfig, objs, "ignore", ignore_rules=rules))
+
+    async def autoscale() -> None:
+        kube = await Kube.connect(kubeconfig=str(sandbox.kubeconfig))
+        info = await kube.info("apps/v1", "Deployment")
+        await kube.apply(info, {"apiVersion": "apps/v1", "kind": "Deployment",
+                                "metadata": {"name": "web", "namespace": ns}, "spec": {"replicas": 5}},
+                         force=True, field_manager="autoscaler")
+        await kube.close()
+
+    run(autoscale())
+    # without the rule the scaled replicas are drift; with it, nothing to do
+    assert run(plan_only(sandbox.kubeconfig, objs, "ignore", exact=True)).summary()["update"] == 1
+    assert run(plan_only(sandbox.kubeconfig, objs, "ignore", ignore_rules=rules)).summary()["unchanged"] == 2
+    # a real change is applied without taking replicas back
+    objs[1] = deployment("web", ns, replicas=2, image="nginx:1.28")
+    plan, _ = run(plan_and_apply(sandbox.kubeconfig, objs, "ignore", ignore_rules=rules))
+    assert [str(c.ref) for c in plan.of(Action.UPDATE)] == [f"Deployment.apps {ns}/web"]
+    live = run(get(sandbox.kubeconfig, "apps/v1", "Deployment", "web", ns))
+    assert live["spec"]["replicas"] == 5
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"

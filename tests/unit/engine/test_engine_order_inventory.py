@@ -96,3 +96,13 @@ def test_inventory_corrupt_and_bad_name() -> None:
         Inventory.from_configmap("web", bad)
     with pytest.raises(KubeError, match="DNS label"):
         inventory_name("Web_App")
+
+
+def test_large_inventory_is_compressed() -> None:
+    refs = frozenset(ObjectRef("apps", "Deployment", f"ns-{i % 10}", f"app-{i:05d}", "v1") for i in range(10_000))
+    cm = Inventory("big", refs).to_configmap()
+    assert "data" not in cm and set(cm["binaryData"]) == {"entries.json.gz"}
+    assert len(cm["binaryData"]["entries.json.gz"]) < 100_000
+    assert Inventory.from_configmap("big", cm).entries == refs
+    small = Inventory("small", frozenset(list(refs)[:10])).to_configmap()
+    assert "binaryData" not in small and "entries" in small["data"]
