@@ -287,11 +287,12 @@ class Rbac:
             raise errors.not_found("serviceaccounts", "", info.name)
         body: dict[str, Any] = {}
         raw = await request.read()
-        if raw.strip():
+        if raw.strip() and "json" in request.content_type:
             try:
                 body = json.loads(raw)
             except ValueError:
                 raise errors.bad_request("the body of a TokenRequest must be JSON") from None
+        # other encodings (kubectl sends protobuf) are answered with the defaults of an empty spec
         spec = (body.get("spec") if isinstance(body, dict) else None) or {}
         seconds = spec.get("expirationSeconds") or 3600
         if not isinstance(seconds, int) or seconds < 600:

@@ -48,11 +48,11 @@ def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A sandbox with bearer tokens and ``--authz rbac``."""
+    """A sandbox with bearer tokens and ``--authz rbac`` (over TLS: kubectl sends tokens only there)."""
     directory = tmp_path_factory.mktemp("rbac")
     token_file = directory / "tokens.csv"
     token_file.write_text(TOKENS)
-    running = start_sandbox(directory, tokens=[ADMIN_TOKEN],
+    running = start_sandbox(directory, tokens=[ADMIN_TOKEN], tls=True,
                             extras=ExtrasConfig(sim_delay=0.2, authz="rbac", token_file=token_file))
     yield running
     running.thread.stop()

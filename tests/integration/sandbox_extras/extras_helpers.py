@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,16 +12,19 @@ from urllib.parse import urlparse
 
 
 class Http:
-    def __init__(self, url: str, token: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, url: str, token: str | None = None, headers: dict[str, str] | None = None,
+                 ca: object = None) -> None:
         parsed = urlparse(url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.context = ssl.create_default_context(cafile=str(ca)) if parsed.scheme == "https" else None
         self.headers = dict(headers or {})
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
                 headers: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, Any]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = (http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
+                if self.context is not None else http.client.HTTPConnection(self.host, self.port, timeout=timeout))
         try:
             data = json.dumps(body).encode() if body is not None else None
             all_headers = {**self.headers, **(headers or {})}
