@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tether.sandbox import errors, validation
+from tether.sandbox import defaults, errors, validation
 from tether.sandbox.resources import ResourceType
 
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -45,6 +45,7 @@ def admit(rt: ResourceType, obj: dict[str, Any], field_validation: str, *, check
     raises 400 for unknown fields under Strict and 422 Invalid for field errors."""
     if not rt.crd:
         _default_builtin(rt.kind, obj)
+        defaults.apply_defaults(rt.kind, obj)  # the rest of upstream's defaults, before managedFields
     report = validation.validate(validator(rt), obj, defaulting=bool(rt.crd))
     name = (obj.get("metadata") or {}).get("name") or ""
     if report.unknown and field_validation == "Strict":

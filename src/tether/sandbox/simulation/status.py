@@ -10,6 +10,8 @@ import math
 import time
 from typing import Any
 
+from tether.sandbox.defaults import qos_class
+
 SAFE_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # upstream's alphabet for generated name suffixes
 FAIL_MARKER = "fail"
 
@@ -138,17 +140,6 @@ def pod_ready(pod: dict[str, Any]) -> bool:
         return False
     ready = condition((pod.get("status") or {}).get("conditions") or [], "Ready")
     return bool(ready and ready.get("status") == "True")
-
-
-def qos_class(spec: dict[str, Any]) -> str:
-    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
-    resources = [c.get("resources") or {} for c in containers]
-    if not any(r.get("requests") or r.get("limits") for r in resources):
-        return "BestEffort"
-    guaranteed = all(
-        (r.get("limits") or {}).get(k) and (r.get("requests") or {}).get(k, (r.get("limits") or {})[k])
-        == (r.get("limits") or {})[k] for r in resources for k in ("cpu", "memory"))
-    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _pod_conditions(now: str, scheduled_at: str, ready: bool, initialized: bool = True,
