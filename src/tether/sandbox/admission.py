@@ -3,6 +3,8 @@ the semantic checks upstream makes for common kinds, and ``fieldValidation`` han
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 
@@ -83,11 +85,25 @@ def _semantic(rt: ResourceType, obj: dict[str, Any], check_name: bool) -> list[d
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     if rt.kind in _WORKLOADS and rt.group == "apps":
         causes.extend(_workload_causes(spec))
+    elif rt.kind == "Secret":
+        for key, value in (obj.get("data") or {}).items() if isinstance(obj.get("data"), dict) else ():
+            if isinstance(value, str) and not _is_base64(value):
+                causes.append(
+                    _cause("FieldValueInvalid", f"data[{key}]", f'Invalid value: "{value}": illegal base64 data')
+                )
     elif rt.kind == "Pod":
         causes.extend(_pod_causes(spec, "spec"))
     elif rt.kind == "Job" and isinstance(spec.get("template"), dict):
         causes.extend(_pod_causes(spec["template"].get("spec") or {}, "spec.template.spec"))
     return causes
+
+
+def _is_base64(value: str) -> bool:
+    try:
+        base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    return True
 
 
 def _label_causes(key: Any, value: Any) -> list[dict[str, str]]:
@@ -210,6 +226,12 @@ def _default_builtin(kind: str, obj: dict[str, Any]) -> None:
         _set(spec, "finalizers", ["kubernetes"])
     if kind == "Secret":
         _set(obj, "type", "Opaque")
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict):
+            data = obj["data"] if isinstance(obj.get("data"), dict) else {}
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+            obj["data"] = data
     if not isinstance(spec, dict):
         return
     if kind == "Deployment":

@@ -103,16 +103,21 @@ class ResourceHandlers:
             raise errors.bad_request(f"invalid resource version: {rv_param!r}")
         if match == "Exact" and int(rv_param) != self.store.rv:
             raise errors.expired(f"too old resource version: {rv_param} ({self.store.rv})")
-        items, rv = self.store.list(rt, info.namespace or None, self.predicate(request, rt))
-        limit = req.int_param(request, "limit")
+        predicate = self.predicate(request, rt)
         token = query.get("continue", "")
         if token:
             try:
                 state = json.loads(base64.urlsafe_b64decode(token.encode()))
-                start = (state["ns"], state["name"])
+                start, rv = (state["ns"], state["name"]), int(state["rv"])
             except (ValueError, KeyError, TypeError):
                 raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion") from None
+            items = self.store.list_at(rt, info.namespace or None, rv)
+            if predicate is not None:
+                items = [o for o in items if predicate(o)]
             items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start]
+        else:
+            items, rv = self.store.list(rt, info.namespace or None, predicate)
+        limit = req.int_param(request, "limit")
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if limit and limit > 0 and len(items) > limit:
             last = items[limit - 1]["metadata"]
@@ -217,7 +222,7 @@ class ResourceHandlers:
             return self._apply(request, info, rt, live, body, manager, dry_run, validation)
         if live is None:
             raise errors.not_found(rt.plural, rt.group, info.name)
-        patched = managed.patch(rt, _with_version(rt, live), body, content_type)
+        patched = clone(managed.patch(rt, _with_version(rt, live), body, content_type))
         if not isinstance(patched, dict):
             raise errors.ApiError(422, "Invalid", "the patch did not produce an object")
         _check_identity(rt, info, patched)
@@ -258,9 +263,9 @@ class ResourceHandlers:
                 raise errors.not_found(rt.plural, rt.group, info.name)
             if rt.kind == "Namespace" and not rt.crd:
                 body.pop("status", None)
-            merged = managed.apply(rt, None, body, manager, bool(force))
+            merged = clone(managed.apply(rt, None, body, manager, bool(force)))
             return self._write_update(rt, None, merged, manager, "", dry_run, validation, creating=True, apply=True)
-        merged = managed.apply(rt, _with_version(rt, live), body, manager, bool(force), info.subresource)
+        merged = clone(managed.apply(rt, _with_version(rt, live), body, manager, bool(force), info.subresource))
         return self._write_update(rt, live, merged, manager, info.subresource, dry_run, validation, apply=True)
 
     async def _update_scale(
@@ -306,6 +311,9 @@ class ResourceHandlers:
             propagation=options.get("propagationPolicy") or request.query.get("propagationPolicy"),
             dry_run=dry_run,
         )
+        if rt.kind == "Namespace" and not rt.crd:
+            # upstream answers with the namespace itself: it finalizes asynchronously
+            return respond(obj if not removed else {**obj, "status": {**obj.get("status", {}), "phase": "Terminating"}})
         if removed:
             details: dict[str, Any] = {"name": info.name, "kind": rt.plural, "uid": obj["metadata"].get("uid")}
             if rt.group:

@@ -39,8 +39,16 @@ log = logging.getLogger(__name__)
 RequestHook = Callable[[RequestInfo, web.Request], Awaitable[web.StreamResponse | None]]
 ADMIN = UserInfo("admin", ["system:masters", "system:authenticated"])
 _PUBLIC = {"/healthz", "/livez", "/readyz", "/version"}
-_METRIC_VERBS = {"create": "POST", "update": "PUT", "get": "GET", "list": "LIST", "watch": "WATCH", "patch": "PATCH",
-                 "delete": "DELETE", "deletecollection": "DELETECOLLECTION"}
+_METRIC_VERBS = {
+    "create": "POST",
+    "update": "PUT",
+    "get": "GET",
+    "list": "LIST",
+    "watch": "WATCH",
+    "patch": "PATCH",
+    "delete": "DELETE",
+    "deletecollection": "DELETECOLLECTION",
+}
 INFO = web.RequestKey("tether_request_info", RequestInfo)
 
 
@@ -242,6 +250,10 @@ class Sandbox:
             raise errors.page_not_found(request.path)
         handlers = self.handlers
         verb = info.verb
+        if (verb in ("update", "patch") and not info.name) or (verb == "create" and info.name and not info.subresource):
+            raise errors.method_not_allowed()
+        if info.subresource and verb not in ("get", "update", "patch"):
+            raise errors.method_not_allowed()
         if verb == "get":
             return await handlers.get(request, info, rt)
         if verb == "list":

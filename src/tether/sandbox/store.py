@@ -162,7 +162,6 @@ class Store:
             for group, plural, obj in rows:
                 meta = obj["metadata"]
                 self.objects.setdefault((group, plural), {})[(meta.get("namespace", ""), meta["name"])] = obj
-        self.floor = self.rv
         namespace_type = registry.get("", "v1", "namespaces")
         assert namespace_type is not None
         for name in DEFAULT_NAMESPACES:
@@ -177,6 +176,8 @@ class Store:
                         "status": {"phase": "Active"},
                     },
                 )
+        # like a fresh watch cache: history starts now, older versions are "too old" (410)
+        self.floor = self.rv
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -196,6 +197,29 @@ class Store:
         if predicate is not None:
             items = [o for o in items if predicate(o)]
         return items, self.rv
+
+    def list_at(self, rt: ResourceType, namespace: str | None, rv: int) -> list[dict[str, Any]]:
+        """The objects as they were at resourceVersion ``rv`` (consistent pagination), rebuilt
+        by undoing later events; 410 Expired when the history no longer reaches back that far."""
+        if rv < self.floor:
+            raise errors.expired(
+                f"The provided continue parameter is too old to display a consistent list result. "
+                f"You can start a new list without the continue parameter. (too old resource version: {rv})"
+            )
+        key = rt.storage_key
+        state = {k: o for k, o in (self.objects.get(key) or {}).items() if namespace is None or k[0] == namespace}
+        for event in reversed(self._history):
+            if event.rv <= rv:
+                break
+            if event.key != key or (namespace is not None and event.namespace != namespace):
+                continue
+            meta = event.object["metadata"]
+            item = (event.namespace, meta["name"])
+            if event.type == "ADDED":
+                state.pop(item, None)
+            elif event.old is not None:
+                state[item] = event.old
+        return [state[k] for k in sorted(state)]
 
     # -- writes ----------------------------------------------------------------------------------
 
