@@ -57,6 +57,9 @@ class RenderOptions:
     verify: str = ""  # "" (off), "ssh" or "gpg"
     allowed_signers: str = ""  # SSH allowed-signers file, or a GPG keyring / armored public keys file
     cache_dir: str = ""  # default: $XDG_CACHE_HOME/tether
+    # for a local directory: the tree renderers may read and file names are relative to
+    # (default: the enclosing Git work tree, else the directory itself)
+    source_root: str = ""
 
     @property
     def variables_map(self) -> dict[str, str]:
@@ -80,6 +83,7 @@ class RenderResult:
     renderer: str  # renderer actually used
     revision: SourceRevision | None = None
     warnings: list[str] = field(default_factory=list)
+    source_root: Path | None = None  # tree that SourceLocation.file names are relative to
 
 
 @runtime_checkable

@@ -281,11 +281,18 @@ def test_managed_fields_in_apply_config_rejected():
         apply(None, config)
 
 
-def test_reset_fields_are_not_owned():
+def test_reset_fields_are_neither_set_nor_owned():
+    live = apply(None, deploy())
+    live["status"] = {"replicas": 1}
     config = deploy()
     config["status"] = {"replicas": 3}
-    result = apply(None, config, reset_fields=(("status",),))
+    config["metadata"]["annotations"] = {"x": "y"}
+    result = apply(live, config, reset_fields=(("status",), ("metadata", "annotations")))
+    assert result["status"] == {"replicas": 1}
+    assert "annotations" not in result["metadata"]
     assert "f:status" not in fields_of(result, "a")
+    assert "f:annotations" not in fields_of(result, "a")["f:metadata"]
+    assert config["status"] == {"replicas": 3}
 
 
 def test_subresource_entries_are_separate():
@@ -429,3 +436,113 @@ def test_map_list_merge_order(name, live_names, applied_names, expected):
     result = apply(live, deploy(template=containers(*({"name": n} for n in applied_names))), manager="a",
                    force=True, now="T2")
     assert [c["name"] for c in result["spec"]["template"]["spec"]["containers"]] == expected
+
+
+INVALID_CONFIGS = [
+    (
+        "map-list-item-without-key",
+        deploy(template=containers({"image": "x"})),
+        r'\.spec\.template\.spec\.containers: element 0: associative list with keys has an element that omits key '
+        r'field "name"',
+    ),
+    (
+        "duplicate-map-list-items",
+        deploy(template=containers({"name": "a"}, {"name": "a"})),
+        r'\.spec\.template\.spec\.containers: element 1: duplicate entries for key \[name="a"\]',
+    ),
+    (
+        "duplicate-set-items",
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "finalizers": ["x", "x"]}},
+        r'\.metadata\.finalizers: element 1: duplicate entries for key \[="x"\]',
+    ),
+    (
+        "port-key-defaults-protocol",
+        deploy(template=containers({"name": "a", "ports": [{"containerPort": 80}, {"containerPort": 80,
+                                                                                   "protocol": "TCP"}]})),
+        r"\.ports: element 1: duplicate entries",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "config", "message"), INVALID_CONFIGS, ids=[c[0] for c in INVALID_CONFIGS])
+def test_invalid_apply_configs_rejected(name, config, message):
+    with pytest.raises(PatchError, match=message):
+        apply(None, config)
+
+
+def test_untracked_live_object_is_owned_by_before_first_apply():
+    untracked = deploy()
+    with pytest.raises(ApplyConflictError, match=r'conflict with "before-first-apply" using apps/v1: \.spec\.replicas'):
+        apply(untracked, replicas_only(5))
+    same = apply(untracked, replicas_only(2))  # equal value: shared, no conflict
+    assert [e[0] for e in entries(same)] == ["a", "before-first-apply"]
+
+
+def test_client_sent_empty_managed_fields_reset_tracking():
+    live = apply(None, deploy(), manager="a")
+    reset = copy.deepcopy(live)
+    reset["metadata"]["managedFields"] = []
+    reset["spec"]["replicas"] = 3
+    updated = record_update(live, reset, manager="edit", api_version="apps/v1", type_info=DEPLOY, now="T2")
+    assert entries(updated) == [("edit", "Update", "T2")]
+    assert fields_of(updated, "edit", "Update") == {"f:spec": {"f:replicas": {}}}
+
+
+def test_update_on_status_subresource_is_its_own_entry():
+    live = apply(None, deploy(), manager="a")
+    with_status = copy.deepcopy(live)
+    with_status["status"] = {"replicas": 2, "conditions": [{"type": "Available", "status": "True"}]}
+    updated = record_update(live, with_status, manager="controller", api_version="apps/v1", type_info=DEPLOY,
+                            now="T2", subresource="status")
+    entry = updated["metadata"]["managedFields"][-1]
+    assert (entry["manager"], entry["subresource"]) == ("controller", "status")
+    # status is a struct: unlike maps it is not itself a member (as for upstream's non-pointer structs)
+    assert entry["fieldsV1"] == {
+        "f:status": {
+            "f:conditions": {'k:{"type":"Available"}': {".": {}, "f:status": {}, "f:type": {}}},
+            "f:replicas": {},
+        }
+    }
+
+
+def test_record_update_does_not_mutate_inputs():
+    live = apply(None, deploy(), manager="a")
+    changed = copy.deepcopy(live)
+    changed["spec"]["replicas"] = 9
+    snapshot = (copy.deepcopy(live), copy.deepcopy(changed))
+    result = record_update(live, changed, manager="x", api_version="apps/v1", type_info=DEPLOY, now="T2")
+    assert (live, changed) == snapshot
+    result["spec"]["template"]["spec"]["containers"][0]["image"] = "mutated"
+    assert changed["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1"
+
+
+def test_apply_result_shares_nothing_with_inputs():
+    live = apply(None, deploy(), manager="a")
+    config = deploy(replicas=3)
+    result = apply(live, config, now="T2")
+    result["spec"]["template"]["spec"]["containers"][0]["ports"].append({"containerPort": 1})
+    result["metadata"]["labels"]["new"] = "x"
+    assert live["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 80}]
+    assert config["metadata"]["labels"] == {"app": "web"}
+    assert live["metadata"]["labels"] == {"app": "web"}
+
+
+CRD_WITH_KEY_DEFAULT = crd_type({
+    "type": "object",
+    "properties": {"spec": {"type": "object", "properties": {"routes": {
+        "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["host", "port"],
+        "items": {"type": "object", "properties": {
+            "host": {"type": "string"}, "port": {"type": "integer", "default": 80}, "to": {"type": "string"}}},
+    }}}},
+})
+
+
+def test_crd_map_list_keys_use_schema_defaults():
+    live = apply(None, widget({"routes": [{"host": "a", "to": "x"}]}), type_info=CRD_WITH_KEY_DEFAULT)
+    assert fields_of(live, "a") == {
+        "f:spec": {"f:routes": {'k:{"host":"a","port":80}': {".": {}, "f:host": {}, "f:to": {}}}}
+    }
+    other = apply(live, widget({"routes": [{"host": "a", "port": 80, "to": "y"}]}), manager="b",
+                  type_info=CRD_WITH_KEY_DEFAULT, force=True)
+    assert other["spec"]["routes"] == [{"host": "a", "to": "y", "port": 80}]
+    assert fields_of(other, "a") == {"f:spec": {"f:routes": {'k:{"host":"a","port":80}': {".": {}, "f:host": {}}}}}

@@ -154,3 +154,20 @@ def test_crd_schema_types():
         }
     }
     assert crd_type(None).root.field("anything").kind == "deduced"
+
+
+KEY_ENCODING_CASES = [
+    ("plain-string", {"name": "web"}, 'k:{"name":"web"}'),
+    ("quote-escaped", {"name": 'a"b'}, 'k:{"name":"a\\"b"}'),
+    ("html-escaped-as-go", {"name": "a<b>&c"}, 'k:{"name":"a\\u003cb\\u003e\\u0026c"}'),
+    ("non-ascii-kept", {"name": "café"}, 'k:{"name":"café"}'),
+    ("integer", {"name": 7}, 'k:{"name":7}'),
+]
+
+
+@pytest.mark.parametrize(("name", "item", "expected"), KEY_ENCODING_CASES, ids=[c[0] for c in KEY_ENCODING_CASES])
+def test_map_list_key_encoding(name, item, expected):
+    from tether.sandbox.merge.fieldpath import item_key
+
+    containers = DEPLOY.root.fields["spec"].fields["template"].fields["spec"].fields["containers"]
+    assert item_key(item, containers) == expected

@@ -185,6 +185,8 @@ def changed_fields(live: Any, applied: Any, fields: FieldSet, node: Node) -> Fie
     out: FieldSet = {}
     if live is _MISSING and applied is None:
         return out  # applying null to an absent field changes nothing
+    if type(live) is type(applied) and live == applied and (len(fields) > 1 or MEMBER not in fields):
+        return out  # identical subtree (C-speed shortcut, see managed._compare)
     if MEMBER in fields and (live is _MISSING or (len(fields) == 1 and not json_equal(live, applied))):
         out[MEMBER] = None
     if len(fields) == 1 and MEMBER in fields:
@@ -271,8 +273,9 @@ def apply_patch(
 ) -> dict:
     """Server-side apply of ``applied`` onto ``live`` by ``manager`` (see the module docstring).
 
-    ``reset_fields`` are field paths (tuples of field names, e.g. ``("status",)``) this
-    operation never owns, as upstream's per-resource reset fields.
+    ``reset_fields`` are field paths (tuples of field names, e.g. ``("status",)`` for the main
+    resource of a kind with a status subresource) that, as upstream's per-resource reset
+    fields, the applied config cannot set (their live values stay) and nobody owns through it.
     """
     if not isinstance(applied, dict):
         raise PatchError("apply configuration must be an object")
@@ -280,10 +283,18 @@ def apply_patch(
     if isinstance(applied_meta, dict) and applied_meta.get("managedFields") is not None:
         raise PatchError("metadata.managedFields must be nil in an apply configuration")
     root = type_info.root
+    if reset_fields:
+        applied = _drop_values(applied, reset_fields)
     entries: list[Entry] = decode(live)
     live_body = _without_managed(live)
     ignored = ignored_paths(reset_fields)
-    applied_fields = strip_ignored(object_fields(applied, root), ignored)
+    if live is not None and not entries:
+        # as upstream: fields of an untracked object belong to a placeholder Update manager, so
+        # the first applier cannot silently take them over
+        owned = strip_ignored(object_fields(live_body, root), ignored)
+        if owned:
+            entries.append(Entry("before-first-apply", "Update", api_version, "", now, owned))
+    applied_fields = strip_ignored(object_fields(applied, root, strict=True), ignored)
     changed = changed_fields(live_body, applied, applied_fields, root) if live is not None else applied_fields
 
     key = entry_key(manager, "Apply", api_version, subresource)
@@ -333,6 +344,21 @@ def apply_patch(
             mine.fields, mine.raw = applied_fields, None
         mine.api_version = api_version
     return with_managed_fields(merged, encode(entries))
+
+
+def _drop_values(obj: dict, paths: tuple[tuple[str, ...], ...]) -> dict:
+    """A copy-on-write ``obj`` without the values at ``paths``."""
+    out = dict(obj)
+    for path in paths:
+        node = out
+        for name in path[:-1]:
+            child = node.get(name)
+            if not isinstance(child, dict):
+                break
+            node[name] = node = dict(child)
+        else:
+            node.pop(path[-1], None)
+    return out
 
 
 def _without_managed(obj: dict | None) -> dict:

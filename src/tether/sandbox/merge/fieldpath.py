@@ -12,44 +12,78 @@ upstream does (fields, then keys, then values, then indexes).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
+from tether.sandbox.merge.patch import PatchError
 from tether.sandbox.merge.typeinfo import DEDUCED, LIST, MAP, STRUCT, Node
 
 FieldSet = dict[str, Any]
 MEMBER = "."
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
+_PLAIN = re.compile(r'[^"\\<>&\x00-\x1f\u2028\u2029]*')
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON with Go's escaping of ``<``, ``>`` and ``&`` (as upstream keys are written)."""
+    kind = type(value)
+    if kind is str:
+        if _PLAIN.fullmatch(value):
+            return '"' + value + '"'
+    elif kind is int:
+        return str(value)
+    text = _encode(value)
+    if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
+        text = (
+            text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        )
+    return text
 
 
 def item_key(item: Any, node: Node) -> str:
     """The path element of one item of a non-atomic list ``node``."""
     if node.list_type == "map" and isinstance(item, dict):
         parts = []
-        for key in sorted(node.keys):
+        for key in node.sorted_keys:
             if key in item:
-                parts.append(f"{_dumps(key)}:{_dumps(item[key])}")
+                parts.append(f'"{key}":{_dumps(item[key])}')
             elif key in node.key_defaults:
-                parts.append(f"{_dumps(key)}:{_dumps(node.key_defaults[key])}")
+                parts.append(f'"{key}":{_dumps(node.key_defaults[key])}')
         return "k:{" + ",".join(parts) + "}"
     return "v:" + _dumps(item)
 
 
-def object_fields(value: Any, node: Node, mark_maps: bool = False) -> FieldSet:
+class _BadItem(Exception):
+    """A list item that cannot be identified; ``parts`` grows as the error unwinds."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parts: list[str] = []
+
+
+def object_fields(value: Any, node: Node, mark_maps: bool = False, strict: bool = False) -> FieldSet:
     """The set of leaf fields a value sets, as upstream computes it for an applied config.
 
     Scalars, atomic values, null and empty objects are leaves; granular maps and structs
     contribute their children; every item of an associative list is a member itself.
     ``mark_maps`` also makes every non-empty map (not struct) a member, which is how upstream
-    records maps an Update operation creates.
+    records maps an Update operation creates. ``strict`` rejects (PatchError) map-list items
+    missing a key field and duplicate items, as upstream rejects such apply configurations.
     """
     out: FieldSet = {}
-    _collect(value, node, out, mark_maps)
+    try:
+        _collect(value, node, out, mark_maps, strict)
+    except _BadItem as error:
+        where = "".join(reversed(error.parts))
+        raise PatchError(f"{where}: {error.message}") from None
     return out
 
 
-def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False) -> None:
+def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False, strict: bool = False) -> None:
     kind = node.kind
     if isinstance(value, dict) and not node.atomic and kind in (STRUCT, MAP, DEDUCED):
         fields = node.fields if kind == STRUCT else None
@@ -57,7 +91,11 @@ def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False) -> None:
             sub = (fields.get(name) if fields is not None else None) or node.field(name)
             entry: FieldSet = {}
             if isinstance(child, dict | list) and child:
-                _collect(child, sub, entry, mark)
+                try:
+                    _collect(child, sub, entry, mark, strict)
+                except _BadItem as error:
+                    error.parts.append("." + name)
+                    raise
                 if mark and isinstance(child, dict) and sub.kind in (MAP, DEDUCED):
                     entry[MEMBER] = None
             if not entry:
@@ -66,13 +104,34 @@ def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False) -> None:
         return
     if isinstance(value, list) and kind == LIST and node.list_type != "atomic":
         item_node = node.item()
-        for item in value:
+        for index, item in enumerate(value):
             entry = {MEMBER: None}
+            key = item_key(item, node)
+            if strict:
+                _check_item(item, node, key, index, out)
             if node.list_type == "map" and isinstance(item, dict):
-                _collect(item, item_node, entry, mark)
-            out[item_key(item, node)] = entry
+                try:
+                    _collect(item, item_node, entry, mark, strict)
+                except _BadItem as error:
+                    error.parts.append(f"[{index}]")
+                    raise
+            out[key] = entry
         return
     out[MEMBER] = None
+
+
+def _check_item(item: Any, node: Node, key: str, index: int, seen: FieldSet) -> None:
+    if node.list_type == "map":
+        if not isinstance(item, dict):
+            raise _BadItem(f"element {index}: associative list with keys expects objects, got {item!r}")
+        for name in node.keys:
+            if name not in item and name not in node.key_defaults:
+                raise _BadItem(
+                    f"element {index}: associative list with keys has an element that omits key field "
+                    f"\"{name}\" (and doesn't have default value)"
+                )
+    if key in seen:
+        raise _BadItem(f"element {index}: duplicate entries for key {path_string((key,))}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -173,6 +173,10 @@ def _added(value: Any, node: Node) -> FieldSet:
 
 
 def _compare(old: Any, new: Any, node: Node, changed: FieldSet, removed: FieldSet) -> None:
+    if old is new or (type(old) is type(new) and old == new):
+        # C-speed shortcut for unchanged subtrees; the only JSON difference it can miss is a
+        # bool turned into 0/1 inside a container, which no typed field can hold
+        return
     if _is_granular_map(old, node) and _is_granular_map(new, node):
         for name, value in new.items():
             sub = node.field(name)
@@ -260,7 +264,7 @@ def record_update(
             continue
         if changed or removed:
             rest = difference(difference(entry.fields, changed), removed)
-            if rest is not entry.fields:
+            if rest != entry.fields:
                 entry.fields, entry.raw = rest, None
     if changed:
         if mine is None:

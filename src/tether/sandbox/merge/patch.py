@@ -22,15 +22,24 @@ def copy_json(value: Any) -> Any:
 
 def json_equal(a: Any, b: Any) -> bool:
     """JSON equality: unlike ``==``, ``true`` never equals ``1``; ``1`` equals ``1.0``."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    return type(a) is type(b) and a == b
+    ta, tb = type(a), type(b)
+    if ta is not tb:
+        return ta in _NUMBERS and tb in _NUMBERS and a == b
+    if ta is dict:
+        if len(a) != len(b):
+            return False
+        for key, value in a.items():
+            other = b.get(key, _ABSENT)
+            if other is _ABSENT or not json_equal(value, other):
+                return False
+        return True
+    if ta is list:
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+_NUMBERS = (int, float)
+_ABSENT = object()
 
 
 # ---------------------------------------------------------------------------------------------

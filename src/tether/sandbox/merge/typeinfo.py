@@ -53,6 +53,7 @@ class Node:
         "list_type",
         "patch_merge_key",
         "patch_strategy",
+        "sorted_keys",
     )
 
     def __init__(self, kind: str) -> None:
@@ -65,6 +66,8 @@ class Node:
         #: LIST: "atomic" | "set" | "map"
         self.list_type = "atomic"
         self.keys: tuple[str, ...] = ()
+        #: ``keys`` in the order upstream writes them in ``k:{...}`` path elements
+        self.sorted_keys: tuple[str, ...] = ()
         self.key_defaults: dict[str, Any] = {}
         self.patch_strategy: str | None = None
         self.patch_merge_key: str | None = None
@@ -211,6 +214,7 @@ class _Builder:
             # older definitions describe associativity only through the patch strategy
             node.list_type = "map" if merge_key else "set"
             node.keys = (merge_key,) if merge_key else ()
+        node.sorted_keys = tuple(sorted(node.keys))
         if node.list_type == "map":
             node.key_defaults = self._key_defaults(items or {}, node.keys)
             if not node.keys:

@@ -1,0 +1,167 @@
+"""``tether render`` and ``tether validate``, plus the shared render options of ``diff`` / ``apply``.
+
+Other commands take the same render options with one decorator::
+
+    from tether.cli.render import with_render_options
+
+    @app.command()
+    @with_render_options
+    def diff(path: str, ..., render_options: RenderOptions) -> None:
+        result = render_source(path, render_options)
+
+The decorator adds ``--values/-f``, ``--set``, ``--set-string``, ``--release-name``, ``--tla-str``,
+``--tla-code``, ``--ext-str``, ``--ext-code``, ``--jpath/-J``, ``--var``, ``--app``,
+``--namespace/-n``, ``--renderer``, ``--render-timeout``, ``--verify`` and ``--allowed-signers``
+and passes them on as one ``RenderOptions`` in the ``render_options`` keyword.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import sys
+import typing
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from tether.errors import TetherError, UsageError
+from tether.render import RENDERERS, RenderOptions, render_source
+
+_EMPTY: list[str] = []
+
+
+def _pairs(values: list[str] | None, flag: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
+        out.append((key, value))
+    return tuple(out)
+
+
+def build_render_options(
+    *, values: list[str] | None = None, set_values: list[str] | None = None, set_string: list[str] | None = None,
+    release_name: str = "", tla_str: list[str] | None = None, tla_code: list[str] | None = None,
+    ext_str: list[str] | None = None, ext_code: list[str] | None = None, jpath: list[str] | None = None,
+    var: list[str] | None = None, app: str = "", namespace: str = "", renderer: str = "auto",
+    render_timeout: float = 120.0, verify: str = "", allowed_signers: str = "",
+) -> RenderOptions:
+    if renderer not in RENDERERS:
+        raise UsageError(f"--renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
+    if verify not in ("", "ssh", "gpg"):
+        raise UsageError(f"--verify {verify!r}: choose ssh or gpg")
+    return RenderOptions(
+        app=app, namespace=namespace, renderer=renderer, values_files=tuple(values or ()),
+        set_values=tuple(set_values or ()), set_string_values=tuple(set_string or ()), release_name=release_name,
+        tla_str=_pairs(tla_str, "--tla-str"), tla_code=_pairs(tla_code, "--tla-code"),
+        ext_str=_pairs(ext_str, "--ext-str"), ext_code=_pairs(ext_code, "--ext-code"),
+        jsonnet_paths=tuple(jpath or ()), variables=_pairs(var, "--var"), timeout=render_timeout,
+        verify=verify, allowed_signers=allowed_signers,
+    )
+
+
+# (parameter name, annotation) of every render option, in --help order
+_OPTIONS: list[tuple[str, Any]] = [
+    ("app", Annotated[str, typer.Option("--app", help="Application name (label tether.dev/app).")]),
+    ("namespace", Annotated[str, typer.Option("--namespace", "-n", help="Namespace for namespaced objects "
+                                              "without one (and the Helm release namespace).")]),
+    ("renderer", Annotated[str, typer.Option("--renderer", help=f"Force a renderer: {', '.join(RENDERERS)}.")]),
+    ("values", Annotated[list[str] | None, typer.Option("--values", "-f", help="Helm values file (repeatable).")]),
+    ("set_values", Annotated[list[str] | None, typer.Option("--set", help="Helm value KEY=VALUE as helm --set.")]),
+    ("set_string", Annotated[list[str] | None, typer.Option("--set-string", help="Helm string value KEY=VALUE.")]),
+    ("release_name", Annotated[str, typer.Option("--release-name", help="Helm release name (default: --app).")]),
+    ("tla_str", Annotated[list[str] | None, typer.Option("--tla-str", help="Jsonnet top-level argument KEY=STRING.")]),
+    ("tla_code", Annotated[list[str] | None, typer.Option("--tla-code", help="Jsonnet top-level argument KEY=CODE.")]),
+    ("ext_str", Annotated[list[str] | None, typer.Option("--ext-str", help="Jsonnet external variable KEY=STRING.")]),
+    ("ext_code", Annotated[list[str] | None, typer.Option("--ext-code", help="Jsonnet external variable KEY=CODE.")]),
+    ("jpath", Annotated[list[str] | None, typer.Option("--jpath", "-J", help="Jsonnet library directory.")]),
+    ("var", Annotated[list[str] | None, typer.Option("--var", help="Substitution variable KEY=VALUE for ${KEY}.")]),
+    ("render_timeout", Annotated[float, typer.Option("--render-timeout", help="Seconds a renderer may run.")]),
+    ("verify", Annotated[str, typer.Option("--verify", help="Require Git revisions signed by: ssh or gpg.")]),
+    ("allowed_signers", Annotated[str, typer.Option("--allowed-signers",
+                                                    help="SSH allowed-signers file or GPG public keys file.")]),
+]
+_DEFAULTS = {"app": "", "namespace": "", "renderer": "auto", "values": None, "set_values": None, "set_string": None,
+             "release_name": "", "tla_str": None, "tla_code": None, "ext_str": None, "ext_code": None, "jpath": None,
+             "var": None, "render_timeout": 120.0, "verify": "", "allowed_signers": ""}
+
+
+def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the render options to a typer command; it receives them as ``render_options: RenderOptions``."""
+    signature = inspect.signature(func)
+    # resolve string annotations for typer; the command's own module need not import RenderOptions
+    hints = typing.get_type_hints(func, localns={"RenderOptions": RenderOptions}, include_extras=True)
+    own = [p.replace(annotation=hints.get(p.name, p.annotation))
+           for p in signature.parameters.values() if p.name != "render_options"]
+    taken = {p.name for p in own}
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name], annotation=annotation)
+             for name, annotation in _OPTIONS if name not in taken]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        picked = {name: kwargs.pop(name) for name, _ in _OPTIONS if name in kwargs and name not in taken}
+        return func(*args, render_options=build_render_options(**picked), **kwargs)
+
+    positional = [p for p in own if p.kind != inspect.Parameter.KEYWORD_ONLY]
+    keyword = [p for p in own if p.kind == inspect.Parameter.KEYWORD_ONLY]
+    wrapper.__signature__ = signature.replace(parameters=[*positional, *keyword, *added])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *added]}
+    return wrapper
+
+
+def dump_manifests(objects: list[dict[str, Any]], output: str) -> str:
+    if output == "json":
+        return json.dumps(objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects},
+                          indent=2) + "\n"
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump_all(objects, Dumper=dumper, sort_keys=False, default_flow_style=False, explicit_start=True,
+                         allow_unicode=True)
+
+
+@with_render_options
+def render_command(
+    path: Annotated[str, typer.Argument(help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
+    output: Annotated[str, typer.Option("--output", "-o", help="yaml or json.")] = "yaml",
+    *, render_options: RenderOptions,
+) -> None:
+    """Render PATH (plain YAML/JSON, Kustomize, Helm or Jsonnet) and print the objects."""
+    if output not in ("yaml", "json"):
+        raise UsageError(f"--output {output!r}: choose yaml or json")
+    result = render_source(path, render_options)
+    sys.stdout.write(dump_manifests([m.obj for m in result.manifests], output))
+
+
+@with_render_options
+def validate_command(
+    path: Annotated[str, typer.Argument(help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
+    kube_version: Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")] = "1.32",
+    policy: Annotated[str, typer.Option("--policy", help="Policy file with CEL expressions.")] = "",
+    fmt: Annotated[str, typer.Option("--format", help="text, json, junit or sarif.")] = "text",
+    *, render_options: RenderOptions,
+) -> None:
+    """Validate PATH: syntax, duplicates, schemas, unknown kinds, policies. Exit 0 valid, 1 invalid, 2 error."""
+    from tether import schemas
+    from tether.validate import validate_source
+    from tether.validate.report import FORMATS, render_report
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    schemas.definitions(kube_version)  # unknown version: a usage error before any work
+    try:
+        report = validate_source(path, render_options, kube_version=kube_version, policy_file=policy or None)
+    except TetherError:
+        raise
+    except Exception as error:  # an internal error is exit 2, never "invalid"
+        raise TetherError(f"internal error while validating {path}: {type(error).__name__}: {error}") from error
+    sys.stdout.write(render_report(report, fmt))
+    raise typer.Exit(0 if report.valid else 1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("render")(render_command)
+    app.command("validate")(validate_command)

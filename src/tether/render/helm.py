@@ -1,0 +1,115 @@
+"""Helm charts rendered offline with Helm's own Go library (``helm-python-sdk``, no helm binary).
+
+Values compose as ``helm template -f A -f B --set k=v --set-string k=v`` does: chart defaults,
+then each values file (maps merge, everything else replaces), then each ``--set``. CRDs from
+the chart's ``crds/`` directory are included (a GitOps apply installs them, unlike
+``helm template`` without ``--include-crds``). Rendering runs in a child process so a
+template that never ends can be stopped at the time limit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tether.errors import RenderError
+from tether.model import Manifest, SourceLocation
+from tether.render.files import decode, load_yaml_documents, read_bytes, relative
+from tether.render.isolate import run_isolated
+
+
+def merge_values(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing for user values: nested maps merge, any other value replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _values_file(name: str, chart_dir: Path, root: Path, max_bytes: int) -> dict[str, Any]:
+    """A values file: absolute or relative to the working directory, else relative to the chart directory."""
+    path = Path(name)
+    if path.is_absolute() or path.is_file():
+        candidate, base = path, path.parent  # the user's own file, outside the source
+    else:
+        candidate, base = chart_dir / path, root  # a file inside the source: same checks as manifests
+        if not candidate.is_file():
+            raise RenderError(f"values file {name}: not found (looked in the working directory and in the source)")
+    rel = str(name)
+    text = decode(read_bytes(candidate, base, max_bytes), rel)
+    values: dict[str, Any] = {}
+    for _index, _line, data in load_yaml_documents(text, rel):
+        if not isinstance(data, dict):
+            raise RenderError(f"{rel}: a values file must be a mapping, not {type(data).__name__}")
+        values = merge_values(values, data)
+    return values
+
+
+def user_values(
+    chart_dir: Path, root: Path, values_files: tuple[str, ...], set_values: tuple[str, ...],
+    set_string_values: tuple[str, ...], max_bytes: int,
+) -> dict[str, Any]:
+    import helm_python
+
+    values: dict[str, Any] = {}
+    for name in values_files:
+        values = merge_values(values, _values_file(name, chart_dir, root, max_bytes))
+    for parse, expressions in ((helm_python.parse_set_string, set_values),
+                               (helm_python.parse_set_string_values, set_string_values)):
+        for expression in expressions:
+            try:
+                values = merge_values(values, parse(expression))
+            except helm_python.HelmError as error:
+                raise RenderError(f"--set {expression}: {error}") from error
+    return values
+
+
+def _render_in_child(chart_dir: str, values: dict[str, Any], release: str, namespace: str) -> list[tuple[str, str]]:
+    """Runs in the child process: returns (path inside the chart, rendered text) pairs, CRDs first."""
+    import helm_python
+
+    try:
+        chart = helm_python.Chart.load(chart_dir)
+        declared = {d.get("alias") or d.get("name") for d in chart.metadata.get("dependencies") or []}
+        loaded = {d.get("name") for d in chart.dependencies}
+        missing = sorted(str(d) for d in declared - loaded if d)
+        if missing:
+            raise RenderError(
+                f"Chart.yaml: dependencies {', '.join(missing)} are declared but missing in charts/ "
+                "(run `helm dependency build` and commit the charts/ directory)"
+            )
+        rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
+        crds = [(c["filename"], c["data"]) for c in chart.crds]
+    except helm_python.HelmError as error:
+        raise RenderError(str(error)) from error
+    prefix = f"{chart.name}/"
+    out = [(name.removeprefix(prefix), data) for name, data in sorted(crds)]
+    for name, text in sorted(rendered.items()):
+        base = name.rsplit("/", 1)[-1]
+        if base == "NOTES.txt" or base.startswith("_") or not text.strip():
+            continue
+        out.append((name.removeprefix(prefix), text))
+    return out
+
+
+def render_helm(
+    chart_dir: Path, root: Path, *, release: str, namespace: str, values: dict[str, Any], timeout: float,
+) -> list[Manifest]:
+    rel_dir = relative(chart_dir, root)
+    chart_file = chart_dir / "Chart.yaml"
+    if not chart_file.is_file():
+        raise RenderError(f"{relative(chart_file, root)}: chart not found (no Chart.yaml in {rel_dir})")
+    pieces = run_isolated(
+        _render_in_child, (str(chart_dir), values, release, namespace), timeout,
+        f"{relative(chart_file, root)} (helm chart)",
+    )
+    manifests: list[Manifest] = []
+    prefix = "" if rel_dir in ("", ".") else rel_dir + "/"
+    for name, text in pieces:
+        rel = prefix + name
+        manifests.extend(Manifest(data, SourceLocation(rel, line, index))
+                         for index, line, data in load_yaml_documents(text, rel))
+    return manifests

@@ -1,0 +1,113 @@
+"""Render pipeline: source -> detect -> renderer -> post-processing."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from tether.errors import RenderError, UsageError
+from tether.model import Manifest
+from tether.render import RENDERERS, Decryptor, RenderOptions, RenderResult
+from tether.render.files import check_tree_symlinks, relative
+from tether.render.postprocess import postprocess
+
+
+def detect(directory: Path) -> str:
+    """Which renderer a directory needs: kustomization > Helm chart > Jsonnet main > plain YAML/JSON."""
+    from tether.render.jsonnet import main_file
+    from tether.render.kustomize import kustomization_file
+
+    if kustomization_file(directory):
+        return "kustomize"
+    if (directory / "Chart.yaml").is_file():
+        return "helm"
+    if main_file(directory):
+        return "jsonnet"
+    return "yaml"
+
+
+def render_directory(
+    directory: Path, root: Path, options: RenderOptions, decryptor: Decryptor | None = None
+) -> tuple[list[Manifest], str]:
+    """Run the renderer for ``directory`` (inside ``root``); returns raw manifests and the renderer used."""
+    if options.renderer not in RENDERERS:
+        raise UsageError(f"unknown renderer {options.renderer!r}; choose one of {', '.join(RENDERERS)}")
+    if not directory.is_dir():
+        raise RenderError(f"{relative(directory, root)}: not a directory")
+    renderer = detect(directory) if options.renderer == "auto" else options.renderer
+    check_tree_symlinks(directory, root)
+    if renderer == "yaml":
+        from tether.render.plain import render_plain
+
+        return render_plain(directory, root, options.max_file_bytes, decryptor), renderer
+    if renderer == "jsonnet":
+        from tether.render.jsonnet import render_jsonnet
+
+        manifests = render_jsonnet(
+            directory, root, jpaths=options.jsonnet_paths, ext_str=dict(options.ext_str),
+            ext_code=dict(options.ext_code), tla_str=dict(options.tla_str), tla_code=dict(options.tla_code),
+            timeout=options.timeout, max_bytes=options.max_file_bytes,
+        )
+        return _decrypt_objects(manifests, decryptor), renderer
+    # Kustomize and Helm read files themselves: give them a plaintext copy when decrypting
+    with _plaintext(root, directory, decryptor, options.max_file_bytes) as tree:
+        work_dir = tree / directory.relative_to(root)
+        if renderer == "kustomize":
+            from tether.render.kustomize import render_kustomize
+
+            return render_kustomize(work_dir, tree, options.timeout), renderer
+        from tether.render.helm import render_helm, user_values
+
+        values = user_values(
+            work_dir, tree, options.values_files, options.set_values, options.set_string_values, options.max_file_bytes
+        )
+        release = options.release_name or options.app or directory.resolve().name
+        manifests = render_helm(work_dir, tree, release=release, namespace=options.namespace or "default",
+                                values=values, timeout=options.timeout)
+        return manifests, renderer
+
+
+@contextlib.contextmanager
+def _plaintext(root: Path, directory: Path, decryptor: Decryptor | None, max_bytes: int):
+    if decryptor is None:
+        yield root
+        return
+    from tether.render.decrypt import plaintext_tree
+
+    with plaintext_tree(root, directory, decryptor, max_bytes) as tree:
+        yield tree
+
+
+def _decrypt_objects(manifests: list[Manifest], decryptor: Decryptor | None) -> list[Manifest]:
+    """Jsonnet output can carry SOPS documents too (e.g. an imported encrypted JSON)."""
+    if decryptor is None:
+        return manifests
+    import json
+
+    import yaml
+
+    out = []
+    for manifest in manifests:
+        data = json.dumps(manifest.obj).encode()
+        path = Path(manifest.source.file if manifest.source else "<jsonnet>")
+        if decryptor.is_encrypted(data, path):
+            manifest = Manifest(yaml.safe_load(decryptor.decrypt(data, path)), manifest.source)
+        out.append(manifest)
+    return out
+
+
+def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: Decryptor | None) -> RenderResult:
+    from tether.source import fetch_source, parse_source
+
+    spec = parse_source(str(path_or_url))
+    checkout = fetch_source(
+        spec, cache_dir=options.cache_dir or None, verify=options.verify, allowed_signers=options.allowed_signers,
+        source_root=options.source_root or None,
+    )
+    manifests, renderer = render_directory(checkout.directory, checkout.root, options, decryptor)
+    manifests = postprocess(
+        manifests, app=options.app, namespace=options.namespace,
+        variables=options.variables_map if options.substitute else None, add_labels=options.add_labels,
+    )
+    return RenderResult(manifests=manifests, root=checkout.directory, renderer=renderer, revision=checkout.revision,
+                        source_root=checkout.root)

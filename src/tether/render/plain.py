@@ -1,0 +1,42 @@
+"""Plain directories of YAML / JSON manifests, read recursively in a deterministic order."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tether.model import Manifest, SourceLocation
+from tether.render.files import decode, load_json_document, load_yaml_documents, read_bytes, relative
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def manifest_files(directory: Path) -> list[Path]:
+    """Every manifest file under ``directory``, sorted by relative path; hidden entries are skipped."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(Path(dirpath, f) for f in filenames if f.endswith(SUFFIXES) and not f.startswith("."))
+    return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
+
+
+def parse_text(text: str, rel: str, json_file: bool) -> list[Manifest]:
+    if json_file:
+        data = load_json_document(text, rel)
+        return [Manifest(data, SourceLocation(rel, 1, 0))] if data is not None else []
+    return [Manifest(data, SourceLocation(rel, line, index)) for index, line, data in load_yaml_documents(text, rel)]
+
+
+def load_file(path: Path, root: Path, max_bytes: int, decryptor=None) -> list[Manifest]:
+    rel = relative(path, root)
+    data = read_bytes(path, root, max_bytes)
+    if decryptor is not None and decryptor.is_encrypted(data, path):
+        data = decryptor.decrypt(data, path)
+    return parse_text(decode(data, rel), rel, path.suffix == ".json")
+
+
+def render_plain(directory: Path, root: Path, max_bytes: int, decryptor=None) -> list[Manifest]:
+    manifests: list[Manifest] = []
+    for path in manifest_files(directory):
+        manifests.extend(load_file(path, root, max_bytes, decryptor))
+    return manifests

@@ -1,0 +1,93 @@
+"""YAML corner cases and SSH age keys, both ways with sops."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from ruamel.yaml import YAML
+from secrets_helpers import AgeKey, sops
+
+from tether.errors import SecretsError
+from tether.secrets import Decryptor, api
+from tether.secrets.config import group_from
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+EDGE = b"""\
+base: &shared
+  token: t0k3n
+copy: *shared
+scalar: &word hello
+again: *word
+day: 2001-12-14
+moment: 2001-12-14T21:59:43-05:00
+text: |
+  line one
+  line two
+"""
+
+
+def _encrypt(data: bytes, recipient: str, name: str = "s.yaml") -> bytes:
+    return api.encrypt(data, "yaml", api.EncryptOptions(key_groups=[group_from([recipient], [])]), name)
+
+
+def test_aliases_and_timestamps_both_ways(tmp_path: Path, age_key: AgeKey) -> None:
+    (tmp_path / "s.yaml").write_bytes(EDGE)
+    expected = {"base": {"token": "t0k3n"}, "copy": {"token": "t0k3n"}, "scalar": "hello", "again": "hello",
+                "day": datetime(2001, 12, 14, tzinfo=UTC),
+                "moment": datetime(2001, 12, 14, 21, 59, 43, tzinfo=timezone(timedelta(hours=-5))),
+                "text": "line one\nline two\n"}
+    by_tether = _encrypt(EDGE, age_key.recipient)
+    assert b"t0k3n" not in by_tether and b"*shared" not in by_tether and by_tether.count(b"type:time]") == 2
+    (tmp_path / "t.yaml").write_bytes(by_tether)
+    by_sops = sops("encrypt", "--age", age_key.recipient, "s.yaml", cwd=tmp_path).stdout
+    (tmp_path / "o.yaml").write_bytes(by_sops)
+    env = {"SOPS_AGE_KEY_FILE": str(age_key.path)}
+    for name in ("t.yaml", "o.yaml"):
+        via_sops = YAML(typ="safe").load(sops("decrypt", name, cwd=tmp_path, env=env).stdout)
+        path = tmp_path / name
+        via_tether_text = Decryptor.from_environment([age_key.path]).decrypt(path.read_bytes(), path)
+        via_tether = YAML(typ="safe").load(via_tether_text)
+        for loaded in (via_sops, via_tether):
+            assert {k: v for k, v in loaded.items() if k not in ("day", "moment")} == \
+                {k: v for k, v in expected.items() if k not in ("day", "moment")}
+            for key in ("day", "moment"):
+                value = loaded[key]
+                value = value if value.tzinfo else value.replace(tzinfo=UTC)
+                assert value == expected[key]
+        assert b"text: |\n" in via_tether_text
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    (b"1: integer key\n", "non-string key 1"),
+    (b"base: &b {a: 1}\nmerged:\n  <<: *b\n  c: 2\n", "merge keys"),
+    (b"just a scalar\n", "must be a mapping or a list"),
+    (b"a: [unclosed\n", "not valid YAML"),
+])
+def test_unsupported_yaml_is_refused_clearly(document: bytes, message: str, age_key: AgeKey) -> None:
+    with pytest.raises(SecretsError, match=message) as caught:
+        _encrypt(document, age_key.recipient, "bad.yaml")
+    assert str(caught.value).startswith("bad.yaml")
+
+
+def test_ssh_ed25519_recipient_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    private = Ed25519PrivateKey.generate()
+    key_file = tmp_path / "id_ed25519"
+    key_file.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                               serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    public = private.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                               serialization.PublicFormat.OpenSSH).decode()
+    (tmp_path / "s.yaml").write_bytes(b"password: ssh-s3cr3t\n")
+    by_sops = sops("encrypt", "--age", public, "s.yaml", cwd=tmp_path).stdout
+    (tmp_path / "o.yaml").write_bytes(by_sops)
+    (tmp_path / "t.yaml").write_bytes(_encrypt(b"password: ssh-s3cr3t\n", public))
+    monkeypatch.setenv("SOPS_AGE_SSH_PRIVATE_KEY_FILE", str(key_file))
+    for name in ("o.yaml", "t.yaml"):
+        path = tmp_path / name
+        assert Decryptor.from_environment().decrypt(path.read_bytes(), path) == b"password: ssh-s3cr3t\n"
+        assert sops("decrypt", name, cwd=tmp_path).stdout == b"password: ssh-s3cr3t\n"
