@@ -7,6 +7,7 @@ command -v gpg >/dev/null || need+=(gnupg)
 command -v age >/dev/null || need+=(age)
 command -v kubectl >/dev/null || need+=(kubernetes-client)
 [ -x /usr/lib/git-core/git-http-backend ] || need+=(git)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -8,7 +8,9 @@ keys not written are ignored. String values starting with ``$`` are matchers:
 ``$any``            present, any value            ``$absent``        key must not be present
 ``$nonempty``       present and truthy            ``$regex:PATTERN`` string matching PATTERN
 ``$int``            an integer (or digit string)  ``$gt:VALUE``      integer greater than VALUE
-``$len:N``          list/dict/str of length N     ``$ne:VALUE``      anything but VALUE (or absent)
+``$len:N``          list/dict/str of length N     ``$ne:VALUE``      anything but VALUE, or absent
+
+An object made only of negative matchers is satisfied by absence too.
 
 A list in the expectation must have the same length and match element-wise, unless it is
 written as ``{"$contains": [...]}``, where each listed element must match some element, or
@@ -145,7 +147,7 @@ def match(expected: Any, actual: Any, path: str = "") -> list[str]:
                     problems.append(f"{path}.{key}: expected absent, got {json.dumps(actual[key])[:200]}")
                 continue
             if key not in actual:
-                if not (isinstance(value, str) and value.startswith("$ne:")):
+                if not _satisfied_by_absence(value):
                     problems.append(f"{path}.{key}: missing")
                 continue
             problems.extend(match(value, actual[key], f"{path}.{key}"))
@@ -162,6 +164,15 @@ def match(expected: Any, actual: Any, path: str = "") -> list[str]:
     if expected != actual:
         return [f"{where}: expected {json.dumps(expected)}, got {json.dumps(actual)[:300]}"]
     return []
+
+
+def _satisfied_by_absence(expected: Any) -> bool:
+    """Negative expectations (``$ne``, ``$absent``, or an object made only of them) hold for a missing key."""
+    if isinstance(expected, str):
+        return expected == "$absent" or expected.startswith("$ne:")
+    if isinstance(expected, dict) and expected and not ({"$contains", "$excludes"} & expected.keys()):
+        return all(_satisfied_by_absence(value) for value in expected.values())
+    return False
 
 
 def _match_list_ops(expected: dict, actual: Any, where: str) -> list[str]:
@@ -294,9 +305,7 @@ def _attempt(client: ApiClient, step: dict, expect: dict) -> tuple[list[str], di
     if "watch" in step:
         code, events = client.watch(step["watch"], int(step.get("events", 100)), float(step.get("timeout", 10)))
         doc = {"code": code, "events": events}
-        problems = []
-        if "code" in expect:
-            problems += match(expect["code"], code, "code")
+        problems = _match_code(expect.get("code"), code)
         if "events" in expect:
             problems += match(expect["events"], events, "events")
         return problems, doc
@@ -306,13 +315,7 @@ def _attempt(client: ApiClient, step: dict, expect: dict) -> tuple[list[str], di
         headers["Content-Type"] = content_type
     response = client.request(step["method"], step["path"], body=body, headers=headers)
     doc = {"code": response.code, "body": response.body, "header": response.headers, "text": response.text}
-    problems = []
-    codes = expect.get("code")
-    if isinstance(codes, list):
-        if response.code not in codes:
-            problems.append(f"code: expected one of {codes}, got {response.code}")
-    elif codes is not None and response.code != codes:
-        problems.append(f"code: expected {codes}, got {response.code}")
+    problems = _match_code(expect.get("code"), response.code)
     if "body" in expect:
         problems += match(expect["body"], response.body, "body")
     if "headers" in expect:
@@ -320,6 +323,13 @@ def _attempt(client: ApiClient, step: dict, expect: dict) -> tuple[list[str], di
     if "text" in expect:
         problems += match(expect["text"], response.text, "text")
     return problems, doc
+
+
+def _match_code(expected: int | list[int] | None, code: int) -> list[str]:
+    if expected is None:
+        return []
+    allowed = expected if isinstance(expected, list) else [expected]
+    return [] if code in allowed else [f"code: expected {expected}, got {code}"]
 
 
 def run_case(client: ApiClient, case: Case, namespace: str) -> None:

@@ -9,24 +9,29 @@ Exit codes (documented in docs/engine.md):
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
+import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 import yaml
 
 from tether.cli.push_output import print_apply_result, progress_reporter
+from tether.cli.render import with_render_options
 from tether.engine.apply import ApplyOptions, ApplyResult, apply_plan
 from tether.engine.diff import load_ignore_rules
 from tether.engine.inventory import DEFAULT_NAMESPACE
 from tether.engine.plan import Plan, make_plan
-from tether.errors import RenderError, TetherError, UsageError
+from tether.errors import TetherError, UsageError, ValidationError
 from tether.kube import Kube
-from tether.model import Manifest, SourceLocation
+from tether.model import Manifest
+from tether.render import RenderOptions, render_source
+from tether.schemas import gvk_index
+from tether.validate import validate_manifests
+from tether.validate.crd import crd_versions
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -45,69 +50,60 @@ def parse_duration(text: str) -> float:
     return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
 
 
-def _pairs(values: list[str], flag: str) -> tuple[tuple[str, str], ...]:
-    out = []
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{flag} expects KEY=VALUE, got {value!r}")
-        out.append((key, val))
-    return tuple(out)
+async def validate_against(kube: Kube, manifests: list[Manifest], kube_version: str, root: Path | None = None) -> None:
+    """The validate stage, with CRD schemas from the set and (when needed) from the cluster."""
+    builtin = gvk_index(kube_version)
+    crds: dict[tuple[str, str, str], dict[str, Any]] = {}
+    if any((m.ref.group, m.ref.version, m.ref.kind) not in builtin for m in manifests):
+        info = await kube.info("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        for crd in await kube.list(info):
+            for gvk in crd_versions(crd):
+                crds[gvk] = crd
+    report = validate_manifests(manifests, kube_version=kube_version, root=root,
+                                crd_lookup=lambda group, version, kind: crds.get((group, version, kind)))
+    if not report.valid:
+        shown = [str(f) for f in report.errors[:20]]
+        more = f"\n... and {len(report.errors) - 20} more" if len(report.errors) > 20 else ""
+        raise ValidationError(f"{len(report.errors)} validation error(s); nothing was applied:\n"
+                              + "\n".join(shown) + more)
 
 
-def _plain_manifests(path: str) -> list[Manifest]:
-    """Plain YAML/JSON files under a directory: the adapter used until the render pipeline is present."""
-    root = Path(path)
-    if not root.is_dir():
-        raise RenderError(f"{path}: not a directory")
-    manifests: list[Manifest] = []
-    for file in sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and p.is_file()):
-        rel = str(file.relative_to(root))
+async def _plan(kube: Kube, manifests: list[Manifest], app: str, common: Common, *, exact: bool) -> Plan:
+    rules = load_ignore_rules(common.ignore_rules) if common.ignore_rules else []
+    return await make_plan(kube, manifests, app, ignore_rules=rules, exact=exact, force=common.force,
+                           inventory_namespace=common.inventory_namespace,
+                           default_namespace=common.render.namespace or None)
+
+
+class Common:
+    """Options shared by diff and apply."""
+
+    def __init__(self, *, render: RenderOptions, kubeconfig: str | None, context: str | None, output: str,
+                 inventory_namespace: str, ignore_rules: str | None, force: bool, kube_version: str,
+                 validate: bool) -> None:
+        if not render.app:
+            raise UsageError("--app is required: it labels the objects and names the inventory")
+        if output not in ("text", "json", "yaml"):
+            raise UsageError(f"-o/--output must be text, json or yaml (got {output!r})")
+        self.render, self.kubeconfig, self.context, self.output = render, kubeconfig, context, output
+        self.inventory_namespace, self.ignore_rules, self.force = inventory_namespace, ignore_rules, force
+        self.kube_version, self.validate = kube_version, validate
+
+    async def desired(self, path: str) -> tuple[Kube, list[Manifest]]:
+        """Render and validate before any write: bad input applies and prunes nothing."""
+        rendered = render_source(path, self.render)
+        manifests = rendered.manifests
+        kube = await Kube.connect(kubeconfig=self.kubeconfig, context=self.context,
+                                  namespace=self.render.namespace or None)
         try:
-            documents = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
-            raise RenderError(f"{rel}: {error}") from None
-        for index, doc in enumerate(documents):
-            if doc is None:
-                continue
-            if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
-                raise RenderError(f"{rel}: document {index + 1} is not a Kubernetes object")
-            manifests.append(Manifest(doc, SourceLocation(rel, None, index)))
-    return manifests
-
-
-def render_manifests(path: str, app: str, namespace: str, render: dict[str, Any]) -> list[Manifest]:
-    """Render PATH with the same options as ``tether render`` (raises on any render error)."""
-    from tether.render import RenderOptions, render_source
-
-    if importlib.util.find_spec("tether.render.pipeline") is None:
-        return _plain_manifests(path)
-
-    options = RenderOptions(
-        app=app,
-        namespace=namespace,
-        renderer=render["renderer"],
-        values_files=tuple(render["values"]),
-        set_values=tuple(render["set_values"]),
-        set_string_values=tuple(render["set_string"]),
-        tla_str=_pairs(render["tla_str"], "--tla-str"),
-        tla_code=_pairs(render["tla_code"], "--tla-code"),
-        ext_str=_pairs(render["ext_str"], "--ext-str"),
-        ext_code=_pairs(render["ext_code"], "--ext-code"),
-        jsonnet_paths=tuple(render["jpath"]),
-        variables=_pairs(render["var"], "--var"),
-    )
-    return render_source(path, options).manifests
-
-
-async def _connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
-    return await Kube.connect(kubeconfig=kubeconfig, context=context, namespace=namespace)
-
-
-async def _plan(kube: Kube, manifests: list[Manifest], app: str, common: dict[str, Any], *, exact: bool) -> Plan:
-    rules = load_ignore_rules(common["ignore_rules"]) if common["ignore_rules"] else []
-    return await make_plan(kube, manifests, app, ignore_rules=rules, exact=exact,
-                           inventory_namespace=common["inventory_namespace"], force=common["force"])
+            if self.validate:
+                # plain files: field errors can point at the field's own line
+                root = (rendered.source_root or rendered.root) if rendered.renderer == "yaml" else None
+                await validate_against(kube, manifests, self.kube_version, root)
+        except BaseException:
+            await kube.close()
+            raise
+        return kube, manifests
 
 
 def _emit_structured(data: Any, output: str) -> None:
@@ -117,40 +113,29 @@ def _emit_structured(data: Any, output: str) -> None:
         typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
 
 
-def _check_output(output: str) -> None:
-    if output not in ("text", "json", "yaml"):
-        raise UsageError(f"-o/--output must be text, json or yaml (got {output!r})")
-
-
-def diff_command(path: str, app: str, common: dict[str, Any], render: dict[str, Any]) -> int:
-    _check_output(common["output"])
-
+def diff_command(path: str, common: Common) -> int:
     async def run() -> Plan:
-        kube = await _connect(common["kubeconfig"], common["context"], common["namespace"])
+        kube, manifests = await common.desired(path)
         try:
-            manifests = render_manifests(path, app, common["namespace"] or "", render)
-            return await _plan(kube, manifests, app, common, exact=True)
+            return await _plan(kube, manifests, common.render.app, common, exact=True)
         finally:
             await kube.close()
 
     plan = asyncio.run(run())
-    if common["output"] == "text":
-        typer.echo(plan.render_text(color=sys.stdout.isatty()), nl=False)
+    if common.output == "text":
+        typer.echo(plan.render_text(color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")), nl=False)
     else:
-        _emit_structured(plan.to_dict(), common["output"])
+        _emit_structured(plan.to_dict(), common.output)
     return 1 if plan.has_changes() else 0
 
 
-def apply_command(path: str, app: str, common: dict[str, Any], render: dict[str, Any], options: ApplyOptions) -> int:
-    _check_output(common["output"])
-    interactive = sys.stderr.isatty() and common["output"] == "text"
+def apply_command(path: str, common: Common, options: ApplyOptions) -> int:
+    interactive = sys.stderr.isatty() and common.output == "text"
 
     async def run() -> tuple[Plan, ApplyResult]:
-        # Render (and fail) before touching the cluster: bad input applies and prunes nothing.
-        manifests = render_manifests(path, app, common["namespace"] or "", render)
-        kube = await _connect(common["kubeconfig"], common["context"], common["namespace"])
+        kube, manifests = await common.desired(path)
         try:
-            plan = await _plan(kube, manifests, app, common, exact=False)
+            plan = await _plan(kube, manifests, common.render.app, common, exact=False)
             with progress_reporter(plan, options, enabled=interactive) as report:
                 result = await apply_plan(kube, plan, options, progress=report)
             return plan, result
@@ -158,88 +143,67 @@ def apply_command(path: str, app: str, common: dict[str, Any], render: dict[str,
             await kube.close()
 
     plan, result = asyncio.run(run())
-    print_apply_result(plan, result, options, common["output"])
+    print_apply_result(plan, result, options, common.output)
     return 0
 
 
+PathArg = Annotated[str, typer.Argument(help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1")]
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text, json or yaml.")]
+InventoryNsOpt = Annotated[str, typer.Option("--inventory-namespace", help="Namespace of the app inventory.")]
+IgnoreOpt = Annotated[str | None, typer.Option("--ignore-rules", help="YAML file: fields left out of comparison.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Take fields owned by other field managers.")]
+KubeVersionOpt = Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")]
+ValidateOpt = Annotated[bool, typer.Option("--validate/--no-validate", help="Validate before touching the cluster.")]
+
+
+@with_render_options
+def diff(
+    path: PathArg, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, output: OutputOpt = "text",
+    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = False,
+    kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True, *, render_options: RenderOptions,
+) -> None:
+    """Show what apply would change. Exit 0: no changes, 1: changes, 2: error."""
+    try:
+        common = Common(render=render_options, kubeconfig=kubeconfig, context=context, output=output,
+                        inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,
+                        kube_version=kube_version, validate=validate)
+        code = diff_command(path, common)
+    except TetherError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@with_render_options
+def apply(
+    path: PathArg, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, output: OutputOpt = "text",
+    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = False,
+    kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True,
+    prune: Annotated[bool, typer.Option("--prune", help="Delete inventory objects that left the desired set.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until every object is healthy.")] = False,
+    timeout: Annotated[str, typer.Option("--timeout", help="How long --wait waits (e.g. 90s, 5m).")] = "5m",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Server-side dry run: persist nothing.")] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256, help="Parallel writes.")] = 16,
+    allow_empty_prune: Annotated[bool, typer.Option(
+        "--allow-empty-prune", help="Allow --prune when nothing is desired (deletes everything).")] = False,
+    *, render_options: RenderOptions,
+) -> None:
+    """Apply PATH (server-side apply); optionally prune and wait for health. Exit 0 ok, 1 invalid/unhealthy, 2 error."""
+    try:
+        common = Common(render=render_options, kubeconfig=kubeconfig, context=context, output=output,
+                        inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,
+                        kube_version=kube_version, validate=validate)
+        options = ApplyOptions(force=force, dry_run=dry_run, prune=prune, wait=wait, timeout=parse_duration(timeout),
+                               concurrency=concurrency, allow_empty_prune=allow_empty_prune)
+        code = apply_command(path, common, options)
+    except TetherError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(error.exit_code) from None
+    raise typer.Exit(code)
+
+
 def register(app: typer.Typer) -> None:
-    def _common(kubeconfig: str | None, context: str | None, namespace: str | None, output: str,
-                inventory_namespace: str, ignore_rules: str | None, force: bool) -> dict[str, Any]:
-        return dict(kubeconfig=kubeconfig, context=context, namespace=namespace, output=output,
-                    inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force)
-
-    def _render(renderer: str, values: list[str], set_values: list[str], set_string: list[str], tla_str: list[str],
-                tla_code: list[str], ext_str: list[str], ext_code: list[str], jpath: list[str],
-                var: list[str]) -> dict[str, Any]:
-        return dict(renderer=renderer, values=values, set_values=set_values, set_string=set_string,
-                    tla_str=tla_str, tla_code=tla_code, ext_str=ext_str, ext_code=ext_code, jpath=jpath, var=var)
-
-    kubeconfig_opt = typer.Option(None, "--kubeconfig", help="Path to the kubeconfig file.")
-    context_opt = typer.Option(None, "--context", help="Kubeconfig context to use.")
-    namespace_opt = typer.Option(None, "-n", "--namespace", help="Namespace for objects that name none.")
-    output_opt = typer.Option("text", "-o", "--output", help="text, json or yaml.")
-    inv_ns_opt = typer.Option(DEFAULT_NAMESPACE, "--inventory-namespace", help="Where the app inventory lives.")
-    ignore_opt = typer.Option(None, "--ignore-rules", help="YAML file of fields to leave out of comparison.")
-    force_opt = typer.Option(False, "--force", help="Take ownership of fields other managers own.")
-    app_opt = typer.Option(..., "--app", help="Application name (labels objects, names the inventory).")
-    renderer_opt = typer.Option("auto", "--renderer", help="auto, yaml, kustomize, helm or jsonnet.")
-    values_opt = typer.Option([], "-f", "--values", help="Helm values file (repeatable).")
-    set_opt = typer.Option([], "--set", help="Helm value KEY=VALUE (repeatable).")
-    set_string_opt = typer.Option([], "--set-string", help="Helm string value KEY=VALUE (repeatable).")
-    tla_str_opt = typer.Option([], "--tla-str", help="Jsonnet top-level argument KEY=VALUE.")
-    tla_code_opt = typer.Option([], "--tla-code", help="Jsonnet top-level argument KEY=CODE.")
-    ext_str_opt = typer.Option([], "--ext-str", help="Jsonnet external variable KEY=VALUE.")
-    ext_code_opt = typer.Option([], "--ext-code", help="Jsonnet external variable KEY=CODE.")
-    jpath_opt = typer.Option([], "-J", "--jpath", help="Jsonnet library path (repeatable).")
-    var_opt = typer.Option([], "--var", help="Substitution variable KEY=VALUE for ${KEY} (repeatable).")
-
-    @app.command("diff")
-    def diff(
-        path: str = typer.Argument(..., help="Directory or Git source (URL//sub/path?ref=...)."),
-        app_name: str = app_opt, kubeconfig: str | None = kubeconfig_opt, context: str | None = context_opt,
-        namespace: str | None = namespace_opt, output: str = output_opt, inventory_namespace: str = inv_ns_opt,
-        ignore_rules: str | None = ignore_opt, force: bool = force_opt, renderer: str = renderer_opt,
-        values: list[str] = values_opt, set_values: list[str] = set_opt, set_string: list[str] = set_string_opt,
-        tla_str: list[str] = tla_str_opt, tla_code: list[str] = tla_code_opt, ext_str: list[str] = ext_str_opt,
-        ext_code: list[str] = ext_code_opt, jpath: list[str] = jpath_opt, var: list[str] = var_opt,
-    ) -> None:
-        """Show what apply would change. Exit 0: no changes, 1: changes, 2: error."""
-        common = _common(kubeconfig, context, namespace, output, inventory_namespace, ignore_rules, force)
-        render = _render(renderer, values, set_values, set_string, tla_str, tla_code, ext_str, ext_code, jpath, var)
-        try:
-            code = diff_command(path, app_name, common, render)
-        except TetherError as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(2) from None
-        raise typer.Exit(code)
-
-    @app.command("apply")
-    def apply(
-        path: str = typer.Argument(..., help="Directory or Git source (URL//sub/path?ref=...)."),
-        app_name: str = app_opt, kubeconfig: str | None = kubeconfig_opt, context: str | None = context_opt,
-        namespace: str | None = namespace_opt, output: str = output_opt, inventory_namespace: str = inv_ns_opt,
-        ignore_rules: str | None = ignore_opt, force: bool = force_opt,
-        prune: bool = typer.Option(False, "--prune", help="Delete inventory objects that left the desired set."),
-        wait: bool = typer.Option(False, "--wait", help="Wait until every object is healthy."),
-        timeout: str = typer.Option("5m", "--timeout", help="How long --wait waits (e.g. 90s, 5m)."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Server-side dry run: send, persist nothing."),
-        concurrency: int = typer.Option(16, "--concurrency", min=1, max=256, help="Parallel requests per batch."),
-        allow_empty_prune: bool = typer.Option(False, "--allow-empty-prune",
-                                               help="Allow --prune when nothing is desired (deletes everything)."),
-        renderer: str = renderer_opt,
-        values: list[str] = values_opt, set_values: list[str] = set_opt, set_string: list[str] = set_string_opt,
-        tla_str: list[str] = tla_str_opt, tla_code: list[str] = tla_code_opt, ext_str: list[str] = ext_str_opt,
-        ext_code: list[str] = ext_code_opt, jpath: list[str] = jpath_opt, var: list[str] = var_opt,
-    ) -> None:
-        """Apply PATH to the cluster (server-side apply), optionally prune and wait for health."""
-        common = _common(kubeconfig, context, namespace, output, inventory_namespace, ignore_rules, force)
-        render = _render(renderer, values, set_values, set_string, tla_str, tla_code, ext_str, ext_code, jpath, var)
-        try:
-            options = ApplyOptions(force=force, dry_run=dry_run, prune=prune, wait=wait,
-                                   timeout=parse_duration(timeout), concurrency=concurrency,
-                                   allow_empty_prune=allow_empty_prune)
-            code = apply_command(path, app_name, common, render, options)
-        except TetherError as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(error.exit_code) from None
-        raise typer.Exit(code)
+    app.command("diff")(diff)
+    app.command("apply")(apply)

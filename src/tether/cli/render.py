@@ -105,6 +105,8 @@ def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         picked = {name: kwargs.pop(name) for name, _ in _OPTIONS if name in kwargs and name not in taken}
+        # an option the command declares itself (e.g. a required --app) is shared, not taken away
+        picked.update({name: kwargs[name] for name in taken & set(_DEFAULTS) if kwargs.get(name) is not None})
         return func(*args, render_options=build_render_options(**picked), **kwargs)
 
     positional = [p for p in own if p.kind != inspect.Parameter.KEYWORD_ONLY]

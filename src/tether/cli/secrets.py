@@ -179,14 +179,26 @@ def edit(file: FileArg, decryption_key: KeyFiles = None, ignore_mac: IgnoreMac =
         rules = _selector_rules(encrypted_regex, unencrypted_regex, encrypted_suffix, unencrypted_suffix, False)
         options = _creation(file, age, pgp, rules, 0, config)
         plain = b""
-    edited = _run_editor(plain, file.name)
-    if edited == plain:
-        typer.echo(f"{file}: not changed", err=True)
-        return
-    if opened is not None:
-        result = api.reseal(edited, fmt, opened, str(file))
-    else:
-        result = api.encrypt(edited, fmt, options, str(file))
+    text = plain
+    while True:
+        edited = _run_editor(text, file.name)
+        if edited == plain:
+            typer.echo(f"{file}: not changed", err=True)
+            return
+        try:
+            if opened is not None:
+                result = api.reseal(edited, fmt, opened, str(file))
+            else:
+                result = api.encrypt(edited, fmt, options, str(file))
+            break
+        except SecretsError as error:
+            # on a terminal, give the edit back instead of losing it (the message holds no values)
+            if not sys.stdin.isatty():
+                raise
+            typer.echo(f"error: {error}", err=True)
+            if not typer.confirm("Edit again?", default=True):
+                raise typer.Exit(1) from None
+            text = edited
     _write_atomic(file, result)
 
 

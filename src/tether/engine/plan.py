@@ -42,7 +42,7 @@ from tether.engine.diff import (
 from tether.engine.inventory import DEFAULT_NAMESPACE, Inventory, inventory_name
 from tether.engine.order import wave_of
 from tether.errors import KubeError, ValidationError
-from tether.kube import Kube, NotFound, ResourceInfo, UnknownKind, infos_from_crd
+from tether.kube import Conflict, Kube, NotFound, ResourceInfo, UnknownKind, infos_from_crd
 from tether.model import Manifest, ObjectRef
 
 PRUNE_ANNOTATION = "tether.dev/prune"
@@ -182,6 +182,16 @@ def prepare(manifest: Manifest, app: str, default_namespace: str, info: Resource
     return obj
 
 
+def _overlay(live: Any, desired: Any) -> Any:
+    """Desired values laid over the live object: what the object would look like after a forced apply."""
+    if isinstance(live, dict) and isinstance(desired, dict):
+        out = dict(live)
+        for key, value in desired.items():
+            out[key] = _overlay(live.get(key), value)
+        return out
+    return copy.deepcopy(desired)
+
+
 def _digest_of(obj: dict[str, Any]) -> str | None:
     return ((obj.get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
 
@@ -304,7 +314,12 @@ async def make_plan(
                 # Desired content changed since the last apply (or tether never applied it): the
                 # apply writes at least the new digest, so it is an update; no need to ask first.
                 return Change(ref, Action.UPDATE, info, to_apply, live, to_apply, source, wave)
-            after = await kube.apply(info, to_apply, force=force, dry_run=True)
+            try:
+                after = await kube.apply(info, to_apply, force=force, dry_run=True)
+            except Conflict:
+                # Another manager owns fields with other values: it is a change (apply needs --force).
+                return Change(ref, Action.UPDATE, info, to_apply, without(live, pointers),
+                              without(_overlay(live, to_apply), pointers), source, wave)
         same = without(strip_noise(after), pointers) == without(strip_noise(live), pointers)
         action = Action.UNCHANGED if same else Action.UPDATE
         return Change(ref, action, info, to_apply, without(live, pointers), without(after, pointers), source, wave)

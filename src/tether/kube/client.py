@@ -167,6 +167,15 @@ class Kube:
             content_type="application/apply-patch+yaml", what=f"apply {ObjectRef.of(obj)}",
         )
 
+    async def patch(
+        self, info: ResourceInfo, name: str, namespace: str | None, patch: dict[str, Any], *,
+        subresource: str = "", patch_type: str = "application/merge-patch+json", field_manager: str = FIELD_MANAGER,
+    ) -> dict[str, Any]:
+        """A JSON merge (or other) patch, optionally of a subresource such as ``status``."""
+        path = info.path(namespace if info.namespaced else None, name) + (f"/{subresource}" if subresource else "")
+        return await self._request("PATCH", path, params={"fieldManager": field_manager}, body=patch,
+                                   content_type=patch_type, what=f"patch {info.kind} {_nsname(namespace, name)}")
+
     async def create(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         namespace = (obj.get("metadata") or {}).get("namespace") if info.namespaced else None
         return await self._request("POST", info.path(namespace), body=obj, what=f"create {ObjectRef.of(obj)}")

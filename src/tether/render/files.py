@@ -23,6 +23,14 @@ try:  # the C loader is ~10x faster; fall back when libyaml is missing
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _Loader = yaml.SafeLoader
 
+
+
+class _ManifestLoader(_Loader):  # type: ignore[misc, valid-type]
+    """Safe loader that reads YAML as Kubernetes does (YAML -> JSON): timestamps stay strings."""
+
+
+_ManifestLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
 #: maximum number of nodes one YAML document may expand to through aliases
 MAX_EXPANDED_NODES = 1_000_000
 
@@ -115,6 +123,14 @@ def _expanded_size(node: yaml.Node, budget: int, rel: str) -> int:
     return size(node)
 
 
+def _unshare(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unshare(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshare(v) for v in value]
+    return value
+
+
 def _yaml_error(error: yaml.YAMLError, rel: str) -> RenderError:
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     problem = getattr(error, "problem", None) or str(error)
@@ -124,7 +140,8 @@ def _yaml_error(error: yaml.YAMLError, rel: str) -> RenderError:
 
 def load_yaml_documents(text: str, rel: str) -> Iterator[tuple[int, int, Any]]:
     """Yield ``(document index, first line, data)`` for each non-empty document of a YAML stream."""
-    loader = _Loader(text)
+    loader = _ManifestLoader(text)
+    may_alias = "*" in text  # no alias indicator anywhere: nothing can expand, skip the walk
     index = 0
     try:
         while True:
@@ -134,14 +151,16 @@ def load_yaml_documents(text: str, rel: str) -> Iterator[tuple[int, int, Any]]:
                 node = loader.get_node()
                 if node is None:
                     continue
-                _expanded_size(node, MAX_EXPANDED_NODES, rel)
+                if may_alias:
+                    _expanded_size(node, MAX_EXPANDED_NODES, rel)
                 data = loader.construct_document(node)
             except yaml.YAMLError as error:
                 raise _yaml_error(error, rel) from error
             except RecursionError as error:
                 raise RenderError(f"{rel}: YAML nested too deeply") from error
             if data is not None:
-                yield index, node.start_mark.line + 1, data
+                # aliases share one Python object; later in-place edits must not leak between them
+                yield index, node.start_mark.line + 1, _unshare(data) if may_alias else data
             index += 1
     finally:
         loader.dispose()
@@ -160,12 +179,9 @@ def locate_path(text: str, document: int, path: list[str | int]) -> tuple[int, i
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.YAMLError:
         return None
-    non_empty = [n for n in nodes if n is not None]
-    if document >= len(nodes):
+    if document >= len(nodes) or nodes[document] is None:
         return None
-    node = nodes[document] if document < len(nodes) else (non_empty[0] if non_empty else None)
-    if node is None:
-        return None
+    node = nodes[document]
     best = node
     for part in path:
         if isinstance(node, yaml.MappingNode):

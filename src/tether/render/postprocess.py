@@ -47,14 +47,20 @@ def _substitute_string(text: str, variables: dict[str, str], where: str, path: s
     return _VAR.sub(replace, text)
 
 
-def _substitute(value: Any, variables: dict[str, str], where: str, path: str) -> Any:
-    if isinstance(value, str):
-        return _substitute_string(value, variables, where, path)
-    if isinstance(value, dict):
-        return {k: _substitute(v, variables, where, f"{path}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, variables, where, f"{path}[{i}]") for i, v in enumerate(value)]
-    return value
+def _substitute_in_place(container: dict[str, Any] | list[Any], variables: dict[str, str], where: str,
+                         path: str) -> None:
+    """Replace ``${...}`` in string values, touching only the strings that contain one."""
+    items = container.items() if isinstance(container, dict) else enumerate(container)
+    for key, value in items:
+        if isinstance(value, str):
+            if "${" in value:
+                container[key] = _substitute_string(value, variables, where, _join(path, key))  # type: ignore[index]
+        elif isinstance(value, dict | list):
+            _substitute_in_place(value, variables, where, _join(path, key))
+
+
+def _join(path: str, key: str | int) -> str:
+    return f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
 
 
 def substitution_disabled(obj: dict[str, Any]) -> bool:
@@ -65,7 +71,7 @@ def substitution_disabled(obj: dict[str, Any]) -> bool:
 def substitute(manifest: Manifest, variables: dict[str, str]) -> None:
     if substitution_disabled(manifest.obj):
         return
-    manifest.obj = _substitute(manifest.obj, variables, manifest.where(), "")
+    _substitute_in_place(manifest.obj, variables, manifest.where(), "")
 
 
 def check_object(manifest: Manifest) -> None:

@@ -131,8 +131,17 @@ def _label_causes(key: Any, value: Any) -> list[dict[str, str]]:
     return causes
 
 
+#: integer fields of workload specs upstream requires to be non-negative
+_NON_NEGATIVE = ("replicas", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds")
+_NEGATIVE_MESSAGE = "Invalid value: {}: must be greater than or equal to 0"
+
+
 def _workload_causes(spec: dict[str, Any]) -> list[dict[str, str]]:
-    causes = []
+    causes = [
+        _cause("FieldValueInvalid", f"spec.{field}", _NEGATIVE_MESSAGE.format(spec[field]))
+        for field in _NON_NEGATIVE
+        if isinstance(spec.get(field), int) and spec[field] < 0
+    ]
     selector = spec.get("selector") or {}
     template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
     labels = (template.get("metadata") or {}).get("labels") or {}

@@ -144,6 +144,22 @@ def _spec_part(obj: dict[str, Any], include_status: bool) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k != "metadata" and (include_status or k != "status")}
 
 
+def _refuse_new_finalizers(rt: ResourceType, name: str, before: list[str], after: list[str]) -> None:
+    """A terminating object may only lose finalizers (upstream metadata validation)."""
+    added = [finalizer for finalizer in after if finalizer not in before]
+    if added:
+        shown = "[]string{" + ", ".join(f'"{f}"' for f in added) + "}"
+        message = (
+            f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {shown}"
+        )
+        raise errors.invalid(
+            rt.kind,
+            rt.group,
+            name,
+            [{"reason": "FieldValueForbidden", "field": "metadata.finalizers", "message": message}],
+        )
+
+
 class Store:
     def __init__(self, registry: Registry, data_dir: Path | None = None, *, history_size: int = 10_000) -> None:
         self.registry = registry
@@ -313,6 +329,8 @@ class Store:
             ):
                 meta["generation"] = old_meta["generation"] + 1
         meta["resourceVersion"] = old_meta["resourceVersion"]
+        if old_meta.get("deletionTimestamp"):
+            _refuse_new_finalizers(rt, name, old_meta.get("finalizers") or [], meta.get("finalizers") or [])
         for check in self.admission:
             check("UPDATE", rt, obj, old)
         if old_meta.get("deletionTimestamp") and not meta.get("finalizers"):

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tether.errors import SecretsError
@@ -67,32 +67,48 @@ class Decryptor:
             decryptor.add_key_file(Path(path))
         return decryptor
 
+    @classmethod
+    def from_key_material(cls, material: Mapping[str, bytes | str]) -> Decryptor:
+        """Keys held in memory, e.g. the data of a Kubernetes Secret (``*.agekey`` age
+        identities, ``*.asc`` armored PGP secret keys). No ambient key or keyring is used."""
+        decryptor = cls(KeyRing(gpg_homes=[], use_gpg=False))
+        for name, value in sorted(material.items()):
+            text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+            decryptor.add_key_text(text, name)
+        return decryptor
+
     def add_key_file(self, path: Path) -> None:
         try:
             text = path.read_text()
         except OSError as error:
             raise SecretsError(f"{path}: cannot read decryption key: {error.strerror}") from None
+        self.add_key_text(text, str(path))
+
+    def add_key_text(self, text: str, source: str) -> None:
+        """Add an age identity file's text or an armored PGP secret key; ``source`` names it in errors."""
         if "-----BEGIN PGP PRIVATE KEY BLOCK-----" in text:
-            self.ring.gpg_homes.insert(0, self._import_pgp(path, text))
+            self.ring.gpg_homes.insert(0, self._import_pgp(source, text))
+            self.ring.use_gpg = True
             return
-        found = parse_age_identities(text, str(path))
+        found = parse_age_identities(text, source)
         if not found:
-            raise SecretsError(f"{path}: no age identity (AGE-SECRET-KEY-1...) or PGP secret key found")
+            raise SecretsError(f"{source}: no age identity (AGE-SECRET-KEY-1...) or PGP secret key found")
         self.ring.age += found
 
-    def _import_pgp(self, path: Path, text: str) -> str:
+    def _import_pgp(self, source: str, text: str) -> str:
         # A private keyring, so a key given on the command line never lands in the user's own.
         home = tempfile.mkdtemp(prefix="tether-gnupg-")
         weakref.finalize(self, _remove_gnupg_home, home)
         result = subprocess.run([gpg_binary(), "--batch", "--no-tty", "--quiet", "--import"], input=text.encode(),
                                 capture_output=True, env={**os.environ, "GNUPGHOME": home}, timeout=120, check=False)
         if result.returncode != 0:
-            raise SecretsError(f"{path}: gpg could not import the secret key")
+            raise SecretsError(f"{source}: gpg could not import the secret key")
         return home
 
     def is_encrypted(self, data: bytes, path: Path) -> bool:
         """Cheap check for SOPS metadata, without parsing the whole document."""
-        if b"sops" not in data or b"mac" not in data:
+        # every SOPS file carries an encrypted MAC, so this marker is always present
+        if b"sops" not in data or b"ENC[AES256_GCM," not in data:
             return False
         return bool(_MARKERS[stores.format_for(path)].search(data))
 

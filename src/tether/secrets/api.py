@@ -11,8 +11,8 @@ from tether.errors import SecretsError
 from tether.secrets import stores
 from tether.secrets.cipher import DATA_KEY_SIZE
 from tether.secrets.keys import KeyRing, decrypt_data_key, encrypt_data_key
-from tether.secrets.metadata import KeyGroup, MasterKey, Metadata, now_rfc3339
-from tether.secrets.tree import Rules, decrypt_slots, encrypt_mac, encrypt_slots, verify_mac
+from tether.secrets.metadata import FORMAT_VERSION, KeyGroup, MasterKey, Metadata, now_rfc3339
+from tether.secrets.tree import Rules, Slot, decrypt_slots, encrypt_mac, encrypt_slots, verify_mac
 
 
 @dataclass
@@ -48,17 +48,22 @@ def encrypt(data: bytes, fmt: str, options: EncryptOptions, where: str) -> bytes
             rules.mac_only_encrypted = bool(options.rules and options.rules.mac_only_encrypted)
         meta = Metadata(key_groups=copy.deepcopy(options.key_groups), shamir_threshold=options.shamir_threshold,
                         rules=rules)
+        slots = document.slots()  # find document problems before any key is used
         data_key = os.urandom(DATA_KEY_SIZE)
         encrypt_data_key(meta, data_key)
-        return seal(document, meta, data_key)
+        return seal(document, meta, data_key, slots)
     except SecretsError as error:
         raise _prefixed(where, error) from None
 
 
-def seal(document: stores.Document, meta: Metadata, data_key: bytes) -> bytes:
+def seal(document: stores.Document, meta: Metadata, data_key: bytes, slots: list[Slot] | None = None) -> bytes:
     """Encrypt every value of a plaintext document and attach fresh MAC and metadata."""
-    mac = encrypt_slots(document.slots(), data_key, meta.rules)
+    if meta.rules.comment_selectors:
+        raise SecretsError("files using encrypted_comment_regex / unencrypted_comment_regex can be decrypted "
+                           "but not re-encrypted by tether")
+    mac = encrypt_slots(document.slots() if slots is None else slots, data_key, meta.rules)
     meta.lastmodified = now_rfc3339()
+    meta.version = FORMAT_VERSION  # values and MAC are now written with this version's rules
     meta.mac = encrypt_mac(mac, data_key, meta.lastmodified)
     # binary files carry no selector (SOPS omits the default suffix there too)
     document.metadata = meta.to_dict(with_rules=document.format != "binary")

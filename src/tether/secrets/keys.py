@@ -73,8 +73,11 @@ def _gpg(args: list[str], data: bytes, home: str | None) -> subprocess.Completed
     env = dict(os.environ)
     if home:
         env["GNUPGHOME"] = home
-    return subprocess.run([gpg_binary(), "--batch", "--no-tty", "--quiet", *args], input=data, capture_output=True,
-                          env=env, timeout=GPG_TIMEOUT, check=False)
+    try:
+        return subprocess.run([gpg_binary(), "--batch", "--no-tty", "--quiet", *args], input=data,
+                              capture_output=True, env=env, timeout=GPG_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise SecretsError(f"gpg did not answer within {GPG_TIMEOUT}s") from None
 
 
 @dataclass
@@ -95,8 +98,8 @@ class KeyRing:
             raise SecretsError(f"no configured age identity matches {key.recipient}") from None
 
     def decrypt_pgp(self, key: PgpKey) -> bytes:
-        if not self.use_gpg:
-            raise SecretsError("PGP decryption is disabled")
+        if not self.use_gpg or not self.gpg_homes:
+            raise SecretsError("no GnuPG keyring is configured")
         errors = []
         for home in self.gpg_homes:
             result = _gpg(["--decrypt"], key.enc.encode(), home)
@@ -171,8 +174,6 @@ def _decrypt_group(keys: Iterable[AgeKey | PgpKey], ring: KeyRing, failures: lis
             return ring.decrypt_age(key) if isinstance(key, AgeKey) else ring.decrypt_pgp(key)
         except SecretsError as error:
             failures.append(f"{key.label}: {error}")
-        except subprocess.TimeoutExpired:
-            failures.append(f"{key.label}: gpg timed out")
     return None
 
 

@@ -12,6 +12,7 @@ from tether.secrets.tree import Rules
 
 #: the SOPS format version written; readers use it to pick behaviour, 3.11 semantics apply
 FORMAT_VERSION = "3.11.0"
+COMMENT_SELECTORS = ("encrypted_comment_regex", "unencrypted_comment_regex")
 _RULE_FIELDS = ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
 
 
@@ -43,7 +44,7 @@ class PgpKey:
 
     @property
     def label(self) -> str:
-        return f"pgp:{self.fp}"
+        return f"pgp:{self.fp.replace(' ', '').upper()}"
 
 
 MasterKey = AgeKey | PgpKey
@@ -149,7 +150,8 @@ class Metadata:
         mac_only = raw.get("mac_only_encrypted")
         if isinstance(mac_only, str):
             mac_only = mac_only.lower() == "true"
-        meta.rules = Rules(**{k: str(raw[k]) for k in _RULE_FIELDS if raw.get(k)}, mac_only_encrypted=bool(mac_only))
+        meta.rules = Rules(**{k: str(raw[k]) for k in _RULE_FIELDS if raw.get(k)}, mac_only_encrypted=bool(mac_only),
+                           comment_selectors=any(raw.get(k) for k in COMMENT_SELECTORS))
         return meta
 
 

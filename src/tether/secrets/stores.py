@@ -140,7 +140,8 @@ class BinaryDocument:
     def dump(self) -> bytes:
         if self.metadata is None:
             return self.data if isinstance(self.data, bytes) else str(self.data).encode()
-        return (json.dumps({"data": self.data, "sops": self.metadata}, indent="\t") + "\n").encode()
+        data = "" if self.data == b"" else self.data  # an empty file stays empty, unencrypted
+        return (json.dumps({"data": data, "sops": self.metadata}, indent="\t") + "\n").encode()
 
 
 class DotenvDocument:

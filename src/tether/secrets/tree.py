@@ -55,6 +55,8 @@ class Rules:
     unencrypted_regex: str | None = None
     encrypted_regex: str | None = None
     mac_only_encrypted: bool = False
+    #: the file selects values by comment regexes (not interpreted): accept plain values anywhere
+    comment_selectors: bool = False
     _compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -143,9 +145,12 @@ def decrypt_slots(slots: Iterable[Slot], key: bytes, rules: Rules, *, raw: bool 
                 slot.setter(_decrypt_comment(slot, key))
             continue
         value = slot.value
-        if encrypted and isinstance(value, str) and value != "":
+        if encrypted and isinstance(value, str) and value != "" and (
+                not rules.comment_selectors or is_encrypted_value(value)):
             value = decrypt_value(value, key, slot.aad(), raw=raw)
             slot.setter(value)
+            if isinstance(value, Comment):
+                continue  # SOPS stores comments inside YAML lists as list items; never in the MAC
         mac.add(value, encrypted)
     return mac.hex()
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.compat import ordereddict
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 from ruamel.yaml.tokens import CommentToken
 
@@ -28,13 +29,46 @@ from tether.secrets.tree import Slot
 _Chain = list[tuple[tuple[str, ...], int]]
 
 
-def _yaml() -> YAML:
+def _yaml(indent: tuple[int, int] = (4, 4)) -> YAML:
+    mapping, offset = indent
     yaml = YAML()
-    yaml.indent(mapping=4, sequence=6, offset=4)
+    yaml.indent(mapping=mapping, sequence=max(mapping, offset + 2), offset=offset)
     yaml.width = 1 << 20  # never fold long ENC[...] strings
     yaml.preserve_quotes = True
     yaml.representer.add_representer(type(None), _represent_null)
     return yaml
+
+
+_OPENER = re.compile(r"^( *)[^\s#-][^#]*:[ \t]*(#.*)?$")  # "key:" with the value on the next lines
+
+
+def guess_indent(text: str) -> tuple[int, int]:
+    """The file's mapping indentation and list dash offset, so a round trip keeps its layout.
+
+    Measured where a ``key:`` line opens a block: the next line's extra indentation is the
+    mapping indent (a key) or the dash offset (a list item)."""
+    mapping: int | None = None
+    offset: int | None = None
+    opener: int | None = None  # indentation of the previous line if it opened a block
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith("#") or stripped.startswith("---"):
+            continue
+        indent = len(line) - len(stripped)
+        if opener is not None and indent >= opener:
+            if stripped.startswith("-") and offset is None:
+                offset = indent - opener
+            elif not stripped.startswith("-") and mapping is None and indent > opener:
+                mapping = indent - opener
+        match = _OPENER.match(line)
+        opener = indent if match and not stripped.startswith("-") else None
+        if mapping is not None and offset is not None:
+            break
+    if mapping is None or not 2 <= mapping <= 8:
+        mapping = 2 if offset in (0, 2) else 4  # lists in 2-space style suggest 2-space mappings
+    if offset is None or offset > mapping:
+        offset = 4 if mapping == 4 else 0
+    return mapping, offset
 
 
 def _represent_null(representer: Any, _data: None) -> Any:
@@ -44,14 +78,16 @@ def _represent_null(representer: Any, _data: None) -> Any:
 class YamlDocument:
     format = "yaml"
 
-    def __init__(self, docs: list[Any], metadata: dict[str, Any] | None) -> None:
+    def __init__(self, docs: list[Any], metadata: dict[str, Any] | None, indent: tuple[int, int] = (4, 4)) -> None:
         self.docs = docs
         self.metadata = metadata
+        self.indent = indent
 
     @classmethod
     def load(cls, data: bytes, where: str) -> YamlDocument:
         try:
-            docs = [d for d in _yaml().load_all(data.decode("utf-8")) if d is not None]
+            text = data.decode("utf-8")
+            docs = [d for d in _yaml().load_all(text) if d is not None]
         except (YAMLError, UnicodeDecodeError) as error:
             mark = getattr(error, "problem_mark", None)
             line = f":{mark.line + 1}" if mark is not None else ""
@@ -63,9 +99,11 @@ class YamlDocument:
                 if metadata is None:
                     metadata = _plain(doc["sops"])
                 del doc["sops"]
-        return cls(docs, metadata)
+        return cls(docs, metadata, guess_indent(text))
 
     def slots(self) -> list[Slot]:
+        if not self.docs:
+            raise SecretsError("the YAML file holds no document")
         slots: list[Slot] = []
         for doc in self.docs:
             if not isinstance(doc, dict | list):
@@ -85,7 +123,9 @@ class YamlDocument:
                     raise SecretsError("SOPS metadata can only be added to a YAML mapping document")
                 doc["sops"] = _styled(self.metadata)
                 docs.append(doc)
-        _yaml().dump_all(docs, out)
+        for doc in docs:
+            _lift_list_comments(doc)
+        _yaml(self.indent).dump_all(docs, out)
         for doc in docs:
             if self.metadata is not None:
                 del doc["sops"]
@@ -159,9 +199,7 @@ def _value_slots(node: Any, path: tuple[str, ...]) -> Iterator[Slot]:
 
 def _setter(container: Any, key: Any) -> Any:
     def set_value(value: Any) -> None:
-        if isinstance(value, Comment):
-            value = str(value)
-        elif isinstance(value, str) and "\n" in value and not value.startswith("ENC["):
+        if isinstance(value, str) and not isinstance(value, Comment) and "\n" in value and not value.startswith("ENC["):
             value = LiteralScalarString(value)  # multi-line text reads best as a | block
         # bypass ruamel's "keep the old scalar style", which would put ENC[...] in a | block
         if isinstance(container, CommentedMap):
@@ -173,6 +211,51 @@ def _setter(container: Any, key: Any) -> Any:
     return set_value
 
 
+def _lift_list_comments(node: Any) -> None:
+    """SOPS writes a comment inside a list as an ENC[...,type:comment] item; make it a comment again."""
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    for child in children:
+        _lift_list_comments(child)
+    if not isinstance(node, CommentedSeq) or not any(isinstance(item, Comment) for item in node):
+        return
+    pad = " " * (node.lc.col or 0)
+    kept: list[Any] = []
+    items: dict[int, list[Any]] = {}
+    pending: list[str] = []  # comment lines waiting to follow kept[-1] (or open the list)
+
+    def attach(index: int) -> None:
+        if not pending:
+            return
+        text = "\n".join(pending) + "\n"
+        pending.clear()
+        if index < 0:
+            node.ca.comment = [None, [CommentToken(text, CommentMark(0), None)]]
+            return
+        slot = items.setdefault(index, [None, None, None, None])
+        if slot[0] is not None:
+            slot[0].value = slot[0].value.rstrip("\n") + "\n" + text
+        else:
+            slot[0] = CommentToken("\n" + text, CommentMark(0), None)
+
+    for index, item in enumerate(list(node)):
+        slots = node.ca.items.get(index)
+        if isinstance(item, Comment):
+            pending.append(f"{pad}#{item}")
+            # real comments ruamel attached after this pseudo-item follow it
+            pending += [line for t in _tokens(slots) for line in t.value.split("\n") if line.strip()]
+            continue
+        attach(len(kept) - 1)
+        kept.append(item)
+        if slots:
+            items[len(kept) - 1] = slots
+    if not kept:
+        raise SecretsError("a list holds only comments; it cannot be written back")
+    attach(len(kept) - 1)
+    list.__setitem__(node, slice(None), kept)
+    node.ca.items.clear()
+    node.ca.items.update(items)
+
+
 def _tokens(obj: Any) -> Iterator[CommentToken]:
     if isinstance(obj, CommentToken):
         yield obj
@@ -181,17 +264,35 @@ def _tokens(obj: Any) -> Iterator[CommentToken]:
             yield from _tokens(item)
 
 
-def _collect(node: Any, path: tuple[str, ...], chain: _Chain, found: dict[int, tuple[CommentToken, _Chain]]) -> None:
+class _Found:
+    """Where a comment token sits: the chain of enclosing collections, and whether its first
+    line ends a line holding a key or item (an end-of-line comment)."""
+
+    def __init__(self, token: CommentToken, chain: _Chain, eol: bool, pinned: bool) -> None:
+        self.token, self.chain, self.eol, self.pinned = token, chain, eol, pinned
+
+
+def _collect(node: Any, path: tuple[str, ...], chain: _Chain, found: dict[int, _Found]) -> None:
     if not isinstance(node, CommentedMap | CommentedSeq):
         return
+    parent_chain = chain
     col = node.lc.col if node.lc.col is not None else 0
     chain = [*chain, (path, col)]
     ca = node.ca
-    sources = [ca.comment, list(ca.items.values()), getattr(ca, "end", None)]
-    for token in _tokens(sources):
-        known = found.get(id(token))
-        if known is None or len(chain) > len(known[1]):
-            found[id(token)] = (token, chain)
+    eol_slot = 2 if isinstance(node, CommentedMap) else 0
+    entries: list[tuple[Any, _Chain, bool, bool]] = []
+    if ca.comment:
+        # comment[0] ends the line of the key that opens this collection: it belongs to the parent
+        entries.append((ca.comment[0], parent_chain or chain, True, True))
+        entries += [(t, chain, False, False) for t in ca.comment[1:]]
+    for slots in ca.items.values():
+        entries += [(t, chain, i == eol_slot, False) for i, t in enumerate(slots or [])]
+    entries.append((getattr(ca, "end", None), chain, False, False))
+    for obj, owner_chain, eol, pinned in entries:
+        for token in _tokens(obj):
+            known = found.get(id(token))
+            if known is None or (not known.pinned and (pinned or len(owner_chain) > len(known.chain))):
+                found[id(token)] = _Found(token, owner_chain, eol, pinned)
     if isinstance(node, CommentedMap):
         for key, value in node.items():
             _collect(value, (*path, str(key)), chain, found)
@@ -201,10 +302,11 @@ def _collect(node: Any, path: tuple[str, ...], chain: _Chain, found: dict[int, t
 
 
 def _comment_slots(doc: Any) -> list[Slot]:
-    found: dict[int, tuple[CommentToken, _Chain]] = {}
+    found: dict[int, _Found] = {}
     _collect(doc, (), [], found)
     slots: list[Slot] = []
-    for token, chain in found.values():
+    for entry in found.values():
+        token, chain = entry.token, entry.chain
         lines = token.value.split("\n")
         for index, line in enumerate(lines):
             stripped = line.lstrip(" \t")
@@ -214,13 +316,16 @@ def _comment_slots(doc: Any) -> list[Slot]:
             owner = next((p for p, c in reversed(chain) if c <= column), chain[0][0])
             others = [p for p, _ in reversed(chain) if p != owner]
             indent = line[: len(line) - len(stripped)]
-            slots.append(Slot(owner, Comment(stripped[1:]), _comment_setter(token, lines, index, indent),
+            eol = entry.eol and index == 0
+            slots.append(Slot(owner, Comment(stripped[1:]), _comment_setter(token, lines, index, indent, eol),
                               comment=True, alt_paths=others))
     return slots
 
 
-def _comment_setter(token: CommentToken, lines: list[str], index: int, indent: str) -> Any:
+def _comment_setter(token: CommentToken, lines: list[str], index: int, indent: str, eol: bool) -> Any:
     def set_comment(value: Any) -> None:
         lines[index] = f"{indent}#{value}"
         token.value = "\n".join(lines)
+        if eol:
+            token.column = 0  # the line's length changed; keep the comment one space after the value
     return set_comment

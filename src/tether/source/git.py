@@ -81,7 +81,7 @@ class GitCache:
         except subprocess.TimeoutExpired as error:
             raise SourceError(f"{mask_url(url)}: git {args[0]} took longer than {self.timeout:g}s") from error
         if done.returncode != 0:
-            message = self._scrub(done.stderr.decode("utf-8", "replace").strip(), creds)
+            message = " ".join(self._scrub(done.stderr.decode("utf-8", "replace"), creds).split())
             raise SourceError(f"{mask_url(url)}: git {args[0]} failed: {message}")
         return done.stdout
 

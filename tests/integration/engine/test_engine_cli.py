@@ -72,8 +72,18 @@ def test_bad_input_applies_and_prunes_nothing(sandbox, tmp_path) -> None:
     write_dir(src, files)
     result = tether("apply", str(src), "--app", "cli-bad-input", "--prune", *kc)
     assert result.returncode == 1
-    assert "unknown kind Widget" in result.stderr
+    assert "broken.yaml:1 Widget cli-bad-input/w: error: unknown kind v1 Widget" in result.stderr
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "extra", ns)) is not None
+
+    files["broken.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed\n  namespace: cli-bad-input\n" \
+                           "data:\n  n: 5\n"  # schema error: ConfigMap data values are strings
+    write_dir(src, files)
+    result = tether("apply", str(src), "--app", "cli-bad-input", "--prune", *kc)
+    assert result.returncode == 1
+    assert "broken.yaml:7" in result.stderr and "nothing was applied" in result.stderr
+    assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "typed", ns)) is None
+    assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "extra", ns)) is not None
+    assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "settings", ns))["data"] == {"level": "1"}
 
     del files["broken.yaml"]
     write_dir(src, files)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from engine_helpers import (
     configmap,
     deployment,
     get,
+    manifests,
     namespace,
     plan_and_apply,
     plan_only,
@@ -15,10 +18,11 @@ from engine_helpers import (
     writes_between,
 )
 
-from tether.engine.apply import ApplyOptions
+from tether.engine.apply import ApplyOptions, apply_plan
 from tether.engine.inventory import Inventory
-from tether.engine.plan import Action
-from tether.errors import ApplyError, KubeError, ValidationError
+from tether.engine.plan import Action, make_plan
+from tether.errors import ApplyError, HealthTimeout, KubeError, ValidationError
+from tether.kube import Kube
 
 SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": "eng-noop"},
           "stringData": {"password": "hunter2"}}
@@ -53,7 +57,7 @@ def test_second_apply_makes_no_writes_and_one_change_writes_one(sandbox) -> None
     plan, result = run(plan_and_apply(sandbox.kubeconfig, objs, "noop"))
     after = request_counts(sandbox.url)
     assert [str(c.ref) for c in plan.of(Action.UPDATE)] == ["ConfigMap eng-noop/one"]
-    assert writes_between(before, after) == {("PATCH", "configmaps"): 1}
+    assert writes_between(before, after) == {("APPLY", "configmaps"): 1}
     live = run(get(sandbox.kubeconfig, "v1", "ConfigMap", "one", "eng-noop"))
     assert live["data"] == {"a": "changed"}
 
@@ -68,11 +72,15 @@ def test_drift_is_detected_and_corrected(sandbox) -> None:
     request = urllib.request.Request(f"{sandbox.url}/api/v1/namespaces/eng-drift/configmaps/cm", data=patch,
                                      method="PATCH", headers={"Content-Type": "application/merge-patch+json"})
     urllib.request.urlopen(request, timeout=30).close()
-    plan = run(plan_only(sandbox.kubeconfig, objs, "drift", exact=True))
-    [change] = plan.of(Action.UPDATE)
-    text = "\n".join(change.diff_lines())
-    assert "-  k: edited" in text and "+  k: git" in text
-    run(plan_and_apply(sandbox.kubeconfig, objs, "drift"))
+    for exact in (True, False):
+        plan = run(plan_only(sandbox.kubeconfig, objs, "drift", exact=exact))
+        [change] = plan.of(Action.UPDATE)
+        text = "\n".join(change.diff_lines())
+        assert "-  k: edited" in text and "+  k: git" in text
+    # the editor now owns the field: taking it back is a conflict unless forced
+    with pytest.raises(ApplyError, match=r"ConfigMap eng-drift/cm.*409"):
+        run(plan_and_apply(sandbox.kubeconfig, objs, "drift"))
+    run(plan_and_apply(sandbox.kubeconfig, objs, "drift", ApplyOptions(force=True)))
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "cm", "eng-drift"))["data"] == {"k": "git"}
 
 
@@ -180,12 +188,39 @@ def test_conflict_needs_force(sandbox) -> None:
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "cm", ns))["data"] == {"k": "mine"}
 
 
-def test_wait_for_health_of_a_deployment(sandbox) -> None:
+def test_wait_ends_when_the_controller_reports_ready(sandbox) -> None:
     ns = "eng-wait"
     objs = [namespace(ns), deployment("web", ns, replicas=2), configmap("cfg", ns)]
-    _, result = run(plan_and_apply(sandbox.kubeconfig, objs, "wait", ApplyOptions(wait=True, timeout=120)))
+
+    async def scenario():
+        kube = await Kube.connect(kubeconfig=str(sandbox.kubeconfig))
+        plan = await make_plan(kube, manifests(objs), "wait")
+        info = await kube.info("apps/v1", "Deployment")
+
+        async def controller() -> None:
+            # plays the part of the deployment controller: report the roll out done
+            live = await kube.wait_for("the deployment", lambda: kube.get(info, "web", ns), 60)
+            ready = {"observedGeneration": live["metadata"].get("generation", 1), "replicas": 2,
+                     "updatedReplicas": 2, "availableReplicas": 2, "readyReplicas": 2}
+            await kube.patch(info, "web", ns, {"status": ready}, subresource="status")
+
+        try:
+            result, _ = await asyncio.gather(apply_plan(kube, plan, ApplyOptions(wait=True, timeout=120)),
+                                             controller())
+            return result
+        finally:
+            await kube.close()
+
+    result = run(scenario())
     assert {str(h.ref): str(h.result.status) for h in result.health} == {
         f"Deployment.apps {ns}/web": "Current", f"ConfigMap {ns}/cfg": "Current", f"Namespace {ns}": "Current"}
+
+
+def test_wait_times_out_naming_what_is_not_ready(sandbox) -> None:
+    ns = "eng-wait-timeout"
+    objs = [namespace(ns), deployment("stuck", ns, replicas=2), configmap("cfg", ns)]
+    with pytest.raises(HealthTimeout, match=rf"1 object\(s\): Deployment\.apps {ns}/stuck: InProgress \(updated"):
+        run(plan_and_apply(sandbox.kubeconfig, objs, "wait-timeout", ApplyOptions(wait=True, timeout=3)))
 
 
 def test_bad_kubeconfig_is_a_clear_error(tmp_path) -> None:

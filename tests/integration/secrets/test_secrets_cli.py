@@ -180,3 +180,30 @@ def test_updatekeys_follows_sops_yaml(tmp_path: Path, age_key: AgeKey) -> None:
     assert sops_plain(secret, second) == b"[db]\npassword = s3cr3t\n"
     assert b"already up to date" in tether("updatekeys", "-y", "s.ini", cwd=tmp_path,
                                            env={"SOPS_AGE_KEY_FILE": str(second.path)}).stderr
+
+
+def test_edit_to_invalid_yaml_leaves_file_and_removes_copy(tmp_path: Path, age_key: AgeKey) -> None:
+    editor = tmp_path / "editor.py"
+    editor.write_text(EDITOR)
+    log = tmp_path / "edit.log"
+    secret = tmp_path / "s.yaml"
+    secret.write_bytes(b"password: s3cr3t\n")
+    tether("encrypt", "-i", "--age", age_key.recipient, "s.yaml", cwd=tmp_path)
+    snapshot = secret.read_bytes()
+    env = {"EDITOR": f"{sys.executable} {editor}", "EDIT_LOG": str(log), "SOPS_AGE_KEY_FILE": str(age_key.path),
+           "EDIT_FROM": "password: s3cr3t", "EDIT_TO": "password: [s3cr3t"}
+    result = tether("edit", "s.yaml", cwd=tmp_path, env=env, check=False)
+    assert result.returncode == 2 and b"s.yaml:" in result.stderr and b"not valid YAML" in result.stderr
+    assert b"s3cr3t" not in result.stderr and b"s3cr3t" not in result.stdout
+    assert secret.read_bytes() == snapshot
+    assert not Path(log.read_text().splitlines()[0]).parent.exists()
+
+
+def test_refuses_double_encryption_and_plain_decryption(tmp_path: Path, age_key: AgeKey) -> None:
+    secret = tmp_path / "s.json"
+    secret.write_bytes(b'{"a": "b"}')
+    result = tether("decrypt", "--decryption-key", age_key.path, "s.json", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and b"s.json: not a SOPS-encrypted file" in result.stderr
+    tether("encrypt", "-i", "--age", age_key.recipient, "s.json", cwd=tmp_path)
+    result = tether("encrypt", "--age", age_key.recipient, "s.json", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and b"already encrypted" in result.stderr

@@ -91,3 +91,43 @@ def test_ssh_ed25519_recipient_both_ways(tmp_path: Path, monkeypatch: pytest.Mon
         path = tmp_path / name
         assert Decryptor.from_environment().decrypt(path.read_bytes(), path) == b"password: ssh-s3cr3t\n"
         assert sops("decrypt", name, cwd=tmp_path).stdout == b"password: ssh-s3cr3t\n"
+
+
+COMMENTED = b"""\
+top: 1  # end of a scalar line
+nested:  # end of a line opening a mapping
+  x: s3cr3t
+  # last line of the nested mapping
+list:
+  - a  # end of an item line
+  # between items
+  - b
+# at the end
+"""
+
+
+def test_comments_everywhere_both_ways(tmp_path: Path, age_key: AgeKey) -> None:
+    (tmp_path / "s.yaml").write_bytes(COMMENTED)
+    (tmp_path / "t.yaml").write_bytes(_encrypt(COMMENTED, age_key.recipient))
+    # sops writes comments inside lists as ENC[...,type:comment] list items
+    (tmp_path / "o.yaml").write_bytes(sops("encrypt", "--age", age_key.recipient, "s.yaml", cwd=tmp_path).stdout)
+    assert b"- ENC[AES256_GCM" in (tmp_path / "o.yaml").read_bytes()
+    texts = [line.split("#", 1)[1] for line in COMMENTED.decode().splitlines() if "#" in line]
+    env = {"SOPS_AGE_KEY_FILE": str(age_key.path)}
+    for name in ("t.yaml", "o.yaml"):
+        path = tmp_path / name
+        assert b"s3cr3t" not in path.read_bytes() and b"between items" not in path.read_bytes()
+        for out in (sops("decrypt", name, cwd=tmp_path, env=env).stdout,
+                    Decryptor.from_environment([age_key.path]).decrypt(path.read_bytes(), path)):
+            assert b"ENC[" not in out
+            assert [line.split("#", 1)[1] for line in out.decode().splitlines() if "#" in line] == texts
+            assert YAML(typ="safe").load(out) == YAML(typ="safe").load(COMMENTED)
+
+
+def test_round_trip_keeps_indentation(age_key: AgeKey, tmp_path: Path) -> None:
+    styles = [b"a:\n  b: 1\n  l:\n  - x\n  - y\n", b"a:\n    b: 1\n    l:\n        - x\n",
+              b"a:\n  b: 1\n  l:\n    - x\n"]
+    decryptor = Decryptor.from_environment([age_key.path])
+    for index, document in enumerate(styles):
+        encrypted = _encrypt(document, age_key.recipient)
+        assert decryptor.decrypt(encrypted, tmp_path / f"{index}.yaml") == document

@@ -201,3 +201,38 @@ def test_keyring_without_keys_reports_every_key(tmp_path: Path, age_key: AgeKey)
     encrypted = api.encrypt(b"a: b\n", "yaml", options, "x.yaml")
     with pytest.raises(SecretsError, match=r"x\.yaml: cannot decrypt the data key \(age:age1"):
         api.decrypt(encrypted, "yaml", KeyRing(use_gpg=False), "x.yaml")
+
+
+def test_keys_from_secret_data(tmp_path: Path, age_key: AgeKey, gpg_key: GpgKey) -> None:
+    """The controller's path: identities from a Kubernetes Secret's data, no ambient keys."""
+    exported = subprocess.run(["gpg", "--batch", "--armor", "--export-secret-keys", gpg_key.fingerprint],
+                              env={**os.environ, "GNUPGHOME": gpg_key.home}, capture_output=True, check=True,
+                              timeout=120).stdout
+    (tmp_path / "a.yaml").write_bytes(b"a: s3cr3t-a\n")
+    (tmp_path / "p.yaml").write_bytes(b"p: s3cr3t-p\n")
+    by_age = sops("encrypt", "--age", age_key.recipient, "a.yaml", cwd=tmp_path).stdout
+    by_pgp = sops("encrypt", "--pgp", gpg_key.fingerprint, "p.yaml", cwd=tmp_path,
+                  env={"GNUPGHOME": gpg_key.home}).stdout
+    decryptor = Decryptor.from_key_material({"identity.agekey": age_key.path.read_bytes(), "pgp.asc": exported})
+    assert decryptor.decrypt(by_age, Path("a.yaml")) == b"a: s3cr3t-a\n"
+    assert decryptor.decrypt(by_pgp, Path("p.yaml")) == b"p: s3cr3t-p\n"
+    only_age = Decryptor.from_key_material({"identity.agekey": age_key.secret})
+    with pytest.raises(SecretsError, match="no GnuPG keyring is configured"):
+        only_age.decrypt(by_pgp, Path("p.yaml"))
+    with pytest.raises(SecretsError, match=r"bogus\.agekey: no age identity"):
+        Decryptor.from_key_material({"bogus.agekey": b"not a key"})
+
+
+@pytest.mark.parametrize("selector", ["encrypted_comment_regex", "unencrypted_comment_regex"])
+def test_comment_regex_files_decrypt_but_are_not_rewritten(tmp_path: Path, age_key: AgeKey, selector: str) -> None:
+    document = b"# public note\n# private note\na: 1\nb:\n    # private inner\n    c: 2\n"
+    (tmp_path / "x.yaml").write_bytes(document)
+    _write_rules(tmp_path, f"creation_rules:\n  - age: {age_key.recipient}\n    {selector}: public\n")
+    encrypted = sops("encrypt", "x.yaml", cwd=tmp_path).stdout
+    assert b"ENC[AES256_GCM" in encrypted.split(b"\nsops:")[0]
+    decryptor = Decryptor.from_environment([age_key.path])
+    assert decryptor.decrypt(encrypted, tmp_path / "x.yaml") == document
+    with pytest.raises(SecretsError, match="not re-encrypted by tether"):
+        api.rotate(encrypted, "yaml", decryptor.ring, "x.yaml")
+    with pytest.raises(SecretsError, match="comment_regex are not supported"):
+        rule_for(tmp_path / "x.yaml")

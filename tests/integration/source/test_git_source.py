@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,25 @@ def test_symlink_inside_the_repository_is_kept(work_repo: Path, tmp_path: Path, 
     run_git(work_repo, "commit", "-q", "-m", "inner link")
     result = render_source(f"file://{work_repo}//apps/web?ref=main", RenderOptions(cache_dir=str(tmp_path / "c")))
     assert [m.source.file for m in result.manifests] == ["apps/web/alias.yaml", "apps/web/cm.yaml"]
+
+
+def test_validate_a_git_source_reports_the_revision(git_server, work_repo: Path, tmp_path: Path) -> None:
+    import json
+
+    from tether.validate import validate_source
+    from tether.validate.report import render_report
+
+    (work_repo / "apps/web/bad.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n"
+                                                 "  ports:\n    - port: eighty\n")
+    subprocess.run(["git", "-C", str(work_repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(work_repo), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m",
+                    "bad"], check=True)
+    url = git_server.publish(work_repo, "repo.git")
+    report = validate_source(f"{url}//apps/web?ref=main", RenderOptions(cache_dir=str(tmp_path / "cache")))
+    sarif = json.loads(render_report(report, "sarif"))
+    [run] = sarif["runs"]
+    assert run["versionControlProvenance"][0]["revisionId"] == report.revision
+    assert len(report.revision) == 40
+    [result] = run["results"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "apps/web/bad.yaml"
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 7, "startColumn": 13}

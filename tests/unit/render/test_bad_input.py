@@ -58,7 +58,13 @@ def test_small_aliases_are_fine(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels: &l {a: b}\n"
           "  annotations: *l\n")
     result = render_source(tmp_path, RenderOptions())
+    # the alias is a copy: labels added to one do not appear in the other
     assert result.manifests[0].obj["metadata"]["annotations"] == {"a": "b"}
+
+
+def test_timestamps_stay_strings(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  day: 2024-01-31\n")
+    assert render_source(tmp_path, RenderOptions()).manifests[0].obj["data"]["day"] == "2024-01-31"
 
 
 def test_non_utf8_bytes(tmp_path: Path) -> None:

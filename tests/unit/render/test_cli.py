@@ -80,8 +80,10 @@ def test_with_render_options_decorator_for_other_commands() -> None:
         typer.echo(f"{path} {prune}")
 
     @app.command()
-    def other() -> None:
-        pass
+    @with_render_options
+    def apply(path: str, app: str = typer.Option(..., "--app"), *, render_options: RenderOptions) -> None:
+        seen.append(render_options)
+        typer.echo(f"{path} {app}")
 
     result = CliRunner().invoke(app, ["diff", "x", "--prune", "--app", "web", "-n", "prod", "-f", "a.yaml", "-f",
                                       "b.yaml", "--set", "a=1", "--var", "K=V", "--tla-code", "n=1"])
@@ -89,3 +91,8 @@ def test_with_render_options_decorator_for_other_commands() -> None:
     assert result.output.strip() == "x True"
     assert seen == [RenderOptions(app="web", namespace="prod", values_files=("a.yaml", "b.yaml"), set_values=("a=1",),
                                   variables=(("K", "V"),), tla_code=(("n", "1"),))]
+
+    result = CliRunner().invoke(app, ["apply", "y", "--app", "shop", "-n", "x"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "y shop"
+    assert seen[-1] == RenderOptions(app="shop", namespace="x")

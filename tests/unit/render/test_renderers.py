@@ -197,3 +197,12 @@ def test_jsonnet_endless_evaluation_hits_the_time_limit(fixture_copy) -> None:
         "local f(n) = if n == 0 then 0 else 1 + f(n - 1) + f(n - 1); { a: f(200) }\n")
     with pytest.raises(RenderError, match="longer than 2s"):
         render_source(app, RenderOptions(timeout=2))
+
+
+def test_helm_values_schema_is_enforced(fixture_copy) -> None:
+    chart = fixture_copy("helm") / "web"
+    (chart / "values.schema.json").write_text(
+        '{"type": "object", "properties": {"replicaCount": {"type": "integer", "minimum": 1}}}')
+    with pytest.raises(RenderError, match=r"(?s)Chart.yaml \(helm chart\): values don't meet .*/replicaCount"):
+        render_source(chart, RenderOptions(set_values=("replicaCount=0",)))
+    assert render_source(chart, RenderOptions(set_values=("replicaCount=2",))).manifests

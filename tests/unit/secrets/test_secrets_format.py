@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tether.errors import SecretsError
-from tether.secrets import Decryptor, shamir
+from tether.secrets import Decryptor, api, shamir
 from tether.secrets.cipher import (
     ENC_RE,
     Comment,
@@ -21,9 +21,12 @@ from tether.secrets.cipher import (
     format_float,
     to_bytes,
 )
+from tether.secrets.config import group_from
+from tether.secrets.keys import KeyRing
 from tether.secrets.metadata import flatten, unflatten
 from tether.secrets.stores import format_for
 from tether.secrets.tree import Rules, Slot, decrypt_slots, encrypt_slots
+from tether.secrets.yamlstore import guess_indent
 
 KEY = bytes(range(32))
 DATA = Path(__file__).parent / "data"
@@ -179,3 +182,69 @@ def test_known_answer_files_written_by_sops(name: str, needle: bytes, monkeypatc
     path = DATA / name
     out = Decryptor.from_environment().decrypt(path.read_bytes(), path)
     assert needle in out
+
+
+ENC_SAMPLE = "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]"
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), [
+    ("a.yaml", f"a: 1\nsops:\n    mac: {ENC_SAMPLE}\n    version: 3.11.0\n", True),
+    ("a.yaml", "a: 1\nsops:\n    mac: plain\n", False),
+    ("a.yaml", "note: mentions sops and mac\n", False),
+    ("a.yaml", f"a: b\nnested:\n  sops: {{mac: '{ENC_SAMPLE}'}}\n", False),
+    ("a.json", f'{{"a": 1, "sops": {{"mac": "{ENC_SAMPLE}"}}}}', True),
+    ("a.json", '{"a": "sops mac"}', False),
+    (".env", f"A={ENC_SAMPLE}\nsops_mac={ENC_SAMPLE}\nsops_version=3.11.0\n", True),
+    (".env", "sops_mac=1\n", False),
+    ("a.ini", f"[s]\nk = {ENC_SAMPLE}\n\n[sops]\nmac = {ENC_SAMPLE}\n", True),
+    ("blob", f'{{"data": "{ENC_SAMPLE}", "sops": {{"mac": "{ENC_SAMPLE}"}}}}', True),
+    ("blob", "\x00binary sops mac", False),
+])
+def test_is_encrypted_is_cheap_and_precise(name: str, data: str, expected: bool) -> None:
+    assert Decryptor(KeyRing()).is_encrypted(data.encode(), Path(name)) is expected
+
+
+@pytest.mark.parametrize(("fmt", "data", "message"), [
+    ("yaml", b"", "holds no document"),
+    ("json", b"[1,", "not valid JSON"),
+    ("dotenv", b"NOEQUALS\n", ":1: invalid dotenv line"),
+    ("ini", b"[s]\njunk\n", ":2: invalid INI line"),
+])
+def test_unparseable_plaintext_names_file_and_line(fmt: str, data: bytes, message: str) -> None:
+    options = api.EncryptOptions(key_groups=[group_from(["age1qqqq"], [])])
+    with pytest.raises(SecretsError, match=message) as caught:
+        api.encrypt(data, fmt, options, "f.txt")
+    assert str(caught.value).startswith("f.txt")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a:\n  b: 1\n", (2, 0)),
+    ("a:\n    b: 1\n    x:\n        - one\n", (4, 4)),
+    ("containers:\n- name: a\n  image: b\n", (2, 0)),
+    ("spec:\n  containers:\n    - name: a\n      image: b\n", (2, 2)),
+    ("l:\n  - name: a\n    env:\n      - x\n", (2, 2)),
+    ("x: 1\n", (4, 4)),
+    ("a: |\n  text: not a key\n", (4, 4)),
+])
+def test_indentation_guess(text: str, expected: tuple[int, int]) -> None:
+    assert guess_indent(text) == expected
+
+
+ROUND_TRIPS = [
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db # the name\n  labels:\n    app: web\n"
+    "stringData:\n  password: hunter2\n  config: |\n    a=1\n    b=2\n",
+    "spec:\n  containers:\n  - name: app\n    env:\n    - name: TOKEN\n      value: abc\n",
+    "spec:\n  containers:\n    - name: app\n      args: [--flag, x]\n",
+    "# head\na:\n    b: 1\n    # inside\n    c:\n        - x\n        - y\n",
+]
+
+
+@pytest.mark.parametrize("text", ROUND_TRIPS)
+def test_encrypt_then_decrypt_gives_the_file_back(text: str) -> None:
+    import pyrage
+
+    identity = pyrage.x25519.Identity.generate()
+    options = api.EncryptOptions(key_groups=[group_from([str(identity.to_public())], [])])
+    encrypted = api.encrypt(text.encode(), "yaml", options, "s.yaml")
+    assert b"hunter2" not in encrypted
+    assert api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml").decode() == text

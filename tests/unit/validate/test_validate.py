@@ -80,10 +80,16 @@ def test_crd_from_cluster_callback() -> None:
 
 def test_many_objects_of_a_kind_use_the_compiled_validator_with_the_same_results() -> None:
     good = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}
-    manifests = [Manifest({**good, "metadata": {"name": f"s{i}"}}) for i in range(60)]
+    from tether.validate.schema import FAST_THRESHOLD, _compiled
+
+    manifests = [Manifest({**good, "metadata": {"name": f"s{i}"}}) for i in range(FAST_THRESHOLD)]
     manifests[30].obj["spec"] = {"ports": [{"port": "eighty"}]}
     report = validate_manifests(manifests)
     assert [(f.object, f.field) for f in report.findings] == [("Service s30", ".spec.ports[0].port")]
+    assert ("1.32", "io.k8s.api.core.v1.Service") in _compiled
+    # once compiled, a small set uses it too and still reports the same detail
+    small = validate_manifests([manifests[30], manifests[0]])
+    assert [(f.object, f.field) for f in small.findings] == [("Service s30", ".spec.ports[0].port")]
 
 
 def test_policies() -> None:
