@@ -218,8 +218,10 @@ def test_wait_ends_when_the_controller_reports_ready(sandbox) -> None:
 
 def test_wait_times_out_naming_what_is_not_ready(sandbox) -> None:
     ns = "eng-wait-timeout"
-    objs = [namespace(ns), deployment("stuck", ns, replicas=2), configmap("cfg", ns)]
-    with pytest.raises(HealthTimeout, match=rf"1 object\(s\): Deployment\.apps {ns}/stuck: InProgress \(updated"):
+    # an image naming "fail" never pulls in the sandbox's workload simulation, so the rollout stays in progress
+    objs = [namespace(ns), deployment("stuck", ns, replicas=2, image="registry.example/fail:1"), configmap("cfg", ns)]
+    stuck = rf"1 object\(s\): Deployment\.apps {ns}/stuck: InProgress \(available replicas: 0/2"
+    with pytest.raises(HealthTimeout, match=stuck):
         run(plan_and_apply(sandbox.kubeconfig, objs, "wait-timeout", ApplyOptions(wait=True, timeout=3)))
 
 

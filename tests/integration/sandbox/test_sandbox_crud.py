@@ -47,18 +47,22 @@ def test_generation_moves_only_with_spec(api, sandbox_namespace):
     code, created, _ = api.post(base, deployment("web", ns))
     assert code == 201 and created["metadata"]["generation"] == 1
     assert created["spec"]["strategy"]["type"] == "RollingUpdate"  # upstream defaults
+    # the simulated deployment controller writes too: unconditional PUTs (no resourceVersion), as upstream allows
     created["metadata"]["labels"]["extra"] = "yes"
+    del created["metadata"]["resourceVersion"]
     code, relabelled, _ = api.put(f"{base}/web", created)
     assert code == 200 and relabelled["metadata"]["generation"] == 1
     relabelled["spec"]["replicas"] = 3
+    del relabelled["metadata"]["resourceVersion"]
     code, scaled, _ = api.put(f"{base}/web", relabelled)
     assert scaled["metadata"]["generation"] == 2
     # status is only written through /status, and does not move generation
-    scaled["status"] = {"replicas": 3, "readyReplicas": 3}
+    scaled["status"] = {"replicas": 3, "readyReplicas": 42}
+    del scaled["metadata"]["resourceVersion"]
     code, after_main, _ = api.put(f"{base}/web", scaled)
-    assert code == 200 and "status" not in after_main
+    assert code == 200 and after_main.get("status", {}).get("readyReplicas") != 42
     code, after_status, _ = api.put(f"{base}/web/status", scaled)
-    assert code == 200 and after_status["status"]["readyReplicas"] == 3
+    assert code == 200 and after_status["status"]["readyReplicas"] == 42
     assert after_status["metadata"]["generation"] == 2
 
 
