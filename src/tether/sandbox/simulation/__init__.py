@@ -85,7 +85,26 @@ class Simulation:
         self.errors = 0
         #: (kind, uid) -> loop time an object entered its current stage (pods, claims)
         self.since: dict[tuple[str, str], float] = {}
+        #: controller uid -> (storage key, namespace, name) of the objects it controls
+        self.children: dict[str, set[tuple[tuple[str, str], str, str]]] = {}
+        for key, bucket in store.objects.items():
+            for (namespace, name), obj in bucket.items():
+                self._index(key, namespace, name, obj, add=True)
         store.listeners.append(self._on_event)
+
+    def _index(self, key: tuple[str, str], namespace: str, name: str, obj: dict[str, Any] | None, add: bool) -> None:
+        ref = controller_ref(obj) if obj is not None else None
+        uid = (ref or {}).get("uid")
+        if not uid:
+            return
+        if add:
+            self.children.setdefault(uid, set()).add((key, namespace, name))
+        else:
+            children = self.children.get(uid)
+            if children is not None:
+                children.discard((key, namespace, name))
+                if not children:
+                    del self.children[uid]
 
     # -- scheduling ------------------------------------------------------------------------------
 
@@ -97,6 +116,10 @@ class Simulation:
                 self.schedule(controller, namespace, name)
 
     def _on_event(self, event: WatchEvent) -> None:
+        name = event.object["metadata"]["name"]
+        if event.old is not None:
+            self._index(event.key, event.namespace, name, event.old, add=False)
+        self._index(event.key, event.namespace, name, event.object, add=event.type != "DELETED")
         controller = KINDS.get(event.key)
         if controller is None:
             return
@@ -171,8 +194,9 @@ class Simulation:
     def owned(self, group: str, plural: str, namespace: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
         """Objects in ``namespace`` controlled by ``owner`` (by uid), oldest first."""
         uid = owner["metadata"]["uid"]
-        items = [o for (ns, _), o in self.store.objects.get((group, plural), {}).items() if ns == namespace
-                 and (controller_ref(o) or {}).get("uid") == uid]
+        bucket = self.store.objects.get((group, plural), {})
+        items = [bucket[(ns, name)] for key, ns, name in self.children.get(uid, ())
+                 if key == (group, plural) and ns == namespace and (ns, name) in bucket]
         return sorted(items, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
 
     def create(self, group: str, plural: str, obj: dict[str, Any], manager: str = CONTROLLER_MANAGER) -> dict[str, Any]:
