@@ -182,6 +182,12 @@ def reconcile_cronjob(sim: Simulation, namespace: str, name: str) -> None:
     except ValueError:
         upcoming = None
     last_schedule = old.get("lastScheduleTime")
+    # of several missed schedule times only the most recent one runs, as upstream
+    for _ in range(1000):
+        following = next_time(spec.get("schedule", ""), upcoming) if upcoming is not None else None
+        if following is None or following.timestamp() > time.time():
+            break
+        upcoming = following
     if upcoming is not None and upcoming.timestamp() <= time.time() and not spec.get("suspend"):
         policy = spec.get("concurrencyPolicy", "Allow")
         if policy == "Replace":
@@ -205,9 +211,11 @@ def reconcile_cronjob(sim: Simulation, namespace: str, name: str) -> None:
         last_schedule = status.timestamp(upcoming.timestamp())
         upcoming = next_time(spec.get("schedule", ""), upcoming)
     if running:
-        new_status["active"] = [{"kind": "Job", "namespace": namespace, "name": j["metadata"]["name"],
-                                 "uid": j["metadata"]["uid"], "apiVersion": "batch/v1",
-                                 "resourceVersion": j["metadata"].get("resourceVersion", "")} for j in running]
+        # upstream records the Job's resourceVersion at creation; later Job writes do not touch it
+        known = {r.get("uid"): r for r in old.get("active") or []}
+        new_status["active"] = [known.get(j["metadata"]["uid"]) or {
+            "kind": "Job", "namespace": namespace, "name": j["metadata"]["name"], "uid": j["metadata"]["uid"],
+            "apiVersion": "batch/v1", "resourceVersion": j["metadata"].get("resourceVersion", "")} for j in running]
     if last_schedule:
         new_status["lastScheduleTime"] = last_schedule
     if last_success:
