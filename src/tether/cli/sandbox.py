@@ -51,7 +51,7 @@ def sandbox_command(
     sim_delay: float = typer.Option(1.0, "--sim-delay", help="Seconds until simulated pods run (0.05 or more)."),
     no_simulation: bool = typer.Option(False, "--no-simulation", help="Do not simulate workload controllers."),
     authz: str = typer.Option("AlwaysAllow", "--authz", help="Authorization mode: AlwaysAllow or rbac."),
-    token_file: Path = typer.Option(None, "--token-file", help="Static tokens: token,user,uid[,\"group1,group2\"]."),
+    token_file: Path = typer.Option(None, "--token-file", help='Static tokens: token,user,uid[,"group1,group2"].'),
     fault: list[str] = typer.Option([], "--fault", help="Inject faults, e.g. error=create:0.2 (see docs)."),
 ) -> None:
     """Serve a local Kubernetes-compatible API server until stopped; prints the kubeconfig path."""
@@ -61,10 +61,16 @@ def sandbox_command(
         raise UsageError(f"--port {port} is not a TCP port")
     from tether.sandbox.extras import ExtrasConfig
 
-    extras = ExtrasConfig(simulate=not no_simulation, sim_delay=max(sim_delay, 0.05), authz=authz,
-                          token_file=token_file, faults=list(fault))
-    config = SandboxConfig(host=host, port=port, data_dir=data, tls=tls, tokens=list(token), history_size=history,
-                           extras=extras)
+    extras = ExtrasConfig(
+        simulate=not no_simulation,
+        sim_delay=max(sim_delay, 0.05),
+        authz=authz,
+        token_file=token_file,
+        faults=list(fault),
+    )
+    config = SandboxConfig(
+        host=host, port=port, data_dir=data, tls=tls, tokens=list(token), history_size=history, extras=extras
+    )
     _serve(config, kubeconfig_out or data / "kubeconfig")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 from typing import Any
 
@@ -46,8 +47,10 @@ def admit(rt: ResourceType, obj: dict[str, Any], field_validation: str, *, check
     """Default and validate ``obj`` in place. Returns warnings (unknown fields under Warn);
     raises 400 for unknown fields under Strict and 422 Invalid for field errors."""
     if not rt.crd:
-        _default_builtin(rt.kind, obj)
-        defaults.apply_defaults(rt.kind, obj)  # the rest of upstream's defaults, before managedFields
+        # a malformed object skips defaulting: schema validation below reports why
+        with contextlib.suppress(TypeError, AttributeError, ValueError):
+            _default_builtin(rt.kind, obj)
+            defaults.apply_defaults(rt.kind, obj)  # the rest of upstream's defaults, before managedFields
     report = validation.validate(validator(rt), obj, defaulting=bool(rt.crd))
     name = (obj.get("metadata") or {}).get("name") or ""
     if report.unknown and field_validation == "Strict":
@@ -56,7 +59,8 @@ def admit(rt: ResourceType, obj: dict[str, Any], field_validation: str, *, check
             f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: {fields}'
         )
     causes = report.errors
-    causes.extend(_semantic(rt, obj, check_name))
+    if not causes:  # semantic checks assume a well-typed object
+        causes.extend(_semantic(rt, obj, check_name))
     if causes:
         raise errors.invalid(rt.kind, rt.group, name, causes)
     if report.unknown and field_validation == "Warn":

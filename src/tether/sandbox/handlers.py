@@ -24,8 +24,8 @@ PATCH_TYPES = (
 )
 
 
-def respond(body: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    response = web.Response(body=encode(body).encode(), status=status, content_type=JSON)
+def respond(body: Any, status: int = 200, warnings: list[str] | None = None, text: str | None = None) -> web.Response:
+    response = web.Response(body=(text or encode(body)).encode(), status=status, content_type=JSON)
     for warning in warnings or ():
         response.headers.add("Warning", '299 - "' + warning.replace("\\", "\\\\").replace('"', '\\"') + '"')
     return response
@@ -179,9 +179,10 @@ class ResourceHandlers:
         if not apply:
             new = managed.record_update(rt, live, new, manager, subresource)
         if creating:
-            return respond(self.store.create(rt, new, dry_run=dry_run), 201, warnings)
-        updated = self.store.update(rt, new, subresource=subresource, dry_run=dry_run)
-        return respond(_with_version(rt, updated), 200, warnings)
+            created = self.store.create(rt, new, dry_run=dry_run)
+            return respond(created, 201, warnings, self.store.encoded(created))
+        updated = _with_version(rt, self.store.update(rt, new, subresource=subresource, dry_run=dry_run))
+        return respond(updated, 200, warnings, self.store.encoded(updated))
 
     def _restrict(self, rt: ResourceType, live: dict[str, Any] | None, new: dict[str, Any], sub: str) -> dict[str, Any]:
         """What a write may change: the main resource keeps the live status, /status only status."""
@@ -263,9 +264,9 @@ class ResourceHandlers:
                 raise errors.not_found(rt.plural, rt.group, info.name)
             if rt.kind == "Namespace" and not rt.crd:
                 body.pop("status", None)
-            merged = clone(managed.apply(rt, None, body, manager, bool(force)))
+            merged = managed.apply(rt, None, body, manager, bool(force))  # a new object: no copy needed
             return self._write_update(rt, None, merged, manager, "", dry_run, validation, creating=True, apply=True)
-        merged = clone(managed.apply(rt, _with_version(rt, live), body, manager, bool(force), info.subresource))
+        merged = managed.apply(rt, _with_version(rt, live), body, manager, bool(force), info.subresource)
         return self._write_update(rt, live, merged, manager, info.subresource, dry_run, validation, apply=True)
 
     async def _update_scale(

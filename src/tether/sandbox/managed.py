@@ -33,10 +33,6 @@ def type_info(rt: ResourceType) -> Any:
 def record_update(
     rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any], manager: str, subresource: str = ""
 ) -> dict[str, Any]:
-    try:
-        _merge()
-    except ImportError:  # TEMPORARY until the merge library is merged in
-        return new
     return _merge().record_update(
         old,
         new,

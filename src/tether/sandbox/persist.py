@@ -19,8 +19,10 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 
 class Persistence:
     """One SQLite file (WAL, synchronous=NORMAL: a crash may lose the last moments, never
-    corrupt). Every write stores the object and the new global resourceVersion together, so a
-    restart resumes from the highest version ever handed out, deleted objects included."""
+    corrupt). Writes are grouped into one transaction per burst (the store flushes a few
+    milliseconds after a write, and on close); each commit stores the global resourceVersion
+    with the objects, so a restart resumes from the highest version handed out, deleted
+    objects included."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,28 +30,38 @@ class Persistence:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._rv = 0
 
     def load(self) -> tuple[int, Iterator[tuple[str, str, dict[str, Any]]]]:
         row = self._db.execute("SELECT v FROM meta WHERE k = 'rv'").fetchone()
-        rv = int(row[0]) if row else 0
+        rv = self._rv = int(row[0]) if row else 0
         rows = self._db.execute("SELECT grp, res, body FROM objects ORDER BY grp, res, ns, name").fetchall()
         return rv, ((grp, res, json.loads(body)) for grp, res, body in rows)
 
     def put(self, group: str, plural: str, namespace: str, name: str, body: str, rv: int) -> None:
-        db = self._db
-        db.execute("BEGIN")
-        db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)", (group, plural, namespace, name, body))
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(rv),))
-        db.execute("COMMIT")
+        self._begin()
+        self._db.execute(
+            "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)", (group, plural, namespace, name, body)
+        )
+        self._rv = rv
 
     def delete(self, group: str, plural: str, namespace: str, name: str, rv: int) -> None:
-        db = self._db
-        db.execute("BEGIN")
-        db.execute(
+        self._begin()
+        self._db.execute(
             "DELETE FROM objects WHERE grp = ? AND res = ? AND ns = ? AND name = ?", (group, plural, namespace, name)
         )
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(rv),))
-        db.execute("COMMIT")
+        self._rv = rv
+
+    def _begin(self) -> None:
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+
+    def flush(self) -> None:
+        """Commit the writes since the last flush, with the resourceVersion they reached."""
+        if self._db.in_transaction:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self._rv),))
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
+        self.flush()
         self._db.close()

@@ -131,7 +131,9 @@ def decode_object(data: bytes, content_type: str) -> dict[str, Any]:
             f"couldn't get version/kind; json parse error: cannot unmarshal {type(body).__name__} into an object"
         )
     meta = body.get("metadata")
-    if meta is not None and not isinstance(meta, dict):
+    if meta is None:
+        body["metadata"] = {}
+    elif not isinstance(meta, dict):
         raise errors.bad_request("metadata must be an object")
     return body
 

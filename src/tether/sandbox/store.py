@@ -173,6 +173,9 @@ class Store:
         self.admission: list[Callable[[str, ResourceType, dict[str, Any], dict[str, Any] | None], None]] = []
         self.gc_enabled = False
         self._db = Persistence(data_dir / "sandbox.db") if data_dir else None
+        self._flush_pending = False
+        # the last stored object and its JSON (a reference, so identity checks stay valid)
+        self._last_encoded: tuple[dict[str, Any] | None, str] = (None, "")
         if self._db:
             self.rv, rows = self._db.load()
             for group, plural, obj in rows:
@@ -484,7 +487,10 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(self.rv)
         self.objects.setdefault(rt.storage_key, {})[(namespace, name)] = obj
         if self._db:
-            self._db.put(rt.group, rt.plural, namespace, name, encode(obj), self.rv)
+            text = encode(obj)
+            self._last_encoded = (obj, text)
+            self._db.put(rt.group, rt.plural, namespace, name, text, self.rv)
+            self._schedule_flush()
         self._emit(WatchEvent(kind, rt.storage_key, namespace, obj, old, self.rv))
 
     def _remove(self, rt: ResourceType, namespace: str, name: str, last: dict[str, Any]) -> None:
@@ -497,9 +503,32 @@ class Store:
         last["metadata"]["resourceVersion"] = str(self.rv)
         if self._db:
             self._db.delete(key[0], key[1], namespace, name, self.rv)
+            self._schedule_flush()
         self._emit(WatchEvent("DELETED", key, namespace, last, old, self.rv))
         if namespace and key != NAMESPACES:
             self._maybe_finish_namespace(namespace)
+
+    def encoded(self, obj: dict[str, Any]) -> str:
+        """JSON of ``obj``, reusing the encoding of the write that just stored it."""
+        if self._last_encoded[0] is obj:
+            return self._last_encoded[1]
+        return encode(obj)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_pending or self._db is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # used outside an event loop: commit right away
+            self._db.flush()
+            return
+        self._flush_pending = True
+        loop.call_later(0.005, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if self._db is not None:
+            self._db.flush()
 
     def _emit(self, event: WatchEvent) -> None:
         history = self._history

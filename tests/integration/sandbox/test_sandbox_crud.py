@@ -41,28 +41,33 @@ def test_create_twice_is_already_exists_and_generate_name_works(api, sandbox_nam
     assert code == 201 and created["metadata"]["name"].startswith("gen-") and len(created["metadata"]["name"]) == 9
 
 
+def _put_fresh(api, path, change, *, status_path=False):
+    """Read-modify-write with retries: the workload simulation writes status concurrently."""
+    for _ in range(20):
+        _, live, _ = api.get(path)
+        change(live)
+        code, written, _ = api.put(path + ("/status" if status_path else ""), live)
+        if code != 409:
+            return code, written
+    raise AssertionError(f"could not write {path}")
+
+
 def test_generation_moves_only_with_spec(api, sandbox_namespace):
     ns = sandbox_namespace
     base = f"/apis/apps/v1/namespaces/{ns}/deployments"
     code, created, _ = api.post(base, deployment("web", ns))
     assert code == 201 and created["metadata"]["generation"] == 1
     assert created["spec"]["strategy"]["type"] == "RollingUpdate"  # upstream defaults
-    # the simulated deployment controller writes too: unconditional PUTs (no resourceVersion), as upstream allows
-    created["metadata"]["labels"]["extra"] = "yes"
-    del created["metadata"]["resourceVersion"]
-    code, relabelled, _ = api.put(f"{base}/web", created)
+    code, relabelled = _put_fresh(api, f"{base}/web", lambda o: o["metadata"]["labels"].update(extra="yes"))
     assert code == 200 and relabelled["metadata"]["generation"] == 1
-    relabelled["spec"]["replicas"] = 3
-    del relabelled["metadata"]["resourceVersion"]
-    code, scaled, _ = api.put(f"{base}/web", relabelled)
+    code, scaled = _put_fresh(api, f"{base}/web", lambda o: o["spec"].update(replicas=3))
     assert scaled["metadata"]["generation"] == 2
     # status is only written through /status, and does not move generation
-    scaled["status"] = {"replicas": 3, "readyReplicas": 42}
-    del scaled["metadata"]["resourceVersion"]
-    code, after_main, _ = api.put(f"{base}/web", scaled)
-    assert code == 200 and after_main.get("status", {}).get("readyReplicas") != 42
-    code, after_status, _ = api.put(f"{base}/web/status", scaled)
-    assert code == 200 and after_status["status"]["readyReplicas"] == 42
+    marker = {"observedGeneration": 77, "replicas": 3}
+    code, after_main = _put_fresh(api, f"{base}/web", lambda o: o.update(status=marker))
+    assert code == 200 and after_main.get("status") != marker
+    code, after_status = _put_fresh(api, f"{base}/web", lambda o: o.update(status=marker), status_path=True)
+    assert code == 200 and after_status["status"] == marker
     assert after_status["metadata"]["generation"] == 2
 
 

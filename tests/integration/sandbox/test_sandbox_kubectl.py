@@ -73,9 +73,9 @@ def test_create_invalid_reports_field(sandbox, sandbox_namespace, tmp_path: Path
 kind: Deployment
 metadata: {{name: bad, namespace: {sandbox_namespace}}}
 spec:
-  selector: {{matchLabels: {{app: x}}}}
+  selector: {{matchLabels: {{app: mine}}}}
   template:
-    metadata: {{labels: {{app: y}}}}
+    metadata: {{labels: {{app: other}}}}
     spec: {{containers: [{{name: c, image: nginx}}]}}
 """)
     result = kubectl(sandbox, "create", "-f", str(bad), check=False)
@@ -127,3 +127,94 @@ def test_get_watch_streams_changes(sandbox, sandbox_namespace):
     finally:
         proc.kill()
         proc.communicate()
+
+
+def _deployment_yaml(ns: str, replicas: int, image: str) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  namespace: {ns}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: app}}
+  template:
+    metadata:
+      labels: {{app: app}}
+    spec:
+      containers:
+        - name: app
+          image: {image}
+          ports: [{{containerPort: 8080}}]
+"""
+
+
+def test_client_side_apply_create_then_patch(sandbox, sandbox_namespace, tmp_path: Path):
+    ns = sandbox_namespace
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(_deployment_yaml(ns, 1, "nginx:1.26"))
+    assert "created" in kubectl(sandbox, "apply", "-f", str(manifest)).stdout
+    assert "unchanged" in kubectl(sandbox, "apply", "-f", str(manifest)).stdout
+    manifest.write_text(_deployment_yaml(ns, 3, "nginx:1.27"))
+    assert "configured" in kubectl(sandbox, "apply", "-f", str(manifest)).stdout
+    got = json.loads(kubectl(sandbox, "-n", ns, "get", "deploy", "app", "-o", "json", "--show-managed-fields").stdout)
+    assert got["spec"]["replicas"] == 3
+    assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    assert got["metadata"]["generation"] == 2
+    managers = {(e["manager"], e["operation"]) for e in got["metadata"]["managedFields"]}
+    assert ("kubectl-client-side-apply", "Update") in managers
+
+
+def test_server_side_apply_conflicts_and_force(sandbox, sandbox_namespace, tmp_path: Path):
+    ns = sandbox_namespace
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(_deployment_yaml(ns, 2, "nginx:1.26"))
+    assert "serverside-applied" in kubectl(sandbox, "apply", "--server-side", "-f", str(manifest)).stdout
+    manifest.write_text(_deployment_yaml(ns, 4, "nginx:1.26"))
+    result = kubectl(sandbox, "apply", "--server-side", "--field-manager=other", "-f", str(manifest), check=False)
+    assert result.returncode != 0
+    assert "conflict" in result.stderr and '"kubectl"' in result.stderr and ".spec.replicas" in result.stderr
+    kubectl(sandbox, "apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", str(manifest))
+    got = json.loads(kubectl(sandbox, "-n", ns, "get", "deploy", "app", "-o", "json", "--show-managed-fields").stdout)
+    assert got["spec"]["replicas"] == 4
+    owners = {e["manager"]: e["fieldsV1"] for e in got["metadata"]["managedFields"] if e["operation"] == "Apply"}
+    assert "f:replicas" in owners["other"]["f:spec"] and "f:replicas" not in owners["kubectl"]["f:spec"]
+
+
+def test_diff_shows_pending_change_only(sandbox, sandbox_namespace, tmp_path: Path):
+    ns = sandbox_namespace
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(_deployment_yaml(ns, 1, "nginx:1.26"))
+    kubectl(sandbox, "apply", "--server-side", "-f", str(manifest))
+    same = kubectl(sandbox, "diff", "--server-side", "-f", str(manifest), check=False)
+    assert same.returncode == 0, same.stderr
+    manifest.write_text(_deployment_yaml(ns, 1, "nginx:1.27"))
+    changed = kubectl(sandbox, "diff", "--server-side", "-f", str(manifest), check=False)
+    assert changed.returncode == 1, changed.stderr
+    removed = [line for line in changed.stdout.splitlines() if line.startswith("-") and "image:" in line]
+    added = [line for line in changed.stdout.splitlines() if line.startswith("+") and "image:" in line]
+    assert removed and "nginx:1.26" in removed[0] and added and "nginx:1.27" in added[0]
+    client_side = kubectl(sandbox, "diff", "-f", str(manifest), check=False)
+    assert client_side.returncode == 1 and "nginx:1.27" in client_side.stdout
+    # diff is a dry run: nothing changed on the server
+    got = json.loads(kubectl(sandbox, "-n", ns, "get", "deploy", "app", "-o", "json").stdout)
+    assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
+
+
+def test_wait_for_condition_on_custom_status(sandbox, sandbox_namespace, tmp_path: Path):
+    ns = sandbox_namespace
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(_deployment_yaml(ns, 1, "nginx:1.26"))
+    kubectl(sandbox, "apply", "--server-side", "-f", str(manifest))
+    kubectl(sandbox, "-n", ns, "wait", "--for=condition=Available", "deployment/app", "--timeout=60s")
+    kubectl(sandbox, "-n", ns, "wait", "--for=jsonpath={.spec.replicas}=1", "deployment/app", "--timeout=30s")
+
+
+def test_get_all_across_namespaces(sandbox, sandbox_namespace, tmp_path: Path):
+    ns = sandbox_namespace
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(_deployment_yaml(ns, 1, "nginx:1.26"))
+    kubectl(sandbox, "apply", "--server-side", "-f", str(manifest))
+    out = kubectl(sandbox, "get", "all", "-A").stdout
+    assert f"{ns}" in out and "deployment.apps/app" in out
