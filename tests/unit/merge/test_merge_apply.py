@@ -405,7 +405,8 @@ def widget(spec):
 def test_crd_preserve_unknown_fields_deduces_granular_maps_and_atomic_lists():
     live = apply(None, widget({"config": {"a": {"x": 1}, "list": [1, 2]}, "tags": ["t1"]}), type_info=CRD)
     assert fields_of(live, "a") == {
-        "f:spec": {"f:config": {"f:a": {"f:x": {}}, "f:list": {}}, "f:tags": {'v:"t1"': {}}}
+        # "a" is an element of a deduced map, so (as upstream) a member besides its children
+        "f:spec": {"f:config": {"f:a": {".": {}, "f:x": {}}, "f:list": {}}, "f:tags": {'v:"t1"': {}}}
     }
     other = apply(live, widget({"config": {"a": {"y": 2}}, "tags": ["t2"]}), manager="b", type_info=CRD)
     assert other["spec"] == {"config": {"a": {"x": 1, "y": 2}, "list": [1, 2]}, "tags": ["t1", "t2"]}
@@ -416,7 +417,7 @@ def test_crd_preserve_unknown_fields_deduces_granular_maps_and_atomic_lists():
 def test_untyped_crd_everything_deduced():
     untyped = crd_type(None)
     live = apply(None, widget({"x": {"y": 1}, "l": [{"a": 1}]}), type_info=untyped)
-    assert fields_of(live, "a") == {"f:spec": {"f:l": {}, "f:x": {"f:y": {}}}}
+    assert fields_of(live, "a") == {"f:spec": {".": {}, "f:l": {}, "f:x": {".": {}, "f:y": {}}}}
 
 
 ORDER_CASES = [
@@ -546,3 +547,78 @@ def test_crd_map_list_keys_use_schema_defaults():
                   type_info=CRD_WITH_KEY_DEFAULT, force=True)
     assert other["spec"]["routes"] == [{"host": "a", "to": "y", "port": 80}]
     assert fields_of(other, "a") == {"f:spec": {"f:routes": {'k:{"host":"a","port":80}': {".": {}, "f:host": {}}}}}
+
+
+def test_dropped_item_with_field_owned_elsewhere_keeps_identity_and_that_field():
+    live = apply(None, deploy(template=containers({"name": "web", "image": "nginx:1", "args": ["-v"]})),
+                 manager="a")
+    changed = copy.deepcopy(live)
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+    live = record_update(live, changed, manager="edit", api_version="apps/v1", type_info=DEPLOY, now="T2")
+    result = apply(live, deploy(template=containers()), manager="a", now="T3")
+    assert result["spec"]["template"]["spec"]["containers"] == [{"name": "web", "image": "nginx:2"}]
+
+
+def test_more_than_ten_update_managers_fold_into_ancient_changes():
+    live = apply(None, deploy(), manager="a")
+    for index in range(12):
+        changed = copy.deepcopy(live)
+        changed["metadata"].setdefault("annotations", {})[f"k{index}"] = "v"
+        live = record_update(live, changed, manager=f"u{index:02d}", api_version="apps/v1", type_info=DEPLOY,
+                             now=f"T{index:02d}")
+    updates = [e for e in live["metadata"]["managedFields"] if e["operation"] == "Update"]
+    assert len(updates) == 10
+    ancient = [e for e in updates if e["manager"] == "ancient-changes"]
+    assert len(ancient) == 1
+    # the three oldest changes are folded together, keeping the newest of their times
+    assert set(ancient[0]["fieldsV1"]["f:metadata"]["f:annotations"]) == {".", "f:k0", "f:k1", "f:k2"}
+    assert ancient[0]["time"] == "T02"
+    assert [e["manager"] for e in updates if e["manager"] != "ancient-changes"] == [f"u{i:02d}" for i in range(3, 12)]
+
+
+def test_undecodable_client_managed_fields_fall_back_to_stored_ones():
+    live = apply(None, deploy(), manager="a")
+    changed = copy.deepcopy(live)
+    changed["metadata"]["managedFields"] = [{"manager": "x", "fieldsType": "FieldsV2"}]
+    changed["spec"]["replicas"] = 4
+    updated = record_update(live, changed, manager="edit", api_version="apps/v1", type_info=DEPLOY, now="T2")
+    assert entries(updated) == [("a", "Apply", "T1"), ("edit", "Update", "T2")]
+
+
+def test_conflict_cause_messages_follow_upstream():
+    from tether.sandbox.merge import Conflict
+
+    assert Conflict("m1", "v1", ".data.a", "Apply").message == 'conflict with "m1"'
+    assert Conflict("m1", "v1", ".data.a", "Update").message == 'conflict with "m1" using v1'
+    assert Conflict("c", "apps/v1", ".status", "Update", "status").message == (
+        'conflict with "c" with subresource "status" using apps/v1'
+    )
+
+
+ATOMIC_MAP_CRD = crd_type({
+    "type": "object",
+    "properties": {"spec": {"type": "object", "properties": {
+        "settings": {"type": "object", "additionalProperties": {"type": "string"}, "x-kubernetes-map-type": "atomic"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+    }}},
+})
+
+
+@pytest.mark.parametrize(
+    ("field", "conflicts"),
+    [("settings", ['.spec.settings']), ("labels", [])],
+    ids=["atomic-map-conflicts-as-a-unit", "granular-map-shares-keys"],
+)
+def test_atomic_versus_granular_maps(field, conflicts):
+    live = apply(None, widget({field: {"a": "1"}}), manager="a", type_info=ATOMIC_MAP_CRD)
+    other = widget({field: {"b": "2"}})
+    if conflicts:
+        with pytest.raises(ApplyConflictError) as caught:
+            apply(live, other, manager="b", type_info=ATOMIC_MAP_CRD)
+        assert [c.field for c in caught.value.conflicts] == conflicts
+        forced = apply(live, other, manager="b", force=True, type_info=ATOMIC_MAP_CRD)
+        assert forced["spec"][field] == {"b": "2"}
+        assert fields_of(forced, "a") is None  # a's only field moved to b
+    else:
+        both = apply(live, other, manager="b", type_info=ATOMIC_MAP_CRD)
+        assert both["spec"][field] == {"a": "1", "b": "2"}

@@ -53,7 +53,8 @@ SPEC = {
 }
 
 # Written by hand from the upstream FieldsV1 format: sorted fields, list items keyed by JSON of
-# their key fields (ints numerically ordered, defaulted protocol), "." on list items only.
+# their key fields (ints numerically ordered, defaulted protocol), "." on list items only, and
+# nothing for the empty "resources" struct (upstream's ToFieldSet skips empty structs).
 EXPECTED_SPEC_FIELDS = {
     "f:replicas": {},
     "f:selector": {},
@@ -71,7 +72,6 @@ EXPECTED_SPEC_FIELDS = {
                         },
                         'k:{"containerPort":8080,"protocol":"TCP"}': {".": {}, "f:containerPort": {}},
                     },
-                    "f:resources": {},
                 }
             },
             "f:tolerations": {},
@@ -148,7 +148,7 @@ def test_crd_schema_types():
     )
     assert to_fields_v1(fields) == {
         "f:spec": {
-            "f:extra": {"f:a": {"f:b": {}}},
+            "f:extra": {"f:a": {".": {}, "f:b": {}}},
             "f:rules": {'k:{"id":2}': {".": {}, "f:id": {}, "f:v": {}}},
             "f:settings": {},
         }
@@ -171,3 +171,50 @@ def test_map_list_key_encoding(name, item, expected):
 
     containers = DEPLOY.root.fields["spec"].fields["template"].fields["spec"].fields["containers"]
     assert item_key(item, containers) == expected
+
+
+def _containers(**fields):
+    return {"spec": {"template": {"spec": {"containers": [{"name": "c", **fields}]}}}}
+
+
+def _in_container(encoded):
+    return encoded["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"c"}']
+
+
+EMPTY_VALUE_CASES = [
+    ("empty-struct-contributes-nothing", {"resources": {}}, None),
+    ("empty-atomic-list-is-a-member", {"args": []}, {}),
+    ("empty-associative-list-contributes-nothing", {"ports": []}, None),
+    ("null-scalar-is-a-member", {"image": None}, {}),
+    ("null-struct-contributes-nothing", {"securityContext": None}, None),
+]
+
+
+@pytest.mark.parametrize(("name", "fields", "expected"), EMPTY_VALUE_CASES, ids=[c[0] for c in EMPTY_VALUE_CASES])
+def test_applied_set_of_empty_and_null_values(name, fields, expected):
+    item = _in_container(to_fields_v1(object_fields(_containers(**fields), DEPLOY.root)))
+    field = "f:" + next(iter(fields))
+    if expected is None:
+        assert field not in item
+    else:
+        assert item[field] == expected
+
+
+def test_update_flavour_marks_new_maps_and_empty_values():
+    obj = {"metadata": {"labels": {"a": "1"}}, "spec": {"template": {"spec": {"containers": [
+        {"name": "c", "resources": {}}]}}}}
+    encoded = to_fields_v1(object_fields(obj, DEPLOY.root, mark_maps=True))
+    assert encoded["f:metadata"] == {"f:labels": {".": {}, "f:a": {}}}
+    assert _in_container(encoded) == {".": {}, "f:name": {}, "f:resources": {}}
+
+
+def test_crd_validation_only_any_of_keeps_structure():
+    schema = {"type": "object", "properties": {"spec": {
+        "type": "object",
+        "anyOf": [{"required": ["a"]}, {"required": ["b"]}],
+        "properties": {"a": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                       "b": {"type": "string"}},
+    }}}
+    spec = crd_type(schema).root.fields["spec"]
+    assert spec.kind == "struct"
+    assert spec.fields["a"].list_type == "set"

@@ -51,6 +51,11 @@ class Conflict:
     operation: str = "Update"
     subresource: str = ""
 
+    @property
+    def message(self) -> str:
+        """The upstream Status cause message (``conflict with "m1" using v1``)."""
+        return f"conflict with {self.manager_text()}"
+
     def manager_text(self) -> str:
         """The manager as upstream prints it in conflict messages."""
         text = f'"{self.manager}"'
@@ -240,6 +245,7 @@ def prune(value: Any, remove: FieldSet, keep: FieldSet, node: Node) -> Any:
         return out
     if isinstance(value, list) and node.kind == LIST and node.list_type != "atomic":
         item_node = node.item()
+        key_fields = {"f:" + name for name in node.keys}
         out_list = []
         for item in value:
             key = item_key(item, node)
@@ -250,7 +256,11 @@ def prune(value: Any, remove: FieldSet, keep: FieldSet, node: Node) -> Any:
             sub_keep = keep.get(key) or {}
             if MEMBER in sub_remove and not sub_keep:
                 continue
-            out_list.append(prune(item, sub_remove, sub_keep, item_node) if node.list_type == "map" else item)
+            if node.list_type == "map":
+                # an item another manager still needs keeps the fields that identify it
+                sub_remove = {k: v for k, v in sub_remove.items() if k not in key_fields}
+                item = prune(item, sub_remove, sub_keep, item_node)
+            out_list.append(item)
         return out_list
     return value
 

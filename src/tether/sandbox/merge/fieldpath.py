@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tether.sandbox.merge.patch import PatchError
-from tether.sandbox.merge.typeinfo import DEDUCED, LIST, MAP, STRUCT, Node
+from tether.sandbox.merge.typeinfo import DEDUCED, LIST, MAP, SCALAR, STRUCT, Node
 
 FieldSet = dict[str, Any]
 MEMBER = "."
@@ -68,11 +68,13 @@ class _BadItem(Exception):
 def object_fields(value: Any, node: Node, mark_maps: bool = False, strict: bool = False) -> FieldSet:
     """The set of leaf fields a value sets, as upstream computes it for an applied config.
 
-    Scalars, atomic values, null and empty objects are leaves; granular maps and structs
-    contribute their children; every item of an associative list is a member itself.
-    ``mark_maps`` also makes every non-empty map (not struct) a member, which is how upstream
-    records maps an Update operation creates. ``strict`` rejects (PatchError) map-list items
-    missing a key field and duplicate items, as upstream rejects such apply configurations.
+    As upstream's ``ToFieldSet``: scalars and atomic values are members; granular structs and
+    maps contribute their children (an empty one contributes nothing), map elements are members
+    themselves; every item of an associative list is a member plus its fields.
+    ``mark_maps`` gives the Update flavour instead (upstream's comparison): empty values are
+    leaves and every newly created non-empty map (not struct) is a member too. ``strict``
+    rejects (PatchError) map-list items missing a key field and duplicate items, as upstream
+    rejects such apply configurations.
     """
     out: FieldSet = {}
     try:
@@ -88,7 +90,8 @@ def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False, strict: 
     if isinstance(value, dict) and not node.atomic and kind in (STRUCT, MAP, DEDUCED):
         fields = node.fields if kind == STRUCT else None
         for name, child in value.items():
-            sub = (fields.get(name) if fields is not None else None) or node.field(name)
+            declared = fields.get(name) if fields is not None else None
+            sub = declared or node.field(name)
             entry: FieldSet = {}
             if isinstance(child, dict | list) and child:
                 try:
@@ -98,9 +101,12 @@ def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False, strict: 
                     raise
                 if mark and isinstance(child, dict) and sub.kind in (MAP, DEDUCED):
                     entry[MEMBER] = None
-            if not entry:
+            elif mark or _apply_leaf(child, sub):
                 entry[MEMBER] = None
-            out["f:" + name] = entry
+            if declared is None and not mark:
+                entry[MEMBER] = None  # upstream: map elements are members even with children
+            if entry:
+                out["f:" + name] = entry
         return
     if isinstance(value, list) and kind == LIST and node.list_type != "atomic":
         item_node = node.item()
@@ -118,6 +124,19 @@ def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False, strict: 
             out[key] = entry
         return
     out[MEMBER] = None
+
+
+def _apply_leaf(value: Any, node: Node) -> bool:
+    """Whether an empty container, null or scalar is itself a member of an applied set: as
+    upstream, empty or null granular structs/maps and associative lists contribute nothing."""
+    granular_list = node.kind == LIST and node.list_type != "atomic"
+    if isinstance(value, dict):
+        return node.atomic or node.kind in (SCALAR, LIST)
+    if isinstance(value, list):
+        return not granular_list
+    if value is None:
+        return not granular_list and (node.atomic or node.kind not in (STRUCT, MAP))
+    return True
 
 
 def _check_item(item: Any, node: Node, key: str, index: int, seen: FieldSet) -> None:

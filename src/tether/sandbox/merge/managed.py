@@ -114,9 +114,46 @@ def decode(obj: dict | None) -> list[Entry]:
     return entries
 
 
+MAX_UPDATE_ENTRIES = 10
+
+
+def cap_updates(entries: list[Entry]) -> list[Entry]:
+    """Merges the oldest Update entries into per-apiVersion ``ancient-changes`` entries once
+    there are more than ten, as upstream does to bound managedFields."""
+    updaters = sorted((e for e in entries if e.operation == "Update" and e.fields), key=lambda e: e.time or "")
+    excess = len(updaters) - MAX_UPDATE_ENTRIES
+    if excess <= 0:
+        return entries
+    gone: set[int] = set()
+    buckets: dict[str, Entry] = {
+        e.api_version: e for e in entries if e.operation == "Update" and e.manager == "ancient-changes"
+    }
+    first_of_version: dict[str, Entry] = {}
+    for entry in updaters:
+        if excess <= 0:
+            break
+        version = entry.api_version
+        bucket = buckets.get(version)
+        if bucket is None and version not in first_of_version:
+            first_of_version[version] = entry
+            continue
+        if bucket is None:
+            first = first_of_version[version]
+            bucket = Entry("ancient-changes", "Update", version, "", first.time, first.fields)
+            buckets[version] = bucket
+            gone.add(id(first))
+            entries = [*entries, bucket]
+        if bucket is entry:
+            continue
+        bucket.fields, bucket.raw, bucket.time = union(bucket.fields, entry.fields), None, entry.time
+        gone.add(id(entry))
+        excess -= 1
+    return [e for e in entries if id(e) not in gone]
+
+
 def encode(entries: list[Entry]) -> list[dict]:
     """managedFields in upstream order, empty entries dropped."""
-    kept = [e for e in entries if e.fields]
+    kept = [e for e in cap_updates(entries) if e.fields]
     kept.sort(key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
     out = []
     for entry in kept:
@@ -248,10 +285,14 @@ def record_update(
     """
     old_meta = (old or {}).get("metadata") or {}
     new_meta = new.get("metadata") or {}
-    source = old
+    entries = None
     if "managedFields" in new_meta and not json_equal(new_meta.get("managedFields"), old_meta.get("managedFields")):
-        source = new
-    entries = decode(source)
+        try:
+            entries = decode(new)
+        except PatchError:
+            entries = None  # as upstream: undecodable client-sent managedFields fall back to the stored ones
+    if entries is None:
+        entries = decode(old)
     ignored = ignored_paths(reset_fields)
     changed, removed = compare(_body(old), _body(new), type_info.root)
     changed = strip_ignored(changed, ignored)

@@ -2,7 +2,7 @@
 
 Lists whose field carries ``x-kubernetes-patch-strategy: merge`` are merged (by the
 ``x-kubernetes-patch-merge-key`` for lists of objects, by value for primitive lists); every
-other list is replaced. Directives: ``$patch: replace|merge|delete`` in maps and list items,
+other list is replaced. Directives: ``$patch: replace|delete`` in maps and list items,
 ``$retainKeys``, ``$deleteFromPrimitiveList/<field>``, ``$setElementOrder/<field>``; null
 deletes a key. Untyped parts (deduced nodes) merge maps and replace lists, as a JSON merge
 patch does.
@@ -38,11 +38,11 @@ def _merge_map(original: dict, patch: dict, node: Node, where: str) -> dict | No
     directive = patch.get(_PATCH)
     if directive is not None:
         if directive == "replace":
-            return _strip({k: v for k, v in patch.items() if k != _PATCH}, node)
+            return _without_directive_keys(patch)
         if directive == "delete":
             return None
-        if directive != "merge":
-            raise PatchError(f"strategic merge patch at {where or '/'}: unknown $patch directive {directive!r}")
+        # as upstream, "merge" (the default) cannot be spelled out in a map
+        raise PatchError(f"strategic merge patch at {where or '/'}: unknown $patch directive {directive!r}")
     out = copy_json(original)
     retain = patch.get(_RETAIN)
     if retain is not None:
@@ -68,6 +68,8 @@ def _merge_map(original: dict, patch: dict, node: Node, where: str) -> dict | No
             raise PatchError(f"strategic merge patch at {path}: {key} must be a list")
         sub = node.field(field)
         current = out.get(field)
+        if isinstance(patch.get(field), list):
+            _check_order(patch[field], order, sub.patch_merge_key, path)
         if field in patch and patch[field] is not None:
             merged = _merge_value(current, patch[field], sub, path, field in out)
         elif isinstance(current, list):
@@ -113,16 +115,71 @@ _DELETE = object()
 
 def _merge_value(original: Any, patch: Any, node: Node, where: str, present: bool) -> Any:
     strategy = _strategy(node)
+    if not present:
+        fresh = _new_value(patch)
+        return _DELETE if fresh is _DELETE else fresh
     if isinstance(patch, dict):
-        if "replace" in strategy or (present and not isinstance(original, dict)):
-            return _strip(patch, node)
-        merged = _merge_map(original if present else {}, patch, node, where)
-        return _DELETE if merged is None else merged
+        if "replace" in strategy or not isinstance(original, dict):
+            return _without_directive_keys(patch)
+        merged = _merge_map(original, patch, node, where)
+        return {} if merged is None else merged  # "$patch: delete" empties a present map, as upstream
     if isinstance(patch, list):
-        if "merge" in strategy and node is not DEDUCED_NODE and present and isinstance(original, list):
+        if "merge" in strategy and node is not DEDUCED_NODE and isinstance(original, list):
             return _merge_list(original, patch, node, where)
-        return _strip(patch, node)
+        return _without_directive_keys(patch)  # replaced by the list as sent, as upstream
     return patch
+
+
+def _new_value(value: Any) -> Any:
+    """A patch value for a key the object lacks, as upstream ends up storing it: maps and list
+    items carrying ``$patch`` are dropped, other directive keys and nulls vanish."""
+    if isinstance(value, dict):
+        if _PATCH in value:
+            return _DELETE
+        out = {}
+        for key, sub in value.items():
+            if sub is None or key.startswith("$"):
+                continue
+            fresh = _new_value(sub)
+            if fresh is not _DELETE:
+                out[key] = fresh
+        return out
+    if isinstance(value, list):
+        kept = (_new_value(v) for v in value if not (isinstance(v, dict) and _PATCH in v))
+        return [v for v in kept if v is not _DELETE]
+    return value
+
+
+def _without_directive_keys(value: Any) -> Any:
+    """A patch value stored as sent, as the API server's decoding leaves it: directive keys and
+    nulls in objects do not survive the conversion into the typed object."""
+    if isinstance(value, dict):
+        return {
+            k: _without_directive_keys(v) for k, v in value.items() if v is not None and not k.startswith("$")
+        }
+    if isinstance(value, list):
+        return [_without_directive_keys(v) for v in value]
+    return value
+
+
+def _check_order(items: list, order: list, merge_key: str | None, where: str) -> None:
+    """As upstream: the patch list must follow the ``$setElementOrder`` list (delete items aside;
+    other directive items are skipped only while the order list lasts)."""
+    if merge_key:
+        items = [v for v in items if not (isinstance(v, dict) and v.get(_PATCH) == "delete")]
+    patch_index = order_index = 0
+    while patch_index < len(items) and order_index < len(order):
+        item = items[patch_index]
+        if isinstance(item, dict) and _PATCH in item:
+            patch_index += 1
+            continue
+        if json_equal(_ident(item, merge_key), _ident(order[order_index], merge_key)):
+            patch_index += 1
+        order_index += 1
+    if patch_index < len(items):
+        raise PatchError(
+            f"strategic merge patch at {where}: the order of the patch list does not match its $setElementOrder list"
+        )
 
 
 def _ident(value: Any, merge_key: str | None) -> Any:
@@ -197,16 +254,14 @@ def _merge_list(original: list, patch: list, node: Node, where: str) -> list:
         else:
             raise PatchError(f"strategic merge patch at {where}: unknown $patch directive {directive!r}")
     if replace:
-        return [_strip(v, item_node) for v in plain]
+        return [_without_directive_keys(v) for v in plain]
     merged = list(server)
     for item in plain:
         key = _key_of(item, merge_key, where)
         index = _position(merged, {merge_key: key}, merge_key)
         item_where = f"{where}[{merge_key}={key}]"
         if index < 0:
-            added = _merge_map({}, item, item_node, item_where)
-            if added is not None:
-                merged.append(added)
+            merged.append(_without_directive_keys(item))  # appended as sent, as upstream
         else:
             result = _merge_map(merged[index], item, item_node, item_where)
             if result is None:
@@ -220,15 +275,3 @@ def _key_of(item: Any, merge_key: str, where: str) -> Any:
     if merge_key not in item:
         raise PatchError(f"strategic merge patch at {where}: list item {item!r} lacks merge key {merge_key!r}")
     return item[merge_key]
-
-
-def _strip(value: Any, node: Node) -> Any:
-    """A copy of a new patch value with directives resolved against an empty original."""
-    if isinstance(value, dict):
-        if not any(k.startswith("$") for k in value) and not any(v is None for v in value.values()):
-            return {k: _strip(v, node.field(k)) for k, v in value.items()}
-        merged = _merge_map({}, {k: v for k, v in value.items() if k != _PATCH}, node, "")
-        return {} if merged is None else merged
-    if isinstance(value, list):
-        return [_strip(v, node.item()) for v in value if not (isinstance(v, dict) and v.get(_PATCH) == "delete")]
-    return value

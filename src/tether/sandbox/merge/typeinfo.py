@@ -166,9 +166,12 @@ class _Builder:
         node.patch_strategy = schema.get("x-kubernetes-patch-strategy")
         node.patch_merge_key = schema.get("x-kubernetes-patch-merge-key")
         types = _types(schema)
-        if schema.get("x-kubernetes-int-or-string") or "oneOf" in schema or "anyOf" in schema:
+        if schema.get("x-kubernetes-int-or-string"):
             node.kind = DEDUCED
             return
+        if ("oneOf" in schema or "anyOf" in schema) and not types and "properties" not in schema:
+            node.kind = DEDUCED  # a union of types (int-or-string, quantity); validation-only
+            return  # anyOf/oneOf next to a type leave the structure alone
         if "array" in types or ("items" in schema and not types):
             self._fill_list(node, schema, name)
             return
