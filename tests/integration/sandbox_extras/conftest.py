@@ -8,12 +8,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from extras_helpers import Http
+from extras_helpers import ADMIN_TOKEN, Http
 
 from tether.sandbox.extras import ExtrasConfig
 from tether.sandbox.server import SandboxConfig, SandboxThread
 
-ADMIN_TOKEN = "admin-token-for-tests"
 TOKENS = """# token,user,uid,"groups"
 alice-token,alice,1
 bob-token,bob,2,"devs"

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
+ADMIN_TOKEN = "admin-token-for-tests"
+
 
 class Http:
     def __init__(self, url: str, token: str | None = None, headers: dict[str, str] | None = None,

@@ -7,9 +7,7 @@ import shutil
 import subprocess
 
 import pytest
-from extras_helpers import Http, eventually
-
-from conftest import ADMIN_TOKEN
+from extras_helpers import ADMIN_TOKEN, Http, eventually
 
 KUBECTL = shutil.which("kubectl")
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
