@@ -8,33 +8,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from extras_helpers import ADMIN_TOKEN, Http
+from extras_helpers import ADMIN_TOKEN, Http, start_sandbox
 
 from tether.sandbox.extras import ExtrasConfig
-from tether.sandbox.server import SandboxConfig, SandboxThread
 
 TOKENS = """# token,user,uid,"groups"
 alice-token,alice,1
 bob-token,bob,2,"devs"
 imp-token,imp,3
 """
-
-
-class Running:
-    """A sandbox in a background thread (like the shared fixture, with our own configuration)."""
-
-    def __init__(self, directory: Path, **options: object) -> None:
-        self.thread = SandboxThread(SandboxConfig(port=0, data_dir=directory, **options))  # type: ignore[arg-type]
-        self.server = self.thread.start()
-        self.url = self.server.url
-        self.kubeconfig = self.server.write_kubeconfig(directory / "kubeconfig")
-
-    def call(self, fn):  # type: ignore[no-untyped-def]
-        return self.thread.call(fn)
-
-
-def start_sandbox(directory: Path, **options: object) -> Running:
-    return Running(directory, **options)
 
 
 @pytest.fixture(scope="module")

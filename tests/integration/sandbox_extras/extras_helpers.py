@@ -7,8 +7,11 @@ import json
 import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from tether.sandbox.server import SandboxConfig, SandboxThread
 
 ADMIN_TOKEN = "admin-token-for-tests"
 
@@ -79,3 +82,20 @@ def deployment(name: str, image: str = "nginx:1.27", replicas: int = 2, **spec: 
 
 def conditions(obj: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {c["type"]: (c["status"], c.get("reason", "")) for c in (obj.get("status") or {}).get("conditions") or []}
+
+
+class Running:
+    """A sandbox in a background thread (like the shared fixture, with our own configuration)."""
+
+    def __init__(self, directory: Path, **options: object) -> None:
+        self.thread = SandboxThread(SandboxConfig(port=0, data_dir=directory, **options))  # type: ignore[arg-type]
+        self.server = self.thread.start()
+        self.url = self.server.url
+        self.kubeconfig = self.server.write_kubeconfig(directory / "kubeconfig")
+
+    def call(self, fn):  # type: ignore[no-untyped-def]
+        return self.thread.call(fn)
+
+
+def start_sandbox(directory: Path, **options: object) -> Running:
+    return Running(directory, **options)

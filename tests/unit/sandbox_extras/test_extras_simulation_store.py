@@ -98,3 +98,20 @@ def test_cronjob_starts_the_most_recent_missed_job(sim) -> None:
     assert status.parse_time(live["status"]["lastScheduleTime"]) > time.time() - 61
     assert live["status"].get("lastSuccessfulTime")  # the job ran and completed
     assert "active" not in live["status"]
+
+
+def test_load_balancer_services_and_ingresses_get_addresses(sim) -> None:
+    ports = {"ports": [{"port": 80}]}
+    _create(sim, "", "services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lb"},
+                                  "spec": {"type": "LoadBalancer", **ports}})
+    _create(sim, "", "services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "plain"}, "spec": ports})
+    _create(sim, "networking.k8s.io", "ingresses", {
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
+        "spec": {"rules": [{"host": "web.example", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+            "service": {"name": "plain", "port": {"number": 80}}}}]}}]}})
+    _settle(sim)
+    (address,) = sim.get("", "services", "default", "lb")["status"]["loadBalancer"]["ingress"]
+    assert address["ip"].startswith("172.18.255.") and address["ipMode"] == "VIP"
+    assert sim.get("", "services", "default", "plain")["status"] == {"loadBalancer": {}}
+    ingress = sim.get("networking.k8s.io", "ingresses", "default", "web")
+    assert ingress["status"]["loadBalancer"]["ingress"] == [{"ip": simulation.NODE_IP}]

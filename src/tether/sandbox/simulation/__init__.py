@@ -9,6 +9,8 @@ event loop; pods move from creating to running after ``delay`` seconds. Writes g
 store with upstream's field manager names, so managedFields look like a real cluster's, and
 status goes through the status subresource.
 
+LoadBalancer Services and Ingresses get an address in ``status.loadBalancer.ingress``.
+
 The failure switch: a container image whose name contains ``fail`` never pulls (the pod stays
 Pending in ImagePullBackOff, so a Deployment ends in ProgressDeadlineExceeded); a Job's pod with
 such an image exits with an error, so the Job fails once its backoffLimit is used up.
@@ -45,6 +47,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("batch", "cronjobs"): "cronjob",
     ("", "pods"): "pod",
     ("", "persistentvolumeclaims"): "pvc",
+    ("", "services"): "service",
+    ("networking.k8s.io", "ingresses"): "ingress",
 }
 _OWNER_KINDS = {("apps/v1", "ReplicaSet"): "replicaset", ("apps/v1", "Deployment"): "deployment",
                 ("apps/v1", "StatefulSet"): "statefulset", ("apps/v1", "DaemonSet"): "daemonset",
@@ -65,7 +69,7 @@ def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
 
 class Simulation:
     def __init__(self, store: Store, *, delay: float = 1.0, node: str = NODE) -> None:
-        from tether.sandbox.simulation import batch, pods, workloads
+        from tether.sandbox.simulation import batch, network, pods, workloads
 
         self.store = store
         self.delay = delay
@@ -79,6 +83,8 @@ class Simulation:
             "cronjob": batch.reconcile_cronjob,
             "pod": pods.reconcile_pod,
             "pvc": pods.reconcile_pvc,
+            "service": network.reconcile_service,
+            "ingress": network.reconcile_ingress,
         }
         self._timers: dict[tuple[str, str, str], tuple[float, asyncio.TimerHandle | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
