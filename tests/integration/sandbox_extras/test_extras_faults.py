@@ -93,3 +93,23 @@ def test_compaction_makes_old_watches_410(fast, faults: Http) -> None:  # type: 
     current = core.list_namespaced_config_map(ns).metadata.resource_version
     code, _ = faults.get(f"/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={current}&timeoutSeconds=1")
     assert code == 200
+
+
+def test_fault_flags_drop_watches_periodically(tmp_path) -> None:
+    from extras_helpers import start_sandbox
+
+    from tether.sandbox.extras import ExtrasConfig
+
+    running = start_sandbox(tmp_path, extras=ExtrasConfig(faults=["drop-watches=0.5", "error=delete:1:503"]))
+    try:
+        http = Http(running.url)
+        ns = http.namespace("faults-flags")
+        code, status = http.delete(f"/api/v1/namespaces/{ns}")
+        assert code == 503 and status["reason"] == "ServiceUnavailable"
+        events: list[dict] = []
+        ended = threading.Event()
+        threading.Thread(target=_watch_lines, args=(running, f"/api/v1/namespaces/{ns}/configmaps?watch=1", events,
+                                                    ended), daemon=True).start()
+        assert ended.wait(30), "the periodic drop did not end the watch"
+    finally:
+        running.thread.stop()
