@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from tether.sandbox import errors
+from tether.sandbox import errors, protobuf
 from tether.sandbox.resources import Registry, ResourceType
 
 MAX_BODY = 3 * 1024 * 1024  # upstream's request size limit
@@ -100,7 +100,10 @@ def parse(request: web.Request, registry: Registry) -> RequestInfo:
 async def read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise errors.ApiError(413, "RequestEntityTooLarge", "the request body is too large")
-    data = await request.content.read(MAX_BODY + 1)
+    try:
+        data = await request.read()  # cached: request hooks may have read it already
+    except web.HTTPRequestEntityTooLarge:
+        raise errors.ApiError(413, "RequestEntityTooLarge", "the request body is too large") from None
     if len(data) > MAX_BODY:
         raise errors.ApiError(413, "RequestEntityTooLarge", "the request body is too large")
     return data
@@ -108,8 +111,12 @@ async def read_body(request: web.Request) -> bytes:
 
 def decode(data: bytes, content_type: str) -> Any:
     """JSON (or YAML for apply patches and YAML bodies); malformed input is a 400 Status."""
+    if content_type == "application/vnd.kubernetes.protobuf":
+        try:
+            return protobuf.decode(data)
+        except (protobuf.Unsupported, KeyError, ValueError, TypeError):
+            pass  # a kind or field the sandbox cannot read: refuse rather than drop data
     if "protobuf" in content_type or "cbor" in content_type:
-        # the sandbox speaks JSON only, like upstream's custom resource endpoints
         raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"])
     if not data.strip():
         raise errors.bad_request("the body of the request is empty")

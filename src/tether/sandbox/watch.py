@@ -143,7 +143,13 @@ async def serve(
                     kind = "DELETED"
                 elif not now_matches:
                     continue
-            await send(kind, _with_version(rt, event.object))
+            served = _with_version(rt, event.object)
+            if kind == event.type and served is event.object and not as_table:
+                if event.line is None:
+                    event.line = encode({"type": kind, "object": served}).encode() + b"\n"
+                await response.write(event.line)
+            else:
+                await send(kind, served)
     except (ConnectionResetError, ConnectionError):
         pass  # the client went away
     finally:

@@ -133,7 +133,15 @@ def test_printer_columns_in_table(api, crd, sandbox_namespace, sandbox):
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Size", "Color", "Age"]
     assert table["rows"][0]["cells"][:3] == ["tbl", 7, "blue"]
     out = subprocess.run(
-        [shutil.which("kubectl") or "kubectl", "--kubeconfig", str(sandbox.kubeconfig), "-n", ns, "get", "widgets"],
+        [
+            shutil.which("kubectl") or "kubectl",
+            "--kubeconfig",
+            str(sandbox.kubeconfig),
+            "-n",
+            ns,
+            "get",
+            f"widgets.{GROUP}",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -169,7 +177,7 @@ def test_invalid_crd_is_rejected(api):
 def test_explain_custom_resource(sandbox, crd):
     kubectl = shutil.which("kubectl") or "kubectl"
     out = subprocess.run(
-        [kubectl, "--kubeconfig", str(sandbox.kubeconfig), "explain", "widgets.spec"],
+        [kubectl, "--kubeconfig", str(sandbox.kubeconfig), "explain", "widgets.spec", f"--api-version={GROUP}/v1"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -36,6 +36,7 @@ FIELDS = st.sampled_from(
 OBJECTISH = st.dictionaries(FIELDS, JSON_VALUES | st.dictionaries(FIELDS, JSON_VALUES, max_size=4), max_size=6)
 BODIES = st.one_of(
     st.binary(max_size=200),
+    st.binary(max_size=200).map(lambda b: b"k8s\x00" + b),
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
     OBJECTISH.map(lambda v: json.dumps(v).encode()),
 )
@@ -51,6 +52,7 @@ TARGETS = st.sampled_from(
         ("DELETE", "/api/v1/namespaces/{ns}/configmaps/fuzz", "application/json"),
         ("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "application/json"),
         ("POST", "/api/v1/namespaces/{ns}/secrets", "application/yaml"),
+        ("POST", "/api/v1/namespaces/{ns}/configmaps", "application/vnd.kubernetes.protobuf"),
     ]
 )
 
