@@ -102,6 +102,14 @@ JSON = [
                              {"op": "remove", "path": "/spec/tolerations/0"}]),
     ("json-patch-failed-test", POD, [{"op": "test", "path": "/metadata/name", "value": "q"}]),
     ("json-patch-bad-index", POD, [{"op": "add", "path": "/spec/containers/5", "value": {}}]),
+    ("json-patch-library-leniency", POD, [{"op": "add", "path": "/spec/containers/-1", "value": {"name": "z"}},
+                                          {"op": "remove", "path": "/spec/containers/00"},
+                                          {"op": "add", "path": "/spec/containers/+1", "value": {"name": "q"}},
+                                          {"op": "test", "path": "/metadata/nope", "value": None},
+                                          {"op": "add", "path": "/metadata/x"},
+                                          {"op": "replace", "path": "/metadata/x"}]),
+    ("json-patch-test-without-value", POD, [{"op": "test", "path": "/metadata/name"}]),
+    ("json-patch-negative-out-of-range", POD, [{"op": "remove", "path": "/spec/containers/-3"}]),
 ]
 
 
@@ -191,9 +199,12 @@ def random_patch(draw):
         if draw(st.booleans()):
             order = chosen + [n for n in ("app", "side") if n not in chosen]
             spec["$setElementOrder/containers"] = [{"name": n} for n in order]
-    if draw(st.booleans()):
+    # a list and its $deleteFromPrimitiveList together are applied in Go map order upstream
+    # (either result is possible), so a patch carries one of them
+    finalizers = draw(st.sampled_from(["none", "merge", "delete"]))
+    if finalizers == "merge":
         meta["finalizers"] = draw(st.lists(st.sampled_from(["example.com/a", "b", "c"]), max_size=2, unique=True))
-    if draw(st.booleans()):
+    elif finalizers == "delete":
         meta["$deleteFromPrimitiveList/finalizers"] = draw(st.lists(st.sampled_from(["example.com/a", "b"]),
                                                                     max_size=1))
     if draw(st.booleans()):

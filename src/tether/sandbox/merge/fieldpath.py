@@ -218,15 +218,6 @@ def members(fields: FieldSet, prefix: tuple[str, ...] = ()) -> Iterator[tuple[st
         yield from members(fields[key], (*prefix, key))
 
 
-def contains(fields: FieldSet, path: tuple[str, ...]) -> bool:
-    node = fields
-    for key in path:
-        node = node.get(key)
-        if node is None:
-            return False
-    return MEMBER in node
-
-
 def without_paths(fields: FieldSet, paths: tuple[tuple[str, ...], ...]) -> FieldSet:
     """``fields`` minus whole subtrees (used for fields upstream never tracks)."""
     if not paths:

@@ -76,14 +76,19 @@ def _pointer(path: Any, op_index: int) -> list[str]:
 
 
 def _index(container: list, token: str, path: str, op_index: int, *, allow_end: bool) -> int:
+    """An array index as the API server's JSON patch library reads it: decimal (leading zeros and
+    sign allowed), negative counting from the end, ``-`` for the end when adding."""
     if token == "-" and allow_end:
         return len(container)
-    if not token.isdigit() or (len(token) > 1 and token[0] == "0"):
+    digits = token[1:] if token[:1] in "+-" else token
+    if not digits.isdigit() or not digits.isascii():
         raise PatchError(f"JSON patch operation {op_index}: invalid array index {token!r} in {path!r}")
     index = int(token)
-    limit = len(container) if allow_end else len(container) - 1
-    if index > limit:
-        raise PatchError(f"JSON patch operation {op_index}: index {index} out of range in {path!r}")
+    size = len(container) + 1 if allow_end else len(container)
+    if index < 0 and index >= -size:
+        index += size
+    if not 0 <= index < size:
+        raise PatchError(f"JSON patch operation {op_index}: index {token} out of range in {path!r}")
     return index
 
 
@@ -143,6 +148,24 @@ def _remove(doc: Any, tokens: list[str], path: str, op_index: int) -> Any:
     raise PatchError(f"JSON patch operation {op_index}: path {path!r} does not exist")
 
 
+def _test(doc: Any, tokens: list[str], op: dict, path: str, op_index: int) -> None:
+    """As upstream: an absent member equals an absent or null value; the parent must exist."""
+    expected = op.get("value")
+    if tokens:
+        parent = _parent(doc, tokens, path, op_index)
+        if isinstance(parent, dict) and tokens[-1] not in parent:
+            if expected is None:
+                return
+            raise PatchError(f"JSON patch operation {op_index}: test failed at {path!r}: the member is absent")
+        if not isinstance(parent, dict | list):
+            raise PatchError(f"JSON patch operation {op_index}: path {path!r} does not exist")
+    actual = _get(doc, tokens, path, op_index)
+    if "value" not in op or not json_equal(actual, expected):
+        raise PatchError(
+            f"JSON patch operation {op_index}: test failed at {path!r}: expected {expected!r}, found {actual!r}"
+        )
+
+
 def json_patch(obj: Any, operations: list) -> Any:
     """Applies an RFC 6902 JSON patch (add, remove, replace, move, copy, test) to a copy."""
     if not isinstance(operations, list):
@@ -154,17 +177,16 @@ def json_patch(obj: Any, operations: list) -> Any:
         kind = op.get("op")
         path = op.get("path")
         tokens = _pointer(path, index)
-        if kind in ("add", "replace", "test") and "value" not in op:
-            raise PatchError(f"JSON patch operation {index} ({kind} {path}): missing 'value'")
+        value = op.get("value")  # absent is null, as upstream
         if kind == "add":
-            doc = _add(doc, tokens, copy_json(op["value"]), path, index)
+            doc = _add(doc, tokens, copy_json(value), path, index)
         elif kind == "remove":
             _remove(doc, tokens, path, index)
         elif kind == "replace":
             _get(doc, tokens, path, index)  # must exist
             if tokens:
                 _remove(doc, tokens, path, index)
-            doc = _add(doc, tokens, copy_json(op["value"]), path, index)
+            doc = _add(doc, tokens, copy_json(value), path, index)
         elif kind in ("move", "copy"):
             source = op.get("from")
             from_tokens = _pointer(source, index)
@@ -178,11 +200,7 @@ def json_patch(obj: Any, operations: list) -> Any:
                 value = copy_json(_get(doc, from_tokens, source, index))
             doc = _add(doc, tokens, value, path, index)
         elif kind == "test":
-            actual = _get(doc, tokens, path, index)
-            if not json_equal(actual, op["value"]):
-                raise PatchError(
-                    f"JSON patch operation {index}: test failed at {path!r}: expected {op['value']!r}, found {actual!r}"
-                )
+            _test(doc, tokens, op, path, index)
         else:
             raise PatchError(f"JSON patch operation {index}: unknown op {kind!r}")
     return doc
