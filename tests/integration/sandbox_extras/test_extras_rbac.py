@@ -131,3 +131,20 @@ def test_kubectl_as_and_auth_errors(secured, admin: Http) -> None:  # type: igno
             '"" in the namespace "team"') in denied.stderr
     token = kubectl("-n", "team", "create", "token", "bot")
     assert token.returncode == 0 and token.stdout.strip(), token.stderr
+
+
+def test_without_rbac_tokens_still_authenticate_and_impersonation_is_allowed(tmp_path) -> None:
+    from extras_helpers import start_sandbox
+
+    from tether.sandbox.extras import ExtrasConfig
+
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text("bob-token,bob,2\n")
+    running = start_sandbox(tmp_path, tokens=[ADMIN_TOKEN], extras=ExtrasConfig(token_file=tokens))
+    try:
+        assert Http(running.url, "bob-token").get("/api/v1/namespaces/default/secrets")[0] == 200
+        assert Http(running.url, "wrong").get("/api/v1/namespaces")[0] == 401
+        as_carol = Http(running.url, "bob-token", {"Impersonate-User": "carol"})
+        assert as_carol.get("/api/v1/namespaces")[0] == 200
+    finally:
+        running.thread.stop()

@@ -170,6 +170,8 @@ class Simulation:
         except errors.ApiError as error:
             if error.code == 409:  # someone wrote in between: try again on the next round
                 self.schedule(controller, namespace, name, 0.05)
+            elif error.code == 403 and "being terminated" in error.message:
+                pass  # the namespace is going away: nothing to create there any more
             elif error.code != 404:
                 self.errors += 1
                 log.warning("%s controller failed on %s/%s: %s", controller, namespace, name, error.message)
