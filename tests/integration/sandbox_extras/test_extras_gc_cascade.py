@@ -52,3 +52,23 @@ def test_orphan_deletion_leaves_dependents_without_owner(http_fast: Http, k8s) -
     assert rs[0].spec.replicas == 2
     pods = core.list_namespaced_pod(ns).items
     assert len(pods) == 2 and all(p.metadata.owner_references[0].name == rs[0].metadata.name for p in pods)
+
+
+def test_recreated_deployment_adopts_what_an_orphan_delete_left(http_fast: Http, k8s) -> None:
+    ns = http_fast.namespace("gc-adopt")
+    apps, core = client.AppsV1Api(k8s), client.CoreV1Api(k8s)
+    _running(apps, core, ns)
+    pod_uids = {p.metadata.uid for p in core.list_namespaced_pod(ns).items}
+    apps.delete_namespaced_deployment("web", ns, propagation_policy="Orphan")
+    eventually(lambda: not apps.list_namespaced_deployment(ns).items)
+    eventually(lambda: all(not r.metadata.owner_references for r in apps.list_namespaced_replica_set(ns).items))
+    created = apps.create_namespaced_deployment(ns, deployment("web", replicas=2))
+
+    def adopted():
+        sets = apps.list_namespaced_replica_set(ns).items
+        return sets if len(sets) == 1 and sets[0].metadata.owner_references and \
+            sets[0].metadata.owner_references[0].uid == created.metadata.uid else None
+
+    eventually(adopted)
+    eventually(lambda: (apps.read_namespaced_deployment("web", ns).status.available_replicas or 0) == 2)
+    assert {p.metadata.uid for p in core.list_namespaced_pod(ns).items} == pod_uids  # the same pods, kept

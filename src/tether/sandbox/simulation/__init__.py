@@ -62,6 +62,26 @@ def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) against labels; empty selects nothing."""
+    if not selector:
+        return False
+    labels = labels or {}
+    match = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    if not match and not expressions:
+        return False
+    if any(labels.get(k) != v for k, v in match.items()):
+        return False
+    for expr in expressions:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and present and labels[key] in values) \
+                or (op == "Exists" and not present) or (op == "DoesNotExist" and present):
+            return False
+    return True
+
+
 def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
             "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
@@ -168,7 +188,10 @@ class Simulation:
         try:
             self.reconcilers[controller](self, namespace, name)
         except errors.ApiError as error:
-            if error.code == 409:  # someone wrote in between: try again on the next round
+            if error.code == 409 and error.reason == "AlreadyExists":  # a name taken by a foreign object
+                log.warning("%s controller on %s/%s: %s", controller, namespace, name, error.message)
+                self.schedule(controller, namespace, name, max(self.delay, 1.0))
+            elif error.code == 409:  # someone wrote in between: try again on the next round
                 self.schedule(controller, namespace, name, 0.05)
             elif error.code == 403 and "being terminated" in error.message:
                 pass  # the namespace is going away: nothing to create there any more
@@ -206,6 +229,22 @@ class Simulation:
         items = [bucket[(ns, name)] for key, ns, name in self.children.get(uid, ())
                  if key == (group, plural) and ns == namespace and (ns, name) in bucket]
         return sorted(items, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
+
+    def adopt(self, group: str, plural: str, namespace: str, owner: dict[str, Any],
+              selector: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Take over objects without a controller that ``owner``'s selector matches (as upstream
+        controllers adopt orphans, e.g. after a delete with propagationPolicy=Orphan)."""
+        adopted = []
+        for (ns, _), obj in list(self.store.objects.get((group, plural), {}).items()):
+            meta = obj["metadata"]
+            if ns != namespace or controller_ref(obj) is not None or meta.get("deletionTimestamp"):
+                continue
+            if not selector_matches(selector, meta.get("labels")):
+                continue
+            new = clone(obj)
+            new["metadata"]["ownerReferences"] = [*(meta.get("ownerReferences") or []), owner_reference(owner)]
+            adopted.append(self.update(group, plural, obj, new))
+        return adopted
 
     def create(self, group: str, plural: str, obj: dict[str, Any], manager: str = CONTROLLER_MANAGER) -> dict[str, Any]:
         rt = self.rt(group, plural)

@@ -62,6 +62,8 @@ def reconcile_deployment(sim: Simulation, namespace: str, name: str) -> None:
     template = spec.get("template") or {}
     template_hash = status.template_hash(template, (deployment.get("status") or {}).get("collisionCount", 0))
     all_rs = [rs for rs in sim.owned("apps", "replicasets", namespace, deployment) if not _deleting(rs)]
+    if not any((rs["metadata"].get("labels") or {}).get(HASH_LABEL) == template_hash for rs in all_rs):
+        all_rs += sim.adopt("apps", "replicasets", namespace, deployment, spec.get("selector"))
     new_rs = next((rs for rs in all_rs if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == template_hash),
                   None)
     old_rs = [rs for rs in all_rs if rs is not new_rs]
@@ -129,6 +131,9 @@ def reconcile_replicaset(sim: Simulation, namespace: str, name: str) -> None:
     pods = [p for p in sim.owned("", "pods", namespace, rs) if not _deleting(p)]
     desired = (rs.get("spec") or {}).get("replicas", 1)
     template = (rs.get("spec") or {}).get("template") or {}
+    if len(pods) < desired:
+        pods += [p for p in sim.adopt("", "pods", namespace, rs, (rs.get("spec") or {}).get("selector"))
+                 if not _deleting(p)]
     for _ in range(desired - len(pods)):
         pods.append(sim.create("", "pods", new_pod(rs, template)))
     if len(pods) > desired:
@@ -177,7 +182,10 @@ def reconcile_statefulset(sim: Simulation, namespace: str, name: str) -> None:
     current_revision = old_status.get("currentRevision") or update_revision
     ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
     pods: dict[int, dict[str, Any]] = {}
-    for pod in sim.owned("", "pods", namespace, sts):
+    owned = sim.owned("", "pods", namespace, sts)
+    if len(owned) < replicas:
+        owned += sim.adopt("", "pods", namespace, sts, spec.get("selector"))
+    for pod in owned:
         ordinal = _ordinal(name, pod)
         if ordinal is not None:
             pods[ordinal] = pod
@@ -243,6 +251,8 @@ def reconcile_daemonset(sim: Simulation, namespace: str, name: str) -> None:
     current_hash = status.template_hash(template)
     generation = ds["metadata"].get("generation", 1)
     pods = [p for p in sim.owned("", "pods", namespace, ds) if not _deleting(p)]
+    if not pods:
+        pods = [p for p in sim.adopt("", "pods", namespace, ds, spec.get("selector")) if not _deleting(p)]
     rolling = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
     for pod in pods[1:]:  # one node: one pod
         sim.delete("", "pods", pod)
