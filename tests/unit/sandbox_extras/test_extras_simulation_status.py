@@ -103,7 +103,7 @@ def test_template_hash_is_stable_and_uses_the_safe_alphabet() -> None:
     template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "a", "image": "x"}]}}
     first = status.template_hash(template)
     assert first == status.template_hash({"spec": template["spec"], "metadata": template["metadata"]})
-    assert set(first) <= set(status.SAFE_CHARS)
+    assert set(first) <= set("456789bcdf")  # the characters upstream's hashes are made of
     assert first != status.template_hash({**template, "spec": {"containers": [{"name": "a", "image": "y"}]}})
     assert first != status.template_hash(template, collision_count=1)
 

@@ -30,13 +30,13 @@ def parse_time(value: str | None) -> float | None:
 
 
 def template_hash(template: Any, collision_count: int = 0) -> str:
-    """A pod-template-hash like upstream's: FNV-1a over the template, its decimal digits mapped
-    onto the safe alphabet (so it reads like ``5d4f7b9c8``)."""
+    """A pod-template-hash like upstream's: FNV-1a over the template, the characters of its decimal
+    form mapped (by code point) onto the safe alphabet, so it reads like ``5d59d67564``."""
     data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
     value = 0x811C9DC5
     for byte in data + (str(collision_count).encode() if collision_count else b""):
         value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return "".join(SAFE_CHARS[int(d) % len(SAFE_CHARS)] for d in str(value))
+    return "".join(SAFE_CHARS[ord(d) % len(SAFE_CHARS)] for d in str(value))
 
 
 def suffix(seed: str) -> str:
