@@ -144,3 +144,22 @@ def test_failing_job_reports_backoff_limit_exceeded(http_fast: Http) -> None:
         http_fast.get(f"/apis/batch/v1/namespaces/{ns}/jobs/doomed")[1]))
     assert conditions(failed)["Failed"] == ("True", "BackoffLimitExceeded")
     assert failed["status"]["failed"] == 2  # backoffLimit 1: the second failure ends it
+
+
+def test_controllers_record_events(http_fast: Http) -> None:
+    ns = http_fast.namespace("wl-events")
+    assert http_fast.post(f"/apis/apps/v1/namespaces/{ns}/deployments", deployment("web", replicas=1))[0] == 201
+    assert http_fast.post(f"/apis/apps/v1/namespaces/{ns}/deployments",
+                          deployment("bad", image="fail-image:1", replicas=1))[0] == 201
+
+    def reasons():
+        items = http_fast.get(f"/api/v1/namespaces/{ns}/events")[1]["items"]
+        found = {(e["involvedObject"]["kind"], e["reason"], e["type"]) for e in items}
+        wanted = {("Deployment", "ScalingReplicaSet", "Normal"), ("ReplicaSet", "SuccessfulCreate", "Normal"),
+                  ("Pod", "Scheduled", "Normal"), ("Pod", "Started", "Normal"), ("Pod", "BackOff", "Warning")}
+        return items if wanted <= found else None
+
+    items = eventually(reasons)
+    scaling = next(e for e in items if e["reason"] == "ScalingReplicaSet" and e["involvedObject"]["name"] == "web")
+    assert scaling["message"].startswith("Scaled up replica set web-") and scaling["message"].endswith("from 0 to 1")
+    assert scaling["source"] == {"component": "deployment-controller"}

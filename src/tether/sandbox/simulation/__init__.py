@@ -88,12 +88,13 @@ def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
 
 
 class Simulation:
-    def __init__(self, store: Store, *, delay: float = 1.0, node: str = NODE) -> None:
+    def __init__(self, store: Store, *, delay: float = 1.0, node: str = NODE, events: bool = True) -> None:
         from tether.sandbox.simulation import batch, network, pods, workloads
 
         self.store = store
         self.delay = delay
         self.node = node
+        self.events = events  # record Events as the upstream controllers do
         self.reconcilers: dict[str, Reconciler] = {
             "deployment": workloads.reconcile_deployment,
             "replicaset": workloads.reconcile_replicaset,
@@ -284,6 +285,6 @@ class Simulation:
                           preconditions={"uid": meta["uid"]})
 
 
-def install(store: Store, *, delay: float = 1.0, node: str = NODE) -> Simulation:
+def install(store: Store, *, delay: float = 1.0, node: str = NODE, events: bool = True) -> Simulation:
     """Run the simulated controllers on ``store``; call ``start()`` once the event loop runs."""
-    return Simulation(store, delay=delay, node=node)
+    return Simulation(store, delay=delay, node=node, events=events)
