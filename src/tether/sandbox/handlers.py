@@ -101,6 +101,16 @@ class ResourceHandlers:
             raise errors.bad_request("resourceVersionMatch is forbidden unless resourceVersion is provided")
         if rv_param and not rv_param.isdigit():
             raise errors.bad_request(f"invalid resource version: {rv_param!r}")
+        if rv_param and int(rv_param) > self.store.rv:
+            raise errors.ApiError(
+                504,
+                "Timeout",
+                f"Too large resource version: {rv_param}, current: {self.store.rv}",
+                details={
+                    "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                    "retryAfterSeconds": 1,
+                },
+            )
         if match == "Exact" and int(rv_param) != self.store.rv:
             raise errors.expired(f"too old resource version: {rv_param} ({self.store.rv})")
         predicate = self.predicate(request, rt)
@@ -137,29 +147,31 @@ class ResourceHandlers:
     async def create(self, request: web.Request, info: RequestInfo, rt: ResourceType) -> web.Response:
         if info.name:
             raise errors.method_not_allowed()
-        body = req.decode_object(await req.read_body(request), request.content_type)
+        body, duplicates = req.decode_object_checked(await req.read_body(request), request.content_type)
         dry_run, validation = req.dry_run(request), req.field_validation(request)
         manager = req.field_manager(request, required=False)
+        warnings = req.duplicate_fields(rt.kind, rt.version, duplicates, validation)
         _check_identity(rt, info, body)
         if "status" in rt.subresources and rt.kind != "Namespace":
             body.pop("status", None)  # status is the controllers' to write, as upstream
-        warnings = admission.admit(rt, body, validation, check_name=bool(body["metadata"].get("name")))
+        warnings += admission.admit(rt, body, validation, check_name=bool(body["metadata"].get("name")))
         body["metadata"].pop("managedFields", None)
         body = managed.record_update(rt, None, body, manager)
         created = self.store.create(rt, body, dry_run=dry_run)
-        return respond(created, 201, warnings)
+        return respond(created, 201, warnings, self.store.encoded(created))
 
     async def update(self, request: web.Request, info: RequestInfo, rt: ResourceType) -> web.Response:
-        body = req.decode_object(await req.read_body(request), request.content_type)
+        body, duplicates = req.decode_object_checked(await req.read_body(request), request.content_type)
         dry_run, validation = req.dry_run(request), req.field_validation(request)
         manager = req.field_manager(request, required=False)
+        extra = req.duplicate_fields(rt.kind, rt.version, duplicates, validation)
         live = self._require(rt, info)
         if info.subresource == "scale":
             return await self._update_scale(rt, live, body, manager, dry_run)
         meta = _check_identity(rt, info, body)
         if "managedFields" not in meta and "managedFields" in live["metadata"]:
             meta["managedFields"] = live["metadata"]["managedFields"]
-        return self._write_update(rt, live, body, manager, info.subresource, dry_run, validation)
+        return self._write_update(rt, live, body, manager, info.subresource, dry_run, validation, warnings=extra)
 
     def _write_update(
         self,
@@ -173,9 +185,10 @@ class ResourceHandlers:
         *,
         creating: bool = False,
         apply: bool = False,
+        warnings: list[str] | None = None,
     ) -> web.Response:
         new = self._restrict(rt, live, new, subresource)
-        warnings = admission.admit(rt, new, validation)
+        warnings = (warnings or []) + admission.admit(rt, new, validation)
         if not apply:
             new = managed.record_update(rt, live, new, manager, subresource)
         if creating:

@@ -111,28 +111,47 @@ async def read_body(request: web.Request) -> bytes:
 
 def decode(data: bytes, content_type: str) -> Any:
     """JSON (or YAML for apply patches and YAML bodies); malformed input is a 400 Status."""
+    return decode_checked(data, content_type)[0]
+
+
+def decode_checked(data: bytes, content_type: str) -> tuple[Any, list[str]]:
+    """``decode`` plus the keys a JSON body repeats (fieldValidation reports them)."""
     if content_type == "application/vnd.kubernetes.protobuf":
         try:
-            return protobuf.decode(data)
+            return protobuf.decode(data), []
         except (protobuf.Unsupported, KeyError, ValueError, TypeError):
             pass  # a kind or field the sandbox cannot read: refuse rather than drop data
     if "protobuf" in content_type or "cbor" in content_type:
         raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"])
     if not data.strip():
         raise errors.bad_request("the body of the request is empty")
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                duplicates.append(key)
+            out[key] = value
+        return out
+
     try:
-        return json.loads(data)
+        return json.loads(data, object_pairs_hook=pairs), duplicates
     except (ValueError, RecursionError) as error:
         if "yaml" not in content_type:
             raise errors.bad_request(f"couldn't get version/kind; json parse error: {error}") from None
     try:
-        return yaml.load(data, Loader=_YAML_LOADER)
+        return yaml.load(data, Loader=_YAML_LOADER), []
     except (yaml.YAMLError, ValueError, RecursionError) as error:
         raise errors.bad_request(f"error decoding YAML: {error}") from None
 
 
 def decode_object(data: bytes, content_type: str) -> dict[str, Any]:
-    body = decode(data, content_type)
+    return decode_object_checked(data, content_type)[0]
+
+
+def decode_object_checked(data: bytes, content_type: str) -> tuple[dict[str, Any], list[str]]:
+    body, duplicates = decode_checked(data, content_type)
     if not isinstance(body, dict):
         raise errors.bad_request(
             f"couldn't get version/kind; json parse error: cannot unmarshal {type(body).__name__} into an object"
@@ -142,7 +161,19 @@ def decode_object(data: bytes, content_type: str) -> dict[str, Any]:
         body["metadata"] = {}
     elif not isinstance(meta, dict):
         raise errors.bad_request("metadata must be an object")
-    return body
+    return body, duplicates
+
+
+def duplicate_fields(kind: str, version: str, duplicates: list[str], validation: str) -> list[str]:
+    """Warnings for repeated JSON keys; under Strict a 400 as upstream."""
+    if not duplicates or validation == "Ignore":
+        return []
+    fields = ", ".join(f'duplicate field "{key}"' for key in duplicates)
+    if validation == "Strict":
+        raise errors.bad_request(
+            f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: {fields}'
+        )
+    return [f'duplicate field "{key}"' for key in duplicates]
 
 
 def dry_run(request: web.Request) -> bool:

@@ -212,3 +212,23 @@ def test_resource_versions_are_global_and_monotonic(api, sandbox_namespace):
         _, created, _ = api.post(f"/apis/apps/v1/namespaces/{ns}/deployments", deployment(f"rv{i}", ns))
         rvs.append(int(created["metadata"]["resourceVersion"]))
     assert rvs == sorted(rvs) and len(set(rvs)) == len(rvs)
+
+
+def test_list_resource_version_semantics(api, sandbox_namespace):
+    base = f"/api/v1/namespaces/{sandbox_namespace}/configmaps"
+    _, listed, _ = api.get(base)
+    rv = int(listed["metadata"]["resourceVersion"])
+    assert api.get(base, params={"resourceVersion": str(rv), "resourceVersionMatch": "NotOlderThan"})[0] == 200
+    code, status, _ = api.get(base, params={"resourceVersion": str(rv + 1000)})
+    assert code == 504 and status["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+    code, status, _ = api.get(base, params={"resourceVersionMatch": "NotOlderThan"})
+    assert code == 400 and status["kind"] == "Status"
+
+
+def test_duplicate_fields_follow_field_validation(api, sandbox_namespace):
+    base = f"/api/v1/namespaces/{sandbox_namespace}/configmaps"
+    raw = b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dup"}, "data": {"a": "1", "a": "2"}}'
+    code, status, _ = api.call("POST", base, raw=raw, params={"fieldValidation": "Strict"})
+    assert code == 400 and 'duplicate field "a"' in status["message"]
+    code, created, headers = api.call("POST", base, raw=raw, params={"fieldValidation": "Warn"})
+    assert code == 201 and created["data"] == {"a": "2"} and 'duplicate field \\"a\\"' in headers["Warning"]
