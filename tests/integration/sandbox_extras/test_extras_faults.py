@@ -113,3 +113,14 @@ def test_fault_flags_drop_watches_periodically(tmp_path) -> None:
         assert ended.wait(30), "the periodic drop did not end the watch"
     finally:
         running.thread.stop()
+
+
+@pytest.mark.parametrize("body", [[1, 2], {"errors": {"fly": 0.5}}, {"errors": {"get": {"rate": 3}}, "seed": 5},
+                                  {"errors": {"get": 0.5}, "latency": {"get": "slow"}}])
+def test_bad_fault_settings_are_400_and_change_nothing(faults: Http, body) -> None:  # type: ignore[no-untyped-def]
+    before = faults.get(FAULTS)[1]
+    code, status = faults.post(FAULTS, body)
+    assert code == 400 and status["kind"] == "Status" and status["reason"] == "BadRequest"
+    after = faults.get(FAULTS)[1]
+    assert {k: v for k, v in after.items() if k != "resourceVersion"} == {
+        k: v for k, v in before.items() if k != "resourceVersion"}
