@@ -115,3 +115,24 @@ def test_load_balancer_services_and_ingresses_get_addresses(sim) -> None:
     assert sim.get("", "services", "default", "plain")["status"] == {"loadBalancer": {}}
     ingress = sim.get("networking.k8s.io", "ingresses", "default", "web")
     assert ingress["status"]["loadBalancer"]["ingress"] == [{"ip": simulation.NODE_IP}]
+
+
+@pytest.mark.parametrize(("budget", "allowed", "desired"), [
+    ({"minAvailable": 2}, 1, 2), ({"maxUnavailable": 1}, 1, 2), ({"minAvailable": "100%"}, 0, 3),
+    ({"maxUnavailable": "50%"}, 2, 1),
+])
+def test_disruption_budget_status(sim, budget: dict[str, Any], allowed: int, desired: int) -> None:
+    _create(sim, "apps", "replicasets", {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "r"},
+                                         "spec": {"replicas": 3, "selector": {"matchLabels": {"a": "r"}},
+                                                  "template": {"metadata": {"labels": {"a": "r"}},
+                                                               "spec": _pod_spec()}}})
+    _create(sim, "policy", "poddisruptionbudgets", {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                                                    "metadata": {"name": "b"},
+                                                    "spec": {"selector": {"matchLabels": {"a": "r"}}, **budget}})
+    _settle(sim)
+    st = sim.get("policy", "poddisruptionbudgets", "default", "b")["status"]
+    assert (st["expectedPods"], st["currentHealthy"]) == (3, 3)
+    assert (st["disruptionsAllowed"], st["desiredHealthy"]) == (allowed, desired)
+    cond = st["conditions"][0]
+    assert cond["type"] == "DisruptionAllowed" and cond["status"] == ("True" if allowed else "False")
+    assert cond["reason"] == ("SufficientPods" if allowed else "InsufficientPods")

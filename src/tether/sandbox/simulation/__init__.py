@@ -9,7 +9,8 @@ event loop; pods move from creating to running after ``delay`` seconds. Writes g
 store with upstream's field manager names, so managedFields look like a real cluster's, and
 status goes through the status subresource.
 
-LoadBalancer Services and Ingresses get an address in ``status.loadBalancer.ingress``.
+LoadBalancer Services and Ingresses get an address in ``status.loadBalancer.ingress``;
+PodDisruptionBudgets get the disruption controller's counts.
 
 The failure switch: a container image whose name contains ``fail`` never pulls (the pod stays
 Pending in ImagePullBackOff, so a Deployment ends in ProgressDeadlineExceeded); a Job's pod with
@@ -49,6 +50,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("", "persistentvolumeclaims"): "pvc",
     ("", "services"): "service",
     ("networking.k8s.io", "ingresses"): "ingress",
+    ("policy", "poddisruptionbudgets"): "pdb",
 }
 _OWNER_KINDS = {("apps/v1", "ReplicaSet"): "replicaset", ("apps/v1", "Deployment"): "deployment",
                 ("apps/v1", "StatefulSet"): "statefulset", ("apps/v1", "DaemonSet"): "daemonset",
@@ -106,6 +108,7 @@ class Simulation:
             "pvc": pods.reconcile_pvc,
             "service": network.reconcile_service,
             "ingress": network.reconcile_ingress,
+            "pdb": network.reconcile_pdb,
         }
         self._timers: dict[tuple[str, str, str], tuple[float, asyncio.TimerHandle | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -155,6 +158,10 @@ class Simulation:
             self.schedule(controller, event.namespace, meta["name"])
         else:
             self.since.pop((controller, meta.get("uid", "")), None)
+        if event.key == ("", "pods"):  # disruption budgets count the pods of their namespace
+            for (ns, budget) in self.store.objects.get(("policy", "poddisruptionbudgets"), {}):
+                if ns == event.namespace:
+                    self.schedule("pdb", ns, budget)
         ref = controller_ref(event.object)
         if ref is not None:
             owner = _OWNER_KINDS.get((ref.get("apiVersion"), ref.get("kind")))
