@@ -136,3 +136,25 @@ def test_disruption_budget_status(sim, budget: dict[str, Any], allowed: int, des
     cond = st["conditions"][0]
     assert cond["type"] == "DisruptionAllowed" and cond["status"] == ("True" if allowed else "False")
     assert cond["reason"] == ("SufficientPods" if allowed else "InsufficientPods")
+
+
+def test_autoscaler_keeps_its_target_within_bounds(sim) -> None:
+    _create(sim, "apps", "deployments", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                                         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                                                  "template": {"metadata": {"labels": {"app": "web"}},
+                                                               "spec": _pod_spec()}}})
+    _create(sim, "autoscaling", "horizontalpodautoscalers", {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "minReplicas": 3, "maxReplicas": 5}})
+    _settle(sim, 12)
+    deployment = sim.get("apps", "deployments", "default", "web")
+    assert deployment["spec"]["replicas"] == 3 and deployment["status"]["availableReplicas"] == 3
+    scale_entries = [m for m in deployment["metadata"]["managedFields"] if m.get("subresource") == "scale"]
+    assert scale_entries and scale_entries[0]["manager"] == "kube-controller-manager"
+    hpa = sim.get("autoscaling", "horizontalpodautoscalers", "default", "web")["status"]
+    assert (hpa["currentReplicas"], hpa["desiredReplicas"]) == (3, 3) and hpa["lastScaleTime"]
+    reasons = {c["type"]: (c["status"], c["reason"]) for c in hpa["conditions"]}
+    assert reasons == {"AbleToScale": ("True", "ReadyForNewScale"), "ScalingActive": ("True", "ValidMetricFound"),
+                       "ScalingLimited": ("False", "DesiredWithinRange")}
+    assert hpa["currentMetrics"][0]["resource"] == {"name": "cpu", "current": {"averageUtilization": 80}}

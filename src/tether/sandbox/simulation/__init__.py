@@ -10,7 +10,8 @@ store with upstream's field manager names, so managedFields look like a real clu
 status goes through the status subresource.
 
 LoadBalancer Services and Ingresses get an address in ``status.loadBalancer.ingress``;
-PodDisruptionBudgets get the disruption controller's counts.
+PodDisruptionBudgets get the disruption controller's counts; HorizontalPodAutoscalers keep their
+target within ``[minReplicas, maxReplicas]`` (metrics always read on target).
 
 The failure switch: a container image whose name contains ``fail`` never pulls (the pod stays
 Pending in ImagePullBackOff, so a Deployment ends in ProgressDeadlineExceeded); a Job's pod with
@@ -51,6 +52,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("", "services"): "service",
     ("networking.k8s.io", "ingresses"): "ingress",
     ("policy", "poddisruptionbudgets"): "pdb",
+    ("autoscaling", "horizontalpodautoscalers"): "hpa",
 }
 _OWNER_KINDS = {("apps/v1", "ReplicaSet"): "replicaset", ("apps/v1", "Deployment"): "deployment",
                 ("apps/v1", "StatefulSet"): "statefulset", ("apps/v1", "DaemonSet"): "daemonset",
@@ -91,7 +93,7 @@ def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
 
 class Simulation:
     def __init__(self, store: Store, *, delay: float = 1.0, node: str = NODE, events: bool = True) -> None:
-        from tether.sandbox.simulation import batch, network, pods, workloads
+        from tether.sandbox.simulation import autoscaling, batch, network, pods, workloads
 
         self.store = store
         self.delay = delay
@@ -109,6 +111,7 @@ class Simulation:
             "service": network.reconcile_service,
             "ingress": network.reconcile_ingress,
             "pdb": network.reconcile_pdb,
+            "hpa": autoscaling.reconcile_hpa,
         }
         self._timers: dict[tuple[str, str, str], tuple[float, asyncio.TimerHandle | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -162,6 +165,11 @@ class Simulation:
             for (ns, budget) in self.store.objects.get(("policy", "poddisruptionbudgets"), {}):
                 if ns == event.namespace:
                     self.schedule("pdb", ns, budget)
+        if event.key in (("apps", "deployments"), ("apps", "statefulsets"), ("apps", "replicasets")):
+            for (ns, hpa_name), hpa in self.store.objects.get(("autoscaling", "horizontalpodautoscalers"), {}).items():
+                target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+                if ns == event.namespace and target.get("name") == name:
+                    self.schedule("hpa", ns, hpa_name)
         ref = controller_ref(event.object)
         if ref is not None:
             owner = _OWNER_KINDS.get((ref.get("apiVersion"), ref.get("kind")))

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 COMPONENTS = {"deployment": "deployment-controller", "replicaset": "replicaset-controller",
               "statefulset": "statefulset-controller", "daemonset": "daemonset-controller",
               "job": "job-controller", "cronjob": "cronjob-controller", "scheduler": "default-scheduler",
-              "kubelet": "kubelet", "pvc": "persistentvolume-controller"}
+              "kubelet": "kubelet", "pvc": "persistentvolume-controller",
+              "horizontal-pod-autoscaler": "horizontal-pod-autoscaler"}
 
 
 def record(sim: Simulation, obj: dict[str, Any], component: str, reason: str, message: str,
