@@ -9,7 +9,7 @@ import contextlib
 import re
 from typing import Any
 
-from tether.sandbox import errors, validation
+from tether.sandbox import defaults, errors, validation
 from tether.sandbox.resources import ResourceType
 
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -50,6 +50,7 @@ def admit(rt: ResourceType, obj: dict[str, Any], field_validation: str, *, check
         # a malformed object skips defaulting: schema validation below reports why
         with contextlib.suppress(TypeError, AttributeError, ValueError):
             _default_builtin(rt.kind, obj)
+            defaults.apply_defaults(rt.kind, obj)  # the rest of upstream's defaults, before managedFields
     report = validation.validate(validator(rt), obj, defaulting=bool(rt.crd))
     name = (obj.get("metadata") or {}).get("name") or ""
     if report.unknown and field_validation == "Strict":

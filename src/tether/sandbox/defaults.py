@@ -44,6 +44,11 @@ def _dict(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _items(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list field (defaults run before validation: tolerate any shape)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 # -- pods and templates -------------------------------------------------------------------------
 
 
@@ -64,9 +69,8 @@ def _default_container(container: dict[str, Any]) -> None:
     image = container.get("image")
     if isinstance(image, str) and image:
         _set(container, "imagePullPolicy", image_pull_policy(image))
-    for port in container.get("ports") or []:
-        if isinstance(port, dict):
-            _set(port, "protocol", "TCP")
+    for port in _items(container.get("ports")):
+        _set(port, "protocol", "TCP")
     for probe_key in ("livenessProbe", "readinessProbe", "startupProbe"):
         probe = _dict(container, probe_key)
         if probe is not None:
@@ -78,8 +82,8 @@ def _default_container(container: dict[str, Any]) -> None:
             if http is not None:
                 _set(http, "path", "/")
                 _set(http, "scheme", "HTTP")
-    for env in container.get("env") or []:
-        source = _dict(env, "valueFrom") if isinstance(env, dict) else None
+    for env in _items(container.get("env")):
+        source = _dict(env, "valueFrom")
         field_ref = _dict(source, "fieldRef") if source else None
         if field_ref is not None:
             _set(field_ref, "apiVersion", "v1")
@@ -106,12 +110,10 @@ def default_pod_spec(spec: Any) -> None:
     _set(spec, "securityContext", {})
     _set(spec, "terminationGracePeriodSeconds", 30)
     for key in ("initContainers", "containers", "ephemeralContainers"):
-        for container in spec.get(key) or []:
-            if isinstance(container, dict):
-                _default_container(container)
-    for volume in spec.get("volumes") or []:
-        if isinstance(volume, dict):
-            _default_volume(volume)
+        for container in _items(spec.get(key)):
+            _default_container(container)
+    for volume in _items(spec.get("volumes")):
+        _default_volume(volume)
 
 
 def default_template(holder: dict[str, Any]) -> None:
@@ -131,7 +133,7 @@ def _default_pod(obj: dict[str, Any], spec: dict[str, Any]) -> None:
     tolerations = spec.get("tolerations")
     if tolerations is None or isinstance(tolerations, list):
         tolerations = spec["tolerations"] = list(tolerations or [])
-        present = {t.get("key") for t in tolerations if isinstance(t, dict)}
+        present = {t.get("key") for t in _items(tolerations)}
         for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
             if key not in present:
                 tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
@@ -170,14 +172,13 @@ def _default_statefulset(spec: dict[str, Any]) -> None:
     if isinstance(policy, dict):
         _set(policy, "whenDeleted", "Retain")
         _set(policy, "whenScaled", "Retain")
-    for claim in spec.get("volumeClaimTemplates") or []:
-        if isinstance(claim, dict):
-            _set(claim, "apiVersion", "v1")
-            _set(claim, "kind", "PersistentVolumeClaim")
-            claim_spec = _dict(claim, "spec")
-            if claim_spec is not None:
-                _set(claim_spec, "volumeMode", "Filesystem")
-            _set(claim, "status", {"phase": "Pending"})
+    for claim in _items(spec.get("volumeClaimTemplates")):
+        _set(claim, "apiVersion", "v1")
+        _set(claim, "kind", "PersistentVolumeClaim")
+        claim_spec = _dict(claim, "spec")
+        if claim_spec is not None:
+            _set(claim_spec, "volumeMode", "Filesystem")
+        _set(claim, "status", {"phase": "Pending"})
     default_template(spec)
 
 
@@ -237,11 +238,10 @@ def _default_service(spec: dict[str, Any]) -> None:
         _set(spec, "externalTrafficPolicy", "Cluster")
     if kind == "LoadBalancer":
         _set(spec, "allocateLoadBalancerNodePorts", True)
-    for port in spec.get("ports") or []:
-        if isinstance(port, dict):
-            _set(port, "protocol", "TCP")
-            if port.get("targetPort") is None and port.get("port") is not None:
-                port["targetPort"] = port["port"]
+    for port in _items(spec.get("ports")):
+        _set(port, "protocol", "TCP")
+        if port.get("targetPort") is None and port.get("port") is not None:
+            port["targetPort"] = port["port"]
 
 
 def _default_pvc(spec: dict[str, Any]) -> None:
@@ -271,8 +271,8 @@ def _default_hpa(spec: dict[str, Any]) -> None:
 
 def _default_rbac(obj: dict[str, Any], kind: str) -> None:
     subjects = obj.get("subjects") if kind in ("RoleBinding", "ClusterRoleBinding") else None
-    for subject in subjects or []:
-        if isinstance(subject, dict) and subject.get("kind") in ("User", "Group"):
+    for subject in _items(subjects):
+        if subject.get("kind") in ("User", "Group"):
             _set(subject, "apiGroup", "rbac.authorization.k8s.io")
 
 
@@ -442,6 +442,23 @@ def _pvc_hook(obj: dict[str, Any]) -> None:
         _set(status, "phase", "Pending")
 
 
+def qos_class(spec: dict[str, Any]) -> str:
+    """The pod QoS class the API server records at creation."""
+    resources = [_dict(c, "resources") or {} for c in _items(spec.get("containers"))]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    if all(isinstance(r.get("limits"), dict) and r["limits"].get(k)
+           and (r.get("requests") or {}).get(k, r["limits"][k]) == r["limits"][k]
+           for r in resources for k in ("cpu", "memory")):
+        return "Guaranteed"
+    return "Burstable"
+
+
+def _pod_status_hook(obj: dict[str, Any]) -> None:
+    _set(obj["status"], "phase", "Pending")
+    _set(obj["status"], "qosClass", qos_class(_dict(obj, "spec") or {}))
+
+
 def install(store: Store, *, seed: int | None = None) -> Allocator:
     """Register the defaulting and allocation admission hook on ``store``."""
     allocator = Allocator(store, seed)
@@ -450,6 +467,10 @@ def install(store: Store, *, seed: int | None = None) -> Allocator:
         if rt.crd:
             return
         apply_defaults(rt.kind, new)
+        if op == "CREATE" and "status" in rt.subresources and not isinstance(new.get("status"), dict):
+            new["status"] = {}  # upstream always returns the (empty) status struct of such kinds
+        if rt.storage_key == ("", "pods") and op == "CREATE":
+            _pod_status_hook(new)
         if rt.storage_key == ("", "services"):
             _service_hook(allocator, op, new, old)
         elif rt.storage_key == ("batch", "jobs"):

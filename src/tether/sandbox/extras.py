@@ -26,6 +26,7 @@ class ExtrasConfig:
     token_file: Path | None = None
     faults: list[str] = field(default_factory=list)  # --fault values, see tether.sandbox.faults
     garbage_collection: bool = True
+    events: bool = True  # the simulated controllers record Events (kubectl describe shows them)
 
 
 @dataclass
@@ -54,7 +55,7 @@ def install(sandbox: Sandbox) -> Extras:
     store = sandbox.store
     allocator = defaults.install(store)
     collector = gc.install(store) if config.garbage_collection else None
-    sim = simulation.install(store, delay=config.sim_delay) if config.simulate else None
+    sim = simulation.install(store, delay=config.sim_delay, events=config.events) if config.simulate else None
     authorize = config.authz.lower() == "rbac"
     if authorize:
         rbac.ensure_bootstrap(store)

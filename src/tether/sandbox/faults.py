@@ -19,6 +19,7 @@ Gone) act at once. Requests to ``/_sandbox/`` and the health endpoints are never
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import random
 from dataclasses import dataclass, field
@@ -157,7 +158,8 @@ class FaultInjector:
         return web.json_response(body)
 
     def _update(self, body: dict[str, Any]) -> None:
-        config = self.config
+        """Apply a POST body; invalid settings raise before anything changes."""
+        config = copy.deepcopy(self.config)
         if "errors" in body:
             rules = {}
             for verb, rule in (body["errors"] or {}).items():
@@ -169,9 +171,12 @@ class FaultInjector:
             config.latency = {_verb(v, "latency"): max(float(s), 0.0) for v, s in (body["latency"] or {}).items()}
         if "seed" in body:
             config.seed = None if body["seed"] is None else int(body["seed"])
-            self.random = random.Random(config.seed)
         if "dropWatchesEvery" in body:
             config.drop_watches_every = max(float(body["dropWatchesEvery"] or 0), 0.0)
+        self.config = config
+        if "seed" in body:
+            self.random = random.Random(config.seed)
+        if "dropWatchesEvery" in body:
             self.stop()
             self.start()
         if body.get("dropWatches"):

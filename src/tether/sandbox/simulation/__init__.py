@@ -9,6 +9,10 @@ event loop; pods move from creating to running after ``delay`` seconds. Writes g
 store with upstream's field manager names, so managedFields look like a real cluster's, and
 status goes through the status subresource.
 
+LoadBalancer Services and Ingresses get an address in ``status.loadBalancer.ingress``;
+PodDisruptionBudgets get the disruption controller's counts; HorizontalPodAutoscalers keep their
+target within ``[minReplicas, maxReplicas]`` (metrics always read on target).
+
 The failure switch: a container image whose name contains ``fail`` never pulls (the pod stays
 Pending in ImagePullBackOff, so a Deployment ends in ProgressDeadlineExceeded); a Job's pod with
 such an image exits with an error, so the Job fails once its backoffLimit is used up.
@@ -45,6 +49,10 @@ KINDS: dict[tuple[str, str], str] = {
     ("batch", "cronjobs"): "cronjob",
     ("", "pods"): "pod",
     ("", "persistentvolumeclaims"): "pvc",
+    ("", "services"): "service",
+    ("networking.k8s.io", "ingresses"): "ingress",
+    ("policy", "poddisruptionbudgets"): "pdb",
+    ("autoscaling", "horizontalpodautoscalers"): "hpa",
 }
 _OWNER_KINDS = {("apps/v1", "ReplicaSet"): "replicaset", ("apps/v1", "Deployment"): "deployment",
                 ("apps/v1", "StatefulSet"): "statefulset", ("apps/v1", "DaemonSet"): "daemonset",
@@ -58,18 +66,39 @@ def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) against labels; empty selects nothing."""
+    if not selector:
+        return False
+    labels = labels or {}
+    match = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    if not match and not expressions:
+        return False
+    if any(labels.get(k) != v for k, v in match.items()):
+        return False
+    for expr in expressions:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and present and labels[key] in values) \
+                or (op == "Exists" and not present) or (op == "DoesNotExist" and present):
+            return False
+    return True
+
+
 def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
             "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
 class Simulation:
-    def __init__(self, store: Store, *, delay: float = 1.0, node: str = NODE) -> None:
-        from tether.sandbox.simulation import batch, pods, workloads
+    def __init__(self, store: Store, *, delay: float = 1.0, node: str = NODE, events: bool = True) -> None:
+        from tether.sandbox.simulation import autoscaling, batch, network, pods, workloads
 
         self.store = store
         self.delay = delay
         self.node = node
+        self.events = events  # record Events as the upstream controllers do
         self.reconcilers: dict[str, Reconciler] = {
             "deployment": workloads.reconcile_deployment,
             "replicaset": workloads.reconcile_replicaset,
@@ -79,13 +108,36 @@ class Simulation:
             "cronjob": batch.reconcile_cronjob,
             "pod": pods.reconcile_pod,
             "pvc": pods.reconcile_pvc,
+            "service": network.reconcile_service,
+            "ingress": network.reconcile_ingress,
+            "pdb": network.reconcile_pdb,
+            "hpa": autoscaling.reconcile_hpa,
         }
         self._timers: dict[tuple[str, str, str], tuple[float, asyncio.TimerHandle | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.errors = 0
         #: (kind, uid) -> loop time an object entered its current stage (pods, claims)
         self.since: dict[tuple[str, str], float] = {}
+        #: controller uid -> (storage key, namespace, name) of the objects it controls
+        self.children: dict[str, set[tuple[tuple[str, str], str, str]]] = {}
+        for key, bucket in store.objects.items():
+            for (namespace, name), obj in bucket.items():
+                self._index(key, namespace, name, obj, add=True)
         store.listeners.append(self._on_event)
+
+    def _index(self, key: tuple[str, str], namespace: str, name: str, obj: dict[str, Any] | None, add: bool) -> None:
+        ref = controller_ref(obj) if obj is not None else None
+        uid = (ref or {}).get("uid")
+        if not uid:
+            return
+        if add:
+            self.children.setdefault(uid, set()).add((key, namespace, name))
+        else:
+            children = self.children.get(uid)
+            if children is not None:
+                children.discard((key, namespace, name))
+                if not children:
+                    del self.children[uid]
 
     # -- scheduling ------------------------------------------------------------------------------
 
@@ -97,6 +149,10 @@ class Simulation:
                 self.schedule(controller, namespace, name)
 
     def _on_event(self, event: WatchEvent) -> None:
+        name = event.object["metadata"]["name"]
+        if event.old is not None:
+            self._index(event.key, event.namespace, name, event.old, add=False)
+        self._index(event.key, event.namespace, name, event.object, add=event.type != "DELETED")
         controller = KINDS.get(event.key)
         if controller is None:
             return
@@ -105,6 +161,15 @@ class Simulation:
             self.schedule(controller, event.namespace, meta["name"])
         else:
             self.since.pop((controller, meta.get("uid", "")), None)
+        if event.key == ("", "pods"):  # disruption budgets count the pods of their namespace
+            for (ns, budget) in self.store.objects.get(("policy", "poddisruptionbudgets"), {}):
+                if ns == event.namespace:
+                    self.schedule("pdb", ns, budget)
+        if event.key in (("apps", "deployments"), ("apps", "statefulsets"), ("apps", "replicasets")):
+            for (ns, hpa_name), hpa in self.store.objects.get(("autoscaling", "horizontalpodautoscalers"), {}).items():
+                target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+                if ns == event.namespace and target.get("name") == name:
+                    self.schedule("hpa", ns, hpa_name)
         ref = controller_ref(event.object)
         if ref is not None:
             owner = _OWNER_KINDS.get((ref.get("apiVersion"), ref.get("kind")))
@@ -139,8 +204,13 @@ class Simulation:
         try:
             self.reconcilers[controller](self, namespace, name)
         except errors.ApiError as error:
-            if error.code == 409:  # someone wrote in between: try again on the next round
+            if error.code == 409 and error.reason == "AlreadyExists":  # a name taken by a foreign object
+                log.warning("%s controller on %s/%s: %s", controller, namespace, name, error.message)
+                self.schedule(controller, namespace, name, max(self.delay, 1.0))
+            elif error.code == 409:  # someone wrote in between: try again on the next round
                 self.schedule(controller, namespace, name, 0.05)
+            elif error.code == 403 and "being terminated" in error.message:
+                pass  # the namespace is going away: nothing to create there any more
             elif error.code != 404:
                 self.errors += 1
                 log.warning("%s controller failed on %s/%s: %s", controller, namespace, name, error.message)
@@ -171,9 +241,26 @@ class Simulation:
     def owned(self, group: str, plural: str, namespace: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
         """Objects in ``namespace`` controlled by ``owner`` (by uid), oldest first."""
         uid = owner["metadata"]["uid"]
-        items = [o for (ns, _), o in self.store.objects.get((group, plural), {}).items() if ns == namespace
-                 and (controller_ref(o) or {}).get("uid") == uid]
+        bucket = self.store.objects.get((group, plural), {})
+        items = [bucket[(ns, name)] for key, ns, name in self.children.get(uid, ())
+                 if key == (group, plural) and ns == namespace and (ns, name) in bucket]
         return sorted(items, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
+
+    def adopt(self, group: str, plural: str, namespace: str, owner: dict[str, Any],
+              selector: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Take over objects without a controller that ``owner``'s selector matches (as upstream
+        controllers adopt orphans, e.g. after a delete with propagationPolicy=Orphan)."""
+        adopted = []
+        for (ns, _), obj in list(self.store.objects.get((group, plural), {}).items()):
+            meta = obj["metadata"]
+            if ns != namespace or controller_ref(obj) is not None or meta.get("deletionTimestamp"):
+                continue
+            if not selector_matches(selector, meta.get("labels")):
+                continue
+            new = clone(obj)
+            new["metadata"]["ownerReferences"] = [*(meta.get("ownerReferences") or []), owner_reference(owner)]
+            adopted.append(self.update(group, plural, obj, new))
+        return adopted
 
     def create(self, group: str, plural: str, obj: dict[str, Any], manager: str = CONTROLLER_MANAGER) -> dict[str, Any]:
         rt = self.rt(group, plural)
@@ -213,6 +300,6 @@ class Simulation:
                           preconditions={"uid": meta["uid"]})
 
 
-def install(store: Store, *, delay: float = 1.0, node: str = NODE) -> Simulation:
+def install(store: Store, *, delay: float = 1.0, node: str = NODE, events: bool = True) -> Simulation:
     """Run the simulated controllers on ``store``; call ``start()`` once the event loop runs."""
-    return Simulation(store, delay=delay, node=node)
+    return Simulation(store, delay=delay, node=node, events=events)

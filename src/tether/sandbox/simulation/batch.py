@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tether.sandbox.simulation import owner_reference, status
+from tether.sandbox.simulation import events, owner_reference, status
 from tether.sandbox.simulation.workloads import new_pod
 from tether.sandbox.store import clone
 
@@ -52,12 +52,14 @@ def reconcile_job(sim: Simulation, namespace: str, name: str) -> None:
             reason, message = "BackoffLimitExceeded", "Job has reached the specified backoff limit"
             conditions += [_job_condition("FailureTarget", reason, message, now),
                            _job_condition("Failed", reason, message, now)]
+            events.record(sim, job, "job", reason, message, "Warning")
         elif (completions is not None and succeeded >= completions) or (
                 completions is None and succeeded > 0 and not active):
             reason, message = "CompletionsReached", "Reached expected number of succeeded pods"
             conditions += [_job_condition("SuccessCriteriaMet", reason, message, now),
                            _job_condition("Complete", reason, message, now)]
             new["completionTime"] = now
+            events.record(sim, job, "job", "Completed", "Job completed")
         elif spec.get("suspend"):
             for pod in active:
                 sim.delete("", "pods", pod)
@@ -69,6 +71,7 @@ def reconcile_job(sim: Simulation, namespace: str, name: str) -> None:
             remaining = (completions if completions is not None else parallelism) - succeeded
             for _ in range(min(parallelism, remaining) - len(active)):
                 active.append(sim.create("", "pods", new_pod(job, spec.get("template") or {})))
+                events.record(sim, job, "job", "SuccessfulCreate", f"Created pod: {active[-1]['metadata']['name']}")
     started = old.get("startTime") or (now if not spec.get("suspend") else None)
     new_status: dict[str, Any] = {"conditions": conditions, "startTime": started,
                                   "completionTime": new.get("completionTime") or old.get("completionTime"),
@@ -182,6 +185,12 @@ def reconcile_cronjob(sim: Simulation, namespace: str, name: str) -> None:
     except ValueError:
         upcoming = None
     last_schedule = old.get("lastScheduleTime")
+    # of several missed schedule times only the most recent one runs, as upstream
+    for _ in range(1000):
+        following = next_time(spec.get("schedule", ""), upcoming) if upcoming is not None else None
+        if following is None or following.timestamp() > time.time():
+            break
+        upcoming = following
     if upcoming is not None and upcoming.timestamp() <= time.time() and not spec.get("suspend"):
         policy = spec.get("concurrencyPolicy", "Allow")
         if policy == "Replace":
@@ -202,12 +211,15 @@ def reconcile_cronjob(sim: Simulation, namespace: str, name: str) -> None:
                    "spec": clone(template.get("spec") or {})}
             if sim.get("batch", "jobs", namespace, job["metadata"]["name"]) is None:
                 running.append(sim.create("batch", "jobs", job))
+                events.record(sim, cronjob, "cronjob", "SuccessfulCreate", f"Created job {job['metadata']['name']}")
         last_schedule = status.timestamp(upcoming.timestamp())
         upcoming = next_time(spec.get("schedule", ""), upcoming)
     if running:
-        new_status["active"] = [{"kind": "Job", "namespace": namespace, "name": j["metadata"]["name"],
-                                 "uid": j["metadata"]["uid"], "apiVersion": "batch/v1",
-                                 "resourceVersion": j["metadata"].get("resourceVersion", "")} for j in running]
+        # upstream records the Job's resourceVersion at creation; later Job writes do not touch it
+        known = {r.get("uid"): r for r in old.get("active") or []}
+        new_status["active"] = [known.get(j["metadata"]["uid"]) or {
+            "kind": "Job", "namespace": namespace, "name": j["metadata"]["name"], "uid": j["metadata"]["uid"],
+            "apiVersion": "batch/v1", "resourceVersion": j["metadata"].get("resourceVersion", "")} for j in running]
     if last_schedule:
         new_status["lastScheduleTime"] = last_schedule
     if last_success:

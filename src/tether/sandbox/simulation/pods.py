@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tether.sandbox.simulation import KUBELET, NODE_IP, controller_ref, status
+from tether.sandbox.simulation import KUBELET, NODE_IP, controller_ref, events, status
 from tether.sandbox.store import clone
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ def reconcile_pod(sim: Simulation, namespace: str, name: str) -> None:
         bound = clone(pod)
         bound["spec"]["nodeName"] = sim.node
         pod = sim.store.update(sim.rt("", "pods"), bound)
+        events.record(sim, pod, "scheduler", "Scheduled", f"Successfully assigned {namespace}/{name} to {sim.node}")
     elif spec.get("nodeName") != sim.node:
         return  # bound to a node that does not exist: nothing runs it
     phase = (pod.get("status") or {}).get("phase")
@@ -71,10 +72,24 @@ def reconcile_pod(sim: Simulation, namespace: str, name: str) -> None:
             target = "running"
         sim.write_status("", "pods", pod, status.pod_status(pod, target, now, ip, NODE_IP), KUBELET)
         _mark(sim, "pod", meta)
+        _container_events(sim, pod, target)
         if target == "running" and _is_job_pod(pod):
             sim.schedule("pod", namespace, name, sim.delay)
     elif stage == "running" and _is_job_pod(pod):
         sim.write_status("", "pods", pod, status.pod_status(pod, "succeeded", now, ip, NODE_IP), KUBELET)
+
+
+def _container_events(sim: Simulation, pod: dict[str, Any], target: str) -> None:
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        image, name = container.get("image", ""), container.get("name", "")
+        if status.image_fails(image):
+            events.record(sim, pod, "kubelet", "Failed", f'Failed to pull image "{image}": rpc error: code = NotFound '
+                          f'desc = failed to pull and unpack image "{status.normalized_image(image)}": not found',
+                          "Warning")
+            events.record(sim, pod, "kubelet", "BackOff", f'Back-off pulling image "{image}"', "Warning")
+        elif target != "failed":
+            events.record(sim, pod, "kubelet", "Pulled", f'Container image "{image}" already present on machine')
+            events.record(sim, pod, "kubelet", "Started", f"Started container {name}")
 
 
 def _stage(pod: dict[str, Any]) -> str | None:

@@ -10,6 +10,8 @@ import math
 import time
 from typing import Any
 
+from tether.sandbox.defaults import qos_class
+
 SAFE_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # upstream's alphabet for generated name suffixes
 FAIL_MARKER = "fail"
 
@@ -28,13 +30,13 @@ def parse_time(value: str | None) -> float | None:
 
 
 def template_hash(template: Any, collision_count: int = 0) -> str:
-    """A pod-template-hash like upstream's: FNV-1a over the template, its decimal digits mapped
-    onto the safe alphabet (so it reads like ``5d4f7b9c8``)."""
+    """A pod-template-hash like upstream's: FNV-1a over the template, the characters of its decimal
+    form mapped (by code point) onto the safe alphabet, so it reads like ``5d59d67564``."""
     data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
     value = 0x811C9DC5
     for byte in data + (str(collision_count).encode() if collision_count else b""):
         value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return "".join(SAFE_CHARS[int(d) % len(SAFE_CHARS)] for d in str(value))
+    return "".join(SAFE_CHARS[ord(d) % len(SAFE_CHARS)] for d in str(value))
 
 
 def suffix(seed: str) -> str:
@@ -138,17 +140,6 @@ def pod_ready(pod: dict[str, Any]) -> bool:
         return False
     ready = condition((pod.get("status") or {}).get("conditions") or [], "Ready")
     return bool(ready and ready.get("status") == "True")
-
-
-def qos_class(spec: dict[str, Any]) -> str:
-    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
-    resources = [c.get("resources") or {} for c in containers]
-    if not any(r.get("requests") or r.get("limits") for r in resources):
-        return "BestEffort"
-    guaranteed = all(
-        (r.get("limits") or {}).get(k) and (r.get("requests") or {}).get(k, (r.get("limits") or {})[k])
-        == (r.get("limits") or {})[k] for r in resources for k in ("cpu", "memory"))
-    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _pod_conditions(now: str, scheduled_at: str, ready: bool, initialized: bool = True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from tether.sandbox.simulation import owner_reference, status
+from tether.sandbox.simulation import events, owner_reference, status
 from tether.sandbox.store import clone
 
 if TYPE_CHECKING:
@@ -46,11 +46,18 @@ def _revision(obj: dict[str, Any]) -> int:
     return int(value) if str(value).isdigit() else 0
 
 
-def _set_rs(sim: Simulation, rs: dict[str, Any], replicas: int, annotations: dict[str, str]) -> dict[str, Any]:
+def _set_rs(sim: Simulation, deployment: dict[str, Any], rs: dict[str, Any], replicas: int,
+            annotations: dict[str, str]) -> dict[str, Any]:
     new = clone(rs)
+    before = rs["spec"].get("replicas", 0)
     new["spec"]["replicas"] = replicas
     new["metadata"].setdefault("annotations", {}).update(annotations)
-    return sim.update("apps", "replicasets", rs, new)
+    updated = sim.update("apps", "replicasets", rs, new)
+    if before != replicas:
+        direction = "up" if replicas > before else "down"
+        events.record(sim, deployment, "deployment", "ScalingReplicaSet",
+                      f"Scaled {direction} replica set {rs['metadata']['name']} from {before} to {replicas}")
+    return updated
 
 
 def reconcile_deployment(sim: Simulation, namespace: str, name: str) -> None:
@@ -62,6 +69,8 @@ def reconcile_deployment(sim: Simulation, namespace: str, name: str) -> None:
     template = spec.get("template") or {}
     template_hash = status.template_hash(template, (deployment.get("status") or {}).get("collisionCount", 0))
     all_rs = [rs for rs in sim.owned("apps", "replicasets", namespace, deployment) if not _deleting(rs)]
+    if not any((rs["metadata"].get("labels") or {}).get(HASH_LABEL) == template_hash for rs in all_rs):
+        all_rs += sim.adopt("apps", "replicasets", namespace, deployment, spec.get("selector"))
     new_rs = next((rs for rs in all_rs if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == template_hash),
                   None)
     old_rs = [rs for rs in all_rs if rs is not new_rs]
@@ -89,14 +98,16 @@ def reconcile_deployment(sim: Simulation, namespace: str, name: str) -> None:
                          "ownerReferences": [owner_reference(deployment)]},
             "spec": rs_spec})
         created = True
+        events.record(sim, deployment, "deployment", "ScalingReplicaSet",
+                      f"Scaled up replica set {new_rs['metadata']['name']} from 0 to {rs_spec['replicas']}")
     else:
         revision = _revision(new_rs) if _revision(new_rs) == max_revision else max_revision + 1
         target = 0 if recreate and old_pods else desired
-        new_rs = _set_rs(sim, new_rs, target, {**annotations, REVISION: str(revision)})
+        new_rs = _set_rs(sim, deployment, new_rs, target, {**annotations, REVISION: str(revision)})
     if new_rs is not None:
         available = int((new_rs.get("status") or {}).get("availableReplicas") or 0)
         if recreate or available >= desired:
-            old_rs = [_set_rs(sim, rs, 0, {}) if rs["spec"].get("replicas", 0) else rs for rs in old_rs]
+            old_rs = [_set_rs(sim, deployment, rs, 0, {}) if rs["spec"].get("replicas", 0) else rs for rs in old_rs]
         _prune_history(sim, deployment, old_rs)
         revision_value = (new_rs["metadata"].get("annotations") or {}).get(REVISION)
         if revision_value and (deployment["metadata"].get("annotations") or {}).get(REVISION) != revision_value:
@@ -129,8 +140,12 @@ def reconcile_replicaset(sim: Simulation, namespace: str, name: str) -> None:
     pods = [p for p in sim.owned("", "pods", namespace, rs) if not _deleting(p)]
     desired = (rs.get("spec") or {}).get("replicas", 1)
     template = (rs.get("spec") or {}).get("template") or {}
+    if len(pods) < desired:
+        pods += [p for p in sim.adopt("", "pods", namespace, rs, (rs.get("spec") or {}).get("selector"))
+                 if not _deleting(p)]
     for _ in range(desired - len(pods)):
         pods.append(sim.create("", "pods", new_pod(rs, template)))
+        events.record(sim, rs, "replicaset", "SuccessfulCreate", f"Created pod: {pods[-1]['metadata']['name']}")
     if len(pods) > desired:
         # upstream removes unready and newer pods first
         ranked = sorted(pods, key=lambda p: (status.pod_ready(p), p["metadata"].get("creationTimestamp", "")),
@@ -138,6 +153,7 @@ def reconcile_replicaset(sim: Simulation, namespace: str, name: str) -> None:
         doomed = sorted(ranked[: len(pods) - desired], key=lambda p: p["metadata"]["name"])
         for pod in doomed:
             sim.delete("", "pods", pod)
+            events.record(sim, rs, "replicaset", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
         pods = [p for p in pods if p not in doomed]
     sim.write_status("apps", "replicasets", rs, status.replicaset_status(rs, pods))
 
@@ -177,7 +193,10 @@ def reconcile_statefulset(sim: Simulation, namespace: str, name: str) -> None:
     current_revision = old_status.get("currentRevision") or update_revision
     ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
     pods: dict[int, dict[str, Any]] = {}
-    for pod in sim.owned("", "pods", namespace, sts):
+    owned = sim.owned("", "pods", namespace, sts)
+    if len(owned) < replicas:
+        owned += sim.adopt("", "pods", namespace, sts, spec.get("selector"))
+    for pod in owned:
         ordinal = _ordinal(name, pod)
         if ordinal is not None:
             pods[ordinal] = pod
@@ -198,6 +217,8 @@ def reconcile_statefulset(sim: Simulation, namespace: str, name: str) -> None:
             pod = new_pod(sts, {**template, "spec": pod_spec}, name=f"{name}-{ordinal}", labels=labels,
                           spec_extra=extra)
             pods[ordinal] = sim.create("", "pods", pod)
+            events.record(sim, sts, "statefulset", "SuccessfulCreate",
+                          f"create Pod {name}-{ordinal} in StatefulSet {name} successful")
             busy = True
             if ordered:
                 break
@@ -243,6 +264,8 @@ def reconcile_daemonset(sim: Simulation, namespace: str, name: str) -> None:
     current_hash = status.template_hash(template)
     generation = ds["metadata"].get("generation", 1)
     pods = [p for p in sim.owned("", "pods", namespace, ds) if not _deleting(p)]
+    if not pods:
+        pods = [p for p in sim.adopt("", "pods", namespace, ds, spec.get("selector")) if not _deleting(p)]
     rolling = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
     for pod in pods[1:]:  # one node: one pod
         sim.delete("", "pods", pod)
@@ -252,6 +275,7 @@ def reconcile_daemonset(sim: Simulation, namespace: str, name: str) -> None:
     if not pods:
         labels = {REVISION_LABEL: current_hash, "pod-template-generation": str(generation)}
         pods.append(sim.create("", "pods", new_pod(ds, template, labels=labels)))
+        events.record(sim, ds, "daemonset", "SuccessfulCreate", f"Created pod: {pods[-1]['metadata']['name']}")
     ready = sum(1 for p in pods if status.pod_ready(p))
     updated = sum(1 for p in pods if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == current_hash)
     new_status = {"currentNumberScheduled": len(pods), "desiredNumberScheduled": 1, "numberMisscheduled": 0,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tether.sandbox import defaults, errors
 from tether.sandbox.resources import Registry
@@ -190,3 +192,18 @@ def test_job_gets_controller_uid_selector_and_labels() -> None:
                                "spec": {"manualSelector": True, "selector": {"matchLabels": {"a": "b"}},
                                         "template": {"metadata": {"labels": {"a": "b"}}, "spec": POD_SPEC}}})
     assert manual["spec"]["selector"] == {"matchLabels": {"a": "b"}}
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+                        st.sampled_from(["spec", "template", "containers", "ports", "image", "strategy", "selector",
+                                         "volumes", "env", "tolerations", "metrics", "behavior", "subjects", "type",
+                                         "rollingUpdate", "volumeClaimTemplates", "jobTemplate", "x"]),
+                        children, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from([c[0] for c in CASES] + ["Pod", "Namespace"]), obj=st.dictionaries(
+    st.sampled_from(["spec", "metadata", "subjects", "type"]), JSON, max_size=3))
+def test_defaults_tolerate_any_shape(kind: str, obj: dict[str, Any]) -> None:
+    defaults.apply_defaults(kind, obj)  # runs before validation: must never raise
