@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +14,10 @@ from pathlib import Path
 import pytest
 
 from tether.sandbox.server import Sandbox, SandboxConfig, SandboxThread
+
+# kubectl caches discovery per host:port under ~/.kube/cache; a sandbox started on a port an
+# earlier sandbox used would otherwise be served that one's stale discovery.
+os.environ["KUBECACHEDIR"] = tempfile.mkdtemp(prefix="tether-kubectl-cache-")
 
 
 @dataclass

@@ -50,6 +50,7 @@ def build_render_options(
     ext_str: list[str] | None = None, ext_code: list[str] | None = None, jpath: list[str] | None = None,
     var: list[str] | None = None, app: str = "", namespace: str = "", renderer: str = "auto",
     render_timeout: float = 120.0, verify: str = "", allowed_signers: str = "",
+    decryption_key: list[str] | None = None,
 ) -> RenderOptions:
     if renderer not in RENDERERS:
         raise UsageError(f"--renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
@@ -61,7 +62,7 @@ def build_render_options(
         tla_str=_pairs(tla_str, "--tla-str"), tla_code=_pairs(tla_code, "--tla-code"),
         ext_str=_pairs(ext_str, "--ext-str"), ext_code=_pairs(ext_code, "--ext-code"),
         jsonnet_paths=tuple(jpath or ()), variables=_pairs(var, "--var"), timeout=render_timeout,
-        verify=verify, allowed_signers=allowed_signers,
+        verify=verify, allowed_signers=allowed_signers, decryption_keys=tuple(decryption_key or ()),
     )
 
 
@@ -85,10 +86,13 @@ _OPTIONS: list[tuple[str, Any]] = [
     ("verify", Annotated[str, typer.Option("--verify", help="Require Git revisions signed by: ssh or gpg.")]),
     ("allowed_signers", Annotated[str, typer.Option("--allowed-signers",
                                                     help="SSH allowed-signers file or GPG public keys file.")]),
+    ("decryption_key", Annotated[list[str] | None, typer.Option(
+        "--decryption-key", help="SOPS decryption key file: age identity or armored PGP secret key (repeatable).")]),
 ]
 _DEFAULTS = {"app": "", "namespace": "", "renderer": "auto", "values": None, "set_values": None, "set_string": None,
              "release_name": "", "tla_str": None, "tla_code": None, "ext_str": None, "ext_code": None, "jpath": None,
-             "var": None, "render_timeout": 120.0, "verify": "", "allowed_signers": ""}
+             "var": None, "render_timeout": 120.0, "verify": "", "allowed_signers": "",
+             "decryption_key": None}
 
 
 def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -57,6 +57,8 @@ class RenderOptions:
     verify: str = ""  # "" (off), "ssh" or "gpg"
     allowed_signers: str = ""  # SSH allowed-signers file, or a GPG keyring / armored public keys file
     cache_dir: str = ""  # default: $XDG_CACHE_HOME/tether
+    # SOPS: key files added to the keys sops itself would find (SOPS_AGE_KEY*, GnuPG keyring)
+    decryption_keys: tuple[str, ...] = ()
     # for a local directory: the tree renderers may read and file names are relative to
     # (default: the enclosing Git work tree, else the directory itself)
     source_root: str = ""

@@ -104,6 +104,11 @@ def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: De
         spec, cache_dir=options.cache_dir or None, verify=options.verify, allowed_signers=options.allowed_signers,
         source_root=options.source_root or None,
     )
+    if decryptor is None:
+        # SOPS files are always decrypted (or refused, naming the file) rather than applied as ciphertext
+        from tether.secrets import Decryptor as SopsDecryptor
+
+        decryptor = SopsDecryptor.from_environment([Path(key) for key in options.decryption_keys])
     manifests, renderer = render_directory(checkout.directory, checkout.root, options, decryptor)
     manifests = postprocess(
         manifests, app=options.app, namespace=options.namespace,
