@@ -22,6 +22,9 @@ def _hidden_dirs(directory: str, names: list[str]) -> set[str]:
     return {n for n in names if n.startswith(".") and os.path.isdir(os.path.join(directory, n))}
 
 
+_STRUCTURED = {".yaml", ".yml", ".json", ".env", ".ini"}
+
+
 @contextlib.contextmanager
 def plaintext_tree(root: Path, directory: Path, decryptor: Decryptor, max_bytes: int) -> Iterator[Path]:
     check_tree_symlinks(directory, root)
@@ -33,7 +36,8 @@ def plaintext_tree(root: Path, directory: Path, decryptor: Decryptor, max_bytes:
         for dirpath, _dirnames, filenames in os.walk(copy):
             for name in filenames:
                 path = Path(dirpath, name)
-                if path.is_symlink() or path.stat().st_size > max_bytes:
+                # only structured files: a binary-format guess on source code could match SOPS markers
+                if path.suffix not in _STRUCTURED or path.is_symlink() or path.stat().st_size > max_bytes:
                     continue
                 data = path.read_bytes()
                 if decryptor.is_encrypted(data, path):

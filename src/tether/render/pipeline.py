@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 from tether.errors import RenderError, UsageError
@@ -27,9 +28,14 @@ def detect(directory: Path) -> str:
 
 
 def render_directory(
-    directory: Path, root: Path, options: RenderOptions, decryptor: Decryptor | None = None
+    directory: Path, root: Path, options: RenderOptions, decryptor: Decryptor | None = None,
+    tree_decryptor: Decryptor | bool | None = True,
 ) -> tuple[list[Manifest], str]:
-    """Run the renderer for ``directory`` (inside ``root``); returns raw manifests and the renderer used."""
+    """Run the renderer for ``directory`` (inside ``root``); returns raw manifests and the renderer used.
+
+    ``tree_decryptor`` decrypts the files Kustomize and Helm read (``True``: the same as ``decryptor``)."""
+    if tree_decryptor is True:
+        tree_decryptor = decryptor
     if options.renderer not in RENDERERS:
         raise UsageError(f"unknown renderer {options.renderer!r}; choose one of {', '.join(RENDERERS)}")
     if not directory.is_dir():
@@ -50,7 +56,7 @@ def render_directory(
         )
         return _decrypt_objects(manifests, decryptor), renderer
     # Kustomize and Helm read files themselves: give them a plaintext copy when decrypting
-    with _plaintext(root, directory, decryptor, options.max_file_bytes) as tree:
+    with _plaintext(root, directory, tree_decryptor or None, options.max_file_bytes) as tree:
         work_dir = tree / directory.relative_to(root)
         if renderer == "kustomize":
             from tether.render.kustomize import render_kustomize
@@ -65,6 +71,15 @@ def render_directory(
         manifests = render_helm(work_dir, tree, release=release, namespace=options.namespace or "default",
                                 values=values, timeout=options.timeout)
         return manifests, renderer
+
+
+def _sops_keys_configured(options: RenderOptions) -> bool:
+    from tether.secrets import default_age_key_file
+
+    env_keys = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_PGP_FP")
+    return bool(options.decryption_keys) or any(os.environ.get(name) for name in env_keys) or (
+        default_age_key_file().is_file()
+    )
 
 
 @contextlib.contextmanager
@@ -104,12 +119,15 @@ def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: De
         spec, cache_dir=options.cache_dir or None, verify=options.verify, allowed_signers=options.allowed_signers,
         source_root=options.source_root or None,
     )
+    tree_decryptor = decryptor
     if decryptor is None:
-        # SOPS files are always decrypted (or refused, naming the file) rather than applied as ciphertext
+        # SOPS manifests are always decrypted (or refused, naming the file), never applied as ciphertext
         from tether.secrets import Decryptor as SopsDecryptor
 
         decryptor = SopsDecryptor.from_environment([Path(key) for key in options.decryption_keys])
-    manifests, renderer = render_directory(checkout.directory, checkout.root, options, decryptor)
+        # a plaintext copy of the tree for Kustomize/Helm costs a full copy: only when keys were configured
+        tree_decryptor = decryptor if _sops_keys_configured(options) else None
+    manifests, renderer = render_directory(checkout.directory, checkout.root, options, decryptor, tree_decryptor)
     manifests = postprocess(
         manifests, app=options.app, namespace=options.namespace,
         variables=options.variables_map if options.substitute else None, add_labels=options.add_labels,
