@@ -198,38 +198,9 @@ def _set(obj: dict[str, Any], key: str, value: Any) -> None:
         obj[key] = value
 
 
-def _default_pod_spec(spec: Any) -> None:
-    if not isinstance(spec, dict):
-        return
-    _set(spec, "restartPolicy", "Always")
-    _set(spec, "dnsPolicy", "ClusterFirst")
-    _set(spec, "schedulerName", "default-scheduler")
-    _set(spec, "securityContext", {})
-    _set(spec, "terminationGracePeriodSeconds", 30)
-    for key in ("containers", "initContainers"):
-        for container in spec.get(key) or []:
-            if not isinstance(container, dict):
-                continue
-            _set(container, "terminationMessagePath", "/dev/termination-log")
-            _set(container, "terminationMessagePolicy", "File")
-            _set(container, "resources", {})
-            image = container.get("image")
-            if isinstance(image, str):
-                tagged = ":" in image.rsplit("/", 1)[-1] or "@" in image
-                latest = not tagged or image.endswith(":latest")
-                _set(container, "imagePullPolicy", "Always" if latest else "IfNotPresent")
-            for port in container.get("ports") or []:
-                if isinstance(port, dict):
-                    _set(port, "protocol", "TCP")
-
-
-def _template(spec: dict[str, Any]) -> None:
-    template = spec.get("template")
-    if isinstance(template, dict):
-        _default_pod_spec(template.get("spec"))
-
-
 def _default_builtin(kind: str, obj: dict[str, Any]) -> None:
+    """What the core decides itself: Namespace phase and finalizer, Secret type and stringData folding.
+    Every other default comes from ``defaults.apply_defaults``."""
     spec = obj.get("spec")
     if kind == "Namespace":
         status = obj.setdefault("status", {}) if isinstance(obj.get("status", {}), dict) else {}
@@ -245,55 +216,3 @@ def _default_builtin(kind: str, obj: dict[str, Any]) -> None:
             for key, value in string_data.items():
                 data[key] = base64.b64encode(str(value).encode()).decode()
             obj["data"] = data
-    if not isinstance(spec, dict):
-        return
-    if kind == "Deployment":
-        _set(spec, "replicas", 1)
-        _set(spec, "revisionHistoryLimit", 10)
-        _set(spec, "progressDeadlineSeconds", 600)
-        _set(spec, "strategy", {"type": "RollingUpdate"})
-        if isinstance(spec["strategy"], dict) and spec["strategy"].get("type", "RollingUpdate") == "RollingUpdate":
-            spec["strategy"].setdefault("type", "RollingUpdate")
-            _set(spec["strategy"], "rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
-        _template(spec)
-    elif kind in ("ReplicaSet", "StatefulSet"):
-        _set(spec, "replicas", 1)
-        if kind == "StatefulSet":
-            _set(spec, "podManagementPolicy", "OrderedReady")
-            _set(spec, "revisionHistoryLimit", 10)
-            _set(spec, "updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
-            _set(spec, "persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
-        _template(spec)
-    elif kind == "DaemonSet":
-        _set(spec, "revisionHistoryLimit", 10)
-        _set(spec, "updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
-        _template(spec)
-    elif kind == "Job":
-        _set(spec, "backoffLimit", 6)
-        _set(spec, "completionMode", "NonIndexed")
-        _set(spec, "suspend", False)
-        _set(spec, "podReplacementPolicy", "TerminatingOrFailed")
-        if spec.get("completions") is None and spec.get("parallelism") is None:
-            spec["completions"] = 1
-        _set(spec, "parallelism", 1)
-        _template(spec)
-    elif kind == "CronJob":
-        _set(spec, "concurrencyPolicy", "Allow")
-        _set(spec, "suspend", False)
-        _set(spec, "successfulJobsHistoryLimit", 3)
-        _set(spec, "failedJobsHistoryLimit", 1)
-        job = spec.get("jobTemplate")
-        if isinstance(job, dict) and isinstance(job.get("spec"), dict):
-            _template(job["spec"])
-    elif kind == "Pod":
-        _default_pod_spec(spec)
-    elif kind == "Service":
-        _set(spec, "type", "ClusterIP")
-        _set(spec, "sessionAffinity", "None")
-        if spec["type"] in ("ClusterIP", "NodePort", "LoadBalancer"):
-            _set(spec, "internalTrafficPolicy", "Cluster")
-        for port in spec.get("ports") or []:
-            if isinstance(port, dict):
-                _set(port, "protocol", "TCP")
-                if port.get("targetPort") is None and port.get("port") is not None:
-                    port["targetPort"] = port["port"]
