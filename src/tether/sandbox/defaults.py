@@ -142,18 +142,23 @@ def _default_pod(obj: dict[str, Any], spec: dict[str, Any]) -> None:
 # -- workloads -----------------------------------------------------------------------------------
 
 
-def _default_deployment(spec: dict[str, Any]) -> None:
-    _set(spec, "replicas", 1)
-    _set(spec, "revisionHistoryLimit", 10)
-    _set(spec, "progressDeadlineSeconds", 600)
-    strategy = _set(spec, "strategy", {})
+def _default_rolling_update(spec: dict[str, Any], key: str, **rolling_defaults: Any) -> None:
+    """``spec[key]`` defaults to a RollingUpdate strategy whose ``rollingUpdate`` gets ``rolling_defaults``."""
+    strategy = _set(spec, key, {})
     if isinstance(strategy, dict):
         _set(strategy, "type", "RollingUpdate")
         if strategy["type"] == "RollingUpdate":
             rolling = _set(strategy, "rollingUpdate", {})
             if isinstance(rolling, dict):
-                _set(rolling, "maxUnavailable", "25%")
-                _set(rolling, "maxSurge", "25%")
+                for name, value in rolling_defaults.items():
+                    _set(rolling, name, value)
+
+
+def _default_deployment(spec: dict[str, Any]) -> None:
+    _set(spec, "replicas", 1)
+    _set(spec, "revisionHistoryLimit", 10)
+    _set(spec, "progressDeadlineSeconds", 600)
+    _default_rolling_update(spec, "strategy", maxUnavailable="25%", maxSurge="25%")
     default_template(spec)
 
 
@@ -161,13 +166,7 @@ def _default_statefulset(spec: dict[str, Any]) -> None:
     _set(spec, "replicas", 1)
     _set(spec, "podManagementPolicy", "OrderedReady")
     _set(spec, "revisionHistoryLimit", 10)
-    strategy = _set(spec, "updateStrategy", {})
-    if isinstance(strategy, dict):
-        _set(strategy, "type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = _set(strategy, "rollingUpdate", {})
-            if isinstance(rolling, dict):
-                _set(rolling, "partition", 0)
+    _default_rolling_update(spec, "updateStrategy", partition=0)
     policy = _set(spec, "persistentVolumeClaimRetentionPolicy", {})
     if isinstance(policy, dict):
         _set(policy, "whenDeleted", "Retain")
@@ -184,14 +183,7 @@ def _default_statefulset(spec: dict[str, Any]) -> None:
 
 def _default_daemonset(spec: dict[str, Any]) -> None:
     _set(spec, "revisionHistoryLimit", 10)
-    strategy = _set(spec, "updateStrategy", {})
-    if isinstance(strategy, dict):
-        _set(strategy, "type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = _set(strategy, "rollingUpdate", {})
-            if isinstance(rolling, dict):
-                _set(rolling, "maxUnavailable", 1)
-                _set(rolling, "maxSurge", 0)
+    _default_rolling_update(spec, "updateStrategy", maxUnavailable=1, maxSurge=0)
     default_template(spec)
 
 

@@ -36,6 +36,7 @@ from tether.sandbox.merge.managed import (
     ignored_paths,
     strip_ignored,
     with_managed_fields,
+    without_managed_fields,
 )
 from tether.sandbox.merge.patch import PatchError, copy_json, json_equal
 from tether.sandbox.merge.typeinfo import DEDUCED, LIST, MAP, STRUCT, Node, TypeInfo
@@ -296,7 +297,7 @@ def apply_patch(
     if reset_fields:
         applied = _drop_values(applied, reset_fields)
     entries: list[Entry] = decode(live)
-    live_body = _without_managed(live)
+    live_body = without_managed_fields(live)
     ignored = ignored_paths(reset_fields)
     if live is not None and not entries:
         # as upstream: fields of an untracked object belong to a placeholder Update manager, so
@@ -369,13 +370,3 @@ def _drop_values(obj: dict, paths: tuple[tuple[str, ...], ...]) -> dict:
         else:
             node.pop(path[-1], None)
     return out
-
-
-def _without_managed(obj: dict | None) -> dict:
-    if not obj:
-        return {}
-    meta = obj.get("metadata")
-    if isinstance(meta, dict) and "managedFields" in meta:
-        obj = dict(obj)
-        obj["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
-    return obj

@@ -294,7 +294,7 @@ def record_update(
     if entries is None:
         entries = decode(old)
     ignored = ignored_paths(reset_fields)
-    changed, removed = compare(_body(old), _body(new), type_info.root)
+    changed, removed = compare(without_managed_fields(old), without_managed_fields(new), type_info.root)
     changed = strip_ignored(changed, ignored)
     removed = strip_ignored(removed, ignored)
     key = entry_key(manager, "Update", api_version, subresource)
@@ -317,7 +317,7 @@ def record_update(
     return with_managed_fields(copy_json(new), encode(entries))
 
 
-def _body(obj: dict | None) -> dict:
+def without_managed_fields(obj: dict | None) -> dict:
     """The object without managedFields (never compared or tracked)."""
     if not obj:
         return {}
