@@ -38,7 +38,16 @@ class SecretsError(TetherError):
 
 
 class KubeError(TetherError):
-    """The Kubernetes API refused a request or could not be reached."""
+    """The Kubernetes API refused a request or could not be reached.
+
+    Typed subclasses per HTTP failure live in ``tether.kube.errors``; these fields are set when
+    the error came from an HTTP response (``code`` 0 otherwise).
+    """
+
+    code: int = 0
+    reason: str = ""
+    retry_after: float | None = None
+    status: dict = {}  # replaced per instance
 
 
 class ApplyError(TetherError):

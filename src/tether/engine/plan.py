@@ -42,7 +42,7 @@ from tether.engine.diff import (
 from tether.engine.inventory import DEFAULT_NAMESPACE, Inventory, inventory_name
 from tether.engine.order import wave_of
 from tether.errors import KubeError, ValidationError
-from tether.kube import Conflict, Kube, NotFound, ResourceInfo, UnknownKind, infos_from_crd
+from tether.kube import FieldConflict, Kube, NotFound, ResourceInfo, UnknownKind, infos_from_crd
 from tether.model import Manifest, ObjectRef
 
 PRUNE_ANNOTATION = "tether.dev/prune"
@@ -348,7 +348,7 @@ async def make_plan(
             to_apply = without(obj, apply_exclusions(ignore_rules, ref, live))
             try:
                 after = await kube.apply(info, to_apply, force=force, dry_run=True)
-            except Conflict:
+            except FieldConflict:
                 # Another manager owns fields with other values: it is a change (apply needs --force).
                 return Change(ref, Action.UPDATE, info, to_apply, without(live, pointers),
                               without(_overlay(live, to_apply), pointers), source, wave, manifest)

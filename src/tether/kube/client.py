@@ -25,19 +25,12 @@ from lightkube.core.exceptions import ConfigError
 
 from tether.errors import KubeError
 from tether.kube.discovery import Discovery, ResourceInfo
+from tether.kube.errors import FieldConflict, Unreachable, error_for
 from tether.model import ObjectRef
 
 FIELD_MANAGER = "tether"
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
-
-
-class NotFound(KubeError):
-    """The object (or its kind) does not exist."""
-
-
-class Conflict(KubeError):
-    """Server-side apply found fields owned by another manager (use force to take them)."""
 
 
 def _load_config(kubeconfig: str | None, context: str | None) -> Any:
@@ -100,7 +93,7 @@ class Kube:
         try:
             response = await self._http.request(method, path, params=params, content=content, headers=headers)
         except httpx.HTTPError as error:
-            raise KubeError(f"{what}: cannot reach the API server at {self.server}: {error}") from None
+            raise Unreachable(f"{what}: cannot reach the API server at {self.server}: {error}") from None
         if response.status_code == 404 and allow_404:
             return None
         if response.status_code >= 400:
@@ -182,16 +175,32 @@ class Kube:
 
     async def delete(
         self, info: ResourceInfo, name: str, namespace: str | None = None, *, dry_run: bool = False,
-        propagation: str = "Background",
+        propagation: str = "Background", uid: str | None = None, resource_version: str | None = None,
     ) -> bool:
-        """Delete one object; False when it was already gone."""
+        """Delete one object; False when it was already gone.
+
+        ``uid`` / ``resource_version`` become ``DeleteOptions.preconditions``: the server refuses
+        (409 Conflict) when the object at that name is not the one that was verified.
+        """
         params = {"propagationPolicy": propagation}
         if dry_run:
             params["dryRun"] = "All"
+        body: dict[str, Any] | None = None
+        preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        if preconditions:
+            body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
         path = info.path(namespace if info.namespaced else None, name)
-        found = await self._request("DELETE", path, params=params, allow_404=True,
+        found = await self._request("DELETE", path, params=params, body=body, allow_404=True,
                                     what=f"delete {info.kind} {_nsname(namespace, name)}")
         return found is not None
+
+    async def replace(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object; with ``metadata.resourceVersion`` set this is an optimistic-concurrency
+        update (409 Conflict when the object changed since it was read)."""
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace") if info.namespaced else None
+        return await self._request("PUT", info.path(namespace, meta.get("name")), body=obj,
+                                   what=f"update {ObjectRef.of(obj)}")
 
     async def watch(
         self, info: ResourceInfo, namespace: str | None = None, *, label_selector: str | None = None,
@@ -236,18 +245,27 @@ def _nsname(namespace: str | None, name: str) -> str:
 
 
 def _error(what: str, response: httpx.Response) -> KubeError:
+    status: dict[str, Any] = {}
     try:
-        status = _decode(response.content)
+        decoded = _decode(response.content)
+        status = decoded if isinstance(decoded, dict) else {}
         message = status.get("message") or response.text
         reason = status.get("reason") or ""
     except (msgspec.DecodeError, AttributeError):
         message, reason = response.text.strip()[:500], ""
     text = f"{what}: {response.status_code} {reason}: {message}".replace(":  ", ": ")
-    if response.status_code == 404:
-        return NotFound(text)
-    if response.status_code == 409 and "conflict" in message.lower():
-        return Conflict(text + " (another field manager owns these fields; apply with --force to take them)")
-    return KubeError(text)
+    error = error_for(text, response.status_code, reason, status, _retry_after(response))
+    if isinstance(error, FieldConflict):
+        error.args = (text + " (another field manager owns these fields; apply with force to take them)",)
+    return error
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
 
 
 def quote_name(name: str) -> str:
