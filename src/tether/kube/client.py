@@ -123,6 +123,14 @@ class Kube:
         limit: int = 5000,
     ) -> list[dict[str, Any]]:
         """All objects of one kind (in one namespace, or all namespaces when ``None``), following pages."""
+        items, _version = await self.list_with_version(info, namespace, label_selector=label_selector, limit=limit)
+        return items
+
+    async def list_with_version(
+        self, info: ResourceInfo, namespace: str | None = None, *, label_selector: str | None = None,
+        limit: int = 5000,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """``list`` plus the list's ``metadata.resourceVersion``: where a watch of the same set starts."""
         path = info.path(namespace if info.namespaced else None)
         params: dict[str, str] = {"limit": str(limit)}
         if label_selector:
@@ -136,9 +144,10 @@ class Kube:
                 item.setdefault("apiVersion", info.api_version)
                 item.setdefault("kind", kind)
                 items.append(item)
-            token = (page.get("metadata") or {}).get("continue")
+            meta = page.get("metadata") or {}
+            token = meta.get("continue")
             if not token:
-                return items
+                return items, meta.get("resourceVersion") or ""
             params["continue"] = token
 
     async def apply(
@@ -206,7 +215,12 @@ class Kube:
         self, info: ResourceInfo, namespace: str | None = None, *, label_selector: str | None = None,
         resource_version: str | None = None, timeout_seconds: int = 300,
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Yield (event type, object) from one watch request until the server closes it."""
+        """Yield (event type, object) from one watch request until the server closes it.
+
+        Event types are ADDED, MODIFIED, DELETED and BOOKMARK (whose object carries only
+        ``metadata.resourceVersion``). An ERROR event is raised as its typed error: ``Gone``
+        when the resourceVersion is too old and the caller must relist.
+        """
         params = {"watch": "true", "timeoutSeconds": str(timeout_seconds), "allowWatchBookmarks": "true"}
         if label_selector:
             params["labelSelector"] = label_selector
@@ -214,14 +228,25 @@ class Kube:
             params["resourceVersion"] = resource_version
         self.requests[("WATCH", False)] += 1
         path = info.path(namespace if info.namespaced else None)
-        async with self._http.stream("GET", path, params=params, timeout=httpx.Timeout(30, read=None)) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise _error(f"watch {info.plural}", response)
-            async for line in response.aiter_lines():
-                if line.strip():
+        what = f"watch {info.plural}"
+        try:
+            async with self._http.stream("GET", path, params=params,
+                                         timeout=httpx.Timeout(30, read=None)) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error(what, response)
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
                     event = _decode(line)
-                    yield event.get("type", ""), event.get("object") or {}
+                    kind, obj = event.get("type", ""), event.get("object") or {}
+                    if kind == "ERROR":
+                        code = int(obj.get("code") or 500)
+                        raise error_for(f"{what}: {code} {obj.get('reason', '')}: {obj.get('message', '')}", code,
+                                        obj.get("reason") or "", obj)
+                    yield kind, obj
+        except httpx.HTTPError as error:
+            raise Unreachable(f"{what}: connection to {self.server} broke: {error}") from None
 
     async def get_raw(self, path: str) -> Any:
         """GET any API path (``/version``, discovery documents); None on 404."""
