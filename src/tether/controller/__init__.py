@@ -1,0 +1,1 @@
+"""The pull-mode controller: watches Applications and keeps the cluster tethered to Git."""

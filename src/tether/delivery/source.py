@@ -1,0 +1,147 @@
+"""Git sources for long-running delivery: one mirror per repository URL, shared by every app on it.
+
+Fetches of one URL are serialised and coalesced: when several apps on the same repository ask
+within ``min_interval`` of a fetch, they share it (a webhook or an explicit refresh passes
+``force=True``). Git runs in worker threads so the event loop stays responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tether.errors import SourceError
+from tether.source import Credentials, GitCache, Resolved
+from tether.source.url import mask_url
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What history records about a deployed commit."""
+
+    sha: str
+    author: str
+    subject: str
+    committed_at: datetime
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    commit: str
+    resolved: Resolved
+    info: CommitInfo
+
+
+class SourceFetcher:
+    def __init__(self, cache_dir: Path | None = None, *, min_interval: float = 5.0, timeout: float = 120.0) -> None:
+        self.cache = GitCache(cache_dir, timeout=timeout)
+        self.min_interval = min_interval
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._fetched_at: dict[str, float] = {}
+        #: fetches actually run, by URL (tests and metrics read it)
+        self.fetches: dict[str, int] = {}
+
+    async def fetch(self, url: str, credentials: Credentials | None = None, *, force: bool = False) -> float:
+        """Bring the mirror of ``url`` up to date; returns the seconds the fetch took (0 when shared)."""
+        lock = self._locks.setdefault(url, asyncio.Lock())
+        async with lock:
+            last = self._fetched_at.get(url)
+            if not force and last is not None and time.monotonic() - last < self.min_interval:
+                return 0.0
+            started = time.monotonic()
+            await asyncio.to_thread(self.cache.fetch, url, credentials)
+            self._fetched_at[url] = time.monotonic()
+            self.fetches[url] = self.fetches.get(url, 0) + 1
+            return self._fetched_at[url] - started
+
+    def invalidate(self, url: str) -> None:
+        """The next fetch of ``url`` really fetches (a push was announced)."""
+        self._fetched_at.pop(url, None)
+
+    async def resolve(self, url: str, ref: str) -> Fetched:
+        mirror = self.cache.mirror_path(url)
+        resolved = await asyncio.to_thread(self.cache.resolve, mirror, url, ref)
+        info = await asyncio.to_thread(self.commit_info, url, resolved.commit)
+        return Fetched(url, resolved.commit, resolved, info)
+
+    async def export(self, url: str, commit: str) -> Path:
+        return await asyncio.to_thread(self.cache.export, self.cache.mirror_path(url), url, commit)
+
+    def has_commit(self, url: str, commit: str) -> bool:
+        return self.cache.has_commit(url, commit)
+
+    def commit_info(self, url: str, commit: str) -> CommitInfo:
+        mirror = self.cache.mirror_path(url)
+        out = self.cache._git(["log", "-1", "--format=%an <%ae>%x00%s%x00%ct", commit], url=url, git_dir=mirror)
+        author, subject, stamp = ([*out.decode("utf-8", "replace").rstrip("\n").split("\x00"), "", "", "0"])[:3]
+        return CommitInfo(commit, author, subject, datetime.fromtimestamp(int(stamp or 0), UTC))
+
+    async def changed_paths(self, url: str, old: str, new: str) -> list[str] | None:
+        """Paths changed between two commits; None when ``old`` is unknown (treat as "everything")."""
+        if not old or not self.has_commit(url, old):
+            return None
+        mirror = self.cache.mirror_path(url)
+        out = await asyncio.to_thread(self.cache._git, ["diff", "--name-only", "-z", old, new], url=url,
+                                      git_dir=mirror)
+        return [p for p in out.decode("utf-8", "replace").split("\0") if p]
+
+    async def log(self, url: str, old: str, new: str, limit: int = 50) -> list[CommitInfo]:
+        mirror = self.cache.mirror_path(url)
+        span = f"{old}..{new}" if old else new
+        out = await asyncio.to_thread(self.cache._git, ["log", f"-{limit}", "--format=%H%x00%an <%ae>%x00%s%x00%ct",
+                                                        span], url=url, git_dir=mirror)
+        infos = []
+        for line in out.decode("utf-8", "replace").splitlines():
+            sha, author, subject, stamp = ([*line.split("\x00"), "", "", "", "0"])[:4]
+            infos.append(CommitInfo(sha, author, subject, datetime.fromtimestamp(int(stamp or 0), UTC)))
+        return infos
+
+
+class SecretCredentials:
+    """Git credentials from a Secret's data (``username``/``password`` or ``identity``/``known_hosts``).
+
+    HTTP credentials stay in memory. An SSH key must be a file for ssh(1): it is written to a
+    private (0700) directory, readable only by this process's user, and removed on ``close``.
+    """
+
+    def __init__(self, data: Mapping[str, str], url: str) -> None:
+        self._dir: str | None = None
+        key_file = known_hosts = ""
+        if data.get("identity"):
+            key_file = self._private_file("identity", data["identity"])
+        if data.get("known_hosts"):
+            known_hosts = self._private_file("known_hosts", data["known_hosts"])
+        base = Credentials.for_url(url, environ={})
+        self.credentials = Credentials(data.get("username", base.username), data.get("password", base.password),
+                                       key_file, known_hosts)
+
+    def _private_file(self, name: str, content: str) -> str:
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="tether-git-")
+        path = os.path.join(self._dir, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content if content.endswith("\n") else content + "\n")
+        return path
+
+    def close(self) -> None:
+        if self._dir is not None:
+            for name in os.listdir(self._dir):
+                os.unlink(os.path.join(self._dir, name))
+            os.rmdir(self._dir)
+            self._dir = None
+
+
+def describe(url: str, ref: str) -> str:
+    return f"{mask_url(url)}@{ref or 'HEAD'}"
+
+
+__all__ = ["CommitInfo", "Fetched", "SecretCredentials", "SourceError", "SourceFetcher", "describe"]
