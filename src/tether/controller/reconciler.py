@@ -14,6 +14,8 @@ A reconcile is a pass through the pipeline, cheap where nothing changed:
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -195,3 +197,453 @@ class PassResult:
     waiting_on: str = ""  # a dependency that is not Ready
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+
+
+class Reconciler:
+    """One pass over one Application; everything it needs is handed in (no global state)."""
+
+    def __init__(self, *, kube: Any, apps: Any, cache: Any, informers: Any, fetcher: SourceFetcher,
+                 status: Any, events: Any, metrics: Any, clock: Callable[[], float] = time.time) -> None:
+        self.kube, self.apps, self.cache, self.informers = kube, apps, cache, informers
+        self.fetcher, self.status, self.events, self.metrics, self.clock = fetcher, status, events, metrics, clock
+        self.memory: dict[tuple[str, str], AppMemory] = {}
+        #: apps whose next pass must fetch (webhook, refresh): cleared when the fetch ran
+        self.fetch_now: set[tuple[str, str]] = set()
+
+    def memory_of(self, key: tuple[str, str]) -> AppMemory:
+        return self.memory.setdefault(key, AppMemory())
+
+    # ------------------------------------------------------------ inputs read from the cluster
+
+    async def _secret_data(self, kube: Any, namespace: str, name: str) -> dict[str, str]:
+        """A Secret's data decoded, for this pass only (never stored, never logged)."""
+        import base64
+
+        info = await kube.info("v1", "Secret")
+        secret = await kube.get(info, name, namespace)
+        if secret is None:
+            raise StageError("SecretNotFound", f"Secret {namespace}/{name} not found")
+        out = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.get("data") or {}).items()}
+        out.update(secret.get("stringData") or {})
+        return out
+
+    async def _variables(self, kube: Any, app: Any) -> tuple[tuple[str, str], ...]:
+        substitute = app.spec.render.substitute
+        if substitute is None:
+            return ()
+        values: dict[str, str] = {}
+        for source in substitute.from_:
+            if source.kind == "Secret":
+                try:
+                    values.update(await self._secret_data(kube, app.namespace, source.name))
+                except StageError:
+                    if not source.optional:
+                        raise
+            else:
+                info = await kube.info("v1", "ConfigMap")
+                config = await kube.get(info, source.name, app.namespace)
+                if config is None and not source.optional:
+                    raise StageError("SubstituteFailed", f"ConfigMap {app.namespace}/{source.name} not found")
+                values.update((config or {}).get("data") or {})
+        values.update(substitute.vars)
+        return tuple(sorted(values.items()))
+
+    async def _render_options(self, kube: Any, app: Any) -> Any:
+        from tether.render import RenderOptions
+
+        helm = app.spec.render.helm
+        jsonnet = app.spec.render.jsonnet
+        return RenderOptions(
+            app=app.name,
+            namespace=app.spec.destination.namespace or app.namespace,
+            values_files=tuple(helm.values_files) if helm else (),
+            inline_values=json.dumps(helm.values, sort_keys=True) if helm and helm.values else "",
+            release_name=(helm.release_name or "") if helm else "",
+            tla_str=tuple(sorted(jsonnet.tla_str.items())) if jsonnet else (),
+            tla_code=tuple(sorted(jsonnet.tla_code.items())) if jsonnet else (),
+            ext_str=tuple(sorted(jsonnet.ext_str.items())) if jsonnet else (),
+            ext_code=tuple(sorted(jsonnet.ext_code.items())) if jsonnet else (),
+            variables=await self._variables(kube, app),
+        )
+
+    async def _decryptor(self, kube: Any, app: Any) -> Any:
+        if app.spec.decryption is None:
+            return None
+        from tether.secrets import Decryptor
+
+        data = await self._secret_data(kube, app.namespace, app.spec.decryption.secret_ref.name)
+        return Decryptor.from_key_material(data)
+
+    # ------------------------------------------------------------ one pass
+
+    async def run_pass(self, app: Any, kube: Any, *, sync_requested: bool, force_fetch: bool) -> PassResult:
+        """Fetch, render, plan, apply (when automated or asked), observe health. Raises StageError."""
+        from tether.engine import Action, AppIdentity, ApplyOptions, apply_plan, make_plan
+
+        result = PassResult()
+        memory = self.memory_of(app.key)
+        source = app.spec.source
+        secret = await self._secret_data(kube, app.namespace, source.secret_ref.name) if source.secret_ref else None
+        started = time.monotonic()
+        fetched = await fetch_revision(self.fetcher, app.raw, memory, force=force_fetch, secret_data=secret,
+                                       interval=app.spec.interval.total_seconds())
+        if fetched and self.metrics is not None:
+            self.metrics.observe_fetch(time.monotonic() - started)
+        options = await self._render_options(kube, app)
+        await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app))
+        manifests = memory.manifests or []
+        identity = AppIdentity(app.namespace, app.name)
+        rules = [_ignore_rule(rule) for rule in app.spec.ignore_differences]
+        for info in {await kube.info_for(m.obj) for m in manifests if m.obj.get("kind")}:
+            await self.informers.ensure(info)
+        try:
+            plan = await make_plan(kube, manifests, identity, reader=self.cache.reader(), ignore_rules=rules,
+                                   default_namespace=app.spec.destination.namespace or app.namespace)
+        except TetherError as error:
+            raise StageError("PlanFailed", f"{memory.commit[:12]}: {error}") from None
+        changes = [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE)]
+        result.counts = {str(a): len(plan.of(a)) for a in Action}
+        deletes = plan.of(Action.DELETE)
+        at_applied = memory.commit == (app.status.last_applied_revision or "")
+        ours = {identity.field_manager, "tether"}
+        automated = app.spec.sync_policy.automated or sync_requested
+        if changes and at_applied and not sync_requested:
+            # Git did not move: what differs was changed in the cluster
+            result.drift = drift_of(changes, ours)
+            if not app.spec.sync_policy.self_heal:
+                automated = False
+        if not automated:
+            result.synced = not changes and not (deletes and app.spec.sync_policy.prune)
+            result.inventory = len(plan.inventory.entries)
+            self._observe_health(plan, result)
+            return result
+        prune = app.spec.sync_policy.prune
+        options_ = ApplyOptions(prune=prune, allow_empty_prune=app.spec.sync_policy.allow_empty,
+                                field_manager=identity.field_manager)
+        if changes or (prune and deletes) or memory.commit != (app.status.last_applied_revision or ""):
+            try:
+                applied = await apply_plan(kube, plan, options_)
+            except TetherError as error:
+                raise StageError("ApplyFailed", f"{memory.commit[:12]}: {error}") from None
+            result.applied = True
+            result.pruned = applied.count(Action.DELETE)
+            await self._cache_caught_up(changes)
+            if result.drift:
+                result.drift_corrected, result.drift = result.drift, []
+        result.synced = True
+        result.inventory = len(plan.desired_refs)
+        self._observe_health(plan, result)
+        return result
+
+    async def _cache_caught_up(self, changes: list[Any], timeout: float = 5.0) -> None:
+        """Wait (briefly) until the watch cache shows what was just applied.
+
+        Without this, the next pass (woken by the first of the watch events our own writes cause)
+        would plan against objects the cache has not updated yet and see them as drift.
+        """
+        deadline = time.monotonic() + timeout
+        pending = list(changes)
+        while pending and time.monotonic() < deadline:
+            pending = [c for c in pending if _digest(self.cache.get(c.ref.group, c.ref.kind, c.ref.namespace,
+                                                                    c.ref.name)) != _digest(c.desired)]
+            if pending:
+                await asyncio.sleep(0.02)
+
+    def _observe_health(self, plan: Any, result: PassResult) -> None:
+        """Health from the watch cache: no request, no waiting (the next event re-runs the pass)."""
+        from tether.engine import Action
+        from tether.engine.health import Health, compute
+
+        worst, message = Health.HEALTHY, ""
+        order = [Health.HEALTHY, Health.PROGRESSING, Health.UNKNOWN, Health.MISSING, Health.DEGRADED]
+        for change in plan.changes:
+            if change.action is Action.DELETE:
+                continue
+            ref = change.ref
+            live = self.cache.get(ref.group, ref.kind, ref.namespace, ref.name)
+            health = compute(live)
+            state = health.health
+            if state is Health.TERMINATING:
+                state = Health.PROGRESSING
+            if result.applied and change.action in (Action.CREATE, Action.UPDATE):
+                state = max(state, Health.PROGRESSING, key=order.index)  # the cache has not seen the write yet
+            if order.index(state) > order.index(worst):
+                worst, message = state, f"{ref}: {health.message}" if health.message else str(ref)
+        result.health, result.health_message = str(worst), message
+
+
+def _digest(obj: dict[str, Any] | None) -> str | None:
+    from tether.engine.diff import DIGEST_ANNOTATION
+
+    return (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
+
+
+def _ignore_rule(rule: Any) -> Any:
+    from tether.engine.diff import IgnoreRule
+
+    manager = rule.managed_fields_managers[0] if rule.managed_fields_managers else None
+    return IgnoreRule(group=rule.group or "", kind=rule.kind, pointers=tuple(rule.json_pointers), manager=manager)
+
+
+# ---------------------------------------------------------------- status of a pass
+
+
+def _short(sha: str) -> str:
+    return sha[:12]
+
+
+def status_after(app: Any, memory: AppMemory, result: PassResult, now: datetime) -> Any:
+    """The Application's new status after a successful pass (typed ``ApplicationStatus``)."""
+    from tether.controller import conditions as c
+    from tether.controller.api import DriftEntry, HealthStatus, HistoryEntry, Inventory, ObjectCounts, SyncStatus
+    from tether.controller.status import record_drift, record_history
+
+    status = app.status.model_copy(deep=True)
+    generation = app.generation
+    status.source_revision = memory.commit or status.source_revision
+    status.last_attempted_revision = memory.commit or status.last_attempted_revision
+    conds = status.conditions
+    synced = result.synced
+    sync_text = "Synced" if synced else ("OutOfSync" if synced is False else "Unknown")
+    status.sync = SyncStatus(status=sync_text, revision=memory.commit or None)
+    status.health = HealthStatus(status=result.health, message=result.health_message or None)
+    if result.inventory is not None:
+        status.inventory = Inventory(count=result.inventory)
+    found = [DriftEntry(object=d.object, fields=list(d.fields), manager=d.manager or None, time=d.time or None)
+             for d in result.drift]
+    status.drift = record_drift([], found) if found else []
+    conds = c.set_condition(conds, c.SYNCED, "True" if synced else "False" if synced is False else "Unknown",
+                            "Synced" if synced else "OutOfSync", f"at {_short(memory.commit)}" if synced else
+                            "the cluster differs from Git", generation, now)
+    healthy = {"Healthy": "True", "Progressing": "Unknown", "Unknown": "Unknown"}.get(result.health, "False")
+    conds = c.set_condition(conds, c.HEALTHY, healthy, result.health, result.health_message, generation, now)
+    conds = c.set_condition(conds, c.DRIFTED, "True" if found else "False",
+                            "DriftDetected" if found else "NoDrift",
+                            "; ".join(d.describe() for d in result.drift[:3]), generation, now)
+    pin = app.spec.pin
+    if pin is not None:
+        conds = c.set_condition(conds, c.PINNED, "True", "Pinned",
+                                f"pinned to {pin.revision}" + (f": {pin.reason}" if pin.reason else ""),
+                                generation, now)
+    else:
+        conds = c.delete(conds, c.PINNED)
+    if result.applied or (synced and status.last_applied_revision != memory.commit and result.synced):
+        if result.applied:
+            counts = ObjectCounts(total=result.inventory or 0, created=result.counts.get("create", 0),
+                                  updated=result.counts.get("update", 0),
+                                  unchanged=result.counts.get("unchanged", 0), pruned=result.pruned)
+            info = memory.commit_info
+            entry = HistoryEntry(revision=memory.commit, author=info.author if info else None,
+                                 subject=info.subject if info else None,
+                                 committed_at=info.committed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if info else None,
+                                 deployed_at=c.rfc3339(now), result="Succeeded", objects=counts)
+            status.history = record_history(status.history, entry, app.spec.revision_history_limit)
+        status.last_applied_revision = memory.commit
+    if not synced:
+        conds = c.mark_ready(conds, "OutOfSync", "the cluster differs from Git (automated sync is off)", generation,
+                             now)
+        conds = c.set_condition(conds, c.READY, "False", "OutOfSync",
+                                "; ".join(d.describe() for d in result.drift[:3]) or "the cluster differs from Git",
+                                generation, now)
+    elif result.health == "Degraded":
+        conds = c.set_condition(c.delete(c.delete(conds, c.RECONCILING), c.STALLED), c.READY, "False",
+                                "HealthDegraded", result.health_message, generation, now)
+    elif result.health in ("Progressing", "Unknown", "Missing"):
+        conds = c.mark_reconciling(conds, "Progressing", result.health_message or "waiting for health",
+                                   generation, now)
+        conds = c.set_condition(conds, c.READY, "Unknown", "Progressing", result.health_message, generation, now)
+    else:
+        conds = c.mark_ready(conds, "ReconciliationSucceeded", f"applied revision {_short(memory.commit)}",
+                             generation, now)
+    status.conditions = list(conds)
+    status.observed_generation = generation
+    return status
+
+
+def status_failed(app: Any, memory: AppMemory, error: StageError, now: datetime, *, terminal: bool) -> Any:
+    from tether.controller import conditions as c
+
+    status = app.status.model_copy(deep=True)
+    status.last_attempted_revision = memory.commit or status.last_attempted_revision
+    if memory.commit:
+        status.source_revision = memory.commit
+    mark = c.mark_stalled if terminal else c.mark_failed
+    status.conditions = list(mark(status.conditions, error.stage, str(error), app.generation, now))
+    status.observed_generation = app.generation
+    return status
+
+
+# ---------------------------------------------------------------- the reconcile entry point
+
+
+def dependency_ready(dep: dict[str, Any] | None) -> tuple[bool, str]:
+    """Ready at its current revision: Ready=True for its generation and Git's revision applied."""
+    if dep is None:
+        return False, "not found"
+    status = dep.get("status") or {}
+    meta = dep.get("metadata") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is None or ready.get("status") != "True":
+        return False, f"not Ready ({(ready or {}).get('reason', 'no status yet')})"
+    if status.get("observedGeneration") != meta.get("generation"):
+        return False, "its latest spec is not reconciled yet"
+    if status.get("lastAppliedRevision") != status.get("sourceRevision"):
+        return False, "its latest revision is not applied yet"
+    return True, ""
+
+
+class ReconcileLoop(Reconciler):
+    """The reconcile of one key, as the work queue calls it; returns seconds until the next pass."""
+
+    async def reconcile(self, key: tuple[str, str]) -> float | None:
+        from tether.controller import conditions as c
+        from tether.controller.api import InvalidApplication, parse_application
+
+        obj = self.apps.get(*key)
+        if obj is None:
+            self.memory.pop(key, None)
+            return None
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        started = time.monotonic()
+        try:
+            app = parse_application(obj)
+        except InvalidApplication as error:
+            await self._write_raw_stalled(obj, str(error), now)
+            return None
+        if app.metadata.deletion_timestamp:
+            await self._finalize(app)
+            return None
+        if app.spec.suspend:
+            status = app.status.model_copy(deep=True)
+            status.conditions = list(c.mark_suspended(status.conditions, "suspended (spec.suspend)",
+                                                      app.generation, now))
+            status.observed_generation = app.generation
+            await self.status.write(app, status)
+            return None
+        for dep in app.spec.depends_on:
+            namespace = dep.namespace or app.namespace
+            ready, why = dependency_ready(self.apps.get(namespace, dep.name))
+            if not ready:
+                error = StageError(c.DEPENDENCY_NOT_READY, f"dependency {namespace}/{dep.name} is {why}")
+                await self._fail(app, error, now, terminal=False, event_type="Normal")
+                return 5.0
+        memory = self.memory_of(key)
+        annotations = app.metadata.annotations
+        sync_value = annotations.get(SYNC_ANNOTATION, "")
+        refresh_value = annotations.get(REFRESH_ANNOTATION, "")
+        sync_requested = bool(sync_value) and sync_value != memory.handled_sync
+        force = key in self.fetch_now or sync_requested or (bool(refresh_value)
+                                                            and refresh_value != memory.handled_refresh)
+        kube = self._kube_for(app)
+        try:
+            result = await self.run_pass(app, kube, sync_requested=sync_requested, force_fetch=force)
+        except StageError as error:
+            terminal = error.stage in ("RenderFailed", "PlanFailed", "InvalidSpec")
+            await self._fail(app, error, now, terminal=terminal)
+            self._observe(app, "failure", started)
+            if terminal:
+                return app.spec.interval.total_seconds()
+            raise
+        finally:
+            self.fetch_now.discard(key)
+        memory.handled_sync, memory.handled_refresh = sync_value, refresh_value
+        status = status_after(app, memory, result, now)
+        status.last_handled_sync_at = sync_value or None
+        status.last_handled_refresh_at = refresh_value or None
+        await self._announce(app, memory, result, status)
+        await self.status.write(app, status)
+        self._observe(app, "success", started, status)
+        if result.health in ("Progressing", "Unknown", "Missing"):
+            return min(2.0, app.spec.interval.total_seconds())
+        return app.spec.interval.total_seconds()
+
+    def _kube_for(self, app: Any) -> Any:
+        if not app.spec.service_account_name:
+            return self.kube
+        from tether.kube import service_account_user
+
+        user, groups = service_account_user(app.namespace, app.spec.service_account_name)
+        return self.kube.impersonate(user, groups)
+
+    async def _announce(self, app: Any, memory: AppMemory, result: PassResult, status: Any) -> None:
+        """Events for what this pass changed, and the commit-to-applied latency once Ready."""
+        from tether.controller import conditions as c
+        from tether.controller import events as ev
+
+        before = {x.type: x for x in app.status.conditions}
+        after = {x.type: x for x in status.conditions}
+        for drift in result.drift_corrected:
+            await self.events.normal(app, ev.DRIFT_CORRECTED, drift.describe() + "; corrected")
+        if result.drift and (before.get(c.DRIFTED) is None or before[c.DRIFTED].status != "True"):
+            await self.events.warning(app, ev.DRIFT_DETECTED, "; ".join(d.describe() for d in result.drift[:5]))
+        if result.pruned:
+            await self.events.normal(app, ev.PRUNED, f"pruned {result.pruned} object(s) no longer in Git")
+        ready_now = after.get(c.READY)
+        was = before.get(c.READY)
+        if ready_now is not None and ready_now.status == "True" and (
+                was is None or was.status != "True" or app.status.last_applied_revision != memory.commit):
+            await self.events.normal(app, ev.RECONCILIATION_SUCCEEDED,
+                                     f"revision {_short(memory.commit)} applied and healthy")
+            if memory.ready_revision != memory.commit and self.metrics is not None:
+                since = memory.announced.pop(memory.commit, None)
+                if since is None and memory.commit_info is not None:
+                    since = memory.commit_info.committed_at.timestamp()
+                if since is not None:
+                    self.metrics.observe_commit_to_applied(max(self.clock() - since, 0.0))
+            memory.ready_revision = memory.commit
+        if result.health == "Degraded" and (before.get(c.HEALTHY) is None
+                                            or before[c.HEALTHY].reason != "Degraded"):
+            await self.events.warning(app, ev.HEALTH_DEGRADED, result.health_message)
+
+    async def _fail(self, app: Any, error: StageError, now: datetime, *, terminal: bool,
+                    event_type: str = "Warning") -> None:
+        from tether.controller import events as ev
+
+        memory = self.memory_of(app.key)
+        status = status_failed(app, memory, error, now, terminal=terminal)
+        reason = ev.DEPENDENCY_NOT_READY if error.stage == ev.DEPENDENCY_NOT_READY else ev.RECONCILIATION_FAILED
+        if event_type == "Warning":
+            await self.events.warning(app, reason, f"{error.stage}: {error}")
+        else:
+            await self.events.normal(app, reason, str(error))
+        await self.status.write(app, status)
+
+    async def _write_raw_stalled(self, obj: dict[str, Any], message: str, now: datetime) -> None:
+        from tether.controller import conditions as c
+        from tether.controller import events as ev
+
+        meta = obj.get("metadata") or {}
+        generation = int(meta.get("generation") or 0)
+        conds = [c.Condition.model_validate(x) for x in (obj.get("status") or {}).get("conditions") or []
+                 if isinstance(x, dict) and x.get("type")]
+        conds = list(c.mark_stalled(conds, c.INVALID_SPEC, message, generation, now))
+        body = {"status": {"observedGeneration": generation, "conditions": c.to_dicts(conds)}}
+        await self.events.warning(obj, ev.RECONCILIATION_FAILED, message)
+        await self.kube.patch(self.status.info, meta.get("name"), meta.get("namespace"), body, subresource="status",
+                              field_manager=self.status.field_manager)
+
+    async def _finalize(self, app: Any) -> None:
+        """Deleted with the cascade finalizer: prune everything the inventory lists, then let go."""
+        from tether.engine import AppIdentity, ApplyOptions, apply_plan, make_plan
+
+        if CASCADE_FINALIZER not in app.metadata.finalizers:
+            self.memory.pop(app.key, None)
+            return
+        kube = self._kube_for(app)
+        identity = AppIdentity(app.namespace, app.name)
+        plan = await make_plan(kube, [], identity, reader=self.cache.reader())
+        await apply_plan(kube, plan, ApplyOptions(prune=True, allow_empty_prune=True,
+                                                  field_manager=identity.field_manager))
+        finalizers = [f for f in app.metadata.finalizers if f != CASCADE_FINALIZER]
+        await self.kube.patch(self.status.info, app.name, app.namespace,
+                              {"metadata": {"finalizers": finalizers or None,
+                                            "resourceVersion": app.metadata.resource_version}})
+        self.memory.pop(app.key, None)
+
+    def _observe(self, app: Any, result: str, started: float, status: Any = None) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.observe_reconcile(result, time.monotonic() - started)
+        if status is not None:
+            self.metrics.set_app_info(app.namespace, app.name, status.sync.status, status.health.status,
+                                      status.source_revision or "")
