@@ -8,7 +8,8 @@ A request is retried when the failure is transient and repeating it cannot do ha
   remote protocol error, read timeout), for idempotent requests only: GET, PUT, DELETE and
   PATCH other than JSON patch. Server-side apply and merge patches converge on the same
   result when repeated; a PUT carrying ``metadata.resourceVersion`` may come back as 409
-  Conflict when its first attempt did land, which the caller sees as it would any conflict;
+  Conflict when its first attempt did land, which the caller sees as it would any conflict,
+  and a repeated DELETE whose first attempt landed reports the object as already gone;
 * connection failures before anything was sent (connect error or timeout, no free pooled
   connection), for every method.
 
