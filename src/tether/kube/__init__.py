@@ -1,6 +1,12 @@
-"""Thin async access to the Kubernetes API: connect, discover, apply, get/list/delete, watch."""
+"""Thin async access to the Kubernetes API: connect, discover, apply, get/list/delete, watch.
 
-from tether.kube.client import FIELD_MANAGER, Kube
+Names are checked before they go into a URL (``UnsafeName`` otherwise, nothing sent),
+transient failures are retried under a ``RetryPolicy``, and ``Kube.impersonate`` acts as
+another user (``service_account_user`` gives a ServiceAccount's identity). Errors are typed,
+one class per kind of failure (see ``tether.kube.errors``).
+"""
+
+from tether.kube.client import FIELD_MANAGER, Kube, service_account_user
 from tether.kube.discovery import Discovery, ResourceInfo, UnknownKind, infos_from_crd
 from tether.kube.errors import (
     RETRYABLE,
@@ -16,10 +22,12 @@ from tether.kube.errors import (
     TooManyRequests,
     Unauthorized,
     Unreachable,
+    UnsafeName,
 )
+from tether.kube.retry import RetryPolicy
 
 __all__ = [
     "FIELD_MANAGER", "RETRYABLE", "AlreadyExists", "BadRequest", "Conflict", "Discovery", "FieldConflict", "Forbidden",
-    "Gone", "Invalid", "Kube", "NotFound", "ResourceInfo", "ServerError", "TooManyRequests", "Unauthorized",
-    "UnknownKind", "Unreachable", "infos_from_crd",
+    "Gone", "Invalid", "Kube", "NotFound", "ResourceInfo", "RetryPolicy", "ServerError", "TooManyRequests",
+    "Unauthorized", "UnknownKind", "Unreachable", "UnsafeName", "infos_from_crd", "service_account_user",
 ]

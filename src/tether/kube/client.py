@@ -7,15 +7,22 @@ share one process-wide registry that hands back typed models for built-in kinds,
 models drop fields they do not know; the engine must compare and apply objects byte for
 byte, so it stays on dicts. JSON is decoded with msgspec (a lightkube dependency) because
 plans list thousands of objects.
+
+On top of that: every path is built from checked, escaped segments (``names``), every
+request is retried as ``retry`` says (``requests`` counts requests, ``responses`` counts
+attempts by status), connecting has its own short timeout, and ``impersonate`` gives views
+acting as other users over the same pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import random
+import unicodedata
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
 import httpx2 as httpx
 import msgspec
@@ -24,8 +31,10 @@ from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ConfigError
 
 from tether.errors import KubeError
+from tether.kube import names, retry
 from tether.kube.discovery import Discovery, ResourceInfo
-from tether.kube.errors import FieldConflict, Unreachable, error_for
+from tether.kube.errors import FieldConflict, Unreachable, UnsafeName, error_for
+from tether.kube.retry import RetryPolicy
 from tether.model import ObjectRef
 
 FIELD_MANAGER = "tether"
@@ -43,33 +52,70 @@ def _load_config(kubeconfig: str | None, context: str | None) -> Any:
 
 
 class Kube:
-    """One connection to one cluster. Use ``await Kube.connect(...)`` and ``await kube.close()``."""
+    """One connection to one cluster. Use ``await Kube.connect(...)`` and ``await kube.close()``.
 
-    def __init__(self, http: httpx.AsyncClient, namespace: str, server: str) -> None:
+    Every request path is built from checked segments (``tether.kube.names``): an unsafe name
+    or namespace raises ``UnsafeName`` before anything is sent. Failed requests are retried as
+    ``tether.kube.retry`` describes. ``impersonate`` gives a view acting as another user over
+    the same connections.
+    """
+
+    def __init__(
+        self, http: httpx.AsyncClient, namespace: str, server: str, *, retry: RetryPolicy | None = None,
+        timeout: float = 30.0, connect_timeout: float = 5.0,
+    ) -> None:
         self._http = http
+        self._owns_http = True
+        self._impersonation: list[tuple[str, str]] = []
         self.namespace = namespace
         self.server = server
+        self.retry = retry or RetryPolicy()
+        self.timeout, self.connect_timeout = timeout, connect_timeout
         self.discovery = Discovery(self._get_json)
-        #: requests made, by (HTTP method, dry-run) — the bench and the CLI summary report it
+        #: requests made, by (HTTP method, dry-run), once per request however often it was tried —
+        #: the bench and the CLI summary report it
         self.requests: Counter[tuple[str, bool]] = Counter()
+        #: every attempt, retries included, by (HTTP method, status code; 0 when no response came)
+        self.responses: Counter[tuple[str, int]] = Counter()
+        self._random = random.Random()
 
     @classmethod
     async def connect(
         cls, kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = 30.0, *, connect_timeout: float = 5.0, retry: RetryPolicy | None = None,
     ) -> Kube:
+        """Connect as the kubeconfig says. ``timeout`` bounds each read and write; ``connect_timeout``
+        bounds opening a connection (TLS handshake included), so a server that never answers
+        fails in seconds rather than after the read timeout."""
         config = _load_config(kubeconfig, context)
-        params = ConnectionParams(timeout=httpx.Timeout(timeout))
+        params = ConnectionParams(timeout=httpx.Timeout(timeout, connect=connect_timeout))
         try:
             # lightkube works out server, TLS and auth; keep-alive pool sized for bounded-concurrency apply
             http = httpx.AsyncClient(**params.httpx_params(config),
                                      limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
         except (ConfigError, AssertionError, OSError) as error:
             raise KubeError(f"cannot configure a connection to {config.cluster.server}: {error}") from None
-        return cls(http, namespace or config.namespace or "default", config.cluster.server)
+        return cls(http, namespace or config.namespace or "default", config.cluster.server, retry=retry,
+                   timeout=timeout, connect_timeout=connect_timeout)
+
+    def impersonate(self, user: str, groups: list[str] | None = None) -> Kube:
+        """A view of this client that acts as ``user`` (and ``groups``) on every request.
+
+        It sends ``Impersonate-User`` / ``Impersonate-Group``, so the connecting identity needs
+        the ``impersonate`` verb on those users, groups or service accounts. The view shares the
+        connection pool, the discovery cache (discovery is fetched as the connecting identity)
+        and the ``requests`` / ``responses`` counters; closing it leaves the pool open, and it
+        stops working once the client it came from is closed.
+        """
+        view = copy.copy(self)
+        view._owns_http = False
+        view._impersonation = [("Impersonate-User", _header_value(user, "user to impersonate"))]
+        view._impersonation += [("Impersonate-Group", _header_value(g, "group to impersonate")) for g in groups or []]
+        return view
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     async def __aenter__(self) -> Kube:
         return self
@@ -79,28 +125,58 @@ class Kube:
 
     # ------------------------------------------------------------ raw requests
 
+    def _headers(self, content_type: str | None) -> list[tuple[str, str]]:
+        headers = [("Accept", "application/json"), *self._impersonation]
+        if content_type:
+            headers.append(("Content-Type", content_type))
+        return headers
+
     async def _request(
         self, method: str, path: str, *, what: str, params: dict[str, str] | None = None,
         body: Any = None, content_type: str = "application/json", allow_404: bool = False,
     ) -> Any:
-        headers = {"Accept": "application/json"}
-        content = None
-        if body is not None:
-            content = _encode(body)
-            headers["Content-Type"] = content_type
+        content = _encode(body) if body is not None else None
+        sent_type = content_type if body is not None else None
+        headers = self._headers(sent_type)
         dry = bool(params and params.get("dryRun"))
         self.requests[(method, dry)] += 1
-        try:
-            response = await self._http.request(method, path, params=params, content=content, headers=headers)
-        except httpx.HTTPError as error:
-            raise Unreachable(f"{what}: cannot reach the API server at {self.server}: {error}") from None
-        if response.status_code == 404 and allow_404:
-            return None
-        if response.status_code >= 400:
-            raise _error(what, response)
-        if not response.content:
-            return None
-        return _decode(response.content)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.request(method, path, params=params, content=content, headers=headers)
+            except httpx.HTTPError as error:
+                self.responses[(method, 0)] += 1
+                failure: KubeError = Unreachable(f"{what}: cannot reach the API server at {self.server}: "
+                                                 f"{self._describe(error)}")
+                again = retry.transport_retryable(error, method, sent_type)
+            else:
+                status = response.status_code
+                self.responses[(method, status)] += 1
+                if status == 404 and allow_404:
+                    return None
+                if status < 400:
+                    return _decode(response.content) if response.content else None
+                failure = _error(what, response)
+                again = retry.status_retryable(status, method, sent_type)
+            if not again:
+                raise failure
+            delay = self.retry.delay(attempt, failure.retry_after, self._random)
+            elapsed = loop.time() - started
+            if attempt >= self.retry.attempts or elapsed + delay > self.retry.budget:
+                if attempt > 1:
+                    failure.args = (f"{failure.args[0]} (gave up after {attempt} attempts in {elapsed:.1f}s)",)
+                raise failure
+            await asyncio.sleep(delay)
+
+    def _describe(self, error: httpx.HTTPError) -> str:
+        if isinstance(error, httpx.ConnectTimeout):
+            return f"no connection within {self.connect_timeout:g}s (connect timeout)"
+        if isinstance(error, httpx.TimeoutException):
+            return f"no answer within {self.timeout:g}s ({type(error).__name__})"
+        return str(error) or type(error).__name__
 
     async def _get_json(self, path: str) -> Any:
         return await self._request("GET", path, what=f"GET {path}", allow_404=True)
@@ -115,7 +191,7 @@ class Kube:
         return await self.info(ref.api_version, ref.kind)
 
     async def get(self, info: ResourceInfo, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        path = info.path(namespace if info.namespaced else None, name)
+        path = info.object_path(namespace, name)
         return await self._request("GET", path, what=f"get {info.kind} {_nsname(namespace, name)}", allow_404=True)
 
     async def list(
@@ -131,7 +207,7 @@ class Kube:
         limit: int = 5000,
     ) -> tuple[list[dict[str, Any]], str]:
         """``list`` plus the list's ``metadata.resourceVersion``: where a watch of the same set starts."""
-        path = info.path(namespace if info.namespaced else None)
+        path = info.collection_path(namespace)
         params: dict[str, str] = {"limit": str(limit)}
         if label_selector:
             params["labelSelector"] = label_selector
@@ -156,16 +232,14 @@ class Kube:
     ) -> dict[str, Any]:
         """Server-side apply (PATCH application/apply-patch+yaml) as ``field_manager``."""
         meta = obj.get("metadata") or {}
-        name, namespace = meta.get("name"), meta.get("namespace") if info.namespaced else None
-        if info.namespaced and not namespace:
-            raise KubeError(f"{ObjectRef.of(obj)}: namespaced object without a namespace")
+        path = info.object_path(meta.get("namespace"), meta.get("name"))
         params = {"fieldManager": field_manager}
         if force:
             params["force"] = "true"
         if dry_run:
             params["dryRun"] = "All"
         return await self._request(
-            "PATCH", info.path(namespace, name), params=params, body=obj,
+            "PATCH", path, params=params, body=obj,
             content_type="application/apply-patch+yaml", what=f"apply {ObjectRef.of(obj)}",
         )
 
@@ -174,13 +248,18 @@ class Kube:
         subresource: str = "", patch_type: str = "application/merge-patch+json", field_manager: str = FIELD_MANAGER,
     ) -> dict[str, Any]:
         """A JSON merge (or other) patch, optionally of a subresource such as ``status``."""
-        path = info.path(namespace if info.namespaced else None, name) + (f"/{subresource}" if subresource else "")
+        path = info.object_path(namespace, name, subresource)
         return await self._request("PATCH", path, params={"fieldManager": field_manager}, body=patch,
                                    content_type=patch_type, what=f"patch {info.kind} {_nsname(namespace, name)}")
 
     async def create(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-        namespace = (obj.get("metadata") or {}).get("namespace") if info.namespaced else None
-        return await self._request("POST", info.path(namespace), body=obj, what=f"create {ObjectRef.of(obj)}")
+        """POST to the collection (the way to make ``generateName`` objects). Retried only when the
+        server certainly did not act on it: a repeated POST could create a second object."""
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        if info.namespaced:
+            namespace = names.check_namespace(namespace, f"namespace of {ObjectRef.of(obj)}")
+        return await self._request("POST", info.collection_path(namespace), body=obj,
+                                   what=f"create {ObjectRef.of(obj)}")
 
     async def delete(
         self, info: ResourceInfo, name: str, namespace: str | None = None, *, dry_run: bool = False,
@@ -198,7 +277,7 @@ class Kube:
         preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
         if preconditions:
             body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
-        path = info.path(namespace if info.namespaced else None, name)
+        path = info.object_path(namespace, name)
         found = await self._request("DELETE", path, params=params, body=body, allow_404=True,
                                     what=f"delete {info.kind} {_nsname(namespace, name)}")
         return found is not None
@@ -207,8 +286,7 @@ class Kube:
         """PUT the whole object; with ``metadata.resourceVersion`` set this is an optimistic-concurrency
         update (409 Conflict when the object changed since it was read)."""
         meta = obj.get("metadata") or {}
-        namespace = meta.get("namespace") if info.namespaced else None
-        return await self._request("PUT", info.path(namespace, meta.get("name")), body=obj,
+        return await self._request("PUT", info.object_path(meta.get("namespace"), meta.get("name")), body=obj,
                                    what=f"update {ObjectRef.of(obj)}")
 
     async def watch(
@@ -226,12 +304,16 @@ class Kube:
             params["labelSelector"] = label_selector
         if resource_version:
             params["resourceVersion"] = resource_version
+        path = info.collection_path(namespace)
         self.requests[("WATCH", False)] += 1
-        path = info.path(namespace if info.namespaced else None)
         what = f"watch {info.plural}"
+        answered = False
         try:
-            async with self._http.stream("GET", path, params=params,
-                                         timeout=httpx.Timeout(30, read=None)) as response:
+            async with self._http.stream("GET", path, params=params, headers=self._headers(None),
+                                         timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout,
+                                                               read=None)) as response:
+                answered = True
+                self.responses[("GET", response.status_code)] += 1
                 if response.status_code >= 400:
                     await response.aread()
                     raise _error(what, response)
@@ -246,11 +328,15 @@ class Kube:
                                         obj.get("reason") or "", obj)
                     yield kind, obj
         except httpx.HTTPError as error:
+            if not answered:
+                self.responses[("GET", 0)] += 1
+                raise Unreachable(f"{what}: cannot reach the API server at {self.server}: "
+                                  f"{self._describe(error)}") from None
             raise Unreachable(f"{what}: connection to {self.server} broke: {error}") from None
 
     async def get_raw(self, path: str) -> Any:
-        """GET any API path (``/version``, discovery documents); None on 404."""
-        return await self._get_json(path)
+        """GET a fixed API path (``/version``, discovery documents); None on 404."""
+        return await self._get_json(names.check_raw_path(path))
 
     async def wait_for(self, what: str, check: Any, timeout: float, interval: float = 0.25) -> Any:
         """Poll ``check()`` (an async callable) until it returns a truthy value or the timeout passes."""
@@ -293,5 +379,17 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def quote_name(name: str) -> str:
-    return quote(name, safe="")
+def _header_value(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value or any(unicodedata.category(c) == "Cc" for c in value):
+        raise UnsafeName(f"refusing to send a request: {what} {value!r} must be a non-empty string without "
+                         "control characters")
+    return value
+
+
+def service_account_user(namespace: str, name: str) -> tuple[str, list[str]]:
+    """The user name and groups the API server gives ServiceAccount ``namespace/name``
+    (what ``Kube.impersonate`` takes to act as that account)."""
+    names.check_namespace(namespace, "ServiceAccount namespace")
+    names.check_segment(name, "ServiceAccount name")
+    return (f"system:serviceaccount:{namespace}:{name}",
+            ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"])

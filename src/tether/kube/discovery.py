@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.errors import KubeError
+from tether.kube import names
+from tether.kube.errors import UnsafeName
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,36 @@ class ResourceInfo:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        """The collection path (``name`` None) or one object's path, from checked segments.
+
+        For a namespaced resource, a collection path without a namespace (None or "") spans all
+        namespaces; an object path needs a valid namespace. Cluster-scoped resources ignore the
+        namespace. A ``name`` of "" is refused rather than taken to mean the collection.
+        """
+        if name is None:
+            return self.collection_path(namespace)
+        return self.object_path(namespace, name)
+
+    def collection_path(self, namespace: str | None = None) -> str:
+        segments = names.api_prefix(self.group, self.version)
         if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        return f"{base}/{name}" if name else base
+            segments += ["namespaces", names.check_namespace(namespace)]
+        segments.append(names.check_segment(self.plural, f"{self.kind} resource name"))
+        return names.join(*segments)
+
+    def object_path(self, namespace: str | None, name: str, subresource: str = "") -> str:
+        """Exactly one object (or one of its subresources): never a collection or a parent path."""
+        what = f"{self.kind} name"
+        segments = names.api_prefix(self.group, self.version)
+        if self.namespaced:
+            if not namespace:
+                raise UnsafeName(f"refusing to send a request: {self.kind} {name!r} is namespaced but has no "
+                                 "namespace")
+            segments += ["namespaces", names.check_namespace(namespace, f"namespace of {self.kind} {name!r}")]
+        segments += [names.check_segment(self.plural, f"{self.kind} resource name"), names.check_segment(name, what)]
+        if subresource:
+            segments.append(names.check_segment(subresource, f"subresource of {self.kind} {name!r}"))
+        return names.join(*segments)
 
 
 class UnknownKind(KubeError):
@@ -45,8 +72,8 @@ class UnknownKind(KubeError):
 def infos_from_crd(crd: dict[str, Any]) -> list[ResourceInfo]:
     """The resources a CustomResourceDefinition manifest serves, one per served version."""
     spec = crd.get("spec") or {}
-    names = spec.get("names") or {}
-    group, kind, plural = spec.get("group", ""), names.get("kind", ""), names.get("plural", "")
+    crd_names = spec.get("names") or {}
+    group, kind, plural = spec.get("group", ""), crd_names.get("kind", ""), crd_names.get("plural", "")
     namespaced = spec.get("scope", "Namespaced") == "Namespaced"
     verbs = frozenset({"create", "delete", "get", "list", "patch", "update", "watch", "deletecollection"})
     return [
@@ -65,7 +92,10 @@ class Discovery:
 
     async def _load(self, api_version: str) -> dict[str, ResourceInfo]:
         group, _, version = api_version.rpartition("/")
-        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            path = names.join(*names.api_prefix(group, version))  # apiVersion comes from manifests: check it
+        except UnsafeName as error:
+            raise UnknownKind(f"apiVersion {api_version!r} cannot be served: {error}") from None
         document = await self._get_json(path) or {}
         kinds: dict[str, ResourceInfo] = {}
         for resource in document.get("resources") or []:

@@ -4,6 +4,8 @@
 
     KubeError (tether.errors)            any failed request; .code .reason .retry_after .status
      ├── Unreachable                     no HTTP response (connect error, reset, timeout)
+     ├── UnsafeName                      refused before sending: a name or namespace that could
+     │                                   address something other than the one object meant
      ├── BadRequest        400
      ├── Unauthorized      401
      ├── Forbidden         403
@@ -29,6 +31,10 @@ from tether.errors import KubeError
 
 class Unreachable(KubeError):
     """No HTTP response: the API server could not be reached, or the connection broke."""
+
+
+class UnsafeName(KubeError):
+    """A name, namespace or path segment that is not safe in a request path; nothing was sent."""
 
 
 class BadRequest(KubeError):
@@ -110,5 +116,6 @@ def _is_field_conflict(status: dict[str, Any] | None, message: str) -> bool:
 
 __all__ = [
     "RETRYABLE", "AlreadyExists", "BadRequest", "Conflict", "FieldConflict", "Forbidden", "Gone", "Invalid",
-    "KubeError", "NotFound", "ServerError", "TooManyRequests", "Unauthorized", "Unreachable", "error_for",
+    "KubeError", "NotFound", "ServerError", "TooManyRequests", "Unauthorized", "Unreachable", "UnsafeName",
+    "error_for",
 ]
