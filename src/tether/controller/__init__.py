@@ -1,0 +1,1 @@
+"""The pull-mode controller: watches Applications and the objects they manage and reconciles them."""
