@@ -24,6 +24,7 @@ from tether.kube import Kube, ResourceInfo, UnknownKind
 log = logging.getLogger("tether.controller.cache")
 
 Key = tuple[str, str, str, str]  # (group, kind, namespace, name); namespace "" when cluster-scoped
+_STAT_FIELDS = ("lists", "relists", "watches", "events", "errors")
 APP_LABEL = "tether.dev/app"
 APP_NAMESPACE_LABEL = "tether.dev/app-namespace"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -130,6 +131,7 @@ class InformerSet:
         self._informers: dict[tuple[str, str], Informer] = {}
         self._handlers: list[Handler] = []
         self._lock = asyncio.Lock()
+        self._retired = InformerStats()
 
     def on_event(self, handler: Handler) -> None:
         self._handlers.append(handler)
@@ -139,11 +141,16 @@ class InformerSet:
         return dict(self._informers)
 
     def stats(self) -> InformerStats:
+        """Totals over every informer this set ran, stopped ones included (counters only grow)."""
         total = InformerStats()
-        for informer in self._informers.values():
-            for field in ("lists", "relists", "watches", "events", "errors"):
-                setattr(total, field, getattr(total, field) + getattr(informer.stats, field))
+        for stats in [self._retired, *(informer.stats for informer in self._informers.values())]:
+            for name in _STAT_FIELDS:
+                setattr(total, name, getattr(total, name) + getattr(stats, name))
         return total
+
+    def _retire(self, informer: Informer) -> None:
+        for name in _STAT_FIELDS:
+            setattr(self._retired, name, getattr(self._retired, name) + getattr(informer.stats, name))
 
     def watching(self, info: ResourceInfo) -> bool:
         return (info.group, info.kind) in self._informers
@@ -192,6 +199,7 @@ class InformerSet:
                 known: list[Obj] = []
                 if old is not None:
                     await old.stop()
+                    self._retire(old)
                     known = list(old.items())
                 self._start(new_info, known)
 
@@ -201,12 +209,15 @@ class InformerSet:
             informer = self._informers.pop((info.group, info.kind), None)
             if informer is not None:
                 await informer.stop()
+                self._retire(informer)
             self.cache.drop_kind(info.group, info.kind)
 
     async def stop(self) -> None:
         async with self._lock:
             informers, self._informers = list(self._informers.values()), {}
         await asyncio.gather(*(informer.stop() for informer in informers))
+        for informer in informers:
+            self._retire(informer)
 
 
 class CacheReader:

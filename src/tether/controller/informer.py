@@ -152,7 +152,7 @@ class Informer:
                     failures = 0
                     continue
                 # closed at once without a single event: treat like a failure so it cannot spin
-                raise _QuickClose(f"{self!r}: the server closed the watch at once")
+                raise _QuickClose("the server closed the watch at once")
             except Gone as error:
                 log.info("%r: %s; listing again", self, error)
                 self.stats.errors += 1
@@ -192,6 +192,8 @@ class Informer:
                 await self._emit(ADDED, obj, None)
             elif _version(old) != _version(obj):
                 await self._emit(MODIFIED, obj, old)
+            else:  # unchanged: keep the instance handlers (and the cache) already hold
+                self._objects[key] = old
         self._synced.set()
 
     async def _watch(self) -> bool:
