@@ -94,8 +94,9 @@ class Informer:
         if task is None:
             return
         task.cancel()
-        # wait() rather than await: the task's own CancelledError must not read as ours
-        await asyncio.wait([task])
+        if task is not asyncio.current_task():  # stopped from one of its own handlers: it ends on return
+            # wait() rather than await: the task's own CancelledError must not read as ours
+            await asyncio.wait([task])
 
     async def __aenter__(self) -> Informer:
         self.start()
@@ -157,13 +158,23 @@ class Informer:
                 log.info("%r: %s; listing again", self, error)
                 self.stats.errors += 1
                 self.last_error = error
-                if must_list:  # a LIST itself was Gone (stale continue token): back off
+                # the first Gone after a healthy watch relists at once; Gone again before a watch
+                # succeeded (history shorter than the write rate, or a LIST's stale page) backs off
+                if must_list or failures:
                     failures = await self._sleep(failures)
+                else:
+                    failures = 1
                 must_list = True
             except KubeError as error:
                 self.stats.errors += 1
                 self.last_error = error
                 log.warning("%r: %s", self, error)
+                failures = await self._sleep(failures)
+            except Exception as error:  # an undecodable event or a bug: start over rather than die
+                self.stats.errors += 1
+                self.last_error = KubeError(f"{self!r}: {type(error).__name__}: {error}")
+                log.exception("%r: unexpected failure; listing again", self)
+                must_list = True
                 failures = await self._sleep(failures)
 
     async def _sleep(self, failures: int) -> int:
