@@ -395,6 +395,8 @@ class ApplicationStatus(_Model):
     source_revision: str | None = None
     last_applied_revision: str | None = None
     last_attempted_revision: str | None = None
+    last_handled_sync_at: str | None = None
+    last_handled_refresh_at: str | None = None
     sync: SyncStatus = Field(default_factory=SyncStatus)
     health: HealthStatus = Field(default_factory=HealthStatus)
     drift: list[DriftEntry] = Field(default_factory=list)

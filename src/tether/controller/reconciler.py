@@ -288,7 +288,7 @@ class Reconciler:
         fetched = await fetch_revision(self.fetcher, app.raw, memory, force=force_fetch, secret_data=secret,
                                        interval=app.spec.interval.total_seconds())
         if fetched and self.metrics is not None:
-            self.metrics.observe_fetch(time.monotonic() - started)
+            self.metrics.observe_git_fetch(time.monotonic() - started)
         options = await self._render_options(kube, app)
         await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app))
         manifests = memory.manifests or []
@@ -589,7 +589,7 @@ class ReconcileLoop(Reconciler):
                 if since is None and memory.commit_info is not None:
                     since = memory.commit_info.committed_at.timestamp()
                 if since is not None:
-                    self.metrics.observe_commit_to_applied(max(self.clock() - since, 0.0))
+                    self.metrics.observe_commit_to_ready(max(self.clock() - since, 0.0))
             memory.ready_revision = memory.commit
         if result.health == "Degraded" and (before.get(c.HEALTHY) is None
                                             or before[c.HEALTHY].reason != "Degraded"):
@@ -643,7 +643,7 @@ class ReconcileLoop(Reconciler):
     def _observe(self, app: Any, result: str, started: float, status: Any = None) -> None:
         if self.metrics is None:
             return
-        self.metrics.observe_reconcile(result, time.monotonic() - started)
+        self.metrics.observe_reconcile(time.monotonic() - started, result)
         if status is not None:
-            self.metrics.set_app_info(app.namespace, app.name, status.sync.status, status.health.status,
+            self.metrics.set_app(app.namespace, app.name, status.sync.status, status.health.status,
                                       status.source_revision or "")

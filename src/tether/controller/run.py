@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,18 +100,22 @@ class Controller:
         from tether.controller.status import StatusWriter
 
         self.kube, self.options = kube, options
-        self.metrics = ControllerMetrics(requests=lambda: kube.responses)
+        self.metrics = ControllerMetrics(api_requests=lambda: kube.responses)
         self.cache = ObjectCache()
         self.informers = InformerSet(kube, self.cache, label_selector=APP_LABEL)
         namespaces = options.namespaces or (None,)
         self.apps = _Apps([Informer(kube, APPLICATION_INFO, namespace) for namespace in namespaces])
-        self.queue: WorkQueue[Key] = WorkQueue(on_latency=lambda _key, seconds: self.metrics.observe_queue(seconds))
+        self.queue: WorkQueue[Key] = WorkQueue(on_latency=lambda _key, seconds: self._observe_queue(seconds))
         self.fetcher = SourceFetcher(_path(options.cache_dir), min_interval=options.fetch_min_interval)
         self.reconciler = ReconcileLoop(
             kube=kube, apps=self.apps, cache=_CacheView(self.cache, self.informers), informers=self.informers,
             fetcher=self.fetcher, status=StatusWriter(kube), events=EventRecorder(kube), metrics=self.metrics)
         self.ready = False
         self._stopping = asyncio.Event()
+
+    def _observe_queue(self, seconds: float) -> None:
+        self.metrics.observe_queue_latency(seconds)
+        self.metrics.set_queue_depth(self.queue.depth())
 
     # ------------------------------------------------------------ wake-ups
 
@@ -144,29 +147,24 @@ class Controller:
 
     def on_push(self, event: Any) -> int:
         """A webhook push: refresh exactly the apps whose repository and ref match."""
-        from tether.controller.webhooks import normalize_repo_url
+        from tether.controller.webhooks import matches
 
         woken = 0
         for app in self.apps.items():
-            spec = app.get("spec") or {}
-            source = spec.get("source") or {}
-            if normalize_repo_url(str(source.get("url") or "")) not in event.urls:
-                continue
+            source = (app.get("spec") or {}).get("source") or {}
+            url = str(source.get("url") or "")
             ref = source.get("ref") or {}
-            wanted = ref.get("branch") or ref.get("tag")
-            if ref and not wanted:
-                if not ref.get("semver"):
-                    continue  # pinned to a commit: a push changes nothing
-            elif wanted and wanted != event.ref:
+            kind = next((k for k in ("branch", "tag", "semver", "commit") if ref.get(k)), "")
+            if not matches(event, url, kind, str(ref.get(kind) or "")) or kind == "commit":
                 continue
             key = _key(app)
-            self.fetcher.invalidate(str(source.get("url")))
-            memory = self.reconciler.memory_of(key)
+            self.fetcher.invalidate(url)
             if event.commit:
-                memory.announced.setdefault(event.commit, time.time())
+                self.reconciler.memory_of(key).announced.setdefault(event.commit, event.received_at)
             self.reconciler.fetch_now.add(key)
             self.queue.add(key)
             woken += 1
+        self.metrics.set_queue_depth(self.queue.depth())
         return woken
 
     # ------------------------------------------------------------ running
@@ -227,28 +225,18 @@ class Controller:
             loop.add_signal_handler(sig, self.stop)
 
     async def _serve(self) -> Any:
-        from aiohttp import web
+        from tether.controller.server import WebhookSecrets, build_app, load_webhook_secrets, start_server
+        from tether.controller.webhooks import WebhookVerifier
 
-        from tether.controller.server import build_app
-
-        secrets = await self._webhook_secrets()
-        app = build_app(metrics=self.metrics, ready=lambda: self.ready, on_push=self.on_push, secrets=secrets)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
+        secrets = WebhookSecrets()
+        if self.options.webhook_secret:
+            namespace, _, name = self.options.webhook_secret.rpartition("/")
+            secrets = await load_webhook_secrets(self.kube, name, namespace or self.options.lease_namespace)
+        app = build_app(metrics=self.metrics, verifier=WebhookVerifier(secrets), on_push=self.on_push,
+                        ready=lambda: self.ready)
         host, _, port = self.options.listen.rpartition(":")
-        site = web.TCPSite(runner, host or "127.0.0.1", int(port))
-        await site.start()
+        runner, _port = await start_server(app, host or "127.0.0.1", int(port))
         return runner
-
-    async def _webhook_secrets(self) -> Any:
-        from tether.controller.server import WebhookSecrets
-
-        if not self.options.webhook_secret:
-            return WebhookSecrets()
-        namespace, _, name = self.options.webhook_secret.rpartition("/")
-        info = await self.kube.info("v1", "Secret")
-        secret = await self.kube.get(info, name, namespace or "tether-system")
-        return WebhookSecrets.from_secret(secret or {})
 
 
 class _CacheView:
