@@ -38,7 +38,9 @@ class Drift:
     def describe(self) -> str:
         who = f" by {self.manager}" + (f" (subresource {self.subresource})" if self.subresource else "") \
             if self.manager else ""
-        return f"{self.object}: {', '.join(self.fields) or 'deleted'} changed{who}"
+        if not self.fields:
+            return f"{self.object}: deleted{who}"
+        return f"{self.object}: {', '.join(self.fields)} changed{who}"
 
 
 def changed_paths(desired: Any, live: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -50,8 +52,11 @@ def changed_paths(desired: Any, live: Any, prefix: tuple[str, ...] = ()) -> list
                 continue
             if prefix == ("metadata",) and key in _IGNORED_META:
                 continue
-            if desired.get(key) != live.get(key):
-                paths.extend(changed_paths(desired.get(key), live.get(key), (*prefix, key)))
+            mine, theirs = desired.get(key), live.get(key)
+            if not prefix and key == "metadata":  # bookkeeping only on one side is no difference
+                mine, theirs = mine or {}, theirs or {}
+            if mine != theirs:
+                paths.extend(changed_paths(mine, theirs, (*prefix, key)))
         return paths
     return [prefix] if desired != live else []
 
