@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from tether.model import Manifest
+from tether.model import Manifest, SourceRevision  # SourceRevision: re-exported for existing imports
 
 #: renderer names accepted by ``RenderOptions.renderer`` ("auto" detects per directory)
 RENDERERS = ("auto", "yaml", "kustomize", "helm", "jsonnet")
@@ -66,16 +66,6 @@ class RenderOptions:
     @property
     def variables_map(self) -> dict[str, str]:
         return dict(self.variables)
-
-
-@dataclass(frozen=True)
-class SourceRevision:
-    """Which Git revision a render came from (``None`` in a RenderResult for a plain directory)."""
-
-    url: str  # credentials masked
-    ref: str  # what was asked for (branch, tag, semver range, sha, or "" for HEAD)
-    commit: str  # resolved commit SHA
-    path: str = ""  # sub directory inside the repository
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tether.errors import SourceError
-from tether.render import SourceRevision
+from tether.model import SourceRevision
 from tether.source.credentials import Credentials
 from tether.source.git import GitCache, Resolved, default_cache_dir
 from tether.source.url import SourceSpec, mask_url, parse_source
