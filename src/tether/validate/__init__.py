@@ -17,7 +17,9 @@ from tether.model import Manifest, ObjectRef
 from tether.render import Decryptor, RenderOptions
 from tether.validate.crd import CRDLookup
 from tether.validate.findings import RULES, WARNING, Finding, Report, finding_from_error
+from tether.validate.names import check_names, require_valid_names
 from tether.validate.policy import Policy, load_policies
+from tether.validate.size import check_sizes
 
 
 def _duplicates(manifests: list[Manifest]) -> list[Finding]:
@@ -82,6 +84,8 @@ def validate_manifests(
     from tether.validate.schema import SchemaValidator
 
     report = Report(objects=len(manifests), kube_version=kube_version)
+    report.findings.extend(check_names(manifests))
+    report.findings.extend(check_sizes(manifests))
     report.findings.extend(_duplicates(manifests))
     report.findings.extend(_scope(manifests))
     schema = SchemaValidator(kube_version, manifests, crd_lookup)
@@ -118,4 +122,7 @@ def validate_source(
     return report
 
 
-__all__ = ["RULES", "Finding", "Policy", "Report", "load_policies", "validate_manifests", "validate_source"]
+__all__ = [
+    "RULES", "Finding", "Policy", "Report", "check_names", "check_sizes", "load_policies", "require_valid_names",
+    "validate_manifests", "validate_source",
+]
