@@ -29,7 +29,7 @@ import typer
 import yaml
 
 from tether.errors import TetherError, UsageError
-from tether.render import RENDERERS, RenderOptions, render_source
+from tether.render import DEFAULT_RENDER_TIMEOUT, RENDERERS, RenderOptions, render_source
 
 _EMPTY: list[str] = []
 
@@ -49,7 +49,7 @@ def build_render_options(
     release_name: str = "", tla_str: list[str] | None = None, tla_code: list[str] | None = None,
     ext_str: list[str] | None = None, ext_code: list[str] | None = None, jpath: list[str] | None = None,
     var: list[str] | None = None, app: str = "", namespace: str = "", renderer: str = "auto",
-    render_timeout: float = 120.0, verify: str = "", allowed_signers: str = "",
+    render_timeout: float = DEFAULT_RENDER_TIMEOUT, verify: str = "", allowed_signers: str = "",
     decryption_key: list[str] | None = None,
 ) -> RenderOptions:
     if renderer not in RENDERERS:
@@ -82,7 +82,8 @@ _OPTIONS: list[tuple[str, Any]] = [
     ("ext_code", Annotated[list[str] | None, typer.Option("--ext-code", help="Jsonnet external variable KEY=CODE.")]),
     ("jpath", Annotated[list[str] | None, typer.Option("--jpath", "-J", help="Jsonnet library directory.")]),
     ("var", Annotated[list[str] | None, typer.Option("--var", help="Substitution variable KEY=VALUE for ${KEY}.")]),
-    ("render_timeout", Annotated[float, typer.Option("--render-timeout", help="Seconds a renderer may run.")]),
+    ("render_timeout", Annotated[float, typer.Option(
+        "--render-timeout", help="Seconds a renderer (kustomize, helm, jsonnet) may run.")]),
     ("verify", Annotated[str, typer.Option("--verify", help="Require Git revisions signed by: ssh or gpg.")]),
     ("allowed_signers", Annotated[str, typer.Option("--allowed-signers",
                                                     help="SSH allowed-signers file or GPG public keys file.")]),
@@ -91,7 +92,7 @@ _OPTIONS: list[tuple[str, Any]] = [
 ]
 _DEFAULTS = {"app": "", "namespace": "", "renderer": "auto", "values": None, "set_values": None, "set_string": None,
              "release_name": "", "tla_str": None, "tla_code": None, "ext_str": None, "ext_code": None, "jpath": None,
-             "var": None, "render_timeout": 120.0, "verify": "", "allowed_signers": "",
+             "var": None, "render_timeout": DEFAULT_RENDER_TIMEOUT, "verify": "", "allowed_signers": "",
              "decryption_key": None}
 
 

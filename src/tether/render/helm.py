@@ -16,6 +16,7 @@ from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
 from tether.render.files import decode, load_yaml_documents, read_bytes, relative
 from tether.render.isolate import run_isolated
+from tether.render.limits import Limits
 
 
 def merge_values(base: dict[str, Any], override: dict[str, Any], indexed: bool = False) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def _render_in_child(chart_dir: str, values: dict[str, Any], release: str, names
 
 
 def render_helm(
-    chart_dir: Path, root: Path, *, release: str, namespace: str, values: dict[str, Any], timeout: float,
+    chart_dir: Path, root: Path, *, release: str, namespace: str, values: dict[str, Any], timeout: Limits | float,
 ) -> list[Manifest]:
     rel_dir = relative(chart_dir, root)
     chart_file = chart_dir / "Chart.yaml"

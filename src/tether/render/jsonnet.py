@@ -16,6 +16,7 @@ from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
 from tether.render.files import relative
 from tether.render.isolate import run_isolated
+from tether.render.limits import Limits
 
 MAIN_NAMES = ("main.jsonnet", "index.jsonnet")
 
@@ -84,7 +85,8 @@ def _objects(value: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
 
 def render_jsonnet(
     directory: Path, root: Path, *, jpaths: tuple[str, ...], ext_str: dict[str, str], ext_code: dict[str, str],
-    tla_str: dict[str, str], tla_code: dict[str, str], timeout: float, max_bytes: int, main: Path | None = None,
+    tla_str: dict[str, str], tla_code: dict[str, str], timeout: Limits | float, max_bytes: int,
+    main: Path | None = None,
 ) -> list[Manifest]:
     main = main or main_file(directory)
     if main is None:

@@ -52,7 +52,7 @@ def render_directory(
         manifests = render_jsonnet(
             directory, root, jpaths=options.jsonnet_paths, ext_str=dict(options.ext_str),
             ext_code=dict(options.ext_code), tla_str=dict(options.tla_str), tla_code=dict(options.tla_code),
-            timeout=options.timeout, max_bytes=options.max_file_bytes,
+            timeout=options.limits, max_bytes=options.max_file_bytes,
         )
         return _decrypt_objects(manifests, decryptor), renderer
     # Kustomize and Helm read files themselves: give them a plaintext copy when decrypting
@@ -61,7 +61,7 @@ def render_directory(
         if renderer == "kustomize":
             from tether.render.kustomize import render_kustomize
 
-            return render_kustomize(work_dir, tree, options.timeout), renderer
+            return render_kustomize(work_dir, tree, options.limits), renderer
         from tether.render.helm import render_helm, user_values
 
         values = user_values(
@@ -69,7 +69,7 @@ def render_directory(
         )
         release = options.release_name or options.app or directory.resolve().name
         manifests = render_helm(work_dir, tree, release=release, namespace=options.namespace or "default",
-                                values=values, timeout=options.timeout)
+                                values=values, timeout=options.limits)
         return manifests, renderer
 
 
@@ -117,7 +117,7 @@ def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: De
     spec = parse_source(str(path_or_url))
     checkout = fetch_source(
         spec, cache_dir=options.cache_dir or None, verify=options.verify, allowed_signers=options.allowed_signers,
-        source_root=options.source_root or None,
+        source_root=options.source_root or None, connect_timeout=options.git_connect_timeout,
     )
     tree_decryptor = decryptor
     if decryptor is None:

@@ -15,6 +15,7 @@ from tether.errors import SourceError
 from tether.model import SourceRevision
 from tether.source.credentials import Credentials
 from tether.source.git import GitCache, Resolved, default_cache_dir
+from tether.source.reach import DEFAULT_CONNECT_TIMEOUT
 from tether.source.url import SourceSpec, mask_url, parse_source
 
 
@@ -28,7 +29,7 @@ class Checkout:
 
 def fetch_source(
     spec: SourceSpec, *, cache_dir: str | Path | None = None, verify: str = "", allowed_signers: str = "",
-    timeout: float = 300.0, source_root: str | Path | None = None,
+    timeout: float = 300.0, source_root: str | Path | None = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
 ) -> Checkout:
     if not spec.is_git:
         directory = Path(spec.path).absolute()
@@ -38,7 +39,7 @@ def fetch_source(
         if root != directory and root not in directory.parents:
             raise SourceError(f"{spec.path}: not inside the source root {root}")
         return Checkout(root, directory)
-    cache = GitCache(Path(cache_dir) if cache_dir else None, timeout=timeout)
+    cache = GitCache(Path(cache_dir) if cache_dir else None, timeout=timeout, connect_timeout=connect_timeout)
     creds = Credentials.for_url(spec.url)
     ref = spec.ref.removeprefix("commit:")
     # a commit already in the mirror is immutable: no network needed
