@@ -183,12 +183,13 @@ class GitCache:
             tags = [name.removeprefix("refs/tags/") for name in refs if name.startswith("refs/tags/")]
             tag = best_match(value, tags)
             if tag is None:
-                raise SourceError(f"{mask_url(url)}: no tag matches semver range {value!r} "
-                                  f"(tags: {', '.join(sorted(tags)[:20]) or 'none'})")
+                neither = "no such branch, tag or commit, and " if kind == "" else ""
+                raise SourceError(f"{mask_url(url)}: ref {value!r} not found: {neither}no tag matches semver range "
+                                  f"{value!r} (tags: {', '.join(sorted(tags)[:20]) or 'none'})")
             obj, commit = refs[f"refs/tags/{tag}"]
             return Resolved(commit, "semver", tag, obj if obj != commit else "")
-        what = f"{kind} {value!r}" if kind else f"ref {value!r} (no such branch, tag or commit)"
-        raise SourceError(f"{mask_url(url)}: {what} not found")
+        what = f"{kind} {value!r} not found" if kind else f"ref {value!r} not found: no such branch, tag or commit"
+        raise SourceError(f"{mask_url(url)}: {what}")
 
     # -- export ------------------------------------------------------------------------------
     def _check_symlinks(self, mirror: Path, url: str, commit: str) -> None:
