@@ -132,7 +132,8 @@ def dump_manifests(objects: list[dict[str, Any]], output: str) -> str:
 
 @with_render_options
 def render_command(
-    path: Annotated[str, typer.Argument(help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
+    path: Annotated[str, typer.Argument(
+        help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
     output: Annotated[str, typer.Option("--output", "-o", help="yaml or json.")] = "yaml",
     *, render_options: RenderOptions,
 ) -> None:
@@ -141,6 +142,8 @@ def render_command(
         raise UsageError(f"--output {output!r}: choose yaml or json")
     result = render_source(path, render_options)
     sys.stdout.write(dump_manifests([m.obj for m in result.manifests], output))
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if result.revision is not None:  # on stderr: stdout stays pure YAML/JSON for pipes
         typer.echo(f"rendered {result.revision.url} at {result.revision.commit} ({len(result.manifests)} objects, "
                    f"{result.renderer})", err=True)
@@ -148,7 +151,8 @@ def render_command(
 
 @with_render_options
 def validate_command(
-    path: Annotated[str, typer.Argument(help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
+    path: Annotated[str, typer.Argument(
+        help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
     kube_version: Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")] = "1.32",
     policy: Annotated[str, typer.Option("--policy", help="Policy file with CEL expressions.")] = "",
     fmt: Annotated[str, typer.Option("--format", help="text, json, junit or sarif.")] = "text",
@@ -169,6 +173,9 @@ def validate_command(
     except Exception as error:  # an internal error is exit 2, never "invalid"
         raise TetherError(f"internal error while validating {path}: {type(error).__name__}: {error}") from error
     sys.stdout.write(render_report(report, fmt))
+    for finding in report.findings:
+        if finding.rule == "no-objects":  # also on stderr: stdout may be a JSON or SARIF file nobody reads
+            typer.echo(f"warning: {finding.message}", err=True)
     raise typer.Exit(0 if report.valid else 1)
 
 

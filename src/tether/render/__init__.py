@@ -13,10 +13,12 @@ the ``app.kubernetes.io/managed-by`` / ``tether.dev/app`` labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from tether.errors import RenderError
 from tether.model import Manifest, SourceRevision  # SourceRevision: re-exported for existing imports
 from tether.render.limits import (
     DEFAULT_MAX_MEMORY_BYTES,
@@ -102,12 +104,18 @@ class Decryptor(Protocol):
 
 
 def render_source(
-    path_or_url: str | Path, options: RenderOptions | None = None, decryptor: Decryptor | None = None
+    path_or_url: str | Path, options: RenderOptions | None = None, decryptor: Decryptor | None = None, *,
+    on_error: Callable[[RenderError], None] | None = None,
 ) -> RenderResult:
-    """Fetch (if a Git source), render and post-process ``path_or_url``. Raises SourceError / RenderError."""
+    """Fetch (if a Git source), render and post-process ``path_or_url`` (a directory or one file).
+
+    Raises SourceError / RenderError. ``on_error``: called with the error of each bad file or object
+    (plain YAML/JSON), which is then left out, so one run can report them all; a renderer that
+    builds the whole tree at once (Kustomize, Helm, Jsonnet) still fails as one unit.
+    ``RenderResult.warnings`` says when nothing was rendered at all."""
     from tether.render.pipeline import render_source as _impl
 
-    return _impl(path_or_url, options or RenderOptions(), decryptor)
+    return _impl(path_or_url, options or RenderOptions(), decryptor, on_error)
 
 
 __all__ = [
