@@ -20,10 +20,9 @@ import yaml
 
 from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
+from tether.render.confine import KUSTOMIZATION_FILES, check_kustomization
 from tether.render.files import check_tree_symlinks, load_yaml_documents, relative
 from tether.render.limits import Completed, Limits, run_limited
-
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 def kustomization_file(directory: Path) -> Path | None:
@@ -72,7 +71,8 @@ def _origin_file(manifest: Manifest, wrapper: Path, root: Path, fallback: str) -
     return relative(absolute, root.resolve()) if absolute.is_relative_to(root.resolve()) else fallback
 
 
-def render_kustomize(directory: Path, root: Path, limits: Limits | float) -> list[Manifest]:
+def render_kustomize(directory: Path, root: Path, limits: Limits | float, max_bytes: int = 32 * 1024 * 1024,
+                     ) -> list[Manifest]:
     """Build ``directory``; each object's location is the file it came from (relative to ``root``).
 
     ``limits``: the child's time, memory and output budget (a number: seconds, other limits default)."""
@@ -83,6 +83,7 @@ def render_kustomize(directory: Path, root: Path, limits: Limits | float) -> lis
     if kfile is None:
         raise RenderError(f"{rel}: no kustomization.yaml in this directory")
     check_tree_symlinks(directory, root)
+    check_kustomization(directory, root, max_bytes)  # bases and components may not leave the source tree
     # a kustomization that asks for origin annotations itself keeps them; otherwise we add and strip them
     wants_origins = "originAnnotations" in kfile.read_text(encoding="utf-8", errors="replace")
     built = None if wants_origins else _build_with_origins(directory, limits, rel)

@@ -64,7 +64,7 @@ def render_directory(
         if renderer == "kustomize":
             from tether.render.kustomize import render_kustomize
 
-            return render_kustomize(work_dir, tree, options.limits), renderer
+            return render_kustomize(work_dir, tree, options.limits, options.max_file_bytes), renderer
         from tether.render.helm import render_helm, user_values
 
         values = user_values(

@@ -101,7 +101,7 @@ def test_unknown_ref_and_missing_directory(git_server, work_repo: Path, tmp_path
         render_source(f"{url}?ref=^9", options)
     with pytest.raises(SourceError, match=r"ref '\^9' not found: no tag matches semver range"):
         render_source(f"{url}?ref=semver:^9", options)
-    with pytest.raises(SourceError, match=r"no directory 'apps/api' in the repository"):
+    with pytest.raises(SourceError, match=r"no directory or file 'apps/api' in the repository"):
         render_source(f"{url}//apps/api?ref=main", options)
 
 
