@@ -68,3 +68,13 @@ class Manifest:
 
     def where(self) -> str:
         return f"{self.source} ({self.ref})" if self.source else str(self.ref)
+
+
+@dataclass(frozen=True)
+class SourceRevision:
+    """Which Git revision a render came from (``None`` in a RenderResult for a plain directory)."""
+
+    url: str  # credentials masked
+    ref: str  # what was asked for (branch, tag, semver range, sha, or "" for HEAD)
+    commit: str  # resolved commit SHA
+    path: str = ""  # sub directory inside the repository

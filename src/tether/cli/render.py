@@ -29,7 +29,7 @@ import typer
 import yaml
 
 from tether.errors import TetherError, UsageError
-from tether.render import RENDERERS, RenderOptions, render_source
+from tether.render import DEFAULT_RENDER_TIMEOUT, RENDERERS, RenderOptions, render_source
 
 _EMPTY: list[str] = []
 
@@ -49,7 +49,7 @@ def build_render_options(
     release_name: str = "", tla_str: list[str] | None = None, tla_code: list[str] | None = None,
     ext_str: list[str] | None = None, ext_code: list[str] | None = None, jpath: list[str] | None = None,
     var: list[str] | None = None, app: str = "", namespace: str = "", renderer: str = "auto",
-    render_timeout: float = 120.0, verify: str = "", allowed_signers: str = "",
+    render_timeout: float = DEFAULT_RENDER_TIMEOUT, verify: str = "", allowed_signers: str = "",
     decryption_key: list[str] | None = None,
 ) -> RenderOptions:
     if renderer not in RENDERERS:
@@ -82,7 +82,8 @@ _OPTIONS: list[tuple[str, Any]] = [
     ("ext_code", Annotated[list[str] | None, typer.Option("--ext-code", help="Jsonnet external variable KEY=CODE.")]),
     ("jpath", Annotated[list[str] | None, typer.Option("--jpath", "-J", help="Jsonnet library directory.")]),
     ("var", Annotated[list[str] | None, typer.Option("--var", help="Substitution variable KEY=VALUE for ${KEY}.")]),
-    ("render_timeout", Annotated[float, typer.Option("--render-timeout", help="Seconds a renderer may run.")]),
+    ("render_timeout", Annotated[float, typer.Option(
+        "--render-timeout", help="Seconds a renderer (kustomize, helm, jsonnet) may run.")]),
     ("verify", Annotated[str, typer.Option("--verify", help="Require Git revisions signed by: ssh or gpg.")]),
     ("allowed_signers", Annotated[str, typer.Option("--allowed-signers",
                                                     help="SSH allowed-signers file or GPG public keys file.")]),
@@ -91,7 +92,7 @@ _OPTIONS: list[tuple[str, Any]] = [
 ]
 _DEFAULTS = {"app": "", "namespace": "", "renderer": "auto", "values": None, "set_values": None, "set_string": None,
              "release_name": "", "tla_str": None, "tla_code": None, "ext_str": None, "ext_code": None, "jpath": None,
-             "var": None, "render_timeout": 120.0, "verify": "", "allowed_signers": "",
+             "var": None, "render_timeout": DEFAULT_RENDER_TIMEOUT, "verify": "", "allowed_signers": "",
              "decryption_key": None}
 
 
@@ -131,7 +132,8 @@ def dump_manifests(objects: list[dict[str, Any]], output: str) -> str:
 
 @with_render_options
 def render_command(
-    path: Annotated[str, typer.Argument(help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
+    path: Annotated[str, typer.Argument(
+        help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
     output: Annotated[str, typer.Option("--output", "-o", help="yaml or json.")] = "yaml",
     *, render_options: RenderOptions,
 ) -> None:
@@ -140,6 +142,8 @@ def render_command(
         raise UsageError(f"--output {output!r}: choose yaml or json")
     result = render_source(path, render_options)
     sys.stdout.write(dump_manifests([m.obj for m in result.manifests], output))
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if result.revision is not None:  # on stderr: stdout stays pure YAML/JSON for pipes
         typer.echo(f"rendered {result.revision.url} at {result.revision.commit} ({len(result.manifests)} objects, "
                    f"{result.renderer})", err=True)
@@ -147,7 +151,8 @@ def render_command(
 
 @with_render_options
 def validate_command(
-    path: Annotated[str, typer.Argument(help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
+    path: Annotated[str, typer.Argument(
+        help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
     kube_version: Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")] = "1.32",
     policy: Annotated[str, typer.Option("--policy", help="Policy file with CEL expressions.")] = "",
     fmt: Annotated[str, typer.Option("--format", help="text, json, junit or sarif.")] = "text",
@@ -168,6 +173,9 @@ def validate_command(
     except Exception as error:  # an internal error is exit 2, never "invalid"
         raise TetherError(f"internal error while validating {path}: {type(error).__name__}: {error}") from error
     sys.stdout.write(render_report(report, fmt))
+    for finding in report.findings:
+        if finding.rule == "no-objects":  # also on stderr: stdout may be a JSON or SARIF file nobody reads
+            typer.echo(f"warning: {finding.message}", err=True)
     raise typer.Exit(0 if report.valid else 1)
 
 

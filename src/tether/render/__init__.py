@@ -13,11 +13,20 @@ the ``app.kubernetes.io/managed-by`` / ``tether.dev/app`` labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from tether.model import Manifest
+from tether.errors import RenderError
+from tether.model import Manifest, SourceRevision  # SourceRevision: re-exported for existing imports
+from tether.render.limits import (
+    DEFAULT_MAX_MEMORY_BYTES,
+    DEFAULT_MAX_OUTPUT_BYTES,
+    DEFAULT_RENDER_TIMEOUT,
+    Limits,
+)
+from tether.source.reach import DEFAULT_CONNECT_TIMEOUT
 
 #: renderer names accepted by ``RenderOptions.renderer`` ("auto" detects per directory)
 RENDERERS = ("auto", "yaml", "kustomize", "helm", "jsonnet")
@@ -50,13 +59,16 @@ class RenderOptions:
     # labels / namespace defaulting (namespaced-ness decided with the schemas of this version)
     kube_version: str = "1.32"
     add_labels: bool = True
-    # limits
-    timeout: float = 120.0
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    # limits of every renderer child process (kubectl kustomize, the Helm / Jsonnet child): see tether.render.limits
+    timeout: float = DEFAULT_RENDER_TIMEOUT  # seconds; --render-timeout on the command line
+    max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES  # address space (RLIMIT_AS); 0: no limit
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES  # rendered output; 0: no limit
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # any one input file
     # Git sources
     verify: str = ""  # "" (off), "ssh" or "gpg"
     allowed_signers: str = ""  # SSH allowed-signers file, or a GPG keyring / armored public keys file
     cache_dir: str = ""  # default: $XDG_CACHE_HOME/tether
+    git_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT  # seconds for a Git host to accept and answer
     # SOPS: key files added to the keys sops itself would find (SOPS_AGE_KEY*, GnuPG keyring)
     decryption_keys: tuple[str, ...] = ()
     # for a local directory: the tree renderers may read and file names are relative to
@@ -67,15 +79,9 @@ class RenderOptions:
     def variables_map(self) -> dict[str, str]:
         return dict(self.variables)
 
-
-@dataclass(frozen=True)
-class SourceRevision:
-    """Which Git revision a render came from (``None`` in a RenderResult for a plain directory)."""
-
-    url: str  # credentials masked
-    ref: str  # what was asked for (branch, tag, semver range, sha, or "" for HEAD)
-    commit: str  # resolved commit SHA
-    path: str = ""  # sub directory inside the repository
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.timeout, self.max_memory_bytes, self.max_output_bytes)
 
 
 @dataclass
@@ -98,18 +104,28 @@ class Decryptor(Protocol):
 
 
 def render_source(
-    path_or_url: str | Path, options: RenderOptions | None = None, decryptor: Decryptor | None = None
+    path_or_url: str | Path, options: RenderOptions | None = None, decryptor: Decryptor | None = None, *,
+    on_error: Callable[[RenderError], None] | None = None,
 ) -> RenderResult:
-    """Fetch (if a Git source), render and post-process ``path_or_url``. Raises SourceError / RenderError."""
+    """Fetch (if a Git source), render and post-process ``path_or_url`` (a directory or one file).
+
+    Raises SourceError / RenderError. ``on_error``: called with the error of each bad file or object
+    (plain YAML/JSON), which is then left out, so one run can report them all; a renderer that
+    builds the whole tree at once (Kustomize, Helm, Jsonnet) still fails as one unit.
+    ``RenderResult.warnings`` says when nothing was rendered at all."""
     from tether.render.pipeline import render_source as _impl
 
-    return _impl(path_or_url, options or RenderOptions(), decryptor)
+    return _impl(path_or_url, options or RenderOptions(), decryptor, on_error)
 
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
+    "DEFAULT_MAX_MEMORY_BYTES",
+    "DEFAULT_MAX_OUTPUT_BYTES",
+    "DEFAULT_RENDER_TIMEOUT",
     "RENDERERS",
     "Decryptor",
+    "Limits",
     "RenderOptions",
     "RenderResult",
     "SourceRevision",

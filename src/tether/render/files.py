@@ -58,10 +58,22 @@ def relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+def resolve(path: Path, root: Path) -> Path:
+    """``path.resolve()``, with a symlink loop reported as a RenderError naming the path (not a traceback)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as error:  # RuntimeError on Python < 3.13, OSError (ELOOP) after
+        raise RenderError(f"{relative(path, root)}: symlink loop ({error}); refusing to read it") from None
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 def check_inside(path: Path, root: Path) -> Path:
     """Resolve ``path`` and refuse it when a symlink leads outside ``root``."""
-    resolved = path.resolve()
-    root_resolved = root.resolve()
+    resolved = resolve(path, root)
+    root_resolved = resolve(root, root)
     if resolved != root_resolved and root_resolved not in resolved.parents:
         raise RenderError(
             f"{relative(path, root)}: symlink points outside the source tree (to {resolved}); refusing to read it"

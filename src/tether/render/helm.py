@@ -9,13 +9,15 @@ template that never ends can be stopped at the time limit.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
-from tether.render.files import decode, load_yaml_documents, read_bytes, relative
+from tether.render.files import decode, is_inside, load_yaml_documents, read_bytes, relative
 from tether.render.isolate import run_isolated
+from tether.render.limits import Limits
 
 
 def merge_values(base: dict[str, Any], override: dict[str, Any], indexed: bool = False) -> dict[str, Any]:
@@ -51,14 +53,20 @@ def _merge_indexed(current: list[Any], override: list[Any]) -> list[Any]:
 
 
 def _values_file(name: str, chart_dir: Path, root: Path, max_bytes: int) -> dict[str, Any]:
-    """A values file: absolute or relative to the working directory, else relative to the chart directory."""
+    """A values file: a relative name is looked up in the chart directory first, where it must stay inside the
+    source tree (by ``..`` and through symlinks); else an absolute path or one relative to the working
+    directory, the operator's own file named on the command line."""
     path = Path(name)
-    if path.is_absolute() or path.is_file():
-        candidate, base = path, path.parent  # the user's own file, outside the source
+    in_chart = chart_dir / path
+    if not path.is_absolute() and os.path.lexists(in_chart):
+        lexical = Path(os.path.normpath(in_chart.absolute()))
+        if not (is_inside(lexical, Path(os.path.normpath(root.absolute()))) or is_inside(lexical, root.resolve())):
+            raise RenderError(f"values file {name}: points outside the source tree (to {lexical}); refusing to read it")
+        candidate, base = in_chart, root  # inside the source: same checks as manifests (symlinks, size)
+    elif path.is_file():
+        candidate, base = path, path.parent
     else:
-        candidate, base = chart_dir / path, root  # a file inside the source: same checks as manifests
-        if not candidate.is_file():
-            raise RenderError(f"values file {name}: not found (looked in the working directory and in the source)")
+        raise RenderError(f"values file {name}: not found (looked in the chart directory and the working directory)")
     rel = str(name)
     text = decode(read_bytes(candidate, base, max_bytes), rel)
     values: dict[str, Any] = {}
@@ -117,7 +125,7 @@ def _render_in_child(chart_dir: str, values: dict[str, Any], release: str, names
 
 
 def render_helm(
-    chart_dir: Path, root: Path, *, release: str, namespace: str, values: dict[str, Any], timeout: float,
+    chart_dir: Path, root: Path, *, release: str, namespace: str, values: dict[str, Any], timeout: Limits | float,
 ) -> list[Manifest]:
     rel_dir = relative(chart_dir, root)
     chart_file = chart_dir / "Chart.yaml"

@@ -8,14 +8,16 @@ Evaluation runs in a child process so an endless recursion is stopped at the tim
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
-from tether.render.files import relative
+from tether.render.files import is_inside, relative, resolve
 from tether.render.isolate import run_isolated
+from tether.render.limits import Limits
 
 MAIN_NAMES = ("main.jsonnet", "index.jsonnet")
 
@@ -37,11 +39,15 @@ def _evaluate_in_child(
 
     def import_callback(base: str, rel: str) -> tuple[str, bytes]:
         for directory in [Path(base), *(Path(p) for p in jpaths)]:
-            candidate = (directory / rel).resolve()
+            try:
+                candidate = (directory / rel).resolve()
+            except (RuntimeError, OSError):
+                raise RuntimeError(f"import {rel!r}: symlink loop") from None
             if not candidate.is_file():
                 continue
             if not any(candidate == a or a in candidate.parents for a in allowed):
-                raise RuntimeError(f"import {rel!r} resolves outside the source tree and library paths")
+                raise RuntimeError(f"import {rel!r} resolves outside the source tree and library paths (to "
+                                   f"{candidate}); refusing to read it")
             if candidate.stat().st_size > max_bytes:
                 raise RuntimeError(f"import {rel!r} is over the size limit of {max_bytes} bytes")
             return str(directory / rel), candidate.read_bytes()
@@ -82,9 +88,29 @@ def _objects(value: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
     raise RenderError(f"{path or '<output>'}: expected Kubernetes objects, got {type(value).__name__}")
 
 
+def library_paths(jpaths: tuple[str, ...], root: Path) -> list[str]:
+    """-J directories: a relative one is inside the source tree (``vendor``) and must stay there; an absolute
+    one is the operator's own library directory, named on the command line."""
+    out = []
+    root_resolved = resolve(root, root)
+    for jpath in jpaths:
+        path = Path(jpath)
+        if path.is_absolute():
+            out.append(str(resolve(path, path)))
+            continue
+        lexical = Path(os.path.normpath(root.absolute() / path))
+        resolved = resolve(root / path, root)
+        if not (is_inside(lexical, Path(os.path.normpath(root.absolute()))) and is_inside(resolved, root_resolved)):
+            raise RenderError(f"-J {jpath}: a relative library path is taken inside the source tree, and this one "
+                              f"leads outside it (to {resolved}); pass an absolute path for a library of your own")
+        out.append(str(resolved))
+    return out
+
+
 def render_jsonnet(
     directory: Path, root: Path, *, jpaths: tuple[str, ...], ext_str: dict[str, str], ext_code: dict[str, str],
-    tla_str: dict[str, str], tla_code: dict[str, str], timeout: float, max_bytes: int, main: Path | None = None,
+    tla_str: dict[str, str], tla_code: dict[str, str], timeout: Limits | float, max_bytes: int,
+    main: Path | None = None,
 ) -> list[Manifest]:
     main = main or main_file(directory)
     if main is None:
@@ -92,7 +118,7 @@ def render_jsonnet(
     rel = relative(main, root)
     args = {"ext_str": ext_str, "ext_code": ext_code, "tla_str": tla_str, "tla_code": tla_code}
     output = run_isolated(
-        _evaluate_in_child, (str(main), str(root.resolve()), [str(Path(p).resolve()) for p in jpaths], args, max_bytes),
+        _evaluate_in_child, (str(main), str(resolve(root, root)), library_paths(jpaths, root), args, max_bytes),
         timeout, rel,
     )
     try:

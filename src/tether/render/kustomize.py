@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -21,9 +20,9 @@ import yaml
 
 from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
+from tether.render.confine import KUSTOMIZATION_FILES, check_kustomization
 from tether.render.files import check_tree_symlinks, load_yaml_documents, relative
-
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+from tether.render.limits import Completed, Limits, run_limited
 
 
 def kustomization_file(directory: Path) -> Path | None:
@@ -41,23 +40,19 @@ def _command(directory: Path) -> list[str]:
 ORIGIN = "config.kubernetes.io/origin"
 
 
-def _build(directory: Path, timeout: float, rel: str) -> subprocess.CompletedProcess[bytes]:
+def _build(directory: Path, limits: Limits, rel: str) -> Completed:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG")}
-    try:
-        return subprocess.run(_command(directory), capture_output=True, timeout=timeout, env=env, cwd=directory,
-                              check=False)
-    except subprocess.TimeoutExpired as error:
-        raise RenderError(f"{rel}: kustomize took longer than {timeout:g}s; stopped") from error
+    return run_limited(_command(directory), what=f"{rel} (kustomize)", limits=limits, env=env, cwd=directory)
 
 
-def _build_with_origins(directory: Path, timeout: float, rel: str) -> tuple[bytes, Path] | None:
+def _build_with_origins(directory: Path, limits: Limits, rel: str) -> tuple[bytes, Path] | None:
     """Build through a wrapper kustomization that asks for origin annotations (which file each object
     came from). ``None`` when that does not work (a Component, say): the caller builds plainly."""
     with tempfile.TemporaryDirectory(prefix="tether-kustomize-") as wrapper:
         target = os.path.relpath(directory.resolve(), wrapper)  # kustomize refuses absolute roots
         Path(wrapper, "kustomization.yaml").write_text(
             f"resources:\n  - {json.dumps(target)}\nbuildMetadata: [originAnnotations]\n")
-        done = _build(Path(wrapper), timeout, rel)
+        done = _build(Path(wrapper), limits, rel)
         return (done.stdout, Path(wrapper)) if done.returncode == 0 else None
 
 
@@ -76,18 +71,24 @@ def _origin_file(manifest: Manifest, wrapper: Path, root: Path, fallback: str) -
     return relative(absolute, root.resolve()) if absolute.is_relative_to(root.resolve()) else fallback
 
 
-def render_kustomize(directory: Path, root: Path, timeout: float) -> list[Manifest]:
-    """Build ``directory``; each object's location is the file it came from (relative to ``root``)."""
+def render_kustomize(directory: Path, root: Path, limits: Limits | float, max_bytes: int = 32 * 1024 * 1024,
+                     ) -> list[Manifest]:
+    """Build ``directory``; each object's location is the file it came from (relative to ``root``).
+
+    ``limits``: the child's time, memory and output budget (a number: seconds, other limits default)."""
+    if not isinstance(limits, Limits):
+        limits = Limits(timeout=float(limits))
     kfile = kustomization_file(directory)
     rel = relative(kfile or directory, root)
     if kfile is None:
         raise RenderError(f"{rel}: no kustomization.yaml in this directory")
     check_tree_symlinks(directory, root)
+    check_kustomization(directory, root, max_bytes)  # bases and components may not leave the source tree
     # a kustomization that asks for origin annotations itself keeps them; otherwise we add and strip them
     wants_origins = "originAnnotations" in kfile.read_text(encoding="utf-8", errors="replace")
-    built = None if wants_origins else _build_with_origins(directory, timeout, rel)
+    built = None if wants_origins else _build_with_origins(directory, limits, rel)
     if built is None:
-        done = _build(directory, timeout, rel)
+        done = _build(directory, limits, rel)
         if done.returncode != 0:
             message = _clean(done.stderr.decode("utf-8", "replace"), root)
             raise RenderError(f"{rel}: kustomize build failed: {message}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from tether.errors import RenderError, UsageError
@@ -29,7 +30,7 @@ def detect(directory: Path) -> str:
 
 def render_directory(
     directory: Path, root: Path, options: RenderOptions, decryptor: Decryptor | None = None,
-    tree_decryptor: Decryptor | bool | None = True,
+    tree_decryptor: Decryptor | bool | None = True, on_error: Callable[[RenderError], None] | None = None,
 ) -> tuple[list[Manifest], str]:
     """Run the renderer for ``directory`` (inside ``root``); returns raw manifests and the renderer used.
 
@@ -38,21 +39,23 @@ def render_directory(
         tree_decryptor = decryptor
     if options.renderer not in RENDERERS:
         raise UsageError(f"unknown renderer {options.renderer!r}; choose one of {', '.join(RENDERERS)}")
+    if directory.is_file():
+        return _render_file(directory, root, options, decryptor)
     if not directory.is_dir():
-        raise RenderError(f"{relative(directory, root)}: not a directory")
+        raise RenderError(f"{relative(directory, root)}: not a directory or file")
     renderer = detect(directory) if options.renderer == "auto" else options.renderer
     check_tree_symlinks(directory, root)
     if renderer == "yaml":
         from tether.render.plain import render_plain
 
-        return render_plain(directory, root, options.max_file_bytes, decryptor), renderer
+        return render_plain(directory, root, options.max_file_bytes, decryptor, on_error), renderer
     if renderer == "jsonnet":
         from tether.render.jsonnet import render_jsonnet
 
         manifests = render_jsonnet(
             directory, root, jpaths=options.jsonnet_paths, ext_str=dict(options.ext_str),
             ext_code=dict(options.ext_code), tla_str=dict(options.tla_str), tla_code=dict(options.tla_code),
-            timeout=options.timeout, max_bytes=options.max_file_bytes,
+            timeout=options.limits, max_bytes=options.max_file_bytes,
         )
         return _decrypt_objects(manifests, decryptor), renderer
     # Kustomize and Helm read files themselves: give them a plaintext copy when decrypting
@@ -61,7 +64,7 @@ def render_directory(
         if renderer == "kustomize":
             from tether.render.kustomize import render_kustomize
 
-            return render_kustomize(work_dir, tree, options.timeout), renderer
+            return render_kustomize(work_dir, tree, options.limits, options.max_file_bytes), renderer
         from tether.render.helm import render_helm, user_values
 
         values = user_values(
@@ -69,8 +72,37 @@ def render_directory(
         )
         release = options.release_name or options.app or directory.resolve().name
         manifests = render_helm(work_dir, tree, release=release, namespace=options.namespace or "default",
-                                values=values, timeout=options.timeout)
+                                values=values, timeout=options.limits)
         return manifests, renderer
+
+
+def _render_file(path: Path, root: Path, options: RenderOptions, decryptor: Decryptor | None,
+                 ) -> tuple[list[Manifest], str]:
+    """PATH named one file: render just that file (YAML/JSON, or a Jsonnet program)."""
+    from tether.render.files import check_inside
+    from tether.render.kustomize import KUSTOMIZATION_FILES
+
+    rel = relative(path, root)
+    check_inside(path, root)
+    if path.name in KUSTOMIZATION_FILES or path.name == "Chart.yaml":
+        what = "a kustomization" if path.name in KUSTOMIZATION_FILES else "a Helm chart"
+        raise RenderError(f"{rel}: this file belongs to {what}; pass its directory "
+                          f"({relative(path.parent, root) or '.'}) to render it")
+    renderer = options.renderer if options.renderer != "auto" else ("jsonnet" if path.suffix == ".jsonnet" else "yaml")
+    if renderer == "jsonnet":
+        from tether.render.jsonnet import render_jsonnet
+
+        manifests = render_jsonnet(
+            path.parent, root, jpaths=options.jsonnet_paths, ext_str=dict(options.ext_str),
+            ext_code=dict(options.ext_code), tla_str=dict(options.tla_str), tla_code=dict(options.tla_code),
+            timeout=options.limits, max_bytes=options.max_file_bytes, main=path,
+        )
+        return _decrypt_objects(manifests, decryptor), renderer
+    if renderer != "yaml":
+        raise RenderError(f"{rel}: the {renderer} renderer needs a directory, not a single file")
+    from tether.render.plain import load_file
+
+    return load_file(path, root, options.max_file_bytes, decryptor), renderer
 
 
 def _sops_keys_configured(options: RenderOptions) -> bool:
@@ -111,13 +143,14 @@ def _decrypt_objects(manifests: list[Manifest], decryptor: Decryptor | None) -> 
     return out
 
 
-def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: Decryptor | None) -> RenderResult:
-    from tether.source import fetch_source, parse_source
+def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: Decryptor | None,
+                  on_error: Callable[[RenderError], None] | None = None) -> RenderResult:
+    from tether.source import fetch_source, mask_url, parse_source
 
     spec = parse_source(str(path_or_url))
     checkout = fetch_source(
         spec, cache_dir=options.cache_dir or None, verify=options.verify, allowed_signers=options.allowed_signers,
-        source_root=options.source_root or None,
+        source_root=options.source_root or None, connect_timeout=options.git_connect_timeout,
     )
     tree_decryptor = decryptor
     if decryptor is None:
@@ -127,10 +160,23 @@ def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: De
         decryptor = SopsDecryptor.from_environment([Path(key) for key in options.decryption_keys])
         # a plaintext copy of the tree for Kustomize/Helm costs a full copy: only when keys were configured
         tree_decryptor = decryptor if _sops_keys_configured(options) else None
-    manifests, renderer = render_directory(checkout.directory, checkout.root, options, decryptor, tree_decryptor)
+    errors: list[RenderError] = []
+
+    def collect(error: RenderError) -> None:
+        errors.append(error)
+        assert on_error is not None
+        on_error(error)
+
+    manifests, renderer = render_directory(checkout.directory, checkout.root, options, decryptor, tree_decryptor,
+                                           collect if on_error else None)
     manifests = postprocess(
         manifests, app=options.app, namespace=options.namespace,
         variables=options.variables_map if options.substitute else None, add_labels=options.add_labels,
+        on_error=collect if on_error else None,
     )
+    warnings = []
+    if not manifests and not errors:
+        # an empty directory or a typo in PATH must not pass as "valid" or "nothing to change" unnoticed
+        warnings.append(f"0 objects rendered from {mask_url(str(path_or_url))}")
     return RenderResult(manifests=manifests, root=checkout.directory, renderer=renderer, revision=checkout.revision,
-                        source_root=checkout.root)
+                        source_root=checkout.root, warnings=warnings)

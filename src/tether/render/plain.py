@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
 from tether.render import Decryptor
 from tether.render.files import decode, load_json_document, load_yaml_documents, read_bytes, relative
@@ -36,8 +38,16 @@ def load_file(path: Path, root: Path, max_bytes: int, decryptor: Decryptor | Non
     return parse_text(decode(data, rel), rel, path.suffix == ".json")
 
 
-def render_plain(directory: Path, root: Path, max_bytes: int, decryptor: Decryptor | None = None) -> list[Manifest]:
+def render_plain(directory: Path, root: Path, max_bytes: int, decryptor: Decryptor | None = None,
+                 on_error: Callable[[RenderError], None] | None = None) -> list[Manifest]:
+    """Every manifest file under ``directory``. ``on_error``: called with the error of a bad file, whose
+    objects are then left out, instead of stopping at the first one."""
     manifests: list[Manifest] = []
     for path in manifest_files(directory):
-        manifests.extend(load_file(path, root, max_bytes, decryptor))
+        try:
+            manifests.extend(load_file(path, root, max_bytes, decryptor))
+        except RenderError as error:
+            if on_error is None:
+                raise
+            on_error(error)
     return manifests

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from tether.errors import RenderError
@@ -98,8 +99,11 @@ def postprocess(
     namespace: str,
     variables: dict[str, str] | None,
     add_labels: bool = True,
+    on_error: Callable[[RenderError], None] | None = None,
 ) -> list[Manifest]:
-    """Expand List kinds, substitute variables, default namespaces and add labels, in place."""
+    """Expand List kinds, substitute variables, default namespaces and add labels, in place.
+
+    ``on_error``: called with the error of a bad object, which is then left out, instead of raising."""
     expanded: list[Manifest] = []
     for manifest in manifests:
         obj = manifest.obj
@@ -108,10 +112,19 @@ def postprocess(
             expanded.extend(Manifest(item, manifest.source) for item in obj["items"])
         else:
             expanded.append(manifest)
+    checked: list[Manifest] = []
     for manifest in expanded:
-        check_object(manifest)
-        if variables is not None:
-            substitute(manifest, variables)
+        try:
+            check_object(manifest)
+            if variables is not None:
+                substitute(manifest, variables)
+        except RenderError as error:
+            if on_error is None:
+                raise
+            on_error(error)
+            continue
+        checked.append(manifest)
+    expanded = checked
     scopes = ScopeResolver(m.obj for m in expanded)
     for manifest in expanded:
         meta = manifest.obj["metadata"]

@@ -6,39 +6,48 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from tether.errors import SourceError
-from tether.render import SourceRevision
+from tether.model import SourceRevision
 from tether.source.credentials import Credentials
 from tether.source.git import GitCache, Resolved, default_cache_dir
+from tether.source.reach import DEFAULT_CONNECT_TIMEOUT
 from tether.source.url import SourceSpec, mask_url, parse_source
+
+
+class PathNotFound(SourceError):
+    """A local PATH that does not exist: a usage error (exit 2) even where other source errors are findings."""
 
 
 @dataclass(frozen=True)
 class Checkout:
     root: Path  # the exported tree (or the local directory)
-    directory: Path  # the directory to render (root / sub path)
+    directory: Path  # the directory (or the one file) to render: root / sub path
     revision: SourceRevision | None = None
     signature: str = ""
 
 
 def fetch_source(
     spec: SourceSpec, *, cache_dir: str | Path | None = None, verify: str = "", allowed_signers: str = "",
-    timeout: float = 300.0, source_root: str | Path | None = None,
+    timeout: float = 300.0, source_root: str | Path | None = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
 ) -> Checkout:
     if not spec.is_git:
-        directory = Path(spec.path).absolute()
-        if not directory.is_dir():
-            raise SourceError(f"{spec.path}: not a directory (and not a Git source URL)")
-        root = Path(source_root).absolute() if source_root else _work_tree(directory) or directory
-        if root != directory and root not in directory.parents:
+        target = Path(spec.path).absolute()
+        if os.path.lexists(target) and not target.exists():
+            raise SourceError(f"{spec.path}: a symlink loop or a symlink to nothing; cannot render it")
+        if not target.exists():
+            raise PathNotFound(f"{spec.path}: no such file or directory (and not a Git source URL)")
+        base = target if target.is_dir() else target.parent
+        root = Path(source_root).absolute() if source_root else _work_tree(base) or base
+        if root != target and root not in target.parents:
             raise SourceError(f"{spec.path}: not inside the source root {root}")
-        return Checkout(root, directory)
-    cache = GitCache(Path(cache_dir) if cache_dir else None, timeout=timeout)
+        return Checkout(root, target)
+    cache = GitCache(Path(cache_dir) if cache_dir else None, timeout=timeout, connect_timeout=connect_timeout)
     creds = Credentials.for_url(spec.url)
     ref = spec.ref.removeprefix("commit:")
     # a commit already in the mirror is immutable: no network needed
@@ -52,8 +61,9 @@ def fetch_source(
         signature = verify_revision(cache, mirror, spec.url, resolved, verify, allowed_signers)
     root = cache.export(mirror, spec.url, resolved.commit)
     directory = root / spec.path if spec.path else root
-    if not directory.is_dir():
-        raise SourceError(f"{spec.masked_url}@{resolved.commit[:12]}: no directory {spec.path!r} in the repository")
+    if not (directory.is_dir() or directory.is_file()):
+        raise SourceError(f"{spec.masked_url}@{resolved.commit[:12]}: no directory or file {spec.path!r} in the "
+                          "repository")
     revision = SourceRevision(url=spec.masked_url, ref=spec.ref, commit=resolved.commit, path=spec.path)
     return Checkout(root, directory, revision, signature)
 
@@ -77,6 +87,14 @@ def _work_tree(directory: Path) -> Path | None:
 
 
 __all__ = [
-    "Checkout", "Credentials", "GitCache", "Resolved", "SourceSpec", "default_cache_dir", "fetch_source", "mask_url",
+    "Checkout",
+    "Credentials",
+    "GitCache",
+    "PathNotFound",
+    "Resolved",
+    "SourceSpec",
+    "default_cache_dir",
+    "fetch_source",
+    "mask_url",
     "parse_source",
 ]

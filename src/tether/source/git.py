@@ -18,6 +18,7 @@ import hashlib
 import io
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -29,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from tether.errors import SourceError
 from tether.source.credentials import Credentials
+from tether.source.reach import DEFAULT_CONNECT_TIMEOUT, check_reachable, low_speed_env, ssh_options
 from tether.source.semver_range import best_match, looks_like_range
 from tether.source.url import mask_url
 
@@ -61,17 +63,22 @@ def strip_credentials(url: str) -> str:
 class GitCache:
     """Mirror cache for any number of repositories. Safe for concurrent processes (file locks)."""
 
-    def __init__(self, cache_dir: Path | None = None, timeout: float = 300.0):
+    def __init__(self, cache_dir: Path | None = None, timeout: float = 300.0,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
         self.root = Path(cache_dir) if cache_dir else default_cache_dir()
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
 
     # -- running git -------------------------------------------------------------------------
     def _git(self, args: list[str], *, url: str, creds: Credentials | None = None, cwd: Path | None = None,
              git_dir: Path | None = None, extra_env: dict[str, str] | None = None, stdin: bytes | None = None) -> bytes:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "SSH_AUTH_SOCK")}
         env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_ASKPASS": "/bin/false"})
+        env.update(low_speed_env(self.connect_timeout))
         if creds is not None:
             env.update(creds.git_env(url))
+        if "GIT_SSH_COMMAND" in env:
+            env["GIT_SSH_COMMAND"] += " " + shlex.join(ssh_options(self.connect_timeout))
         if extra_env:
             env.update(extra_env)
         command = ["git"] + (["--git-dir", str(git_dir)] if git_dir else []) + args
@@ -113,6 +120,7 @@ class GitCache:
         """Create or update the bare mirror of ``url``; returns its path."""
         mirror = self.mirror_path(url)
         clean = strip_credentials(url)
+        check_reachable(url, self.connect_timeout)
         with self._lock(mirror):
             if not (mirror / "HEAD").exists():
                 tmp = Path(tempfile.mkdtemp(prefix=".clone-", dir=mirror.parent))
@@ -175,12 +183,13 @@ class GitCache:
             tags = [name.removeprefix("refs/tags/") for name in refs if name.startswith("refs/tags/")]
             tag = best_match(value, tags)
             if tag is None:
-                raise SourceError(f"{mask_url(url)}: no tag matches semver range {value!r} "
-                                  f"(tags: {', '.join(sorted(tags)[:20]) or 'none'})")
+                neither = "no such branch, tag or commit, and " if kind == "" else ""
+                raise SourceError(f"{mask_url(url)}: ref {value!r} not found: {neither}no tag matches semver range "
+                                  f"{value!r} (tags: {', '.join(sorted(tags)[:20]) or 'none'})")
             obj, commit = refs[f"refs/tags/{tag}"]
             return Resolved(commit, "semver", tag, obj if obj != commit else "")
-        what = f"{kind} {value!r}" if kind else f"ref {value!r} (no such branch, tag or commit)"
-        raise SourceError(f"{mask_url(url)}: {what} not found")
+        what = f"{kind} {value!r} not found" if kind else f"ref {value!r} not found: no such branch, tag or commit"
+        raise SourceError(f"{mask_url(url)}: {what}")
 
     # -- export ------------------------------------------------------------------------------
     def _check_symlinks(self, mirror: Path, url: str, commit: str) -> None:

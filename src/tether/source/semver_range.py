@@ -76,7 +76,15 @@ def _tokens(alternative: str) -> list[str]:
 
 
 def looks_like_range(text: str) -> bool:
-    return bool(re.search(r"[<>^~*xX|=]|,|\s", text)) and any(c.isdigit() or c in "*xX" for c in text)
+    """Is an unprefixed ref meant as a range? It must use range syntax *and* parse as one: a branch such
+    as ``fix-2`` or ``max=3`` is a name, not a broken range."""
+    if not (re.search(r"[<>^~*xX|=]|,|\s", text) and any(c.isdigit() or c in "*xX" for c in text)):
+        return False
+    try:
+        best_match(text, ())
+    except SourceError:
+        return False
+    return True
 
 
 def best_match(range_text: str, tags: Iterable[str]) -> str | None:

@@ -5,7 +5,9 @@
     validate_source(path, RenderOptions(), kube_version="1.32", policy_file=None) -> Report
 
 ``validate_source`` never raises for bad input: render and syntax errors become findings
-(with file:line:column) so CI gets one report whatever went wrong.
+(with file:line:column) so CI gets one report whatever went wrong; with plain YAML/JSON every
+bad file is a finding of its own and the other files are still validated. Only a PATH that does
+not exist raises (``tether.source.PathNotFound``, exit 2).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from tether.model import Manifest, ObjectRef
 from tether.render import Decryptor, RenderOptions
 from tether.validate.crd import CRDLookup
 from tether.validate.findings import RULES, WARNING, Finding, Report, finding_from_error
+from tether.validate.names import check_names, require_valid_names
 from tether.validate.policy import Policy, load_policies
+from tether.validate.size import check_sizes
 
 
 def _duplicates(manifests: list[Manifest]) -> list[Finding]:
@@ -82,6 +86,8 @@ def validate_manifests(
     from tether.validate.schema import SchemaValidator
 
     report = Report(objects=len(manifests), kube_version=kube_version)
+    report.findings.extend(check_names(manifests))
+    report.findings.extend(check_sizes(manifests))
     report.findings.extend(_duplicates(manifests))
     report.findings.extend(_scope(manifests))
     schema = SchemaValidator(kube_version, manifests, crd_lookup)
@@ -100,12 +106,18 @@ def validate_source(
 ) -> Report:
     """Render then validate; rendering problems become findings instead of exceptions."""
     from tether.render import render_source
+    from tether.source import PathNotFound
 
     policies = load_policies(policy_file) if policy_file else None
+    render_errors: list[Finding] = []
     try:
-        result = render_source(path_or_url, options or RenderOptions(), decryptor)
+        result = render_source(path_or_url, options or RenderOptions(), decryptor,
+                               on_error=lambda error: render_errors.append(finding_from_error(str(error))))
+    except PathNotFound:
+        raise  # a PATH that does not exist is a usage error, not an invalid source
     except (RenderError, SourceError) as error:
         report = Report(kube_version=kube_version, source=str(path_or_url))
+        report.findings.extend(render_errors)
         report.findings.append(finding_from_error(str(error)))
         return report
     root = result.source_root or result.root
@@ -113,9 +125,14 @@ def validate_source(
         result.manifests, kube_version=kube_version, policies=policies, crd_lookup=crd_lookup,
         root=root if result.renderer == "yaml" else None,
     )
+    report.findings[:0] = render_errors
+    report.findings.extend(Finding("no-objects", warning, severity=WARNING) for warning in result.warnings)
     report.source = result.revision.url if result.revision else str(path_or_url)
     report.revision = result.revision.commit if result.revision else ""
     return report
 
 
-__all__ = ["RULES", "Finding", "Policy", "Report", "load_policies", "validate_manifests", "validate_source"]
+__all__ = [
+    "RULES", "Finding", "Policy", "Report", "check_names", "check_sizes", "load_policies", "require_valid_names",
+    "validate_manifests", "validate_source",
+]

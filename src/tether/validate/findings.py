@@ -16,6 +16,9 @@ WARNING = "warning"
 RULES: dict[str, str] = {
     "render": "The source could not be read or rendered",
     "yaml-syntax": "YAML or JSON syntax error",
+    "invalid-name": "metadata.name, generateName or namespace breaks the API server's naming rules",
+    "object-too-large": "The object is larger than the API server stores (about 1.5 MiB of JSON)",
+    "no-objects": "The source rendered no objects",
     "duplicate-object": "Two objects with the same group, kind, namespace and name",
     "schema": "The object does not match the schema of its kind",
     "unknown-field": "A field the schema of the kind does not define (dropped or rejected by the API server)",

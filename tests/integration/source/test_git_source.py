@@ -91,11 +91,17 @@ def test_file_url_and_local_repository_path(work_repo: Path, tmp_path: Path) -> 
 def test_unknown_ref_and_missing_directory(git_server, work_repo: Path, tmp_path: Path) -> None:
     url = git_server.publish(work_repo, "repo.git")
     options = RenderOptions(cache_dir=str(tmp_path / "cache"))
-    with pytest.raises(SourceError, match=r"ref 'nope' \(no such branch, tag or commit\) not found"):
-        render_source(f"{url}?ref=nope", options)
-    with pytest.raises(SourceError, match=r"no tag matches semver range '\^9'"):
+    for ref in ("nope", "fix-2", "v9.9.9", "release/1.x-beta=2"):
+        # names that are no range (even when they hold digits, x or =) never get a semver message
+        with pytest.raises(SourceError) as raised:
+            render_source(f"{url}?ref={ref}", options)
+        assert str(raised.value) == f"{url}: ref {ref!r} not found: no such branch, tag or commit"
+    with pytest.raises(SourceError, match=r"ref '\^9' not found: no such branch, tag or commit, and no tag matches "
+                                          r"semver range '\^9'"):
         render_source(f"{url}?ref=^9", options)
-    with pytest.raises(SourceError, match=r"no directory 'apps/api' in the repository"):
+    with pytest.raises(SourceError, match=r"ref '\^9' not found: no tag matches semver range"):
+        render_source(f"{url}?ref=semver:^9", options)
+    with pytest.raises(SourceError, match=r"no directory or file 'apps/api' in the repository"):
         render_source(f"{url}//apps/api?ref=main", options)
 
 

@@ -137,11 +137,39 @@ def test_unknown_renderer(tmp_path: Path) -> None:
         render_source(tmp_path, RenderOptions(renderer="ksonnet"))
 
 
-def test_not_a_directory(tmp_path: Path) -> None:
+def test_missing_path(tmp_path: Path) -> None:
+    from tether.source import PathNotFound
+
+    with pytest.raises(PathNotFound, match="missing: no such file or directory"):
+        render_source(tmp_path / "missing", RenderOptions())
+
+
+@pytest.mark.parametrize("where", ["file", "directory"])
+def test_symlink_loop_in_the_tree_is_a_render_error(tmp_path: Path, where: str) -> None:
+    write(tmp_path, "a.yaml", GOOD)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    names = ("x.yaml", "y.yaml") if where == "file" else ("x", "y")
+    os.symlink(names[1], sub / names[0])
+    os.symlink(names[0], sub / names[1])
+    with pytest.raises(RenderError, match=r"^sub/x(\.yaml)?: symlink loop"):
+        render_source(tmp_path, RenderOptions(source_root=str(tmp_path)))
+
+
+def test_symlink_loop_in_a_kustomization_is_a_render_error(tmp_path: Path) -> None:
+    write(tmp_path, "kustomization.yaml", "resources: [cm.yaml]\n")
+    write(tmp_path, "cm.yaml", GOOD)
+    os.symlink("self.yaml", tmp_path / "self.yaml")
+    with pytest.raises(RenderError, match=r"^self.yaml: symlink loop"):
+        render_source(tmp_path, RenderOptions(source_root=str(tmp_path)))
+
+
+def test_path_itself_a_symlink_loop(tmp_path: Path) -> None:
     from tether.errors import SourceError
 
-    with pytest.raises(SourceError, match="not a directory"):
-        render_source(tmp_path / "missing", RenderOptions())
+    os.symlink("loop", tmp_path / "loop")
+    with pytest.raises(SourceError, match=r"loop: a symlink loop or a symlink to nothing"):
+        render_source(tmp_path / "loop", RenderOptions())
 
 
 def test_duplicate_keys_are_an_error(tmp_path: Path) -> None:

@@ -96,3 +96,40 @@ def test_with_render_options_decorator_for_other_commands() -> None:
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "y shop"
     assert seen[-1] == RenderOptions(app="shop", namespace="x")
+
+
+def test_validate_missing_path_exits_2(tmp_path: Path) -> None:
+    done = tether("validate", str(tmp_path / "nope"))
+    assert done.returncode == 2
+    assert "nope: no such file or directory" in done.stderr
+
+
+def test_validate_reports_every_file_despite_a_syntax_error(tmp_path: Path) -> None:
+    (tmp_path / "a-broken.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n")
+    (tmp_path / "b-schema.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+                                            "spec:\n  replicas: two\n")
+    (tmp_path / "c-name.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n")
+    done = tether("validate", str(tmp_path), "--format", "json")
+    assert done.returncode == 1, done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    by_file = {(f["file"].rsplit("/", 1)[-1], f["rule"]) for f in findings}
+    assert {("a-broken.yaml", "yaml-syntax"), ("b-schema.yaml", "schema"), ("c-name.yaml", "invalid-name")} <= by_file
+
+
+def test_empty_directory_warns_in_render_and_validate(tmp_path: Path) -> None:
+    rendered = tether("render", str(tmp_path))
+    assert rendered.returncode == 0
+    assert f"warning: 0 objects rendered from {tmp_path}" in rendered.stderr
+    validated = tether("validate", str(tmp_path))
+    assert validated.returncode == 0
+    assert f"warning: 0 objects rendered from {tmp_path}" in validated.stderr
+    assert "0 objects rendered" in validated.stdout and "[no-objects]" in validated.stdout
+
+
+def test_render_and_validate_one_file(tmp_path: Path) -> None:
+    (tmp_path / "one.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n")
+    (tmp_path / "two.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Two_Bad\n")
+    rendered = tether("render", str(tmp_path / "one.yaml"))
+    assert rendered.returncode == 0 and [o["metadata"]["name"] for o in yaml.safe_load_all(rendered.stdout)] == ["one"]
+    assert tether("validate", str(tmp_path / "one.yaml")).returncode == 0
+    assert tether("validate", str(tmp_path / "two.yaml")).returncode == 1

@@ -90,7 +90,8 @@ def test_kustomization_asking_for_origins_keeps_them(fixture_copy) -> None:
     overlay = fixture_copy("kustomize") / "overlays/prod"
     with open(overlay / "kustomization.yaml", "a") as handle:
         handle.write("buildMetadata: [originAnnotations]\n")
-    result = render_source(overlay, RenderOptions())
+    # the overlay's ../../base is inside the copied tree, which is the source root here
+    result = render_source(overlay, RenderOptions(source_root=str(overlay.parent.parent)))
     assert all("config.kubernetes.io/origin" in m.obj["metadata"]["annotations"] for m in result.manifests)
 
 
@@ -98,7 +99,7 @@ def test_kustomize_error_names_the_kustomization(fixture_copy) -> None:
     overlay = fixture_copy("kustomize") / "overlays/prod"
     (overlay / "replicas.yaml").unlink()
     with pytest.raises(RenderError, match=r"kustomization.yaml: kustomize build failed: .*replicas.yaml"):
-        render_source(overlay, RenderOptions())
+        render_source(overlay, RenderOptions(source_root=str(overlay.parent.parent)))
 
 
 def test_helm_chart_with_values_files_and_set(tmp_path: Path) -> None:
