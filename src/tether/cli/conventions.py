@@ -19,8 +19,6 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from typer.core import TyperArgument, TyperOption
-
 if TYPE_CHECKING:
     from typer import _click as click_like
 
@@ -136,6 +134,8 @@ def apply_help_conventions(command: click_like.Command) -> None:
     metavars; every other value gets the word of its Python type here, and flags show none. An
     argument's metavar is its name in the help, so its separate type column is left empty.
     """
+    from typer.core import TyperArgument, TyperOption
+
     for param in command.params:
         if isinstance(param, TyperOption):
             if param.is_flag:
