@@ -38,13 +38,14 @@ def _serve(config: object, kubeconfig: Path, after_start: object = None) -> None
                 hint = ("is --host an address of this machine?" if error.errno == errno.EADDRNOTAVAIL
                         else "choose another --port, or --port 0 for a free one")
                 raise UsageError(f"cannot listen on {host}:{port}: {os.strerror(error.errno or 0)} ({hint})") from None
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            # before the kubeconfig path is printed: whoever waits for it may signal right away
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
             sandbox.write_kubeconfig(kubeconfig)
             typer.echo(str(kubeconfig))
             typer.echo(f"# serving {sandbox.url}; stop with Ctrl-C", err=True)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
             if callable(after_start):
                 await loop.run_in_executor(None, after_start, sandbox, kubeconfig)
             await stop.wait()
