@@ -15,11 +15,10 @@ from tether.cli import conventions
 
 app = typer.Typer(
     name="tether",
-    help="GitOps continuous delivery for Kubernetes.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": conventions.HELP_OPTION_NAMES},
 )
 
 
@@ -37,8 +36,8 @@ def _root(
 ) -> None:
     """GitOps continuous delivery for Kubernetes.
 
-    Exit codes: 0 ok (diff: no changes), 1 diff found changes or the input is invalid / unhealthy,
-    2 error, 130 interrupted. Set TETHER_DEBUG=1 to see the traceback of an unexpected error.
+    Exit codes: 0 ok (diff: no changes), 1 diff found changes or invalid / unhealthy input, 2 error, 130 interrupted.
+    Set TETHER_DEBUG=1 to see the traceback of an unexpected error.
 
     Example:
 

@@ -27,6 +27,9 @@ CHANGES_OR_INVALID = 1
 ERROR = 2
 INTERRUPTED = 130
 
+#: every command takes both
+HELP_OPTION_NAMES = ["-h", "--help"]
+
 #: environment variable that adds the traceback to an unexpected error
 DEBUG_VARIABLE = "TETHER_DEBUG"
 
@@ -134,6 +137,7 @@ def apply_help_conventions(command: click_like.Command) -> None:
     metavars; every other value gets the word of its Python type here, and flags show none. An
     argument's metavar is its name in the help, so its separate type column is left empty.
     """
+    import typer
     from typer.core import TyperArgument, TyperOption
 
     for param in command.params:
@@ -147,5 +151,9 @@ def apply_help_conventions(command: click_like.Command) -> None:
                 param.metavar = _word_for(param.type_descriptor.annotation)
             # typer shows an argument's type after its name; the name already is the type word
             param.display_type_rich = _hide_type_column  # type: ignore[method-assign]
+    # click makes the help option when help is first shown; made now, it gets the same treatment
+    help_option = command.get_help_option(typer.Context(command, help_option_names=HELP_OPTION_NAMES))
+    if help_option is not None:
+        help_option.metavar = ""
     for sub in getattr(command, "commands", {}).values():
         apply_help_conventions(sub)
