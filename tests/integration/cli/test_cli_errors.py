@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -82,6 +83,15 @@ def test_control_characters_in_a_file_name_are_not_printed_raw(tmp_path: Path) -
     assert_clean_failure(result)
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert "bad\\x1b[2J\\x07.yaml" in result.stderr
+
+
+def test_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    Path(os.fsdecode(bytes(source) + b"/bad\xff.yaml")).write_text("kind: [unclosed\n")
+    result = tether("render", str(source))
+    assert_clean_failure(result)
+    assert "bad\\xff.yaml" in result.stderr
 
 
 def test_control_characters_in_an_object_name(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
