@@ -172,12 +172,14 @@ def apply_command(path: str, common: Common, options: ApplyOptions) -> int:
     return 0
 
 
-PathArg = Annotated[str, typer.Argument(help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1")]
-KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
+PathArg = Annotated[str, typer.Argument(metavar="DIRECTORY|URL",
+                                        help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1")]
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE", help="Path to the kubeconfig file.")]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text, json or yaml.")]
 InventoryNsOpt = Annotated[str, typer.Option("--inventory-namespace", help="Namespace of the app inventory.")]
-IgnoreOpt = Annotated[str | None, typer.Option("--ignore-rules", help="YAML file: fields left out of comparison.")]
+IgnoreOpt = Annotated[str | None, typer.Option("--ignore-rules", metavar="FILE",
+                                               help="YAML file: fields left out of comparison.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Take fields owned by other field managers.")]
 KubeVersionOpt = Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")]
 ValidateOpt = Annotated[bool, typer.Option("--validate/--no-validate", help="Validate before touching the cluster.")]
@@ -189,7 +191,14 @@ def diff(
     inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = False,
     kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True, *, render_options: RenderOptions,
 ) -> None:
-    """Show what apply would change. Exit 0: no changes, 1: changes, 2: error."""
+    """Show what apply would change. Exit 0: no changes, 1: changes, 2: error.
+
+    --app is required.
+
+    Example:
+
+        tether diff ./deploy --app web --kubeconfig ~/.kube/config
+    """
     try:
         common = Common(render=render_options, kubeconfig=kubeconfig, context=context, output=output,
                         inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,
@@ -208,14 +217,22 @@ def apply(
     kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True,
     prune: Annotated[bool, typer.Option("--prune", help="Delete inventory objects that left the desired set.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every object is healthy.")] = False,
-    timeout: Annotated[str, typer.Option("--timeout", help="How long --wait waits (e.g. 90s, 5m).")] = "5m",
+    timeout: Annotated[str, typer.Option("--timeout", metavar="DURATION",
+                                         help="How long --wait waits (e.g. 90s, 5m).")] = "5m",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Server-side dry run: persist nothing.")] = False,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256, help="Parallel writes.")] = 16,
     allow_empty_prune: Annotated[bool, typer.Option(
         "--allow-empty-prune", help="Allow --prune when nothing is desired (deletes everything).")] = False,
     *, render_options: RenderOptions,
 ) -> None:
-    """Apply PATH (server-side apply); optionally prune and wait for health. Exit 0 ok, 1 invalid/unhealthy, 2 error."""
+    """Apply PATH (server-side apply); optionally prune and wait for health. Exit 0 ok, 1 invalid/unhealthy, 2 error.
+
+    --app is required.
+
+    Example:
+
+        tether apply ./deploy --app web --prune --wait --timeout 5m
+    """
     try:
         common = Common(render=render_options, kubeconfig=kubeconfig, context=context, output=output,
                         inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,

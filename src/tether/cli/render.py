@@ -68,27 +68,38 @@ def build_render_options(
 
 # (parameter name, annotation) of every render option, in --help order
 _OPTIONS: list[tuple[str, Any]] = [
-    ("app", Annotated[str, typer.Option("--app", help="Application name (label tether.dev/app).")]),
+    ("app", Annotated[str, typer.Option("--app", help="Application name (label tether.dev/app); "
+                                        "required by diff and apply.")]),
     ("namespace", Annotated[str, typer.Option("--namespace", "-n", help="Namespace for namespaced objects "
                                               "without one (and the Helm release namespace).")]),
     ("renderer", Annotated[str, typer.Option("--renderer", help=f"Force a renderer: {', '.join(RENDERERS)}.")]),
-    ("values", Annotated[list[str] | None, typer.Option("--values", "-f", help="Helm values file (repeatable).")]),
-    ("set_values", Annotated[list[str] | None, typer.Option("--set", help="Helm value KEY=VALUE as helm --set.")]),
-    ("set_string", Annotated[list[str] | None, typer.Option("--set-string", help="Helm string value KEY=VALUE.")]),
+    ("values", Annotated[list[str] | None, typer.Option("--values", "-f", metavar="FILE",
+                                                        help="Helm values file (repeatable).")]),
+    ("set_values", Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
+                                                            help="Helm value KEY=VALUE as helm --set.")]),
+    ("set_string", Annotated[list[str] | None, typer.Option("--set-string", metavar="KEY=VALUE",
+                                                            help="Helm string value KEY=VALUE.")]),
     ("release_name", Annotated[str, typer.Option("--release-name", help="Helm release name (default: --app).")]),
-    ("tla_str", Annotated[list[str] | None, typer.Option("--tla-str", help="Jsonnet top-level argument KEY=STRING.")]),
-    ("tla_code", Annotated[list[str] | None, typer.Option("--tla-code", help="Jsonnet top-level argument KEY=CODE.")]),
-    ("ext_str", Annotated[list[str] | None, typer.Option("--ext-str", help="Jsonnet external variable KEY=STRING.")]),
-    ("ext_code", Annotated[list[str] | None, typer.Option("--ext-code", help="Jsonnet external variable KEY=CODE.")]),
-    ("jpath", Annotated[list[str] | None, typer.Option("--jpath", "-J", help="Jsonnet library directory.")]),
-    ("var", Annotated[list[str] | None, typer.Option("--var", help="Substitution variable KEY=VALUE for ${KEY}.")]),
-    ("render_timeout", Annotated[float, typer.Option(
-        "--render-timeout", help="Seconds a renderer (kustomize, helm, jsonnet) may run.")]),
+    ("tla_str", Annotated[list[str] | None, typer.Option("--tla-str", metavar="KEY=TEXT",
+                                                         help="Jsonnet top-level argument KEY=STRING.")]),
+    ("tla_code", Annotated[list[str] | None, typer.Option("--tla-code", metavar="KEY=CODE",
+                                                          help="Jsonnet top-level argument KEY=CODE.")]),
+    ("ext_str", Annotated[list[str] | None, typer.Option("--ext-str", metavar="KEY=TEXT",
+                                                         help="Jsonnet external variable KEY=STRING.")]),
+    ("ext_code", Annotated[list[str] | None, typer.Option("--ext-code", metavar="KEY=CODE",
+                                                          help="Jsonnet external variable KEY=CODE.")]),
+    ("jpath", Annotated[list[str] | None, typer.Option("--jpath", "-J", metavar="DIRECTORY",
+                                                       help="Jsonnet library directory.")]),
+    ("var", Annotated[list[str] | None, typer.Option("--var", metavar="KEY=VALUE",
+                                                     help="Substitution variable KEY=VALUE for ${KEY}.")]),
+    ("render_timeout", Annotated[float, typer.Option("--render-timeout", metavar="SECONDS",
+                                                     help="Seconds a renderer (kustomize, helm, jsonnet) may run.")]),
     ("verify", Annotated[str, typer.Option("--verify", help="Require Git revisions signed by: ssh or gpg.")]),
-    ("allowed_signers", Annotated[str, typer.Option("--allowed-signers",
+    ("allowed_signers", Annotated[str, typer.Option("--allowed-signers", metavar="FILE",
                                                     help="SSH allowed-signers file or GPG public keys file.")]),
     ("decryption_key", Annotated[list[str] | None, typer.Option(
-        "--decryption-key", help="SOPS decryption key file: age identity or armored PGP secret key (repeatable).")]),
+        "--decryption-key", metavar="FILE",
+        help="SOPS decryption key file: age identity or armored PGP secret key (repeatable).")]),
 ]
 _DEFAULTS = {"app": "", "namespace": "", "renderer": "auto", "values": None, "set_values": None, "set_string": None,
              "release_name": "", "tla_str": None, "tla_code": None, "ext_str": None, "ext_code": None, "jpath": None,
@@ -133,11 +144,16 @@ def dump_manifests(objects: list[dict[str, Any]], output: str) -> str:
 @with_render_options
 def render_command(
     path: Annotated[str, typer.Argument(
-        help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
+        metavar="PATH|URL", help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
     output: Annotated[str, typer.Option("--output", "-o", help="yaml or json.")] = "yaml",
     *, render_options: RenderOptions,
 ) -> None:
-    """Render PATH (plain YAML/JSON, Kustomize, Helm or Jsonnet) and print the objects."""
+    """Render PATH (plain YAML/JSON, Kustomize, Helm or Jsonnet) and print the objects.
+
+    Example:
+
+        tether render ./chart --values prod.yaml --release-name web -n prod
+    """
     if output not in ("yaml", "json"):
         raise UsageError(f"--output {output!r}: choose yaml or json")
     result = render_source(path, render_options)
@@ -152,13 +168,18 @@ def render_command(
 @with_render_options
 def validate_command(
     path: Annotated[str, typer.Argument(
-        help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
+        metavar="PATH|URL", help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
     kube_version: Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")] = "1.32",
-    policy: Annotated[str, typer.Option("--policy", help="Policy file with CEL expressions.")] = "",
+    policy: Annotated[str, typer.Option("--policy", metavar="FILE", help="Policy file with CEL expressions.")] = "",
     fmt: Annotated[str, typer.Option("--format", help="text, json, junit or sarif.")] = "text",
     *, render_options: RenderOptions,
 ) -> None:
-    """Validate PATH: syntax, duplicates, schemas, unknown kinds, policies. Exit 0 valid, 1 invalid, 2 error."""
+    """Validate PATH: syntax, duplicates, schemas, unknown kinds, policies. Exit 0 valid, 1 invalid, 2 error.
+
+    Example:
+
+        tether validate ./deploy --kube-version 1.32 --format junit
+    """
     from tether import schemas
     from tether.validate import validate_source
     from tether.validate.report import FORMATS, render_report

@@ -27,14 +27,21 @@ from tether.secrets.convert import convert
 from tether.secrets.metadata import AgeKey, MasterKey, PgpKey, now_rfc3339
 from tether.secrets.tree import Rules
 
-secrets_app = typer.Typer(help="Encrypt and decrypt SOPS files (age and PGP keys).", no_args_is_help=True)
+_HELP = """Encrypt and decrypt SOPS files (age and PGP keys).
 
-FileArg = Annotated[Path, typer.Argument(help="The file to operate on.")]
+Example:
+
+    tether secrets encrypt --age "$AGE_RECIPIENT" secret.yaml > secret.enc.yaml
+"""
+secrets_app = typer.Typer(help=_HELP, no_args_is_help=True)
+
+FileArg = Annotated[Path, typer.Argument(metavar="FILE", help="The file to operate on.")]
 InPlace = Annotated[bool, typer.Option("--in-place", "-i", help="Write the result back to FILE.")]
 InputType = Annotated[str | None, typer.Option("--input-type", help="yaml, json, dotenv, ini or binary.")]
 OutputType = Annotated[str | None, typer.Option("--output-type", help="yaml, json, dotenv, ini or binary.")]
-KeyFiles = Annotated[list[Path] | None, typer.Option("--decryption-key", help="age identity file or armored PGP "
-                                                     "secret key (repeatable), besides SOPS_AGE_KEY(_FILE).")]
+KeyFiles = Annotated[list[Path] | None, typer.Option("--decryption-key", metavar="FILE",
+                                                     help="age identity file or armored PGP secret key "
+                                                     "(repeatable), besides SOPS_AGE_KEY(_FILE).")]
 IgnoreMac = Annotated[bool, typer.Option("--ignore-mac", help="Do not refuse a file whose MAC does not match.")]
 AgeOpt = Annotated[list[str] | None, typer.Option("--age", "-a", help="age recipient (repeatable, or comma list).")]
 PgpOpt = Annotated[list[str] | None, typer.Option("--pgp", "-p", help="PGP fingerprint (repeatable, or comma list).")]
@@ -44,7 +51,8 @@ EncSuffix = Annotated[str | None, typer.Option("--encrypted-suffix", help="Encry
 UnencSuffix = Annotated[str | None, typer.Option("--unencrypted-suffix", help="Leave keys with this suffix plain.")]
 MacOnly = Annotated[bool, typer.Option("--mac-only-encrypted", help="MAC covers encrypted values only.")]
 Shamir = Annotated[int, typer.Option("--shamir-secret-sharing-threshold", help="Key groups needed to decrypt.")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Path of .sops.yaml (default: nearest one).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", metavar="FILE",
+                                                help="Path of .sops.yaml (default: nearest one).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -119,10 +127,16 @@ def _creation(path: Path, age: list[str] | None, pgp: list[str] | None, rules: R
 
 
 @secrets_app.command()
-def keygen(output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the identity to FILE "
+def keygen(output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE",
+                                                      help="Write the identity to FILE "
                                                                                  "(mode 0600) instead of stdout.")]
            = None) -> None:
-    """Generate an age identity (X25519); the public key is the recipient to encrypt for."""
+    """Generate an age identity (X25519); the public key is the recipient to encrypt for.
+
+    Example:
+
+        tether secrets keygen -o ~/.config/sops/age/keys.txt
+    """
     identity = pyrage.x25519.Identity.generate()
     public = str(identity.to_public())
     text = f"# created: {now_rfc3339()}\n# public key: {public}\n{identity}\n"
@@ -146,7 +160,12 @@ def encrypt(file: FileArg, age: AgeOpt = None, pgp: PgpOpt = None, in_place: InP
             encrypted_suffix: EncSuffix = None, unencrypted_suffix: UnencSuffix = None,
             mac_only_encrypted: MacOnly = False, shamir_secret_sharing_threshold: Shamir = 0,
             input_type: InputType = None, output_type: OutputType = None, config: ConfigOpt = None) -> None:
-    """Encrypt FILE for the given recipients (or those of the matching .sops.yaml rule)."""
+    """Encrypt FILE for the given recipients (or those of the matching .sops.yaml rule).
+
+    Example:
+
+        tether secrets encrypt --age "$AGE_RECIPIENT" -i secret.yaml
+    """
     fmt_in = stores.format_for(file, input_type)
     fmt_out = stores.format_for(file, output_type or input_type)
     rules = _selector_rules(encrypted_regex, unencrypted_regex, encrypted_suffix, unencrypted_suffix,
@@ -159,7 +178,12 @@ def encrypt(file: FileArg, age: AgeOpt = None, pgp: PgpOpt = None, in_place: InP
 @secrets_app.command()
 def decrypt(file: FileArg, in_place: InPlace = False, decryption_key: KeyFiles = None, ignore_mac: IgnoreMac = False,
             input_type: InputType = None, output_type: OutputType = None) -> None:
-    """Decrypt FILE (MAC verified) to stdout, or in place."""
+    """Decrypt FILE (MAC verified) to stdout, or in place.
+
+    Example:
+
+        tether secrets decrypt --decryption-key keys.txt secret.yaml
+    """
     fmt_in = stores.format_for(file, input_type)
     fmt_out = stores.format_for(file, output_type or input_type)
     plain = _decryptor(decryption_key).decrypt(_read(file), file, input_type=fmt_in, ignore_mac=ignore_mac)
@@ -175,6 +199,10 @@ def edit(file: FileArg, decryption_key: KeyFiles = None, ignore_mac: IgnoreMac =
 
     The copy lives in a private temporary directory that is removed afterwards. A new FILE is
     created with the recipients of the flags or of .sops.yaml.
+
+    Example:
+
+        EDITOR=nano tether secrets edit secret.yaml
     """
     fmt = stores.format_for(file, input_type)
     opened: api.Opened | None = None
@@ -238,7 +266,12 @@ def rotate(file: FileArg, in_place: InPlace = False, decryption_key: KeyFiles = 
            add_pgp: Annotated[list[str] | None, typer.Option("--add-pgp", help="PGP fingerprint to add.")] = None,
            rm_pgp: Annotated[list[str] | None, typer.Option("--rm-pgp", help="PGP fingerprint to remove.")] = None,
            input_type: InputType = None) -> None:
-    """Re-encrypt FILE with a new data key, optionally adding or removing recipients."""
+    """Re-encrypt FILE with a new data key, optionally adding or removing recipients.
+
+    Example:
+
+        tether secrets rotate -i --add-age "$AGE_RECIPIENT" secret.yaml
+    """
     fmt = stores.format_for(file, input_type)
     removed = [k.label for k in _keys(rm_age, rm_pgp)]
     result = api.rotate(_read(file), fmt, _decryptor(decryption_key).ring, str(file), add=_keys(add_age, add_pgp),
@@ -249,7 +282,12 @@ def rotate(file: FileArg, in_place: InPlace = False, decryption_key: KeyFiles = 
 @secrets_app.command()
 def updatekeys(file: FileArg, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
                decryption_key: KeyFiles = None, input_type: InputType = None, config: ConfigOpt = None) -> None:
-    """Make FILE's recipients match its .sops.yaml creation rule (the data key is kept)."""
+    """Make FILE's recipients match its .sops.yaml creation rule (the data key is kept).
+
+    Example:
+
+        tether secrets updatekeys --yes secret.yaml
+    """
     rule = rule_for(file, config)
     if rule is None or not rule.key_groups:
         raise UsageError(f"{file}: no .sops.yaml creation rule with recipients applies")

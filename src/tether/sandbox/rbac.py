@@ -181,9 +181,10 @@ class Rbac:
         self.users = users
         self.authorize = authorize
         self.authorizer = Authorizer(store)
-        # with no bearer tokens configured the server does not authenticate at all: registering a
-        # ServiceAccount token would switch authentication on and lock the admin out
-        self.authenticating = bool(users)
+        # with no bearer tokens configured and no RBAC the server does not authenticate at all:
+        # registering a ServiceAccount token would switch authentication on and lock the admin out.
+        # With RBAC it always authenticates, so ServiceAccount tokens are the way in.
+        self.authenticating = bool(users) or authorize
         self._secret_tokens: dict[tuple[str, str], str] = {}
         for (namespace, name), secret in list(store.objects.get(("", "secrets"), {}).items()):
             self._register_secret(namespace, name, secret)

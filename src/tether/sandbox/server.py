@@ -168,15 +168,24 @@ class Sandbox:
             self.metrics.requests.labels(verb, info.group, info.resource, info.subresource, str(code)).inc()
             self.metrics.latency.labels(verb, info.resource).observe(time.perf_counter() - started)
 
+    @property
+    def anonymous_allowed(self) -> bool:
+        """Whether a request without a token gets in (as admin, or as anonymous on health paths).
+
+        With RBAC authorization the sandbox authenticates as kube-apiserver does with
+        ``--anonymous-auth=false``: every request needs a valid token, health and version included.
+        """
+        return self.config.extras.authz.lower() != "rbac"
+
     def _authenticate(self, request: web.Request) -> UserInfo:
-        if not self.users:
-            return ADMIN
+        if not self.users and self.anonymous_allowed:
+            return ADMIN  # no tokens configured: no authentication at all
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             user = self.users.get(header[7:].strip())
             if user is not None:
                 return user
-        if request.path in _PUBLIC:
+        if request.path in _PUBLIC and self.anonymous_allowed:
             return UserInfo("system:anonymous", ["system:unauthenticated"])
         raise errors.ApiError(401, "Unauthorized", "Unauthorized")
 

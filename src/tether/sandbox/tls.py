@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import datetime
 import ipaddress
+import os
+import secrets
 import ssl
 from pathlib import Path
 
@@ -111,3 +113,21 @@ def write_kubeconfig(
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     path.chmod(0o600)
     return path
+
+
+def ensure_admin_token(path: Path) -> str:
+    """The admin bearer token kept in ``path`` (mode 0600), generated on first use.
+
+    Kept across restarts, so a kubeconfig written by an earlier run of the same data directory
+    still works.
+    """
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            return token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token

@@ -50,7 +50,7 @@ def test_demo_applies_the_example_and_serves_until_interrupted(tmp_path: Path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
-    assert proc.returncode == 0
+    assert proc.returncode == 130  # interrupted, as any command stopped with Ctrl-C
 
 
 def test_sandbox_command_writes_kubeconfig_and_keeps_state(tmp_path: Path):
