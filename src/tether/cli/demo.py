@@ -163,13 +163,13 @@ async def run_demo(directory: Path, *, tour: bool) -> int:
         await wait_until("the controller", lambda: _true(controller.ready), timeout=60)
         info = await kube.info("tether.dev/v1alpha1", "Application")
         await kube.apply(info, env.application(), force=True, field_manager="tether-demo")
+        typer.echo(str(env.kubeconfig))  # first line of stdout: scripts find the cluster here
         if tour:
             ok = await Tour(env, kube).run()
             typer.echo("tour: every step held" if ok else "tour: a step failed", err=not ok)
             return 0 if ok else 1
         typer.echo(_instructions(env, directory), err=True)
-        controller.install_signal_handlers()
-        await running
+        await running  # until Ctrl-C (exit 130, as any interrupted command)
         return 0
     finally:
         controller.stop()

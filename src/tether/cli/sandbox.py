@@ -1,15 +1,11 @@
-"""``tether sandbox`` (the local Kubernetes-compatible API server) and ``tether demo``."""
+"""``tether sandbox``: the local Kubernetes-compatible API server."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
 from pathlib import Path
 
 import typer
@@ -118,77 +114,5 @@ def sandbox_command(
     _serve(config, kubeconfig_out or data / "kubeconfig")
 
 
-DEMO_DIR = Path(__file__).resolve().parents[3] / "examples" / "demo"
-
-
-def _apply_demo(sandbox: object, kubeconfig: Path) -> None:
-    kubectl = shutil.which("kubectl")
-    manifests = DEMO_DIR if DEMO_DIR.is_dir() else None
-    if manifests is None:
-        typer.echo("# examples/demo not found; nothing applied", err=True)
-        return
-    if kubectl:
-        result = subprocess.run(
-            [
-                kubectl,
-                "--kubeconfig",
-                str(kubeconfig),
-                "apply",
-                "--server-side",
-                "--field-manager=tether-demo",
-                "-f",
-                str(manifests),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        typer.echo(result.stdout.rstrip(), err=True)
-        if result.returncode != 0:
-            typer.echo(result.stderr.rstrip(), err=True)
-    else:
-        _apply_with_lightkube(kubeconfig, manifests)
-    typer.echo(
-        "\nTry:\n"
-        f"  kubectl --kubeconfig {kubeconfig} get all -A\n"
-        f"  kubectl --kubeconfig {kubeconfig} -n demo get configmap,deployment,service\n"
-        f"  kubectl --kubeconfig {kubeconfig} apply --server-side -f examples/demo/\n"
-        f"  kubectl --kubeconfig {kubeconfig} api-resources\n"
-        "Stop with Ctrl-C.",
-        err=True,
-    )
-
-
-def _apply_with_lightkube(kubeconfig: Path, manifests: Path) -> None:
-    from lightkube import Client, KubeConfig, codecs
-
-    client = Client(KubeConfig.from_file(str(kubeconfig)), field_manager="tether-demo")
-    for path in sorted(manifests.glob("*.yaml")):
-        with open(path) as handle:
-            for obj in codecs.load_all_yaml(handle):
-                client.apply(obj)
-                typer.echo(f"applied {obj.kind} {obj.metadata.name}", err=True)
-
-
-def demo_command(
-    data: Path = typer.Option(None, "--data", metavar=conventions.DIRECTORY,
-                              help="Data directory (default: a temporary one)."),
-    port: int = typer.Option(0, metavar=conventions.PORT, help="Port (default: a free one)."),
-) -> None:
-    """Start the sandbox, apply the demo app and serve until Ctrl-C (exit code 130).
-
-    Example:
-
-        tether demo --port 6443
-    """
-    from tether.sandbox.server import SandboxConfig
-
-    with contextlib.ExitStack() as stack:
-        directory = data or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tether-demo-")))
-        config = SandboxConfig(port=port, data_dir=directory)
-        _serve(config, directory / "kubeconfig", _apply_demo)
-
-
 def register(app: typer.Typer) -> None:
     app.command("sandbox")(sandbox_command)
-    app.command("demo")(demo_command)
