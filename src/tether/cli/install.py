@@ -83,6 +83,14 @@ LEADER_RULES = (
 )
 
 
+def crd_document() -> str:
+    """The Application CRD. Its descriptions show ``${VAR}`` syntax, so it opts out of substitution:
+    a repository that deploys tether with tether (or ``tether validate deploy/``) renders it as is."""
+    crd = yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
+    crd["metadata"].setdefault("annotations", {})["tether.dev/substitute"] = "disabled"
+    return _document(crd, "The Application API (applications.tether.dev), from src/tether/controller/crds/.")
+
+
 def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if namespace:
@@ -193,7 +201,7 @@ def controller_documents(namespace: str, image: str) -> list[str]:
 def manifest_files(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE) -> dict[str, str]:
     """deploy/ file name -> text, in apply order (kustomization.yaml included, last)."""
     files = {
-        "crds/applications.yaml": CRD_FILE.read_text(encoding="utf-8"),
+        "crds/applications.yaml": crd_document(),
         "rbac.yaml": "---\n".join(rbac_documents(namespace)),
         "controller.yaml": "---\n".join(controller_documents(namespace, image)),
     }
