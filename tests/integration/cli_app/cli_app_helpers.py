@@ -15,8 +15,8 @@ from tether.kube import Kube
 REPO = Path(__file__).resolve().parents[3]
 
 
-def tether(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+def tether(*args: str, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     return subprocess.run([sys.executable, "-m", "tether.cli.main", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=REPO)
 
