@@ -75,15 +75,14 @@ def list_command(namespace: NamespaceOpt = None, all_namespaces: AllNamespacesOp
     """List Applications: source, applied revision, sync and health."""
     check_output(output)
 
-    async def work(kube: Kube, ns: str) -> list[dict[str, Any]]:
-        return await ops.list_apps(kube, None if all_namespaces else ns)
+    async def work(kube: Kube, ns: str) -> tuple[str, list[dict[str, Any]]]:
+        return ns, await ops.list_apps(kube, None if all_namespaces else ns)
 
-    items = Target(kubeconfig, context, namespace).run(work)
+    listed_ns, items = Target(kubeconfig, context, namespace).run(work)
     if output in ("json", "yaml"):
         _emit(as_list(items), output)
     elif not items:
-        typer.echo("No Applications found" + ("" if all_namespaces else f" in namespace {namespace or 'default'}")
-                   + ".", err=True)
+        typer.echo("No Applications found" + ("" if all_namespaces else f" in namespace {listed_ns}") + ".", err=True)
     else:
         print_table(*list_rows(items, all_namespaces=all_namespaces, wide=output == "wide"))
 

@@ -148,6 +148,12 @@ def rbac_documents(namespace: str) -> list[str]:
     ]
 
 
+def _from_pod(name: str, field_path: str) -> dict[str, Any]:
+    # apiVersion spelled out: the server defaults it, and fieldRef is atomic, so a manifest without it
+    # would conflict with itself when applied by a second field manager (kubectl apply -k deploy/)
+    return {"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": field_path}}}
+
+
 def deployment(namespace: str, image: str) -> dict[str, Any]:
     selector = {"app.kubernetes.io/name": "tether", "app.kubernetes.io/component": "controller"}
     probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5,
@@ -157,8 +163,8 @@ def deployment(namespace: str, image: str) -> dict[str, Any]:
         "command": ["tether"],
         "args": ["controller", "--all-namespaces", "--leader-elect", "--listen", f"0.0.0.0:{PORT}"],
         "env": [
-            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            _from_pod("POD_NAMESPACE", "metadata.namespace"),
+            _from_pod("POD_NAME", "metadata.name"),
             {"name": "XDG_CACHE_HOME", "value": "/var/cache/tether"},
         ],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
