@@ -25,7 +25,7 @@ def _root() -> None:
 
 # Command groups: each module under tether.cli exposes ``register(app)``.
 # (one line per group, kept sorted)
-from tether.cli import app as _app  # noqa: E402
+from tether.cli import apps as _app  # noqa: E402
 from tether.cli import install as _install  # noqa: E402
 from tether.cli import push as _push  # noqa: E402
 from tether.cli import render as _render_cli  # noqa: E402
