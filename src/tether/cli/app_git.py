@@ -1,0 +1,177 @@
+"""The Git side of ``tether app``: render two revisions of an app and diff them; revert on the branch.
+
+Both read ``spec.source.url`` with Git credentials from the environment (``TETHER_GIT_*``, see
+``tether.source.credentials``), never from the cluster: the command acts as the user who runs it.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tether.engine.diff import mask_secret, to_yaml
+from tether.errors import SourceError, UsageError
+from tether.model import Manifest, ObjectRef
+from tether.render import RenderOptions
+from tether.source import Credentials, GitCache
+from tether.source.url import mask_url
+
+
+@dataclass(frozen=True)
+class RenderedRevision:
+    commit: str
+    objects: dict[ObjectRef, dict[str, Any]]
+
+
+def render_options_for(obj: dict[str, Any], variables: dict[str, str], values_file: str = "") -> RenderOptions:
+    """The RenderOptions the controller would use for this Application's spec.render."""
+    spec = obj.get("spec") or {}
+    render = spec.get("render") or {}
+    helm, jsonnet = render.get("helm") or {}, render.get("jsonnet") or {}
+    files = tuple(helm.get("valuesFiles") or ()) + ((values_file,) if values_file else ())
+    return RenderOptions(
+        app=obj["metadata"]["name"], namespace=(spec.get("destination") or {}).get("namespace") or "",
+        values_files=files, release_name=helm.get("releaseName") or "",
+        tla_str=tuple((jsonnet.get("tlaStr") or {}).items()), tla_code=tuple((jsonnet.get("tlaCode") or {}).items()),
+        ext_str=tuple((jsonnet.get("extStr") or {}).items()), ext_code=tuple((jsonnet.get("extCode") or {}).items()),
+        variables=tuple(sorted(variables.items())),
+    )
+
+
+def inline_values_file(obj: dict[str, Any], directory: Path) -> str:
+    """spec.render.helm.values written as a values file (merged after valuesFiles, as the API says)."""
+    values = (((obj.get("spec") or {}).get("render") or {}).get("helm") or {}).get("values")
+    if not values:
+        return ""
+    path = directory / "inline-values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return str(path)
+
+
+def decode_secret_data(secret: dict[str, Any]) -> dict[str, str]:
+    out = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.get("data") or {}).items()}
+    out.update(secret.get("stringData") or {})
+    return out
+
+
+def render_revision(cache: GitCache, mirror: Path, obj: dict[str, Any], revision: str, options: RenderOptions,
+                    decryption_keys: dict[str, str]) -> RenderedRevision:
+    from tether.render.pipeline import render_directory
+    from tether.render.postprocess import postprocess
+    from tether.secrets import Decryptor
+
+    url = obj["spec"]["source"]["url"]
+    path = obj["spec"]["source"].get("path") or "."
+    resolved = cache.resolve(mirror, url, revision)
+    root = cache.export(mirror, url, resolved.commit)
+    directory = root / path
+    if not directory.is_dir():
+        raise SourceError(f"{mask_url(url)}@{resolved.commit[:12]}: no directory {path!r} in the repository "
+                          "(spec.source.path)")
+    decryptor = Decryptor.from_key_material(decryption_keys)
+    manifests, _renderer = render_directory(directory, root, options, decryptor)
+    manifests = postprocess(manifests, app=options.app, namespace=options.namespace,
+                            variables=options.variables_map, add_labels=options.add_labels)
+    return RenderedRevision(resolved.commit, {m.ref: m.obj for m in manifests if isinstance(m, Manifest)})
+
+
+def render_both(obj: dict[str, Any], from_rev: str, to_rev: str, variables: dict[str, str],
+                decryption_keys: dict[str, str], cache_dir: str = "") -> tuple[RenderedRevision, RenderedRevision]:
+    url = obj["spec"]["source"]["url"]
+    cache = GitCache(Path(cache_dir) if cache_dir else None)
+    mirror = cache.fetch(url, Credentials.for_url(url))
+    with tempfile.TemporaryDirectory(prefix="tether-app-diff-") as scratch:
+        options = render_options_for(obj, variables, inline_values_file(obj, Path(scratch)))
+        return (render_revision(cache, mirror, obj, from_rev, options, decryption_keys),
+                render_revision(cache, mirror, obj, to_rev, options, decryption_keys))
+
+
+def unified_diff(old: RenderedRevision, new: RenderedRevision) -> str:
+    """A unified diff per object (Secret values masked); "" when both renders are the same."""
+    chunks = []
+    for ref in sorted(old.objects.keys() | new.objects.keys(), key=lambda r: (r.group, r.kind, r.namespace, r.name)):
+        before, after = to_yaml(mask_secret(old.objects.get(ref))), to_yaml(mask_secret(new.objects.get(ref)))
+        if before == after:
+            continue
+        lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                     fromfile=f"{ref} @ {old.commit[:12]}" if before else "/dev/null",
+                                     tofile=f"{ref} @ {new.commit[:12]}" if after else "/dev/null")
+        chunks.append("".join(line if line.endswith("\n") else line + "\n" for line in lines))
+    return "".join(chunks)
+
+
+# ------------------------------------------------------------------ revert on the branch
+
+
+@dataclass(frozen=True)
+class RevertResult:
+    branch: str
+    reverted: list[str]
+    new_head: str
+
+
+def _git(args: list[str], cwd: Path | None, env: dict[str, str], url: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False,
+                          timeout=300)
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().replace(url, mask_url(url))
+        raise SourceError(f"git {args[0]} in {mask_url(url)} failed: {detail}")
+    return done.stdout.strip()
+
+
+def revert_branch(obj: dict[str, Any], revision: str, user: str,
+                  on_step: Callable[[str], None] = lambda _message: None) -> RevertResult:
+    """Clone the app's repository, revert every commit after ``revision`` on its branch (one commit), push."""
+    meta, source = obj["metadata"], obj["spec"]["source"]
+    ref = source.get("ref") or {}
+    if ref and "branch" not in ref:
+        kind = next(iter(ref))
+        raise UsageError(f"{meta['namespace']}/{meta['name']} follows {kind} {ref[kind]!r}, not a branch: a revert "
+                         "has nowhere to be pushed; roll back with a pin (tether app rollback NAME REV) instead")
+    url = source["url"]
+    env = {**os.environ, **Credentials.for_url(url).git_env(url), "GIT_TERMINAL_PROMPT": "0"}
+    with tempfile.TemporaryDirectory(prefix="tether-revert-") as scratch:
+        work = Path(scratch) / "work"
+        on_step(f"cloning {mask_url(url)}")
+        clone = ["clone", "--quiet", "--no-tags", *(["--branch", ref["branch"]] if ref else []), "--", url, str(work)]
+        _git(clone, None, env, url)
+        branch = ref.get("branch") or _git(["rev-parse", "--abbrev-ref", "HEAD"], work, env, url)
+        try:
+            full = _git(["rev-parse", "--verify", "--end-of-options", f"{revision}^{{commit}}"], work, env, url)
+        except SourceError:
+            raise UsageError(f"revision {revision} is not in {mask_url(url)}") from None
+        if subprocess.run(["git", "merge-base", "--is-ancestor", full, "HEAD"], cwd=work, env=env,
+                          check=False).returncode != 0:
+            raise UsageError(f"revision {full[:12]} is not an ancestor of branch {branch}: nothing to revert back to")
+        reverted = _git(["rev-list", f"{full}..HEAD"], work, env, url).split()
+        if not reverted:
+            raise UsageError(f"branch {branch} is already at {full[:12]}: nothing to revert")
+        on_step(f"reverting {len(reverted)} commit(s) on {branch}")
+        done = subprocess.run(["git", "revert", "--no-edit", "--no-commit", f"{full}..HEAD"], cwd=work, env=env,
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            conflicted = _git(["diff", "--name-only", "--diff-filter=U"], work, env, url).split()
+            what = f"conflicts in {', '.join(conflicted)}" if conflicted else (done.stderr or done.stdout).strip()
+            raise SourceError(f"cannot revert {branch} of {mask_url(url)} to {full[:12]}: {what}; nothing was "
+                              "pushed. Revert by hand, or roll back with a pin: tether app rollback "
+                              f"{meta['name']} {full[:12]}")
+        subjects = _git(["log", "--format=%h %s", f"{full}..HEAD"], work, env, url)
+        message = (f"Revert {branch} to {full[:12]}\n\nRolled back by {user} via tether app rollback --revert "
+                   f"({meta['namespace']}/{meta['name']}). Reverted:\n{subjects}\n")
+        _git(["commit", "--quiet", "--allow-empty", "-m", message], work, env, url)
+        on_step(f"pushing {branch}")
+        _git(["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], work, env, url)
+        return RevertResult(branch, reverted, _git(["rev-parse", "HEAD"], work, env, url))
+
+
+__all__ = ["RenderedRevision", "RevertResult", "decode_secret_data", "render_both", "render_options_for",
+           "revert_branch", "unified_diff"]

@@ -1,0 +1,364 @@
+"""``tether app``: inspect and operate the Applications the controller reconciles.
+
+Exit codes: 0 success; 1 ``sync --wait`` ended without the Application Ready (or the controller
+did not handle the request in time), or ``diff`` found differences; 2 any error (usage, cluster,
+Git, render).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from tether.cli import app_ops as ops
+from tether.cli.app_output import (
+    as_list,
+    check_output,
+    describe_text,
+    dump,
+    history_rows,
+    list_rows,
+    print_table,
+    short,
+)
+from tether.errors import HealthTimeout, KubeError, TetherError, UsageError
+from tether.kube import Kube, NotFound
+
+T = TypeVar("T")
+
+group = typer.Typer(
+    name="app", no_args_is_help=True, add_completion=False,
+    help="Inspect and operate Applications (applications.tether.dev).\n\nExit codes: 0 success; 1 sync --wait "
+         "ended without the Application Ready or timed out, or diff found differences; 2 any error.")
+
+NameArg = Annotated[str, typer.Argument(help="Application name.")]
+NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's).")]
+AllNamespacesOpt = Annotated[bool, typer.Option("--all-namespaces", "-A", help="Applications of every namespace.")]
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table, wide, json or yaml.")]
+
+
+class Target:
+    """Where a command acts: one connection and the namespace it defaults to."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None, namespace: str | None) -> None:
+        self.kubeconfig, self.context, self.namespace_flag = kubeconfig, context, namespace
+
+    def run(self, work: Callable[[Kube, str], Awaitable[T]]) -> T:
+        async def main() -> T:
+            kube = await Kube.connect(kubeconfig=self.kubeconfig, context=self.context, namespace=self.namespace_flag)
+            try:
+                return await work(kube, kube.namespace)
+            finally:
+                await kube.close()
+
+        try:
+            return asyncio.run(main())
+        except NotFound as error:
+            if "applications" in str(error) or "Application" in str(error):
+                raise KubeError(f"{error} (is the Application CRD installed? run: tether install)") from None
+            raise
+
+
+def _emit(data: Any, output: str) -> None:
+    sys.stdout.write(dump(data, output))
+
+
+@group.command("list")
+def list_command(namespace: NamespaceOpt = None, all_namespaces: AllNamespacesOpt = False, output: OutputOpt = "table",
+                 kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
+    """List Applications: source, applied revision, sync and health."""
+    check_output(output)
+
+    async def work(kube: Kube, ns: str) -> tuple[str, list[dict[str, Any]]]:
+        return ns, await ops.list_apps(kube, None if all_namespaces else ns)
+
+    listed_ns, items = Target(kubeconfig, context, namespace).run(work)
+    if output in ("json", "yaml"):
+        _emit(as_list(items), output)
+    elif not items:
+        typer.echo("No Applications found" + ("" if all_namespaces else f" in namespace {listed_ns}") + ".", err=True)
+    else:
+        print_table(*list_rows(items, all_namespaces=all_namespaces, wide=output == "wide"))
+
+
+@group.command("get")
+def get_command(name: NameArg, namespace: NamespaceOpt = None, output: OutputOpt = "table",
+                kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
+    """Show one Application (a table row, or the whole object with -o json|yaml)."""
+    check_output(output)
+    obj = Target(kubeconfig, context, namespace).run(lambda kube, ns: ops.get_app(kube, name, ns))
+    if output in ("json", "yaml"):
+        _emit(obj, output)
+    else:
+        print_table(*list_rows([obj], all_namespaces=False, wide=output == "wide"))
+
+
+@group.command("describe")
+def describe_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
+                     context: ContextOpt = None) -> None:
+    """Spec summary, conditions, drift, history and recent events of one Application."""
+    async def work(kube: Kube, ns: str) -> str:
+        obj = await ops.get_app(kube, name, ns)
+        return describe_text(obj, await ops.events_of(kube, obj))
+
+    sys.stdout.write(Target(kubeconfig, context, namespace).run(work))
+
+
+@group.command("create")
+def create_command(
+    name: NameArg,
+    url: Annotated[str, typer.Option("--url", help="Git repository URL (credentials do not belong here).")],
+    path: Annotated[str, typer.Option("--path", help="Directory inside the repository.")] = ".",
+    branch: Annotated[str, typer.Option("--branch", help="Follow this branch.")] = "",
+    tag: Annotated[str, typer.Option("--tag", help="Deploy this tag.")] = "",
+    semver: Annotated[str, typer.Option("--semver", help="Deploy the highest tag in this semver range.")] = "",
+    commit: Annotated[str, typer.Option("--commit", help="Deploy this commit SHA.")] = "",
+    dest_namespace: Annotated[str, typer.Option("--dest-namespace", help="Namespace for objects without one.")] = "",
+    create_namespace: Annotated[bool, typer.Option("--create-namespace", help="Create the destination namespace.")]
+    = False,
+    no_auto: Annotated[bool, typer.Option("--no-auto", help="Only detect changes; apply on `tether app sync`.")]
+    = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Delete objects no longer rendered.")] = False,
+    self_heal: Annotated[bool, typer.Option("--self-heal", help="Undo changes made in the cluster.")] = False,
+    interval: Annotated[str, typer.Option("--interval", help="How often to check Git and drift (Go duration).")]
+    = "1m",
+    service_account: Annotated[str, typer.Option("--service-account", help="Apply as this ServiceAccount.")] = "",
+    depends_on: Annotated[list[str] | None, typer.Option("--depends-on", help="NS/NAME of an Application that must "
+                                                         "be Ready first (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the Application instead of creating it.")] = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="With --dry-run: yaml or json.")] = "yaml",
+    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+) -> None:
+    """Create an Application (with --dry-run: print it)."""
+    check_output(output, ("yaml", "json"))
+    options = ops.CreateOptions(url=url, path=path, branch=branch, tag=tag, semver=semver, commit=commit,
+                                dest_namespace=dest_namespace, create_namespace=create_namespace,
+                                automated=not no_auto, prune=prune, self_heal=self_heal, interval=interval,
+                                service_account=service_account, depends_on=list(depends_on or []))
+    if dry_run:
+        _emit(ops.build_application(name, namespace or "default", options), output)
+        return
+
+    async def work(kube: Kube, ns: str) -> dict[str, Any]:
+        return await kube.create(ops.APPLICATION, ops.build_application(name, ns, options))
+
+    created = Target(kubeconfig, context, namespace).run(work)
+    typer.echo(f"application.{ops.API_VERSION.split('/')[0]}/{created['metadata']['name']} created "
+               f"in namespace {created['metadata']['namespace']}")
+
+
+@group.command("sync")
+def sync_command(
+    name: NameArg,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the controller handled the request.")] = False,
+    timeout: Annotated[str, typer.Option("--timeout", help="With --wait: how long to wait (90s, 5m).")] = "5m",
+    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+) -> None:
+    """Fetch and apply now, even when automated sync is off. With --wait: exit 1 unless it ends Ready."""
+    from tether.cli.push import parse_duration
+
+    seconds = parse_duration(timeout)
+
+    async def work(kube: Kube, ns: str) -> tuple[str, ops.SyncOutcome | None]:
+        value = await ops.request(kube, name, ns, ops.SYNC_ANNOTATION)
+        return value, (await ops.wait_for_sync(kube, name, ns, value, seconds) if wait else None)
+
+    value, outcome = Target(kubeconfig, context, namespace).run(work)
+    if outcome is None:
+        typer.echo(f"sync requested for {name} ({ops.SYNC_ANNOTATION}={value})")
+        return
+    if not outcome.handled:
+        raise HealthTimeout(f"{name}: {outcome.message}")
+    if outcome.ready:
+        typer.echo(f"{name} synced at {short(outcome.revision)}: Ready ({outcome.reason or 'ok'})")
+        return
+    typer.echo(f"{name} sync handled but not Ready: {outcome.reason or 'Unknown'}: {outcome.message}", err=True)
+    raise typer.Exit(1)
+
+
+@group.command("refresh")
+def refresh_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
+                    context: ContextOpt = None) -> None:
+    """Fetch Git now and re-plan (applies only when automated sync is on)."""
+    value = Target(kubeconfig, context, namespace).run(
+        lambda kube, ns: ops.request(kube, name, ns, ops.REFRESH_ANNOTATION))
+    typer.echo(f"refresh requested for {name} ({ops.REFRESH_ANNOTATION}={value})")
+
+
+@group.command("history")
+def history_command(name: NameArg, namespace: NamespaceOpt = None, output: OutputOpt = "table",
+                    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
+    """Deployed revisions, newest first."""
+    check_output(output)
+    obj = Target(kubeconfig, context, namespace).run(lambda kube, ns: ops.get_app(kube, name, ns))
+    if output in ("json", "yaml"):
+        _emit(ops.history(obj), output)
+    elif not ops.history(obj):
+        typer.echo(f"{name}: no deployments recorded yet", err=True)
+    else:
+        print_table(*history_rows(obj))
+
+
+@group.command("rollback")
+def rollback_command(
+    name: NameArg,
+    revision: Annotated[str | None, typer.Argument(help="Revision (full or short SHA from `tether app history`); "
+                                                   "default: the previous successful one.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Pin a revision that is not in the history.")] = False,
+    revert: Annotated[bool, typer.Option("--revert", help="Instead of pinning: revert every later commit on the "
+                                         "source branch and push (Git credentials from TETHER_GIT_*).")] = False,
+    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+) -> None:
+    """Roll back by pinning an earlier revision (undo with `tether app unpin`), or by a Git revert."""
+    user = ops.current_user()
+    target = Target(kubeconfig, context, namespace)
+    if revert:
+        if not revision:
+            raise UsageError("rollback --revert needs the revision to go back to: "
+                             "tether app rollback NAME REV --revert")
+        _revert(target, name, revision, user)
+        return
+
+    async def work(kube: Kube, ns: str) -> str:
+        obj = await ops.get_app(kube, name, ns)
+        chosen = ops.rollback_revision(obj, revision, force=force)
+        await ops.patch_app(kube, name, ns, ops.pin_patch(chosen, user))
+        return chosen
+
+    chosen = target.run(work)
+    typer.echo(f"{name} pinned to {chosen[:12]}; undo with: tether app unpin {name}")
+
+
+def _revert(target: Target, name: str, revision: str, user: str) -> None:
+    from tether.cli.app_git import revert_branch
+
+    obj = target.run(lambda kube, ns: ops.get_app(kube, name, ns))
+    result = revert_branch(obj, ops.match_revision(ops.history(obj), revision) or revision, user,
+                           on_step=lambda message: typer.echo(message, err=True))
+    target.run(lambda kube, ns: ops.request(kube, name, ns, ops.REFRESH_ANNOTATION))
+    typer.echo(f"reverted {len(result.reverted)} commit(s) on {result.branch}; new head {result.new_head[:12]} "
+               "pushed and a refresh requested")
+    if (obj.get("spec") or {}).get("pin"):
+        typer.echo(f"note: {name} is pinned; it stays on the pinned revision until: tether app unpin {name}", err=True)
+
+
+def _set_spec(name: str, patch: dict[str, Any], done: str, namespace: str | None, kubeconfig: str | None,
+              context: str | None) -> None:
+    Target(kubeconfig, context, namespace).run(lambda kube, ns: ops.patch_app(kube, name, ns, {"spec": patch}))
+    typer.echo(f"{name} {done}")
+
+
+@group.command("unpin")
+def unpin_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
+                  context: ContextOpt = None) -> None:
+    """Remove spec.pin: follow the source ref again."""
+    _set_spec(name, {"pin": None}, "unpinned: following its source ref again", namespace, kubeconfig, context)
+
+
+@group.command("suspend")
+def suspend_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
+                    context: ContextOpt = None) -> None:
+    """Stop reconciling (nothing is fetched, applied or pruned) until resumed."""
+    _set_spec(name, {"suspend": True}, "suspended", namespace, kubeconfig, context)
+
+
+@group.command("resume")
+def resume_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
+                   context: ContextOpt = None) -> None:
+    """Reconcile again after suspend."""
+    _set_spec(name, {"suspend": False}, "resumed", namespace, kubeconfig, context)
+
+
+@group.command("delete")
+def delete_command(
+    name: NameArg,
+    cascade: Annotated[bool, typer.Option("--cascade", help="Have the controller delete the app's objects first.")]
+    = False,
+    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+) -> None:
+    """Delete an Application. Its objects stay in the cluster unless --cascade is given."""
+    async def work(kube: Kube, ns: str) -> list[str]:
+        obj = await ops.get_app(kube, name, ns)
+        finalizers = list(obj["metadata"].get("finalizers") or [])
+        if cascade and ops.CASCADE_FINALIZER not in finalizers:
+            # the whole list goes in a merge patch; resourceVersion makes a concurrent change a conflict
+            await kube.patch(ops.APPLICATION, name, ns, {"metadata": {
+                "finalizers": [*finalizers, ops.CASCADE_FINALIZER],
+                "resourceVersion": obj["metadata"]["resourceVersion"]}}, field_manager=ops.FIELD_MANAGER)
+            finalizers.append(ops.CASCADE_FINALIZER)
+        await kube.delete(ops.APPLICATION, name, ns)
+        return finalizers
+
+    finalizers = Target(kubeconfig, context, namespace).run(work)
+    if ops.CASCADE_FINALIZER in finalizers:
+        typer.echo(f"{name} deletion requested: the controller deletes its objects, then removes the "
+                   f"{ops.CASCADE_FINALIZER} finalizer")
+    else:
+        typer.echo(f"{name} deleted (its objects were left in the cluster)")
+
+
+@group.command("diff")
+def diff_command(
+    name: NameArg,
+    from_rev: Annotated[str, typer.Option("--from", help="Old revision: SHA, tag or branch.")],
+    to_rev: Annotated[str, typer.Option("--to", help="New revision: SHA, tag or branch.")],
+    cache_dir: Annotated[str, typer.Option("--cache-dir", help="Git mirror cache (default: the user cache).")] = "",
+    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+) -> None:
+    """Render two revisions of the app from Git and diff the objects. Exit 0 same, 1 different, 2 error."""
+    from tether.cli.app_git import decode_secret_data, render_both, unified_diff
+
+    async def inputs(kube: Kube, ns: str) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+        obj = await ops.get_app(kube, name, ns)
+        return obj, await _variables(kube, obj, decode_secret_data), await _decryption_keys(kube, obj,
+                                                                                           decode_secret_data)
+
+    obj, variables, keys = Target(kubeconfig, context, namespace).run(inputs)
+    old, new = render_both(obj, from_rev, to_rev, variables, keys, cache_dir)
+    text = unified_diff(old, new)
+    if not text:
+        typer.echo(f"no differences between {old.commit[:12]} and {new.commit[:12]}", err=True)
+        return
+    sys.stdout.write(text)
+    raise typer.Exit(1)
+
+
+async def _variables(kube: Kube, obj: dict[str, Any], decode: Callable[[dict[str, Any]], dict[str, str]]
+                     ) -> dict[str, str]:
+    """spec.render.substitute: inline vars, then ConfigMaps/Secrets in order (later ones win)."""
+    substitute = ((obj.get("spec") or {}).get("render") or {}).get("substitute") or {}
+    variables = dict(substitute.get("vars") or {})
+    ns = obj["metadata"]["namespace"]
+    for source in substitute.get("from") or []:
+        info = await kube.info("v1", source["kind"])
+        found = await kube.get(info, source["name"], ns)
+        if found is None:
+            if source.get("optional"):
+                continue
+            raise TetherError(f"{ops.where(ns, obj['metadata']['name'])}: spec.render.substitute.from names "
+                              f"{source['kind']} {ns}/{source['name']}, which does not exist")
+        variables.update(decode(found) if source["kind"] == "Secret" else dict(found.get("data") or {}))
+    return variables
+
+
+async def _decryption_keys(kube: Kube, obj: dict[str, Any], decode: Callable[[dict[str, Any]], dict[str, str]]
+                           ) -> dict[str, str]:
+    ref = ((obj.get("spec") or {}).get("decryption") or {}).get("secretRef") or {}
+    if not ref:
+        return {}
+    ns = obj["metadata"]["namespace"]
+    secret = await kube.get(await kube.info("v1", "Secret"), ref["name"], ns)
+    if secret is None:
+        raise TetherError(f"{ops.where(ns, obj['metadata']['name'])}: spec.decryption.secretRef names Secret "
+                          f"{ns}/{ref['name']}, which does not exist")
+    return decode(secret)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="app")
