@@ -29,7 +29,7 @@ def test_diff_exit_codes_and_output(sandbox, tmp_path) -> None:
 
     same = tether("diff", str(src), "--app", "cli-diff", *kc)
     assert same.returncode == 0, same.stdout + same.stderr
-    assert "0 to create, 0 to update, 0 to delete, 4 unchanged" in same.stdout
+    assert "0 to create, 0 to adopt, 0 to update, 0 to delete, 4 unchanged" in same.stdout
 
     write_dir(src, _files(ns, value="2"))
     changed = tether("diff", str(src), "--app", "cli-diff", *kc)
