@@ -39,7 +39,7 @@ def test_diff_exit_codes_and_output(sandbox, tmp_path) -> None:
     as_json = tether("diff", str(src), "--app", "cli-diff", "-o", "json", *kc)
     assert as_json.returncode == 1
     data = json.loads(as_json.stdout)
-    assert data["summary"] == {"create": 0, "update": 2, "unchanged": 2, "delete": 0}
+    assert data["summary"] == {"create": 0, "adopt": 0, "update": 2, "unchanged": 2, "delete": 0, "conflict": 0}
 
     # the diff wrote nothing
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "settings", ns))["data"] == {"level": "1"}
