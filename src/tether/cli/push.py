@@ -21,7 +21,17 @@ import typer
 import yaml
 
 from tether.cli.render import with_render_options
-from tether.engine import DEFAULT_NAMESPACE, AppIdentity, ApplyOptions, ApplyResult, Plan, apply_plan, make_plan
+from tether.engine import (
+    DEFAULT_NAMESPACE,
+    AppIdentity,
+    ApplyOptions,
+    ApplyResult,
+    ObjectHealth,
+    Outcome,
+    Plan,
+    apply_plan,
+    make_plan,
+)
 from tether.engine.diff import load_ignore_rules
 from tether.errors import TetherError, UsageError, ValidationError
 from tether.kube import Kube
@@ -153,19 +163,45 @@ def apply_command(path: str, common: Common, options: ApplyOptions) -> int:
 
     interactive = sys.stderr.isatty() and common.output == "text"
 
-    async def run() -> tuple[Plan, ApplyResult]:
+    planned: list[Plan] = []
+    done: list[Outcome] = []
+    health: list[list[ObjectHealth]] = [[]]
+
+    async def tracked() -> tuple[Plan, ApplyResult]:
         kube, plan = await common.plan(path, exact=False)
+        planned.append(plan)
         try:
             reporter = Reporter(plan, options, enabled=interactive)
             try:
-                result = await apply_plan(kube, plan, options, progress=reporter.outcome, on_health=reporter.health)
+                def progress(outcome: Outcome) -> None:
+                    done.append(outcome)
+                    reporter.outcome(outcome)
+
+                def on_health(states: list[ObjectHealth]) -> None:
+                    health[0] = states
+                    reporter.health(states)
+
+                result = await apply_plan(kube, plan, options, progress=progress, on_health=on_health)
             finally:
                 reporter.close()
             return plan, result
         finally:
             await kube.close()
 
-    plan, result = _run(run())
+    try:
+        plan, result = _run(tracked())
+    except TetherError as error:
+        # what was done so far, and each object's reason, before the error itself
+        partial = getattr(error, "result", None)
+        if planned and isinstance(partial, ApplyResult):
+            print_apply_result(planned[0], partial, options, common.output)
+        raise
+    except KeyboardInterrupt:
+        if planned:
+            print_apply_result(planned[0], ApplyResult(outcomes=done, health=health[0]), options, common.output)
+        typer.echo("interrupted: the apply stopped part-way; run it again to converge "
+                   "(nothing was pruned unless the prune phase had begun)", err=True)
+        return 130
     print_apply_result(plan, result, options, common.output)
     return 0
 

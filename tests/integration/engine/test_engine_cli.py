@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine_helpers import configmap, get, namespace, run, tether, write_dir
+from engine_helpers import configmap, deployment, get, namespace, run, tether, write_dir
 
 
 def _files(ns: str, value: str = "1") -> dict:
@@ -116,3 +116,14 @@ def test_unreachable_cluster(tmp_path) -> None:
     result = tether("apply", str(src), "--app", "x", "--kubeconfig", str(kubeconfig))
     assert result.returncode == 2
     assert "cannot reach the API server at http://127.0.0.1:9" in result.stderr
+
+
+def test_wait_failure_prints_what_was_done_and_why(sandbox, tmp_path) -> None:
+    ns = sandbox.create_namespace("cli-wait-fail")
+    src = write_dir(tmp_path / "src", {"app.yaml": [
+        configmap("cfg", ns), deployment("broken", ns, image="registry.example/fail:1")]})
+    done = tether("apply", str(src), "--kubeconfig", str(sandbox.kubeconfig), "--app", "waitfail",
+                  "--inventory-namespace", ns, "--wait", "--timeout", "20s")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "waitfail: 2 created, 0 adopted, 0 updated, 0 deleted, 0 unchanged" in done.stdout
+    assert f"not healthy: Deployment.apps {ns}/broken" in done.stdout
