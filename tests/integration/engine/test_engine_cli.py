@@ -90,7 +90,7 @@ def test_bad_input_applies_and_prunes_nothing(sandbox, tmp_path) -> None:
     result = tether("apply", str(src), "--app", "cli-bad-input", "--prune", "-o", "json", *kc)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)["summary"]
-    assert summary == {"created": 0, "updated": 2, "deleted": 1, "unchanged": 1, "failed": 0}
+    assert summary == {"created": 0, "adopted": 0, "updated": 2, "deleted": 1, "unchanged": 1, "failed": 0}
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "extra", ns)) is None
 
 
