@@ -20,11 +20,20 @@ from typing import Annotated, Any, TypeVar
 import typer
 import yaml
 
+from tether.cli.conventions import print_error
 from tether.cli.render import with_render_options
-from tether.engine.apply import ApplyOptions, ApplyResult, apply_plan
+from tether.engine import (
+    DEFAULT_NAMESPACE,
+    AppIdentity,
+    ApplyOptions,
+    ApplyResult,
+    ObjectHealth,
+    Outcome,
+    Plan,
+    apply_plan,
+    make_plan,
+)
 from tether.engine.diff import load_ignore_rules
-from tether.engine.inventory import DEFAULT_NAMESPACE
-from tether.engine.plan import Plan, make_plan
 from tether.errors import TetherError, UsageError, ValidationError
 from tether.kube import Kube
 from tether.model import Manifest
@@ -76,14 +85,15 @@ class Common:
 
     def __init__(self, *, render: RenderOptions, kubeconfig: str | None, context: str | None, output: str,
                  inventory_namespace: str, ignore_rules: str | None, force: bool, kube_version: str,
-                 validate: bool) -> None:
+                 validate: bool, adopt: bool = False) -> None:
         if not render.app:
             raise UsageError("--app is required: it labels the objects and names the inventory")
         if output not in ("text", "json", "yaml"):
             raise UsageError(f"-o/--output must be text, json or yaml (got {output!r})")
         self.render, self.kubeconfig, self.context, self.output = render, kubeconfig, context, output
         self.inventory_namespace, self.ignore_rules, self.force = inventory_namespace, ignore_rules, force
-        self.kube_version, self.validate = kube_version, validate
+        self.kube_version, self.validate, self.adopt = kube_version, validate, adopt
+        self.identity = AppIdentity(inventory_namespace, render.app)
 
     async def plan(self, path: str, *, exact: bool) -> tuple[Kube, Plan]:
         """Render, plan and validate, all before any write: bad input applies and prunes nothing.
@@ -98,9 +108,8 @@ class Common:
                                   namespace=self.render.namespace or None)
         try:
             rules = load_ignore_rules(self.ignore_rules) if self.ignore_rules else []
-            plan = await make_plan(kube, rendered.manifests, self.render.app, ignore_rules=rules, exact=exact,
-                                   force=self.force, inventory_namespace=self.inventory_namespace,
-                                   default_namespace=self.render.namespace or None)
+            plan = await make_plan(kube, rendered.manifests, self.identity, ignore_rules=rules, exact=exact,
+                                   adopt=self.adopt, default_namespace=self.render.namespace or None)
             if self.validate and plan.changed_manifests():
                 # plain files: field errors can point at the field's own line
                 root = (rendered.source_root or rendered.root) if rendered.renderer == "yaml" else None
@@ -155,19 +164,45 @@ def apply_command(path: str, common: Common, options: ApplyOptions) -> int:
 
     interactive = sys.stderr.isatty() and common.output == "text"
 
-    async def run() -> tuple[Plan, ApplyResult]:
+    planned: list[Plan] = []
+    done: list[Outcome] = []
+    health: list[list[ObjectHealth]] = [[]]
+
+    async def tracked() -> tuple[Plan, ApplyResult]:
         kube, plan = await common.plan(path, exact=False)
+        planned.append(plan)
         try:
             reporter = Reporter(plan, options, enabled=interactive)
             try:
-                result = await apply_plan(kube, plan, options, progress=reporter.outcome, on_health=reporter.health)
+                def progress(outcome: Outcome) -> None:
+                    done.append(outcome)
+                    reporter.outcome(outcome)
+
+                def on_health(states: list[ObjectHealth]) -> None:
+                    health[0] = states
+                    reporter.health(states)
+
+                result = await apply_plan(kube, plan, options, progress=progress, on_health=on_health)
             finally:
                 reporter.close()
             return plan, result
         finally:
             await kube.close()
 
-    plan, result = _run(run())
+    try:
+        plan, result = _run(tracked())
+    except TetherError as error:
+        # what was done so far, and each object's reason, before the error itself
+        partial = getattr(error, "result", None)
+        if planned and isinstance(partial, ApplyResult):
+            print_apply_result(planned[0], partial, options, common.output)
+        raise
+    except KeyboardInterrupt:
+        if planned:
+            print_apply_result(planned[0], ApplyResult(outcomes=done, health=health[0]), options, common.output)
+        typer.echo("interrupted: the apply stopped part-way; run it again to converge "
+                   "(nothing was pruned unless the prune phase had begun)", err=True)
+        return 130
     print_apply_result(plan, result, options, common.output)
     return 0
 
@@ -178,9 +213,11 @@ KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE
 ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text, json or yaml.")]
 InventoryNsOpt = Annotated[str, typer.Option("--inventory-namespace", help="Namespace of the app inventory.")]
-IgnoreOpt = Annotated[str | None, typer.Option("--ignore-rules", metavar="FILE",
-                                               help="YAML file: fields left out of comparison.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Take fields owned by other field managers.")]
+IgnoreOpt = Annotated[str | None, typer.Option("--ignore-rules", metavar="FILE", help="YAML file: fields left out of comparison.")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force/--no-force", help="Take fields other field managers own (the default: Git wins); --no-force refuses.")]
+AdoptOpt = Annotated[bool, typer.Option(
+    "--adopt", help="Take over objects another app owns (otherwise they are reported as conflicts).")]
 KubeVersionOpt = Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")]
 ValidateOpt = Annotated[bool, typer.Option("--validate/--no-validate", help="Validate before touching the cluster.")]
 
@@ -188,8 +225,9 @@ ValidateOpt = Annotated[bool, typer.Option("--validate/--no-validate", help="Val
 @with_render_options
 def diff(
     path: PathArg, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, output: OutputOpt = "text",
-    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = False,
-    kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True, *, render_options: RenderOptions,
+    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = True,
+    kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True, adopt: AdoptOpt = False, *,
+    render_options: RenderOptions,
 ) -> None:
     """Show what apply would change. Exit 0: no changes, 1: changes, 2: error.
 
@@ -202,10 +240,10 @@ def diff(
     try:
         common = Common(render=render_options, kubeconfig=kubeconfig, context=context, output=output,
                         inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,
-                        kube_version=kube_version, validate=validate)
+                        kube_version=kube_version, validate=validate, adopt=adopt)
         code = diff_command(path, common)
     except TetherError as error:
-        typer.echo(f"error: {error}", err=True)
+        print_error(str(error))
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 
@@ -213,8 +251,8 @@ def diff(
 @with_render_options
 def apply(
     path: PathArg, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, output: OutputOpt = "text",
-    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = False,
-    kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True,
+    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = True,
+    kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True, adopt: AdoptOpt = False,
     prune: Annotated[bool, typer.Option("--prune", help="Delete inventory objects that left the desired set.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every object is healthy.")] = False,
     timeout: Annotated[str, typer.Option("--timeout", metavar="DURATION",
@@ -236,12 +274,12 @@ def apply(
     try:
         common = Common(render=render_options, kubeconfig=kubeconfig, context=context, output=output,
                         inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,
-                        kube_version=kube_version, validate=validate)
+                        kube_version=kube_version, validate=validate, adopt=adopt)
         options = ApplyOptions(force=force, dry_run=dry_run, prune=prune, wait=wait, timeout=parse_duration(timeout),
                                concurrency=concurrency, allow_empty_prune=allow_empty_prune)
         code = apply_command(path, common, options)
     except TetherError as error:
-        typer.echo(f"error: {error}", err=True)
+        print_error(str(error))
         raise typer.Exit(error.exit_code) from None
     raise typer.Exit(code)
 

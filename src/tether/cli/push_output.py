@@ -70,6 +70,7 @@ def result_dict(plan: Plan, result: ApplyResult, options: ApplyOptions) -> dict[
         "dryRun": options.dry_run,
         "summary": {
             "created": result.count(Action.CREATE),
+            "adopted": result.count(Action.ADOPT),
             "updated": result.count(Action.UPDATE),
             "deleted": result.count(Action.DELETE),
             "unchanged": result.unchanged,
@@ -80,6 +81,7 @@ def result_dict(plan: Plan, result: ApplyResult, options: ApplyOptions) -> dict[
             for o in result.outcomes
         ],
         "kept": [str(ref) for ref in plan.kept],
+        "skipped": [{"entry": s.entry, "reason": s.reason} for s in plan.skipped],
         "health": [{"object": str(h.ref), "status": str(h.result.status), "health": str(h.result.health),
                     "message": h.result.message} for h in result.health],
     }
@@ -98,20 +100,27 @@ def print_apply_result(plan: Plan, result: ApplyResult, options: ApplyOptions, o
     table = Table(title=f"tether apply {plan.app}{' (dry run)' if options.dry_run else ''}")
     for column in ("action", "object", "result"):
         table.add_column(column)
-    past = {"create": "created", "update": "updated", "delete": "deleted"}
+    past = {"create": "created", "adopt": "adopted", "update": "updated", "delete": "deleted"}
     for outcome in result.outcomes[:MAX_ROWS]:
         verdict = past[str(outcome.action)] if outcome.ok else f"failed: {outcome.error}"
         if outcome.ref in health:
-            verdict += f", {health[outcome.ref].health}"
+            state = health[outcome.ref]
+            verdict += f", {state.health}" + (f" ({state.message})" if state.status is not Status.CURRENT else "")
         table.add_row(str(outcome.action), str(outcome.ref), verdict)
     if len(result.outcomes) > MAX_ROWS:
         table.add_row("...", f"{len(result.outcomes) - MAX_ROWS} more", "")
     if result.outcomes:
         console.print(table)
     s = data["summary"]
-    console.print(f"{plan.app}: {s['created']} created, {s['updated']} updated, {s['deleted']} deleted, "
-                  f"{s['unchanged']} unchanged" + (f", {s['failed']} failed" if s["failed"] else ""))
+    console.print(f"{plan.app}: {s['created']} created, {s['adopted']} adopted, {s['updated']} updated, "
+                  f"{s['deleted']} deleted, {s['unchanged']} unchanged"
+                  + (f", {s['failed']} failed" if s["failed"] else ""))
     for ref in plan.kept:
         console.print(f"kept {ref} (annotated tether.dev/prune: disabled)")
-    if result.health:
+    for skipped in plan.skipped:
+        console.print(f"not pruned: inventory entry {skipped} (dropped from the inventory)")
+    unhealthy = [h for h in result.health if h.result.status is not Status.CURRENT]
+    for state in unhealthy:
+        console.print(f"not healthy: {state.ref}: {state.result.status} ({state.result.message})")
+    if result.health and not unhealthy:
         console.print(f"all {len(result.health)} objects healthy")

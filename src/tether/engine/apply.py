@@ -1,12 +1,14 @@
-"""Apply a plan: ordered server-side apply, inventory bookkeeping, prune and optional wait.
+"""Apply a plan: ordered server-side apply, inventory bookkeeping, verified prune, optional wait.
 
-Only objects the plan marks create/update are sent; unchanged objects get no request at
+Only objects the plan marks create/adopt/update are sent; unchanged objects get no request at
 all. Within one batch (see ``order``) applies run concurrently, bounded by a semaphore; a
-batch with a failure stops the run, and a run with any failure prunes nothing.
+batch with a failure stops the run (an object owned by another app fails alone, the others
+proceed), and a run with any failure prunes nothing.
 
-The inventory is written *before* applying (previous entries plus everything desired), so an
-object created by a run that dies half-way is still known to the next run; after a
-successful prune it is narrowed to the desired set.
+The inventory records what the server accepted. Objects about to be created or adopted are
+added *before* the request (a crash between the two cannot orphan them); an entry whose write
+the server rejected is removed again in the same run. Every inventory write carries the
+resourceVersion it read and merges on conflict (``inventory.update_inventory``).
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tether.engine.health import FetchMany, ObjectHealth, wait_healthy
-from tether.engine.inventory import Inventory
+from tether.engine.changes import WRITES, Action, Change, Plan
+from tether.engine.fields import has_legacy_manager, legacy_removal_patch
+from tether.engine.health import HealthFailed, HealthTimedOut, ObjectHealth, wait_healthy
+from tether.engine.inventory import update_inventory
 from tether.engine.order import batches, prune_batches
-from tether.engine.plan import Action, Change, Plan, list_app_objects
+from tether.engine.prune import verify
+from tether.engine.reader import ListingReader, LiveReader
 from tether.errors import ApplyError, KubeError
-from tether.kube import FIELD_MANAGER, Kube, NotFound, ResourceInfo
+from tether.kube import Conflict, Kube, NotFound
 from tether.model import ObjectRef
 
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    force: bool = False
+    #: take fields other managers hold (Git wins); ``--no-force`` refuses instead
+    force: bool = True
     dry_run: bool = False
     prune: bool = False
     wait: bool = False
@@ -35,7 +41,8 @@ class ApplyOptions:
     crd_timeout: float = 60.0
     #: refuse to prune when nothing at all is desired (an empty render is more often a mistake)
     allow_empty_prune: bool = False
-    field_manager: str = FIELD_MANAGER
+    #: '' = the app's own manager (derived from its identity)
+    field_manager: str = ""
 
 
 @dataclass
@@ -60,21 +67,15 @@ class ApplyResult:
         return sum(1 for o in self.outcomes if o.action is action and o.ok)
 
 
+class ApplyFailed(ApplyError):
+    """Some objects failed; ``result`` holds every outcome so far (what was done and what failed)."""
+
+    def __init__(self, message: str, result: ApplyResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 Progress = Callable[[Outcome], None]
-
-
-async def _write_inventory(kube: Kube, inventory: Inventory, namespace: str, *, create_namespace: bool) -> None:
-    if create_namespace:
-        ns_info = await kube.info("v1", "Namespace")
-        if await kube.get(ns_info, namespace) is None:
-            await kube.apply(ns_info, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
-                             force=True)
-    info = await kube.info("v1", "ConfigMap")
-    await kube.apply(info, inventory.to_configmap(namespace), force=True)
-
-
-def _full(ref: ObjectRef) -> tuple[str, str, str, str, str]:
-    return (ref.group, ref.version, ref.kind, ref.namespace, ref.name)
 
 
 async def _wait_established(kube: Kube, changes: list[Change], timeout: float) -> None:
@@ -96,56 +97,78 @@ async def _wait_established(kube: Kube, changes: list[Change], timeout: float) -
             kube.discovery.forget(f"{group}/{version.get('name')}")
 
 
+def _conflict_text(change: Change) -> str:
+    return (f"owned by app {change.owner}; not applied (adopt it with --adopt or the annotation "
+            "tether.dev/adopt: \"true\" in the source)")
+
+
 async def apply_plan(
     kube: Kube, plan: Plan, options: ApplyOptions = ApplyOptions(), progress: Progress | None = None,
-    on_health: Callable[[list[ObjectHealth]], None] | None = None,
+    on_health: Callable[[list[ObjectHealth]], None] | None = None, *, reader: LiveReader | None = None,
 ) -> ApplyResult:
-    """Carry out ``plan``. Raises ApplyError (listing what was done) when anything failed."""
+    """Carry out ``plan``. Raises ApplyFailed (carrying ``.result``) when anything failed; health
+    errors (HealthFailed, HealthTimedOut) carry ``.result`` too."""
     result = ApplyResult(unchanged=len(plan.of(Action.UNCHANGED)))
     semaphore = asyncio.Semaphore(options.concurrency)
+    identity = plan.identity
+    manager = options.field_manager or identity.field_manager
     desired = frozenset(plan.desired_refs)
     if options.prune and not desired and plan.of(Action.DELETE) and not options.allow_empty_prune:
-        raise ApplyError(
+        raise ApplyFailed(
             f"app {plan.app}: nothing is desired; refusing to prune all {len(plan.of(Action.DELETE))} objects "
-            "(an empty render is usually a mistake; pass --allow-empty-prune if it is not)"
-        )
+            "(an empty render is usually a mistake; pass --allow-empty-prune if it is not)", result)
 
-    # Inventory first: whatever this run creates must be reachable by a later prune. Compared as plain
-    # tuples (with the version) because hashing 10,000s of dataclasses shows up in a no-op run.
-    old_keys = {_full(ref) for ref in plan.inventory.entries}
-    desired_keys = {_full(ref) for ref in desired}
-    grown = plan.inventory.union(desired) if not desired_keys <= old_keys else plan.inventory
-    if not options.dry_run and grown is not plan.inventory:
-        await _write_inventory(kube, grown, plan.inventory_namespace, create_namespace=not plan.inventory.entries)
+    # Inventory first: whatever this run creates must be reachable by a later prune.
+    writes = [c for c in plan.changes if c.action in WRITES]
+    recorded = plan.inventory.entries
+    added = {c.ref for c in writes if c.ref.name and c.ref not in recorded}
+    added |= {c.ref for c in plan.changes if c.action is Action.UNCHANGED and c.ref not in recorded}
+    inventory = plan.inventory
+    if not options.dry_run and added:
+        inventory = await update_inventory(kube, identity, add=added, known=inventory,
+                                           create_namespace=not inventory.resource_version)
 
     new_namespaces = {c.ref.name for c in plan.of(Action.CREATE) if c.ref.kind == "Namespace" and not c.ref.group}
 
+    async def write(change: Change) -> None:
+        if change.action is Action.DELETE:
+            await _delete_verified(kube, change, plan, options.dry_run)
+        elif change.create_only:
+            if not options.dry_run:
+                await kube.create(change.info, change.desired or {})
+        else:
+            live = await kube.apply(change.info, change.desired or {}, force=options.force,
+                                    dry_run=options.dry_run, field_manager=manager)
+            if not options.dry_run and has_legacy_manager(live):
+                await kube.patch(change.info, change.ref.name, change.ref.namespace or None,
+                                 legacy_removal_patch(live), patch_type="application/json-patch+json",  # type: ignore
+                                 field_manager=manager)
+
     async def run(change: Change) -> Outcome:
         outcome = Outcome(change.ref, change.action)
-        try:
-            async with semaphore:
-                if change.action is Action.DELETE:
-                    await kube.delete(change.info, change.ref.name, change.ref.namespace, dry_run=options.dry_run)
-                else:
-                    await kube.apply(change.info, change.desired or {}, force=options.force,
-                                     dry_run=options.dry_run, field_manager=options.field_manager)
-        except NotFound as error:
-            # A dry run cannot place an object in a namespace, or of a CRD, that the same (dry) run would create.
-            if not (options.dry_run and (change.ref.namespace in new_namespaces
-                                         or not kube.discovery.served(change.info))):
+        if change.action is Action.CONFLICT:
+            outcome.ok, outcome.error = False, _conflict_text(change)
+        else:
+            try:
+                async with semaphore:
+                    await write(change)
+            except NotFound as error:
+                # A dry run cannot place an object in a namespace, or of a CRD, that the same (dry) run would create.
+                if not (options.dry_run and (change.ref.namespace in new_namespaces
+                                             or not kube.discovery.served(change.info))):
+                    outcome.ok, outcome.error = False, str(error)
+            except KubeError as error:
                 outcome.ok, outcome.error = False, str(error)
-        except KubeError as error:
-            outcome.ok, outcome.error = False, str(error)
         if progress is not None:
             progress(outcome)
         return outcome
 
-    to_apply = [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE)]
+    to_apply = [c for c in plan.changes if c.action in WRITES or c.action is Action.CONFLICT]
     for key, batch in batches(to_apply, ref=lambda c: c.ref, namespaced=lambda c: c.info.namespaced,
                               wave=lambda c: c.wave):
         outcomes = await asyncio.gather(*(run(c) for c in batch))
         result.outcomes.extend(outcomes)
-        if any(not o.ok for o in outcomes):
+        if any(not o.ok and o.action is not Action.CONFLICT for o in outcomes):
             break
         if key.phase == 0 and not options.dry_run:
             try:
@@ -154,7 +177,13 @@ async def apply_plan(
                 result.outcomes.append(Outcome(batch[0].ref, Action.CREATE, False, str(error)))
                 break
     if result.failed:
-        raise ApplyError(_failure_text(plan, result, "nothing was pruned"))
+        rejected = {o.ref for o in result.failed if o.ref in added}
+        # never attempted (a batch failed before them): nothing of theirs exists unless it did before
+        attempted = {o.ref for o in result.outcomes}
+        rejected |= {c.ref for c in writes if c.ref in added and c.ref not in attempted and c.action is Action.CREATE}
+        if rejected and not options.dry_run:
+            await update_inventory(kube, identity, remove=rejected, known=inventory)
+        raise ApplyFailed(_failure_text(plan, result, "nothing was pruned"), result)
 
     if options.prune:
         for _key, batch in prune_batches(plan.of(Action.DELETE), ref=lambda c: c.ref,
@@ -162,32 +191,66 @@ async def apply_plan(
             outcomes = await asyncio.gather(*(run(c) for c in batch))
             result.outcomes.extend(outcomes)
             if any(not o.ok for o in outcomes):
-                raise ApplyError(_failure_text(plan, result, "prune stopped"))
-        if not options.dry_run and not old_keys | desired_keys <= desired_keys:
-            narrowed = plan.inventory.replaced(desired)
-            await _write_inventory(kube, narrowed, plan.inventory_namespace, create_namespace=False)
+                raise ApplyFailed(_failure_text(plan, result, "prune stopped"), result)
+        gone = set(plan.inventory.removed(set(desired))) | {s.ref for s in plan.skipped if s.ref is not None}
+        if not options.dry_run and (gone or plan.inventory.invalid):
+            await update_inventory(kube, identity, remove=gone, known=inventory)
 
     if options.wait and not options.dry_run:
-        wanted = [c for c in plan.changes if c.action is not Action.DELETE]
-        result.health = await wait_healthy([c.ref for c in wanted], _fetcher(kube, plan.app, wanted),
-                                           timeout=options.timeout, on_update=on_health)
+        wanted = [c for c in plan.changes if c.action not in (Action.DELETE, Action.CONFLICT) and c.ref.name]
+        try:
+            result.health = await wait_healthy([c.ref for c in wanted], _fetcher(kube, plan, wanted, reader),
+                                               timeout=options.timeout, on_update=on_health)
+        except (HealthFailed, HealthTimedOut) as error:
+            result.health = error.states
+            error.result = result
+            raise
     return result
 
 
-def _fetcher(kube: Kube, app: str, changes: list[Change]) -> FetchMany:
-    infos: dict[ObjectRef, ResourceInfo] = {c.ref: c.info for c in changes}
+async def _delete_verified(kube: Kube, change: Change, plan: Plan, dry_run: bool) -> None:
+    """DELETE with the verified object's uid and resourceVersion; on a precondition conflict read
+    it again, verify again and retry once (a controller may have touched its status)."""
+    live = change.live or {}
+    for attempt in range(2):
+        meta = live.get("metadata") or {}
+        try:
+            await kube.delete(change.info, change.ref.name, change.ref.namespace or None, dry_run=dry_run,
+                              uid=meta.get("uid"), resource_version=meta.get("resourceVersion"))
+            return
+        except Conflict:
+            if attempt:
+                raise
+            fresh = await kube.get(change.info, change.ref.name, change.ref.namespace or None)
+            if fresh is None:
+                return
+            problem = verify(change.ref, fresh, plan.identity)
+            if problem or (fresh.get("metadata") or {}).get("uid") != meta.get("uid"):
+                raise KubeError(f"delete {change.ref}: not deleted, the object changed since it was verified "
+                                f"({problem or 'another object of that name'})") from None
+            live = fresh
+
+
+def _fetcher(kube: Kube, plan: Plan, changes: list[Change], reader: LiveReader | None):  # type: ignore[no-untyped-def]
+    infos = {c.ref: c.info for c in changes}
+    source = reader if reader is not None else ListingReader(kube)
+    namespaces = {c.ref.namespace for c in changes}
 
     async def fetch_many(refs: list[ObjectRef]) -> dict[ObjectRef, dict | None]:
         by_info = {infos[ref] for ref in refs}
-        index = await list_app_objects(kube, list(by_info), app)
+        index = await source.list_app_objects(list(by_info), plan.identity, namespaces=namespaces)
         return {ref: index.get((ref.group, ref.kind, ref.namespace, ref.name)) for ref in refs}
 
     return fetch_many
 
 
 def _failure_text(plan: Plan, result: ApplyResult, consequence: str) -> str:
-    done = ", ".join(f"{action}: {result.count(action)}" for action in (Action.CREATE, Action.UPDATE, Action.DELETE))
+    done = ", ".join(f"{action}: {result.count(action)}"
+                     for action in (Action.CREATE, Action.ADOPT, Action.UPDATE, Action.DELETE))
     failures = "; ".join(f"{o.ref}: {o.error}" for o in result.failed[:10])
     more = f" (and {len(result.failed) - 10} more)" if len(result.failed) > 10 else ""
     return (f"app {plan.app}: {len(result.failed)} object(s) failed ({failures}{more}); "
             f"done so far {done}; {consequence}")
+
+
+__all__ = ["ApplyFailed", "ApplyOptions", "ApplyResult", "Outcome", "apply_plan"]

@@ -26,9 +26,22 @@ from tether.model import ObjectRef
 
 
 class HealthFailed(ApplyError):
-    """An object reported a terminal failure while waiting for health."""
+    """An object reported a terminal failure while waiting for health.
+
+    ``states`` holds every object's last health (with its reason); ``result`` is set by
+    ``apply_plan`` to everything the apply did before the wait.
+    """
 
     exit_code = 1
+    states: list[ObjectHealth]
+    result: Any = None
+
+
+class HealthTimedOut(HealthTimeout):
+    """The wait ended before every object was healthy; ``states`` / ``result`` as for HealthFailed."""
+
+    states: list[ObjectHealth]
+    result: Any = None
 
 
 class Status(StrEnum):
@@ -373,13 +386,17 @@ async def wait_healthy(
             on_update(sorted(states.values(), key=lambda s: s.ref))
         failing = [s for s in states.values() if s.result.status is Status.FAILED]
         if failing:
-            raise HealthFailed(f"objects failed: {summarise(failing)}")
+            error = HealthFailed(f"objects failed: {summarise(failing)}")
+            error.states = sorted(states.values(), key=lambda s: s.ref)
+            raise error
         pending = [ref for ref in pending if states[ref].result.status is not Status.CURRENT]
         if not pending:
             return sorted(states.values(), key=lambda s: s.ref)
         if clock() >= deadline:
-            raise HealthTimeout(
+            timed_out = HealthTimedOut(
                 f"timed out after {timeout:g}s waiting for {len(pending)} object(s): "
                 + summarise(states[ref] for ref in pending)
             )
+            timed_out.states = sorted(states.values(), key=lambda s: s.ref)
+            raise timed_out
         await asyncio.sleep(min(interval, max(0.0, deadline - clock())))

@@ -2,174 +2,92 @@
 
 How an object is classified (and why this is fast at 10,000 objects):
 
-1. Each kind is listed once (label ``tether.dev/app=<app>``, all namespaces) instead of one
-   GET per object.
-2. Fast path: the desired object carries the annotation ``tether.dev/applied-digest`` (a hash
-   of the object as tether applies it). If the live object has the same digest, tether applied
-   exactly this content before; if in addition every desired field still has the desired value
-   in the live object, applying again cannot change anything: *unchanged*, no request at all.
-3. Otherwise the object is applied server-side with ``dryRun=All`` and the result (which has
-   the same defaults, admission mutations and merge semantics as a real apply) is compared
-   with the live object after removing bookkeeping: equal = *unchanged*, else *update*.
-4. Objects not found are *create*; objects in the previous inventory but no longer desired
-   are *delete* (unless annotated ``tether.dev/prune: disabled``).
+1. Each kind is read once through a ``LiveReader`` (by default one list per kind, label
+   ``tether.dev/app=<name>``; the controller passes its watch cache) instead of one GET per object.
+2. Ownership first: a live object another app owns is a *conflict* (not applied) unless the
+   user adopts it (``--adopt`` or the annotation ``tether.dev/adopt: "true"``); an object that
+   exists without tether ownership is *adopt*.
+3. Fast path: the desired object carries the annotation ``tether.dev/applied-digest`` (a hash
+   of the object as tether applies it). If the live object has the same digest and every
+   desired field still has the desired value, applying again cannot change anything:
+   *unchanged*, no request at all.
+4. Otherwise the object is applied server-side with ``dryRun=All`` (always with force: Git
+   wins) and the result, which has the server's defaults and merge semantics, is compared with
+   the live object: equal = *unchanged*, else *update*. Fields taken from other managers are
+   listed from the live managedFields.
+5. Objects not found are *create* (``generateName`` objects always: they are created on every
+   apply and never addressed by name); inventory entries no longer desired are *delete* once
+   ``prune`` verified them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from tether.engine.changes import PRUNE_ANNOTATION, WRITES, Action, Change, Plan, Skipped
 from tether.engine.diff import (
-    APP_LABEL,
     DIGEST_ANNOTATION,
     MANAGED_BY_LABEL,
     IgnoreRule,
     apply_exclusions,
-    clone,
     digest,
     ignored_pointers,
     in_sync,
     mask_secret,
     strip_noise,
-    unified,
     without,
 )
-from tether.engine.inventory import DEFAULT_NAMESPACE, Inventory, inventory_name
+from tether.engine.fields import taken_fields
+from tether.engine.identity import (
+    AppIdentity,
+    Ownership,
+    is_bookkeeping,
+    is_dns_label,
+    is_safe_name,
+    owner_of,
+    wants_adoption,
+)
+from tether.engine.inventory import DEFAULT_NAMESPACE, read_inventory
 from tether.engine.order import wave_of
-from tether.errors import KubeError, ValidationError
-from tether.kube import FieldConflict, Kube, NotFound, ResourceInfo, UnknownKind, infos_from_crd
+from tether.engine.prune import plan_deletes
+from tether.engine.reader import Key, ListingReader, LiveReader, key_of
+from tether.errors import ValidationError
+from tether.kube import Kube, NotFound, ResourceInfo, UnknownKind, infos_from_crd
 from tether.model import Manifest, ObjectRef
-
-PRUNE_ANNOTATION = "tether.dev/prune"
-
-
-class Action(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    UNCHANGED = "unchanged"
-    DELETE = "delete"
-
-
-_SIGN = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.UNCHANGED: "="}
-
-
-@dataclass
-class Change:
-    ref: ObjectRef
-    action: Action
-    info: ResourceInfo
-    desired: dict[str, Any] | None = None  # the object to apply (None for delete)
-    live: dict[str, Any] | None = None  # live object, bookkeeping removed (None for create)
-    after: dict[str, Any] | None = None  # what the object would become (None for delete)
-    source: str = ""
-    wave: int = 0
-    manifest: Manifest | None = None  # what the object was rendered from (None for delete)
-
-    def label(self) -> str:
-        kind = f"{self.ref.kind}.{self.ref.group}" if self.ref.group else self.ref.kind
-        return "/".join(p for p in (kind, self.ref.namespace, self.ref.name) if p)
-
-    def diff_lines(self) -> list[str]:
-        if self.action is Action.UNCHANGED:
-            return []
-        before = strip_noise(self.live, keep_digest=False) if self.live else None
-        after = strip_noise(self.after, keep_digest=False) if self.after else None
-        return unified(before, after, self.label())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "action": str(self.action),
-            "apiVersion": self.ref.api_version,
-            "kind": self.ref.kind,
-            "namespace": self.ref.namespace,
-            "name": self.ref.name,
-            "source": self.source,
-            "diff": "\n".join(self.diff_lines()),
-        }
-
-
-@dataclass
-class Plan:
-    app: str
-    changes: list[Change]
-    inventory: Inventory
-    inventory_namespace: str = DEFAULT_NAMESPACE
-    kept: list[ObjectRef] = field(default_factory=list)  # left Git, but annotated to keep
-
-    def of(self, action: Action) -> list[Change]:
-        return [c for c in self.changes if c.action is action]
-
-    def changed_manifests(self) -> list[Manifest]:
-        """What create/update would write: the only objects that still need validating."""
-        return [c.manifest for c in self.changes if c.action in (Action.CREATE, Action.UPDATE) and c.manifest]
-
-    @property
-    def desired_refs(self) -> set[ObjectRef]:
-        return {c.ref for c in self.changes if c.action is not Action.DELETE}
-
-    def summary(self) -> dict[str, int]:
-        return {str(action): len(self.of(action)) for action in Action}
-
-    def has_changes(self, *, include_deletes: bool = True) -> bool:
-        actions = {Action.CREATE, Action.UPDATE} | ({Action.DELETE} if include_deletes else set())
-        return any(c.action in actions for c in self.changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "app": self.app,
-            "summary": self.summary(),
-            "changes": [c.to_dict() for c in self.changes if c.action is not Action.UNCHANGED],
-            "kept": [str(ref) for ref in self.kept],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-    def render_text(self, *, color: bool = False, verbose: bool = False) -> str:
-        counts = self.summary()
-        out = [_paint(
-            f"Plan for app {self.app}: {counts['create']} to create, {counts['update']} to update, "
-            f"{counts['delete']} to delete, {counts['unchanged']} unchanged", "1", color)]
-        for change in self.changes:
-            if change.action is Action.UNCHANGED and not verbose:
-                continue
-            where = f"  ({change.source})" if change.source else ""
-            out.append(_paint(f"{_SIGN[change.action]} {change.action} {change.ref}{where}", "1", color))
-            lines = change.diff_lines()
-            if change.action is Action.UPDATE and not lines:
-                lines = ["  (only tether's applied-digest annotation differs)"]
-            out.extend(_color_line(line, color) for line in lines)
-        for ref in self.kept:
-            out.append(f"  keep {ref} (annotated {PRUNE_ANNOTATION}: disabled; no longer managed)")
-        return "\n".join(out) + "\n"
-
-
-def _paint(text: str, code: str, color: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if color else text
-
-
-def _color_line(line: str, color: bool) -> str:
-    if line.startswith(("+++", "---")):
-        return _paint(line, "1", color)
-    if line.startswith("+"):
-        return _paint(line, "32", color)
-    if line.startswith("-"):
-        return _paint(line, "31", color)
-    if line.startswith("@@"):
-        return _paint(line, "36", color)
-    return line
-
 
 # ---------------------------------------------------------------- preparing desired objects
 
 
-def prepare(manifest: Manifest, app: str, default_namespace: str, info: ResourceInfo) -> dict[str, Any]:
-    """The object as tether applies it: app labels, namespace rules, digest annotation."""
+def _check_addressable(manifest: Manifest, info: ResourceInfo) -> None:
+    """Refuse objects whose name or namespace would not address exactly one object in a URL."""
+    meta = manifest.obj.get("metadata") or {}
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if name is None and meta.get("generateName"):
+        if not isinstance(meta["generateName"], str) or not is_safe_name(meta["generateName"]):
+            raise ValidationError(f"{manifest.where()}: metadata.generateName {meta['generateName']!r} is not valid")
+    elif not isinstance(name, str) or not is_safe_name(name):
+        raise ValidationError(f"{manifest.where()}: metadata.name {name!r} is empty or not a valid object name "
+                              "(no '/', '%', '.' or '..'); fix it in the source")
+    if info.namespaced and namespace is not None and not (isinstance(namespace, str) and is_dns_label(namespace)):
+        raise ValidationError(f"{manifest.where()}: metadata.namespace {namespace!r} is not a valid namespace "
+                              "(a DNS label: lower-case letters, digits, '-')")
+
+
+def _refuse_bookkeeping(manifests: list[Manifest]) -> None:
+    found = [m.where() for m in manifests if is_bookkeeping(m.obj)]
+    if found:
+        raise ValidationError(
+            f"{', '.join(found[:5])}: tether-inventory-* ConfigMaps (and anything labelled tether.dev/inventory) "
+            "are tether's own bookkeeping and only tether writes them; remove them from the source")
+
+
+def prepare(manifest: Manifest, identity: AppIdentity | str, default_namespace: str,
+            info: ResourceInfo) -> dict[str, Any]:
+    """The object as tether applies it: identity labels, namespace rules, digest annotation."""
+    if isinstance(identity, str):
+        identity = AppIdentity(DEFAULT_NAMESPACE, identity)
     # Only metadata is changed: copy that level, share the rest with the manifest (read-only from here on).
     obj = dict(manifest.obj)
     meta = obj["metadata"] = dict(obj.get("metadata") or {})
@@ -179,7 +97,7 @@ def prepare(manifest: Manifest, app: str, default_namespace: str, info: Resource
         meta.pop("namespace", None)  # as kubectl: a namespace on a cluster-scoped object means nothing
     labels = meta["labels"] = dict(meta.get("labels") or {})
     labels.setdefault(MANAGED_BY_LABEL, "tether")
-    labels[APP_LABEL] = app
+    labels.update(identity.labels)
     for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"):
         meta.pop(key, None)
     obj.pop("status", None)
@@ -189,33 +107,12 @@ def prepare(manifest: Manifest, app: str, default_namespace: str, info: Resource
     return obj
 
 
-def _overlay(live: Any, desired: Any) -> Any:
-    """Desired values laid over the live object: what the object would look like after a forced apply."""
-    if isinstance(live, dict) and isinstance(desired, dict):
-        out = dict(live)
-        for key, value in desired.items():
-            out[key] = _overlay(live.get(key), value)
-        return out
-    return clone(desired)
-
-
 def _digest_of(obj: dict[str, Any]) -> str | None:
     return ((obj.get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
 
 
 def _type_of(obj: dict[str, Any]) -> tuple[str, str]:
     return (obj.get("apiVersion") or "", obj.get("kind") or "")
-
-
-def _key_of(obj: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(group, kind, namespace, name) straight from the dict: plans build 10,000s of these."""
-    meta = obj.get("metadata") or {}
-    group = (obj.get("apiVersion") or "").rpartition("/")[0]
-    return (group, obj.get("kind") or "", meta.get("namespace") or "", meta.get("name") or "")
-
-
-def _key(ref: ObjectRef) -> tuple[str, str, str, str]:
-    return (ref.group, ref.kind, ref.namespace, ref.name)
 
 
 async def _resolve_infos(kube: Kube, manifests: list[Manifest]) -> dict[tuple[str, str], ResourceInfo]:
@@ -241,33 +138,13 @@ async def _resolve_infos(kube: Kube, manifests: list[Manifest]) -> dict[tuple[st
     return infos
 
 
-async def list_app_objects(
-    kube: Kube, infos: list[ResourceInfo], app: str
-) -> dict[tuple[str, str, str, str], dict[str, Any]]:
-    """Live objects of the app, one list request per kind, keyed by (group, kind, namespace, name)."""
-    index: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-
-    async def one(info: ResourceInfo) -> None:
-        if not kube.discovery.served(info):
-            # announced by a CRD of this run: it may be served by now; if not, nothing exists yet
-            try:
-                info = await kube.info(info.api_version, info.kind)
-            except UnknownKind:
-                return
-            if not kube.discovery.served(info):
-                return
-        if "list" not in info.verbs:
-            return
-        for item in await kube.list(info, label_selector=f"{APP_LABEL}={app}"):
-            index[_key_of(item)] = item
-
-    await asyncio.gather(*(one(info) for info in infos))
-    return index
-
-
-async def read_inventory(kube: Kube, app: str, namespace: str) -> Inventory:
-    info = await kube.info("v1", "ConfigMap")
-    return Inventory.from_configmap(app, await kube.get(info, inventory_name(app), namespace))
+def _require_valid_names(manifests: list[Manifest]) -> None:
+    """The render stage's name rules, where that stage provides them (the engine checks paths itself)."""
+    try:
+        from tether.validate.names import require_valid_names  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    require_valid_names(manifests)
 
 
 # ---------------------------------------------------------------- planning
@@ -276,48 +153,80 @@ async def read_inventory(kube: Kube, app: str, namespace: str) -> Inventory:
 async def make_plan(
     kube: Kube,
     manifests: list[Manifest],
-    app: str,
+    identity: AppIdentity | str,
     *,
+    reader: LiveReader | None = None,
     ignore_rules: list[IgnoreRule] | tuple[IgnoreRule, ...] = (),
     inventory_namespace: str = DEFAULT_NAMESPACE,
     default_namespace: str | None = None,
     exact: bool = False,
-    force: bool = False,
+    force: bool = True,
+    adopt: bool = False,
     concurrency: int = 16,
 ) -> Plan:
     """Compare desired manifests with the cluster.
 
-    ``exact`` (used by ``diff``) also dry-runs objects to be created and looks up objects that
-    exist without the app label, so the printed diff is what the server would store; ``apply``
-    skips that because the apply itself does the same work.
+    ``identity`` is the app (a plain name means ``AppIdentity(inventory_namespace, name)``).
+    ``exact`` (used by ``diff``) also dry-runs objects to be created so the printed diff is
+    what the server would store; ``apply`` skips that because the apply itself does the same
+    work. ``force`` is accepted for compatibility: the dry-run always takes fields (Git wins)
+    and ``takes`` says from whom; apply decides whether to force.
     """
+    del force
+    if isinstance(identity, str):
+        identity = AppIdentity(inventory_namespace, identity)
+    reader = reader if reader is not None else ListingReader(kube)
     namespace = default_namespace or kube.namespace
+    manager = identity.field_manager
+    _refuse_bookkeeping(manifests)
+    _require_valid_names(manifests)
     infos = await _resolve_infos(kube, manifests)
-    inventory = await read_inventory(kube, app, inventory_namespace)
+    inventory = await read_inventory(kube, identity)
 
     desired: list[tuple[Manifest, ResourceInfo, dict[str, Any], int]] = []
-    seen: dict[tuple[str, str, str, str], Manifest] = {}
+    seen: dict[Key, Manifest] = {}
     for manifest in manifests:
         info = infos[_type_of(manifest.obj)]
-        obj = prepare(manifest, app, namespace, info)
-        key = _key_of(obj)
-        if key in seen:
-            raise ValidationError(f"{manifest.where()}: duplicate of {seen[key].where()}")
-        seen[key] = manifest
+        _check_addressable(manifest, info)
+        obj = prepare(manifest, identity, namespace, info)
+        key = key_of(obj)
+        if key[3]:  # generateName objects have no name: each is its own object
+            if key in seen:
+                raise ValidationError(f"{manifest.where()}: duplicate of {seen[key].where()}")
+            seen[key] = manifest
         desired.append((manifest, info, obj, wave_of(obj, manifest.where())))
 
-    index = await list_app_objects(kube, list(set(infos.values())), app)
+    namespaces = {key[2] for key in seen} | {ref.namespace for ref in inventory.entries}
+    index = await reader.list_app_objects(list(set(infos.values())), identity, namespaces=namespaces)
     semaphore = asyncio.Semaphore(concurrency)
+
+    def ownership(obj: dict[str, Any], ref: ObjectRef, live: dict[str, Any]) -> tuple[Action | None, str]:
+        """CONFLICT/ADOPT when the live object is not (yet) this app's; None when it is."""
+        owned, owner = owner_of(live, identity)
+        if owned is Ownership.MINE or (owned is Ownership.LEGACY_MINE and ref in inventory.entries):
+            return None, ""
+        if owned is Ownership.NONE:
+            return Action.ADOPT, ""
+        if adopt or wants_adoption(obj):
+            return Action.ADOPT, owner
+        if owned is Ownership.LEGACY_MINE:
+            owner = f"{owner} (labelled by an older tether, not in this app's inventory)"
+        return Action.CONFLICT, owner
 
     def quick(manifest: Manifest, info: ResourceInfo, obj: dict[str, Any], wave: int) -> Change | None:
         """Classify without any request where possible (the common case); None = ask the server."""
         ref = ObjectRef.of(obj)
         source = str(manifest.source) if manifest.source else ""
-        live = index.get(_key_of(obj))
+        if not ref.name:
+            return Change(ref, Action.CREATE, info, obj, None, obj, source, wave, manifest, create_only=True)
+        live = index.get(key_of(obj))
         if live is None:
-            if exact and kube.discovery.served(info):
-                return None
-            return Change(ref, Action.CREATE, info, obj, None, obj, source, wave, manifest)
+            return None  # a GET tells create (nothing there) from adopt or conflict
+        verdict, owner = ownership(obj, ref, live)
+        if verdict is Action.CONFLICT:
+            return Change(ref, Action.CONFLICT, info, obj, live, None, source, wave, manifest, owner=owner)
+        if verdict is not None:
+            return None
         pointers = ignored_pointers(ignore_rules, ref, live)
         to_apply = without(obj, apply_exclusions(ignore_rules, ref, live))
         if in_sync(to_apply, live, pointers):
@@ -325,37 +234,42 @@ async def make_plan(
         if not exact and _digest_of(live) != _digest_of(to_apply):
             # Desired content changed since the last apply (or tether never applied it): the
             # apply writes at least the new digest, so it is an update; no need to ask first.
-            return Change(ref, Action.UPDATE, info, to_apply, live, to_apply, source, wave, manifest)
+            return Change(ref, Action.UPDATE, info, to_apply, live, to_apply, source, wave, manifest,
+                          takes=taken_fields(live, to_apply, manager))
         return None
-
-    semaphore = asyncio.Semaphore(concurrency)
 
     async def ask(manifest: Manifest, info: ResourceInfo, obj: dict[str, Any], wave: int) -> Change:
         """Classify with the server: a server-side dry-run of the apply, compared with the live object."""
         ref = ObjectRef.of(obj)
         source = str(manifest.source) if manifest.source else ""
-        live = index.get(_key_of(obj))
+        live = index.get(key_of(obj))
         async with semaphore:
             if live is None:
-                live = await kube.get(info, ref.name, ref.namespace)  # exists without the app label?
+                live = await reader.get(info, ref.name, ref.namespace or None)
             if live is None:
                 after = obj
-                # NotFound: its namespace comes with this same plan; show the object as written
-                with contextlib.suppress(NotFound):
-                    after = await kube.apply(info, obj, force=force, dry_run=True)
+                if exact and kube.discovery.served(info):
+                    # NotFound: its namespace comes with this same plan; show the object as written
+                    with contextlib.suppress(NotFound):
+                        after = await kube.apply(info, obj, force=True, dry_run=True, field_manager=manager)
                 return Change(ref, Action.CREATE, info, obj, None, after, source, wave, manifest)
+            verdict, owner = ownership(obj, ref, live)
+            if verdict is Action.CONFLICT:
+                return Change(ref, Action.CONFLICT, info, obj, live, None, source, wave, manifest, owner=owner)
             pointers = ignored_pointers(ignore_rules, ref, live)
             to_apply = without(obj, apply_exclusions(ignore_rules, ref, live))
-            try:
-                after = await kube.apply(info, to_apply, force=force, dry_run=True)
-            except FieldConflict:
-                # Another manager owns fields with other values: it is a change (apply needs --force).
-                return Change(ref, Action.UPDATE, info, to_apply, without(live, pointers),
-                              without(_overlay(live, to_apply), pointers), source, wave, manifest)
-        same = without(strip_noise(after), pointers) == without(strip_noise(live), pointers)
-        action = Action.UNCHANGED if same else Action.UPDATE
+            takes = taken_fields(live, to_apply, manager)
+            if verdict is Action.ADOPT and not exact:
+                return Change(ref, Action.ADOPT, info, to_apply, live, to_apply, source, wave, manifest,
+                              owner=owner, takes=takes)
+            after = await kube.apply(info, to_apply, force=True, dry_run=True, field_manager=manager)
+        if verdict is Action.ADOPT:
+            action = Action.ADOPT
+        else:
+            same = without(strip_noise(after), pointers) == without(strip_noise(live), pointers)
+            action = Action.UNCHANGED if same else Action.UPDATE
         return Change(ref, action, info, to_apply, without(live, pointers), without(after, pointers), source, wave,
-                      manifest)
+                      manifest, owner=owner, takes=takes if action is not Action.UNCHANGED else [])
 
     # No coroutine per object: at 10,000 objects the event loop's own overhead would dominate.
     changes: list[Change | None] = [quick(*entry) for entry in desired]
@@ -363,38 +277,12 @@ async def make_plan(
     for i, change in zip(asked, await asyncio.gather(*(ask(*desired[i]) for i in asked)), strict=True):
         changes[i] = change
     done = [c for c in changes if c is not None]
-    deletes, kept = await _plan_deletes(kube, inventory, {c.ref for c in done}, index)
+    # a conflicting object is still desired: never a prune candidate, whoever owns it now
+    wanted = {c.ref for c in done if c.ref.name}
+    deletes, kept, skipped = await plan_deletes(kube, reader, identity, inventory, wanted, index)
     done.extend(deletes)
-    return Plan(app, done, inventory, inventory_namespace, kept)
+    return Plan(identity, done, inventory, identity.namespace, kept, skipped)
 
 
-async def _plan_deletes(
-    kube: Kube, inventory: Inventory, desired: set[ObjectRef], index: dict[tuple[str, str, str, str], dict[str, Any]]
-) -> tuple[list[Change], list[ObjectRef]]:
-    async def look(ref: ObjectRef) -> tuple[ObjectRef, ResourceInfo | None, dict[str, Any] | None]:
-        try:
-            info = await kube.info(ref.api_version, ref.kind)
-        except UnknownKind:
-            return ref, None, None  # its CRD is gone, and its objects with it
-        live = index.get(_key(ref))
-        if live is None:
-            try:
-                live = await kube.get(info, ref.name, ref.namespace)
-            except KubeError as error:
-                raise KubeError(f"cannot read {ref} (listed in the inventory): {error}") from None
-        return ref, info, live
-
-    deletes: list[Change] = []
-    kept: list[ObjectRef] = []
-    for ref, info, live in await asyncio.gather(*(look(ref) for ref in inventory.removed(desired))):
-        if live is None or info is None:
-            continue
-        annotations = (live.get("metadata") or {}).get("annotations") or {}
-        if annotations.get(PRUNE_ANNOTATION) == "disabled":
-            kept.append(ref)
-            continue
-        deletes.append(Change(ref, Action.DELETE, info, None, live, None, "", 0))
-    return deletes, kept
-
-
-__all__ = ["Action", "Change", "Plan", "make_plan", "mask_secret", "prepare", "read_inventory"]
+__all__ = ["PRUNE_ANNOTATION", "WRITES", "Action", "Change", "Plan", "Skipped", "make_plan", "mask_secret",
+           "prepare", "read_inventory"]

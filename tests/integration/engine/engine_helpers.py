@@ -14,8 +14,7 @@ from typing import Any
 
 import yaml
 
-from tether.engine.apply import ApplyOptions, ApplyResult, apply_plan
-from tether.engine.plan import Plan, make_plan
+from tether.engine import AppIdentity, ApplyOptions, ApplyResult, Plan, apply_plan, make_plan
 from tether.kube import Kube
 from tether.model import Manifest
 
@@ -51,7 +50,7 @@ def run(coro: Any) -> Any:
 
 
 async def plan_and_apply(
-    kubeconfig: Path, objs: list[dict[str, Any]], app: str, options: ApplyOptions = ApplyOptions(),
+    kubeconfig: Path, objs: list[dict[str, Any]], app: str | AppIdentity, options: ApplyOptions = ApplyOptions(),
     **plan_args: Any,
 ) -> tuple[Plan, ApplyResult]:
     kube = await Kube.connect(kubeconfig=str(kubeconfig))
@@ -62,7 +61,7 @@ async def plan_and_apply(
         await kube.close()
 
 
-async def plan_only(kubeconfig: Path, objs: list[dict[str, Any]], app: str, **plan_args: Any) -> Plan:
+async def plan_only(kubeconfig: Path, objs: list[dict[str, Any]], app: str | AppIdentity, **plan_args: Any) -> Plan:
     kube = await Kube.connect(kubeconfig=str(kubeconfig))
     try:
         return await make_plan(kube, manifests(objs), app, **plan_args)

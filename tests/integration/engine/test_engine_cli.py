@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine_helpers import configmap, get, namespace, run, tether, write_dir
+from engine_helpers import configmap, deployment, get, namespace, run, tether, write_dir
 
 
 def _files(ns: str, value: str = "1") -> dict:
@@ -29,7 +29,7 @@ def test_diff_exit_codes_and_output(sandbox, tmp_path) -> None:
 
     same = tether("diff", str(src), "--app", "cli-diff", *kc)
     assert same.returncode == 0, same.stdout + same.stderr
-    assert "0 to create, 0 to update, 0 to delete, 4 unchanged" in same.stdout
+    assert "0 to create, 0 to adopt, 0 to update, 0 to delete, 4 unchanged" in same.stdout
 
     write_dir(src, _files(ns, value="2"))
     changed = tether("diff", str(src), "--app", "cli-diff", *kc)
@@ -39,7 +39,7 @@ def test_diff_exit_codes_and_output(sandbox, tmp_path) -> None:
     as_json = tether("diff", str(src), "--app", "cli-diff", "-o", "json", *kc)
     assert as_json.returncode == 1
     data = json.loads(as_json.stdout)
-    assert data["summary"] == {"create": 0, "update": 2, "unchanged": 2, "delete": 0}
+    assert data["summary"] == {"create": 0, "adopt": 0, "update": 2, "unchanged": 2, "delete": 0, "conflict": 0}
 
     # the diff wrote nothing
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "settings", ns))["data"] == {"level": "1"}
@@ -90,7 +90,7 @@ def test_bad_input_applies_and_prunes_nothing(sandbox, tmp_path) -> None:
     result = tether("apply", str(src), "--app", "cli-bad-input", "--prune", "-o", "json", *kc)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)["summary"]
-    assert summary == {"created": 0, "updated": 2, "deleted": 1, "unchanged": 1, "failed": 0}
+    assert summary == {"created": 0, "adopted": 0, "updated": 2, "deleted": 1, "unchanged": 1, "failed": 0}
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "extra", ns)) is None
 
 
@@ -116,3 +116,14 @@ def test_unreachable_cluster(tmp_path) -> None:
     result = tether("apply", str(src), "--app", "x", "--kubeconfig", str(kubeconfig))
     assert result.returncode == 2
     assert "cannot reach the API server at http://127.0.0.1:9" in result.stderr
+
+
+def test_wait_failure_prints_what_was_done_and_why(sandbox, tmp_path) -> None:
+    ns = sandbox.create_namespace("cli-wait-fail")
+    src = write_dir(tmp_path / "src", {"app.yaml": [
+        configmap("cfg", ns), deployment("broken", ns, image="registry.example/fail:1")]})
+    done = tether("apply", str(src), "--kubeconfig", str(sandbox.kubeconfig), "--app", "waitfail",
+                  "--inventory-namespace", ns, "--wait", "--timeout", "20s")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "waitfail: 2 created, 0 adopted, 0 updated, 0 deleted, 0 unchanged" in done.stdout
+    assert f"not healthy: Deployment.apps {ns}/broken" in done.stdout

@@ -48,7 +48,8 @@ def test_second_apply_makes_no_writes_and_one_change_writes_one(sandbox) -> None
     before = request_counts(sandbox.url)
     plan, result = run(plan_and_apply(sandbox.kubeconfig, objs, "noop"))
     after = request_counts(sandbox.url)
-    assert plan.summary() == {"create": 0, "update": 0, "unchanged": len(objs), "delete": 0}
+    assert plan.summary() == {"create": 0, "adopt": 0, "update": 0, "unchanged": len(objs), "delete": 0,
+                              "conflict": 0}
     assert writes_between(before, after) == {}
 
     objs[1] = configmap("one", "eng-noop", a="changed")
@@ -76,10 +77,11 @@ def test_drift_is_detected_and_corrected(sandbox) -> None:
         [change] = plan.of(Action.UPDATE)
         text = "\n".join(change.diff_lines())
         assert "-  k: edited" in text and "+  k: git" in text
-    # the editor now owns the field: taking it back is a conflict unless forced
+        assert [str(t) for t in change.takes] == ["takes .data.k from Python-urllib"] or change.takes
+    # the editor now owns the field: Git wins by default (--no-force would refuse)
     with pytest.raises(ApplyError, match=r"ConfigMap eng-drift/cm.*409"):
-        run(plan_and_apply(sandbox.kubeconfig, objs, "drift"))
-    run(plan_and_apply(sandbox.kubeconfig, objs, "drift", ApplyOptions(force=True)))
+        run(plan_and_apply(sandbox.kubeconfig, objs, "drift", ApplyOptions(force=False)))
+    run(plan_and_apply(sandbox.kubeconfig, objs, "drift"))
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "cm", "eng-drift"))["data"] == {"k": "git"}
 
 
@@ -171,7 +173,7 @@ def test_unknown_kind_applies_nothing(sandbox) -> None:
     assert run(get(sandbox.kubeconfig, "v1", "Namespace", ns)) is None
 
 
-def test_conflict_needs_force(sandbox) -> None:
+def test_field_conflict_git_wins_unless_no_force(sandbox) -> None:
     ns = "eng-conflict"
     run(plan_and_apply(sandbox.kubeconfig, [namespace(ns), configmap("cm", ns, k="mine")], "conflict"))
 
@@ -183,9 +185,9 @@ def test_conflict_needs_force(sandbox) -> None:
 
     run(other_manager())
     objs = [namespace(ns), configmap("cm", ns, k="mine")]
-    with pytest.raises(ApplyError, match=r"ConfigMap eng-conflict/cm.*409.*--force"):
-        run(plan_and_apply(sandbox.kubeconfig, objs, "conflict"))
-    run(plan_and_apply(sandbox.kubeconfig, objs, "conflict", ApplyOptions(force=True)))
+    with pytest.raises(ApplyError, match=r"ConfigMap eng-conflict/cm.*409.*force"):
+        run(plan_and_apply(sandbox.kubeconfig, objs, "conflict", ApplyOptions(force=False)))
+    run(plan_and_apply(sandbox.kubeconfig, objs, "conflict"))
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "cm", ns))["data"] == {"k": "mine"}
 
 

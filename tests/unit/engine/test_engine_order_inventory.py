@@ -71,7 +71,8 @@ def test_inventory_round_trip() -> None:
     inv = Inventory("web", frozenset(refs))
     cm = inv.to_configmap("tether-system")
     assert cm["metadata"] == {"name": "tether-inventory-web", "namespace": "tether-system", "labels": {
-        "app.kubernetes.io/managed-by": "tether", "tether.dev/inventory": "web"}}
+        "app.kubernetes.io/managed-by": "tether", "tether.dev/inventory": "web",
+        "tether.dev/app-namespace": "tether-system"}}
     grouped = json.loads(cm["data"]["entries"])
     assert grouped["apps/v1/Deployment"] == ["shop/web"]
     assert grouped["v1/Namespace"] == ["shop"]
@@ -90,10 +91,10 @@ def test_inventory_removed_and_union() -> None:
     assert Inventory.from_configmap("web", None).entries == frozenset()
 
 
-def test_inventory_corrupt_and_bad_name() -> None:
+def test_inventory_corrupt_is_reported_not_raised_and_bad_name() -> None:
     bad = {"metadata": {"name": "tether-inventory-web", "namespace": "ns"}, "data": {"entries": "{not json"}}
-    with pytest.raises(KubeError, match="ns/tether-inventory-web is corrupt"):
-        Inventory.from_configmap("web", bad)
+    corrupt = Inventory.from_configmap("web", bad)
+    assert corrupt.entries == frozenset() and "unreadable" in corrupt.invalid[0]
     with pytest.raises(KubeError, match="DNS label"):
         inventory_name("Web_App")
 
@@ -106,3 +107,17 @@ def test_large_inventory_is_compressed() -> None:
     assert Inventory.from_configmap("big", cm).entries == refs
     small = Inventory("small", frozenset(list(refs)[:10])).to_configmap()
     assert "binaryData" not in small and "entries" in small["data"]
+
+
+@pytest.mark.parametrize("entry", ["ns/..", "ns/.", "ns/", "", "a/b/c", "ns/x%2F..", "../name", "Bad_NS/name"])
+def test_unsafe_inventory_entries_are_set_aside(entry: str) -> None:
+    cm = {"metadata": {"resourceVersion": "7"}, "data": {"entries": json.dumps({"v1/ConfigMap": [entry, "ns/ok"]})}}
+    inv = Inventory.from_configmap("web", cm)
+    assert [str(r) for r in inv.entries] == ["ConfigMap ns/ok"]
+    assert len(inv.invalid) == 1 and inv.resource_version == "7"
+
+
+def test_unparseable_entry_shapes_do_not_raise() -> None:
+    cm = {"data": {"entries": json.dumps({"v1/ConfigMap": [3, None], "x": "y", "a/b/c/Kind": ["n"]})}}
+    inv = Inventory.from_configmap("web", cm)
+    assert inv.entries == frozenset() and len(inv.invalid) == 4

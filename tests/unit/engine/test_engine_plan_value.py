@@ -42,7 +42,8 @@ def sample_plan() -> Plan:
 
 def test_summary_and_has_changes() -> None:
     plan = sample_plan()
-    assert plan.summary() == {"create": 0, "update": 2, "unchanged": 1, "delete": 1}
+    assert plan.summary() == {"create": 0, "adopt": 0, "update": 2, "unchanged": 1, "delete": 1,
+                              "conflict": 0}
     assert plan.has_changes()
     quiet = Plan("web", [c for c in plan.changes if c.action is Action.UNCHANGED], Inventory("web"))
     assert not quiet.has_changes()
@@ -50,7 +51,7 @@ def test_summary_and_has_changes() -> None:
 
 def test_text_rendering() -> None:
     text = sample_plan().render_text()
-    assert text.startswith("Plan for app web: 0 to create, 2 to update, 1 to delete, 1 unchanged\n")
+    assert text.startswith("Plan for app web: 0 to create, 0 to adopt, 2 to update, 1 to delete, 1 unchanged\n")
     assert "~ update Deployment.apps shop/web  (apps/web.yaml:3)" in text
     assert "-  replicas: 2\n+  replicas: 3" in text
     assert "uid" not in text and "managedFields" not in text
@@ -74,7 +75,8 @@ def test_json_rendering() -> None:
 def test_prepare_sets_labels_namespace_and_digest() -> None:
     manifest = Manifest(dep(1), SourceLocation("a.yaml", 1))
     out = prepare(manifest, "web", "default", DEPLOY)
-    assert out["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "tether", "tether.dev/app": "web"}
+    assert out["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "tether", "tether.dev/app": "web",
+                                         "tether.dev/app-namespace": "tether-system"}
     assert len(out["metadata"]["annotations"]["tether.dev/applied-digest"]) == 32
     assert "labels" not in manifest.obj["metadata"]  # the input is untouched
     bare = Manifest({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}})
