@@ -213,7 +213,8 @@ KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE
 ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text, json or yaml.")]
 InventoryNsOpt = Annotated[str, typer.Option("--inventory-namespace", help="Namespace of the app inventory.")]
-IgnoreOpt = Annotated[str | None, typer.Option("--ignore-rules", metavar="FILE", help="YAML file: fields left out of comparison.")]
+IgnoreOpt = Annotated[str | None, typer.Option("--ignore-rules", metavar="FILE",
+                                               help="YAML file: fields left out of comparison.")]
 ForceOpt = Annotated[bool, typer.Option(
     "--force/--no-force", help="Take fields other field managers own (the default: Git wins); --no-force refuses.")]
 AdoptOpt = Annotated[bool, typer.Option(

@@ -134,7 +134,10 @@ class Kube:
     async def _request(
         self, method: str, path: str, *, what: str, params: dict[str, str] | None = None,
         body: Any = None, content_type: str = "application/json", allow_404: bool = False,
+        repeatable: bool = False,
     ) -> Any:
+        """``repeatable``: the request may be repeated after a 5xx or a broken connection even though
+        its method alone is not idempotent (a create of a named object: a repeat is AlreadyExists)."""
         content = _encode(body) if body is not None else None
         sent_type = content_type if body is not None else None
         headers = self._headers(sent_type)
@@ -151,7 +154,7 @@ class Kube:
                 self.responses[(method, 0)] += 1
                 failure: KubeError = Unreachable(f"{what}: cannot reach the API server at {self.server}: "
                                                  f"{self._describe(error)}")
-                again = retry.transport_retryable(error, method, sent_type)
+                again = retry.transport_retryable(error, "PUT" if repeatable else method, sent_type)
             else:
                 status = response.status_code
                 self.responses[(method, status)] += 1
@@ -160,7 +163,7 @@ class Kube:
                 if status < 400:
                     return _decode(response.content) if response.content else None
                 failure = _error(what, response)
-                again = retry.status_retryable(status, method, sent_type)
+                again = retry.status_retryable(status, "PUT" if repeatable else method, sent_type)
             if not again:
                 raise failure
             delay = self.retry.delay(attempt, failure.retry_after, self._random)
@@ -253,13 +256,15 @@ class Kube:
                                    content_type=patch_type, what=f"patch {info.kind} {_nsname(namespace, name)}")
 
     async def create(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-        """POST to the collection (the way to make ``generateName`` objects). Retried only when the
-        server certainly did not act on it: a repeated POST could create a second object."""
-        namespace = (obj.get("metadata") or {}).get("namespace")
+        """POST to the collection. An object with ``generateName`` is retried only when the server
+        certainly did not act on it: a repeated POST could create a second object. A named object
+        is retried like any write: a repeat of a create that did happen fails AlreadyExists."""
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace")
         if info.namespaced:
             namespace = names.check_namespace(namespace, f"namespace of {ObjectRef.of(obj)}")
         return await self._request("POST", info.collection_path(namespace), body=obj,
-                                   what=f"create {ObjectRef.of(obj)}")
+                                   what=f"create {ObjectRef.of(obj)}", repeatable=bool(meta.get("name")))
 
     async def delete(
         self, info: ResourceInfo, name: str, namespace: str | None = None, *, dry_run: bool = False,
