@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tether.controller.informer import DELETED, Handler, Informer, InformerStats, Obj
@@ -228,8 +228,12 @@ class CacheReader:
         self.informers = informers
         self.app_namespace = app_namespace
 
-    async def list_app_objects(self, infos: list[ResourceInfo], app: str) -> dict[Key, dict[str, Any]]:
-        """Live objects labelled as ``app``'s of these kinds, keyed by (group, kind, namespace, name)."""
+    async def list_app_objects(self, infos: list[ResourceInfo], identity: Any, *,
+                               namespaces: Iterable[str] = ()) -> dict[Key, dict[str, Any]]:
+        """Live objects labelled with the app's name, of these kinds, keyed by (group, kind, namespace,
+        name); ``identity`` is an ``AppIdentity`` (or a plain app name). The watches are cluster-wide,
+        so ``namespaces`` (where the engine would list when it cannot list everywhere) is not needed."""
+        app = identity if isinstance(identity, str) else identity.name
         watchable = [info for info in {(i.group, i.kind): i for i in infos}.values() if await self._watchable(info)]
         await asyncio.gather(*(self.informers.ensure(info) for info in watchable))
         found: dict[Key, dict[str, Any]] = {}

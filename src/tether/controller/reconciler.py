@@ -278,7 +278,7 @@ class Reconciler:
 
     async def run_pass(self, app: Any, kube: Any, *, sync_requested: bool, force_fetch: bool) -> PassResult:
         """Fetch, render, plan, apply (when automated or asked), observe health. Raises StageError."""
-        from tether.engine import Action, AppIdentity, ApplyOptions, apply_plan, make_plan
+        from tether.engine import WRITES, Action, AppIdentity, ApplyOptions, apply_plan, make_plan
 
         result = PassResult()
         memory = self.memory_of(app.key)
@@ -301,7 +301,7 @@ class Reconciler:
                                    default_namespace=app.spec.destination.namespace or app.namespace)
         except TetherError as error:
             raise StageError("PlanFailed", f"{memory.commit[:12]}: {error}") from None
-        changes = [c for c in plan.changes if c.action in (Action.CREATE, Action.UPDATE)]
+        changes = [c for c in plan.changes if c.action in WRITES or c.action is Action.CONFLICT]
         result.counts = {str(a): len(plan.of(a)) for a in Action}
         deletes = plan.of(Action.DELETE)
         at_applied = memory.commit == (app.status.last_applied_revision or "")
@@ -365,7 +365,7 @@ class Reconciler:
             state = health.health
             if state is Health.TERMINATING:
                 state = Health.PROGRESSING
-            if result.applied and change.action in (Action.CREATE, Action.UPDATE):
+            if result.applied and change.action in (Action.CREATE, Action.ADOPT, Action.UPDATE):
                 state = max(state, Health.PROGRESSING, key=order.index)  # the cache has not seen the write yet
             if order.index(state) > order.index(worst):
                 worst, message = state, f"{ref}: {health.message}" if health.message else str(ref)

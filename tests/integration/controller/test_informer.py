@@ -17,7 +17,7 @@ from tests.conftest import start_sandbox
 from tether.controller.backoff import Backoff
 from tether.controller.cache import LAST_APPLIED, CacheReader, InformerSet
 from tether.controller.informer import Informer
-from tether.engine.plan import list_app_objects
+from tether.engine import AppIdentity, ListingReader
 from tether.kube import Kube
 
 QUICK = Backoff(base=0.05, factor=2, cap=0.5)
@@ -217,7 +217,8 @@ def test_informer_set_feeds_the_cache_and_the_reader_makes_no_requests(sandbox, 
             reader_for_app = CacheReader(informers)
             try:
                 live = await reader_for_app.list_app_objects([cm, secret, cm], app)
-                expected = await list_app_objects(writer, [cm, secret], app)  # the engine's own lister
+                # the engine's own lister
+                expected = await ListingReader(writer).list_app_objects([cm, secret], AppIdentity("default", app))
                 assert set(live) == set(expected) == {
                     ("", "ConfigMap", ns, "one"), ("", "ConfigMap", ns, "two"), ("", "Secret", ns, "s")}
                 for key, obj in live.items():
