@@ -47,6 +47,9 @@ class RenderOptions:
     set_values: tuple[str, ...] = ()
     set_string_values: tuple[str, ...] = ()
     release_name: str = ""
+    #: values given inline (JSON of a mapping, e.g. an Application's spec.render.helm.values):
+    #: merged over the values files, under --set
+    inline_values: str = ""
     # Jsonnet (as the ``jsonnet`` CLI: --tla-str/--tla-code/--ext-str/--ext-code/-J)
     tla_str: tuple[tuple[str, str], ...] = ()
     tla_code: tuple[tuple[str, str], ...] = ()

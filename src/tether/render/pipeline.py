@@ -65,15 +65,33 @@ def render_directory(
             from tether.render.kustomize import render_kustomize
 
             return render_kustomize(work_dir, tree, options.limits, options.max_file_bytes), renderer
-        from tether.render.helm import render_helm, user_values
+        from tether.render.helm import merge_values, render_helm, user_values
 
-        values = user_values(
-            work_dir, tree, options.values_files, options.set_values, options.set_string_values, options.max_file_bytes
-        )
+        if not options.inline_values:
+            values = user_values(work_dir, tree, options.values_files, options.set_values,
+                                 options.set_string_values, options.max_file_bytes)
+        else:  # files, then the inline values, then --set expressions
+            values = merge_values(user_values(work_dir, tree, options.values_files, (), (), options.max_file_bytes),
+                                  _inline_values(options.inline_values))
+            if options.set_values or options.set_string_values:
+                values = merge_values(values, user_values(work_dir, tree, (), options.set_values,
+                                                          options.set_string_values, options.max_file_bytes))
         release = options.release_name or options.app or directory.resolve().name
         manifests = render_helm(work_dir, tree, release=release, namespace=options.namespace or "default",
                                 values=values, timeout=options.limits)
         return manifests, renderer
+
+
+def _inline_values(text: str) -> dict:
+    import json
+
+    try:
+        values = json.loads(text)
+    except ValueError as error:
+        raise RenderError(f"inline Helm values are not valid JSON: {error}") from None
+    if not isinstance(values, dict):
+        raise RenderError("inline Helm values must be a mapping")
+    return values
 
 
 def _render_file(path: Path, root: Path, options: RenderOptions, decryptor: Decryptor | None,
