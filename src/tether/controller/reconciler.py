@@ -51,6 +51,7 @@ class AppMemory:
 
     commit: str = ""
     commit_info: CommitInfo | None = None
+    wanted: tuple[str, str, str] = ("", "", "")  # (url, ref, pin) the commit was resolved for
     fetched_at: float = float("-inf")
     manifests: list[Manifest] | None = None
     rendered_commit: str = ""
@@ -98,28 +99,32 @@ def annotations_of(app: dict[str, Any]) -> dict[str, str]:
 
 async def fetch_revision(fetcher: SourceFetcher, app: dict[str, Any], memory: AppMemory, *, force: bool,
                          secret_data: dict[str, str] | None, interval: float) -> bool:
-    """Bring ``memory.commit`` up to date when due; True when it was looked up this pass."""
+    """Bring ``memory.commit`` up to date when due; True when it was looked up this pass.
+
+    Due: the interval passed, a push/refresh asked for it, or what is wanted changed (URL, ref,
+    pin). A pinned commit already in the mirror is resolved without touching the network.
+    """
     spec = spec_of(app)
     source = spec.get("source") or {}
     url = str(source.get("url") or "")
     pin = (spec.get("pin") or {}).get("revision") or ""
-    due = force or time.monotonic() - memory.fetched_at >= interval or not memory.commit
-    if pin and memory.commit.startswith(pin) and memory.commit_info is not None and not force:
+    wanted = (url, ref_text(source.get("ref")), pin)
+    changed = wanted != memory.wanted
+    due = force or changed or time.monotonic() - memory.fetched_at >= interval or not memory.commit
+    if not due or (pin and not changed and not force):
         return False  # a pinned commit never moves
-    if not due:
-        return False
     credentials = SecretCredentials(secret_data, url) if secret_data else None
     try:
         if not (pin and fetcher.has_commit(url, pin)):
             await fetcher.fetch(url, credentials.credentials if credentials else None, force=force)
-        fetched = await fetcher.resolve(url, f"commit:{pin}" if pin else ref_text(source.get("ref")))
+        fetched = await fetcher.resolve(url, f"commit:{pin}" if pin else wanted[1])
     except TetherError as error:
         raise StageError("FetchFailed", str(error)) from None
     finally:
         if credentials is not None:
             credentials.close()
     memory.fetched_at = time.monotonic()
-    memory.commit, memory.commit_info = fetched.commit, fetched.info
+    memory.commit, memory.commit_info, memory.wanted = fetched.commit, fetched.info, wanted
     return True
 
 
