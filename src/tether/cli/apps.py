@@ -33,13 +33,15 @@ T = TypeVar("T")
 group = typer.Typer(
     name="app", no_args_is_help=True, add_completion=False,
     help="Inspect and operate Applications (applications.tether.dev).\n\nExit codes: 0 success; 1 sync --wait "
-         "ended without the Application Ready or timed out, or diff found differences; 2 any error.")
+         "ended without the Application Ready or timed out, or diff found differences; 2 any error."
+         "\n\nExample:\n\n    tether app list -A")
 
 NameArg = Annotated[str, typer.Argument(help="Application name.")]
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's).")]
 AllNamespacesOpt = Annotated[bool, typer.Option("--all-namespaces", "-A", help="Applications of every namespace.")]
-KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")]
-ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE",
+                                                  help="Path to the kubeconfig file.")]
+ContextOpt = Annotated[str | None, typer.Option("--context", metavar="TEXT", help="Kubeconfig context to use.")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table, wide, json or yaml.")]
 
 
@@ -72,7 +74,12 @@ def _emit(data: Any, output: str) -> None:
 @group.command("list")
 def list_command(namespace: NamespaceOpt = None, all_namespaces: AllNamespacesOpt = False, output: OutputOpt = "table",
                  kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
-    """List Applications: source, applied revision, sync and health."""
+    """List Applications: source, applied revision, sync and health.
+
+    Example:
+
+        tether app list -A
+    """
     check_output(output)
 
     async def work(kube: Kube, ns: str) -> tuple[str, list[dict[str, Any]]]:
@@ -90,7 +97,12 @@ def list_command(namespace: NamespaceOpt = None, all_namespaces: AllNamespacesOp
 @group.command("get")
 def get_command(name: NameArg, namespace: NamespaceOpt = None, output: OutputOpt = "table",
                 kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
-    """Show one Application (a table row, or the whole object with -o json|yaml)."""
+    """Show one Application (a table row, or the whole object with -o json|yaml).
+
+    Example:
+
+        tether app get web -n shop -o yaml
+    """
     check_output(output)
     obj = Target(kubeconfig, context, namespace).run(lambda kube, ns: ops.get_app(kube, name, ns))
     if output in ("json", "yaml"):
@@ -102,7 +114,12 @@ def get_command(name: NameArg, namespace: NamespaceOpt = None, output: OutputOpt
 @group.command("describe")
 def describe_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
                      context: ContextOpt = None) -> None:
-    """Spec summary, conditions, drift, history and recent events of one Application."""
+    """Spec summary, conditions, drift, history and recent events of one Application.
+
+    Example:
+
+        tether app describe web -n shop
+    """
     async def work(kube: Kube, ns: str) -> str:
         obj = await ops.get_app(kube, name, ns)
         return describe_text(obj, await ops.events_of(kube, obj))
@@ -135,7 +152,12 @@ def create_command(
     output: Annotated[str, typer.Option("--output", "-o", help="With --dry-run: yaml or json.")] = "yaml",
     namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
 ) -> None:
-    """Create an Application (with --dry-run: print it)."""
+    """Create an Application (with --dry-run: print it).
+
+    Example:
+
+        tether app create web -n shop --url https://git.example.com/apps.git --path apps/web --branch main
+    """
     check_output(output, ("yaml", "json"))
     options = ops.CreateOptions(url=url, path=path, branch=branch, tag=tag, semver=semver, commit=commit,
                                 dest_namespace=dest_namespace, create_namespace=create_namespace,
@@ -160,7 +182,12 @@ def sync_command(
     timeout: Annotated[str, typer.Option("--timeout", help="With --wait: how long to wait (90s, 5m).")] = "5m",
     namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
 ) -> None:
-    """Fetch and apply now, even when automated sync is off. With --wait: exit 1 unless it ends Ready."""
+    """Fetch and apply now, even when automated sync is off. With --wait: exit 1 unless it ends Ready.
+
+    Example:
+
+        tether app sync web -n shop --wait --timeout 2m
+    """
     from tether.cli.push import parse_duration
 
     seconds = parse_duration(timeout)
@@ -185,7 +212,12 @@ def sync_command(
 @group.command("refresh")
 def refresh_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
                     context: ContextOpt = None) -> None:
-    """Fetch Git now and re-plan (applies only when automated sync is on)."""
+    """Fetch Git now and re-plan (applies only when automated sync is on).
+
+    Example:
+
+        tether app refresh web -n shop
+    """
     value = Target(kubeconfig, context, namespace).run(
         lambda kube, ns: ops.request(kube, name, ns, ops.REFRESH_ANNOTATION))
     typer.echo(f"refresh requested for {name} ({ops.REFRESH_ANNOTATION}={value})")
@@ -194,7 +226,12 @@ def refresh_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: K
 @group.command("history")
 def history_command(name: NameArg, namespace: NamespaceOpt = None, output: OutputOpt = "table",
                     kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
-    """Deployed revisions, newest first."""
+    """Deployed revisions, newest first.
+
+    Example:
+
+        tether app history web -n shop
+    """
     check_output(output)
     obj = Target(kubeconfig, context, namespace).run(lambda kube, ns: ops.get_app(kube, name, ns))
     if output in ("json", "yaml"):
@@ -215,7 +252,12 @@ def rollback_command(
                                          "source branch and push (Git credentials from TETHER_GIT_*).")] = False,
     namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
 ) -> None:
-    """Roll back by pinning an earlier revision (undo with `tether app unpin`), or by a Git revert."""
+    """Roll back by pinning an earlier revision (undo with `tether app unpin`), or by a Git revert.
+
+    Example:
+
+        tether app rollback web -n shop 1a2b3c4
+    """
     user = ops.current_user()
     target = Target(kubeconfig, context, namespace)
     if revert:
@@ -257,21 +299,36 @@ def _set_spec(name: str, patch: dict[str, Any], done: str, namespace: str | None
 @group.command("unpin")
 def unpin_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
                   context: ContextOpt = None) -> None:
-    """Remove spec.pin: follow the source ref again."""
+    """Remove spec.pin: follow the source ref again.
+
+    Example:
+
+        tether app unpin web -n shop
+    """
     _set_spec(name, {"pin": None}, "unpinned: following its source ref again", namespace, kubeconfig, context)
 
 
 @group.command("suspend")
 def suspend_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
                     context: ContextOpt = None) -> None:
-    """Stop reconciling (nothing is fetched, applied or pruned) until resumed."""
+    """Stop reconciling (nothing is fetched, applied or pruned) until resumed.
+
+    Example:
+
+        tether app suspend web -n shop
+    """
     _set_spec(name, {"suspend": True}, "suspended", namespace, kubeconfig, context)
 
 
 @group.command("resume")
 def resume_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
                    context: ContextOpt = None) -> None:
-    """Reconcile again after suspend."""
+    """Reconcile again after suspend.
+
+    Example:
+
+        tether app resume web -n shop
+    """
     _set_spec(name, {"suspend": False}, "resumed", namespace, kubeconfig, context)
 
 
@@ -282,7 +339,12 @@ def delete_command(
     = False,
     namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
 ) -> None:
-    """Delete an Application. Its objects stay in the cluster unless --cascade is given."""
+    """Delete an Application. Its objects stay in the cluster unless --cascade is given.
+
+    Example:
+
+        tether app delete web -n shop --cascade
+    """
     async def work(kube: Kube, ns: str) -> list[str]:
         obj = await ops.get_app(kube, name, ns)
         finalizers = list(obj["metadata"].get("finalizers") or [])
@@ -311,7 +373,12 @@ def diff_command(
     cache_dir: Annotated[str, typer.Option("--cache-dir", help="Git mirror cache (default: the user cache).")] = "",
     namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
 ) -> None:
-    """Render two revisions of the app from Git and diff the objects. Exit 0 same, 1 different, 2 error."""
+    """Render two revisions of the app from Git and diff the objects. Exit 0 same, 1 different, 2 error.
+
+    Example:
+
+        tether app diff web -n shop --from 1a2b3c4 --to main
+    """
     from tether.cli.app_git import decode_secret_data, render_both, unified_diff
 
     async def inputs(kube: Kube, ns: str) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:

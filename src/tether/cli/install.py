@@ -263,6 +263,10 @@ def install_command(
     (spec.serviceAccountName), Leases in its own namespace, and full rights on app objects
     through a separate ClusterRoleBinding (tether-controller-apply) that can be removed when
     every Application names a ServiceAccount. Exit 0 done, 2 error.
+
+    Example:
+
+        tether install --dry-run > tether.yaml
     """
     if write_dir and not dry_run:
         raise UsageError("--write-dir writes files instead of applying: give --dry-run too")
