@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tether.controller import reports as rp
 from tether.controller.drift import Drift, detect
+from tether.controller.reports import AppReport, Reports
 from tether.delivery.inputs import app_inputs, touches
 from tether.delivery.render import render_tree_async
 from tether.delivery.source import CommitInfo, SecretCredentials, SourceFetcher
@@ -62,6 +64,7 @@ class AppMemory:
     #: when a push of a commit was first announced (webhook), for commit-to-applied latency
     announced: dict[str, float] = field(default_factory=dict)
     ready_revision: str = ""
+    started_reported: str = ""
 
 
 @dataclass
@@ -199,6 +202,7 @@ class PassResult:
     counts: dict[str, int] = field(default_factory=dict)
     inventory: int | None = None
     pruned: int = 0
+    prune_blocked: list[str] = field(default_factory=list)  # inventory entries not verified
     waiting_on: str = ""  # a dependency that is not Ready
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
@@ -208,8 +212,10 @@ class Reconciler:
     """One pass over one Application; everything it needs is handed in (no global state)."""
 
     def __init__(self, *, kube: Any, apps: Any, cache: Any, informers: Any, fetcher: SourceFetcher,
-                 status: Any, events: Any, metrics: Any, clock: Callable[[], float] = time.time) -> None:
+                 status: Any, events: Any, metrics: Any, reports: Reports | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.kube, self.apps, self.cache, self.informers = kube, apps, cache, informers
+        self.reports = reports or Reports()
         self.fetcher, self.status, self.events, self.metrics, self.clock = fetcher, status, events, metrics, clock
         self.memory: dict[tuple[str, str], AppMemory] = {}
         #: apps whose next pass must fetch (webhook, refresh): cleared when the fetch ran
@@ -294,6 +300,9 @@ class Reconciler:
                                        interval=app.spec.interval.total_seconds())
         if fetched and self.metrics is not None:
             self.metrics.observe_git_fetch(time.monotonic() - started)
+        if memory.commit != (app.status.last_applied_revision or "") and memory.started_reported != memory.commit:
+            memory.started_reported = memory.commit
+            self.reports.send(self._report(app, memory, "started"))
         options = await self._render_options(kube, app)
         await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app))
         manifests = memory.manifests or []
@@ -308,6 +317,7 @@ class Reconciler:
             raise StageError("PlanFailed", f"{memory.commit[:12]}: {error}") from None
         changes = [c for c in plan.changes if c.action in WRITES or c.action is Action.CONFLICT]
         result.counts = {str(a): len(plan.of(a)) for a in Action}
+        result.prune_blocked = [str(skipped) for skipped in getattr(plan, "skipped", [])][:10]
         deletes = plan.of(Action.DELETE)
         at_applied = memory.commit == (app.status.last_applied_revision or "")
         ours = {identity.field_manager, "tether"}
@@ -524,6 +534,8 @@ class ReconcileLoop(Reconciler):
                                                       app.generation, now))
             status.observed_generation = app.generation
             await self.status.write(app, status)
+            self.reports.send(self._report(app, self.memory_of(key), "finished", kinds=(rp.SUSPENDED,),
+                                           reason="Suspended", message="suspended (spec.suspend)"))
             return None
         for dep in app.spec.depends_on:
             namespace = dep.namespace or app.namespace
@@ -557,10 +569,47 @@ class ReconcileLoop(Reconciler):
         status.last_handled_refresh_at = refresh_value or None
         await self._announce(app, memory, result, status)
         await self.status.write(app, status)
+        self.reports.send(self._finished(app, memory, result, status))
         self._observe(app, "success", started, status)
         if result.health in ("Progressing", "Unknown", "Missing"):
             return min(2.0, app.spec.interval.total_seconds())
         return app.spec.interval.total_seconds()
+
+    def _report(self, app: Any, memory: AppMemory, phase: str, **fields: Any) -> AppReport:
+        info = memory.commit_info
+        return AppReport(
+            namespace=app.namespace, name=app.name, phase=phase, revision=memory.commit,  # type: ignore[arg-type]
+            source_url=app.spec.source.url, author=info.author if info else "", subject=info.subject if info else "",
+            committed_at=info.committed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if info else "",
+            labels=dict(app.metadata.labels), **fields)
+
+    def _finished(self, app: Any, memory: AppMemory, result: PassResult, status: Any) -> AppReport:
+        """The facts of a successful pass; the notifier decides what is a transition worth telling."""
+        ready = next((c for c in status.conditions if c.type == "Ready"), None)
+        was = next((c for c in app.status.conditions if c.type == "Ready"), None)
+        kinds: list[str] = []
+        is_ready = ready is not None and ready.status == "True"
+        if is_ready and app.status.last_applied_revision != memory.commit:
+            kinds.append(rp.DEPLOYED)
+        if is_ready and was is not None and was.status == "False":
+            kinds.append(rp.RECOVERED)
+        if result.health == "Degraded":
+            kinds.append(rp.HEALTH_DEGRADED)
+        elif result.health in ("Progressing", "Unknown", "Missing"):
+            kinds.append(rp.PROGRESSING)
+        if result.drift:
+            kinds.append(rp.DRIFT_DETECTED)
+        if result.drift_corrected:
+            kinds.append(rp.DRIFT_CORRECTED)
+        if result.prune_blocked:
+            kinds.append(rp.PRUNE_BLOCKED)
+        failing = ((result.health_message.partition(":")[0], result.health_message),) \
+            if result.health == "Degraded" and result.health_message else ()
+        return self._report(
+            app, memory, "finished", kinds=tuple(kinds), ready=is_ready if ready is not None else None,
+            reason=ready.reason if ready else "", message=ready.message if ready else "",
+            sync=status.sync.status, health=status.health.status, failing=failing,
+            drift=tuple(d.describe() for d in (result.drift or result.drift_corrected)))
 
     def _kube_for(self, app: Any) -> Any:
         if not app.spec.service_account_name:
@@ -612,6 +661,9 @@ class ReconcileLoop(Reconciler):
         else:
             await self.events.normal(app, reason, str(error))
         await self.status.write(app, status)
+        kind = rp.DEPENDENCY_NOT_READY if reason == ev.DEPENDENCY_NOT_READY else rp.SYNC_FAILED
+        self.reports.send(self._report(app, memory, "finished", kinds=(kind,), ready=False, reason=error.stage,
+                                       message=str(error)))
 
     async def _write_raw_stalled(self, obj: dict[str, Any], message: str, now: datetime) -> None:
         from tether.controller import conditions as c

@@ -26,6 +26,7 @@ from tether.controller.cache import APP_LABEL, APP_NAMESPACE_LABEL, CacheReader,
 from tether.controller.informer import DELETED, Informer
 from tether.controller.queue import WorkQueue
 from tether.controller.reconciler import REFRESH_ANNOTATION, SYNC_ANNOTATION, ReconcileLoop
+from tether.controller.reports import Reports
 from tether.delivery.source import SourceFetcher
 from tether.kube import Kube
 
@@ -102,6 +103,8 @@ class Controller:
         self.kube, self.options = kube, options
         self.metrics = ControllerMetrics(api_requests=lambda: kube.responses)
         self.cache = ObjectCache()
+        #: subscribe here for a report of every reconcile (notifications, commit statuses)
+        self.reports = Reports()
         self.informers = InformerSet(kube, self.cache, label_selector=APP_LABEL)
         namespaces = options.namespaces or (None,)
         self.apps = _Apps([Informer(kube, APPLICATION_INFO, namespace) for namespace in namespaces])
@@ -109,7 +112,8 @@ class Controller:
         self.fetcher = SourceFetcher(_path(options.cache_dir), min_interval=options.fetch_min_interval)
         self.reconciler = ReconcileLoop(
             kube=kube, apps=self.apps, cache=_CacheView(self.cache, self.informers), informers=self.informers,
-            fetcher=self.fetcher, status=StatusWriter(kube), events=EventRecorder(kube), metrics=self.metrics)
+            fetcher=self.fetcher, status=StatusWriter(kube), events=EventRecorder(kube), metrics=self.metrics,
+            reports=self.reports)
         self.ready = False
         self._stopping = asyncio.Event()
 
@@ -205,6 +209,7 @@ class Controller:
             await self.queue.shutdown(drain=True, timeout=30)
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            await self.reports.drain()
         finally:
             self.ready = False
             for informer in self.apps.informers:
