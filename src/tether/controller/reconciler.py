@@ -18,194 +18,29 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from tether.controller import reports as rp
-from tether.controller.drift import Drift, detect
+from tether.controller.app_status import dependency_ready, status_after, status_failed
 from tether.controller.reports import AppReport, Reports
-from tether.delivery.inputs import app_inputs, touches
-from tether.delivery.render import render_tree_async
-from tether.delivery.source import CommitInfo, SecretCredentials, SourceFetcher
+from tether.controller.stages import (
+    CASCADE_FINALIZER,
+    REFRESH_ANNOTATION,
+    SYNC_ANNOTATION,
+    AppMemory,
+    PassResult,
+    StageError,
+    applied_digest,
+    drift_of,
+    fetch_revision,
+    ignore_rule,
+    render_revision,
+)
+from tether.delivery.source import SourceFetcher
 from tether.errors import TetherError
-from tether.model import Manifest
 
-#: annotations the CLI sets to ask for work now (values are timestamps; a change is the request)
-REFRESH_ANNOTATION = "tether.dev/refresh-requested-at"
-SYNC_ANNOTATION = "tether.dev/sync-requested-at"
-#: an app deleted with this finalizer has its objects pruned first (``tether app delete --cascade``)
-CASCADE_FINALIZER = "tether.dev/cascade"
-MAX_DRIFT = 20
-
-
-class StageError(TetherError):
-    """A stage of the pipeline failed; ``stage`` names it for the status reason."""
-
-    def __init__(self, stage: str, message: str) -> None:
-        super().__init__(message)
-        self.stage = stage
-
-
-@dataclass
-class AppMemory:
-    """What the controller remembers of one app between passes (in memory only; Git is the record)."""
-
-    commit: str = ""
-    commit_info: CommitInfo | None = None
-    wanted: tuple[str, str, str] = ("", "", "")  # (url, ref, pin) the commit was resolved for
-    fetched_at: float = float("-inf")
-    manifests: list[Manifest] | None = None
-    rendered_commit: str = ""
-    rendered_generation: int = -1
-    inputs: frozenset[str] = frozenset()
-    handled_refresh: str = ""
-    handled_sync: str = ""
-    #: when a push of a commit was first announced (webhook), for commit-to-applied latency
-    announced: dict[str, float] = field(default_factory=dict)
-    ready_revision: str = ""
-    started_reported: str = ""
-
-
-@dataclass
-class Outcome:
-    """What one pass decided; the runner turns it into status, events, metrics and a requeue."""
-
-    result: str  # "success" | "failure" | "skipped"
-    requeue_after: float | None = None
-    status: dict[str, Any] = field(default_factory=dict)
-
-
-def now_text(clock: Callable[[], float] = time.time) -> str:
-    return datetime.fromtimestamp(clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def spec_of(app: dict[str, Any]) -> dict[str, Any]:
-    return app.get("spec") or {}
-
-
-def ref_text(ref: Any) -> str:
-    """``spec.source.ref`` ({branch: main} / {tag: v1} / {semver: ">=1"} / {commit: sha}) as a source ref."""
-    if isinstance(ref, str):
-        return ref
-    if not isinstance(ref, dict):
-        return ""
-    for kind in ("commit", "tag", "semver", "branch"):
-        if ref.get(kind):
-            return f"{kind}:{ref[kind]}"
-    return ""
-
-
-def annotations_of(app: dict[str, Any]) -> dict[str, str]:
-    return (app.get("metadata") or {}).get("annotations") or {}
-
-
-async def fetch_revision(fetcher: SourceFetcher, app: dict[str, Any], memory: AppMemory, *, force: bool,
-                         secret_data: dict[str, str] | None, interval: float) -> bool:
-    """Bring ``memory.commit`` up to date when due; True when it was looked up this pass.
-
-    Due: the interval passed, a push/refresh asked for it, or what is wanted changed (URL, ref,
-    pin). A pinned commit already in the mirror is resolved without touching the network.
-    """
-    spec = spec_of(app)
-    source = spec.get("source") or {}
-    url = str(source.get("url") or "")
-    pin = (spec.get("pin") or {}).get("revision") or ""
-    wanted = (url, ref_text(source.get("ref")), pin)
-    changed = wanted != memory.wanted
-    due = force or changed or time.monotonic() - memory.fetched_at >= interval or not memory.commit
-    if not due or (pin and not changed and not force):
-        return False  # a pinned commit never moves
-    credentials = SecretCredentials(secret_data, url) if secret_data else None
-    try:
-        if not (pin and fetcher.has_commit(url, pin)):
-            await fetcher.fetch(url, credentials.credentials if credentials else None, force=force)
-        fetched = await fetcher.resolve(url, f"commit:{pin}" if pin else wanted[1])
-    except TetherError as error:
-        raise StageError("FetchFailed", str(error)) from None
-    finally:
-        if credentials is not None:
-            credentials.close()
-    memory.fetched_at = time.monotonic()
-    memory.commit, memory.commit_info, memory.wanted = fetched.commit, fetched.info, wanted
-    return True
-
-
-async def render_revision(fetcher: SourceFetcher, app: dict[str, Any], memory: AppMemory, options: Any,
-                          decryptor: Any) -> bool:
-    """Render when the spec changed or a new commit touched the app's inputs; True when rendered."""
-    spec = spec_of(app)
-    source = spec.get("source") or {}
-    url, path = str(source.get("url") or ""), str(source.get("path") or "")
-    generation = int((app.get("metadata") or {}).get("generation") or 0)
-    if memory.manifests is not None and memory.rendered_generation == generation:
-        if memory.rendered_commit == memory.commit:
-            return False
-        changed = await fetcher.changed_paths(url, memory.rendered_commit, memory.commit)
-        if not touches(changed, memory.inputs):
-            memory.rendered_commit = memory.commit  # the commit did not touch this app: same render
-            return False
-    try:
-        root = await fetcher.export(url, memory.commit)
-        manifests = await render_tree_async(root, path, options, decryptor)
-    except TetherError as error:
-        raise StageError("RenderFailed", f"{memory.commit[:12]}: {error}") from None
-    values = tuple(((spec.get("render") or {}).get("helm") or {}).get("valuesFiles") or ())
-    memory.inputs = app_inputs(root, path, values)
-    memory.manifests, memory.rendered_commit, memory.rendered_generation = manifests, memory.commit, generation
-    return True
-
-
-def drift_of(changes: list[Any], ours: set[str]) -> list[Drift]:
-    """Drift entries for the changes a plan found while Git stayed at the applied revision."""
-    drifts = []
-    for change in changes[:MAX_DRIFT]:
-        label = str(change.ref)
-        drifts.append(detect(label, change.after, change.live, ours))
-    return drifts
-
-
-def history_entry(info: CommitInfo | None, commit: str, result: str, counts: dict[str, int],
-                  clock: Callable[[], float] = time.time) -> dict[str, Any]:
-    entry: dict[str, Any] = {"revision": commit, "result": result, "deployedAt": now_text(clock),
-                             "objects": counts}
-    if info is not None:
-        entry.update({"author": info.author, "subject": info.subject,
-                      "committedAt": info.committed_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
-    return entry
-
-
-def trimmed_history(history: list[dict[str, Any]], entry: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-    """Newest first; a repeat of the newest revision replaces it instead of adding a row."""
-    rest = [h for h in history if isinstance(h, dict)]
-    if rest and rest[0].get("revision") == entry["revision"]:
-        rest = rest[1:]
-    return [entry, *rest][: max(limit, 1)]
-
-
-
-# ---------------------------------------------------------------- the pass
-
-
-@dataclass
-class PassResult:
-    """What one pass found, before it is written as status."""
-
-    stage: str = ""  # the failed stage's reason ("" = no failure)
-    message: str = ""
-    synced: bool | None = None  # None: unknown (nothing planned)
-    applied: bool = False
-    health: str = "Unknown"
-    health_message: str = ""
-    drift: list[Drift] = field(default_factory=list)
-    drift_corrected: list[Drift] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    inventory: int | None = None
-    pruned: int = 0
-    prune_blocked: list[str] = field(default_factory=list)  # inventory entries not verified
-    waiting_on: str = ""  # a dependency that is not Ready
-    requeue_after: float | None = None
-    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+__all__ = ["CASCADE_FINALIZER", "REFRESH_ANNOTATION", "SYNC_ANNOTATION", "Reconciler"]
 
 
 class Reconciler:
@@ -307,7 +142,7 @@ class Reconciler:
         await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app))
         manifests = memory.manifests or []
         identity = AppIdentity(app.namespace, app.name)
-        rules = [_ignore_rule(rule) for rule in app.spec.ignore_differences]
+        rules = [ignore_rule(rule) for rule in app.spec.ignore_differences]
         for info in {await kube.info_for(m.obj) for m in manifests if m.obj.get("kind")}:
             await self.informers.ensure(info)
         try:
@@ -359,8 +194,8 @@ class Reconciler:
         deadline = time.monotonic() + timeout
         pending = list(changes)
         while pending and time.monotonic() < deadline:
-            pending = [c for c in pending if _digest(self.cache.get(c.ref.group, c.ref.kind, c.ref.namespace,
-                                                                    c.ref.name)) != _digest(c.desired)]
+            pending = [c for c in pending if applied_digest(self.cache.get(c.ref.group, c.ref.kind, c.ref.namespace,
+                                                                    c.ref.name)) != applied_digest(c.desired)]
             if pending:
                 await asyncio.sleep(0.02)
 
@@ -387,130 +222,9 @@ class Reconciler:
         result.health, result.health_message = str(worst), message
 
 
-def _digest(obj: dict[str, Any] | None) -> str | None:
-    from tether.engine.diff import DIGEST_ANNOTATION
-
-    return (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
-
-
-def _ignore_rule(rule: Any) -> Any:
-    from tether.engine.diff import IgnoreRule
-
-    manager = rule.managed_fields_managers[0] if rule.managed_fields_managers else None
-    return IgnoreRule(group=rule.group or "", kind=rule.kind, pointers=tuple(rule.json_pointers), manager=manager)
-
-
-# ---------------------------------------------------------------- status of a pass
-
-
-def _short(sha: str) -> str:
-    return sha[:12]
-
-
-def status_after(app: Any, memory: AppMemory, result: PassResult, now: datetime) -> Any:
-    """The Application's new status after a successful pass (typed ``ApplicationStatus``)."""
-    from tether.controller import conditions as c
-    from tether.controller.api import DriftEntry, HealthStatus, HistoryEntry, Inventory, ObjectCounts, SyncStatus
-    from tether.controller.status import record_drift, record_history
-
-    status = app.status.model_copy(deep=True)
-    generation = app.generation
-    status.source_revision = memory.commit or status.source_revision
-    status.last_attempted_revision = memory.commit or status.last_attempted_revision
-    conds = status.conditions
-    synced = result.synced
-    sync_text = "Synced" if synced else ("OutOfSync" if synced is False else "Unknown")
-    status.sync = SyncStatus(status=sync_text, revision=memory.commit or None)
-    status.health = HealthStatus(status=result.health, message=result.health_message or None)
-    if result.inventory is not None:
-        status.inventory = Inventory(count=result.inventory)
-    found = [DriftEntry(object=d.object, fields=list(d.fields), manager=d.manager or None, time=d.time or None)
-             for d in result.drift]
-    status.drift = record_drift([], found) if found else []
-    conds = c.set_condition(conds, c.SYNCED, "True" if synced else "False" if synced is False else "Unknown",
-                            "Synced" if synced else "OutOfSync", f"at {_short(memory.commit)}" if synced else
-                            "the cluster differs from Git", generation, now)
-    healthy = {"Healthy": "True", "Progressing": "Unknown", "Unknown": "Unknown"}.get(result.health, "False")
-    conds = c.set_condition(conds, c.HEALTHY, healthy, result.health, result.health_message, generation, now)
-    conds = c.set_condition(conds, c.DRIFTED, "True" if found else "False",
-                            "DriftDetected" if found else "NoDrift",
-                            "; ".join(d.describe() for d in result.drift[:3]), generation, now)
-    pin = app.spec.pin
-    if pin is not None:
-        conds = c.set_condition(conds, c.PINNED, "True", "Pinned",
-                                f"pinned to {pin.revision}" + (f": {pin.reason}" if pin.reason else ""),
-                                generation, now)
-    else:
-        conds = c.delete(conds, c.PINNED)
-    if result.applied or (synced and status.last_applied_revision != memory.commit and result.synced):
-        if result.applied:
-            counts = ObjectCounts(total=result.inventory or 0, created=result.counts.get("create", 0),
-                                  updated=result.counts.get("update", 0),
-                                  unchanged=result.counts.get("unchanged", 0), pruned=result.pruned)
-            info = memory.commit_info
-            entry = HistoryEntry(revision=memory.commit, author=info.author if info else None,
-                                 subject=info.subject if info else None,
-                                 committed_at=info.committed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if info else None,
-                                 deployed_at=c.rfc3339(now), result="Succeeded", objects=counts)
-            status.history = record_history(status.history, entry, app.spec.revision_history_limit)
-        status.last_applied_revision = memory.commit
-    if not synced:
-        conds = c.mark_ready(conds, "OutOfSync", "the cluster differs from Git (automated sync is off)", generation,
-                             now)
-        conds = c.set_condition(conds, c.READY, "False", "OutOfSync",
-                                "; ".join(d.describe() for d in result.drift[:3]) or "the cluster differs from Git",
-                                generation, now)
-    elif result.health == "Degraded":
-        conds = c.set_condition(c.delete(c.delete(conds, c.RECONCILING), c.STALLED), c.READY, "False",
-                                "HealthDegraded", result.health_message, generation, now)
-    elif result.health in ("Progressing", "Unknown", "Missing"):
-        conds = c.mark_reconciling(conds, "Progressing", result.health_message or "waiting for health",
-                                   generation, now)
-        conds = c.set_condition(conds, c.READY, "Unknown", "Progressing", result.health_message, generation, now)
-    else:
-        conds = c.mark_ready(conds, "ReconciliationSucceeded", f"applied revision {_short(memory.commit)}",
-                             generation, now)
-    status.conditions = list(conds)
-    status.observed_generation = generation
-    return status
-
-
-def status_failed(app: Any, memory: AppMemory, error: StageError, now: datetime, *, terminal: bool) -> Any:
-    from tether.controller import conditions as c
-
-    status = app.status.model_copy(deep=True)
-    status.last_attempted_revision = memory.commit or status.last_attempted_revision
-    if memory.commit:
-        status.source_revision = memory.commit
-    mark = c.mark_stalled if terminal else c.mark_failed
-    status.conditions = list(mark(status.conditions, error.stage, str(error), app.generation, now))
-    status.observed_generation = app.generation
-    return status
-
-
-# ---------------------------------------------------------------- the reconcile entry point
-
-
-def dependency_ready(dep: dict[str, Any] | None) -> tuple[bool, str]:
-    """Ready at its current revision: Ready=True for its generation and Git's revision applied."""
-    if dep is None:
-        return False, "not found"
-    status = dep.get("status") or {}
-    meta = dep.get("metadata") or {}
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
-    if ready is None or ready.get("status") != "True":
-        return False, f"not Ready ({(ready or {}).get('reason', 'no status yet')})"
-    if status.get("observedGeneration") != meta.get("generation"):
-        return False, "its latest spec is not reconciled yet"
-    if status.get("lastAppliedRevision") != status.get("sourceRevision"):
-        return False, "its latest revision is not applied yet"
-    return True, ""
-
-
-class ReconcileLoop(Reconciler):
-    """The reconcile of one key, as the work queue calls it; returns seconds until the next pass."""
 
     async def reconcile(self, key: tuple[str, str]) -> float | None:
+        """The reconcile of one key, as the work queue calls it; returns seconds until the next pass."""
         from tether.controller import conditions as c
         from tether.controller.api import InvalidApplication, parse_application
 
@@ -637,7 +351,7 @@ class ReconcileLoop(Reconciler):
         if ready_now is not None and ready_now.status == "True" and (
                 was is None or was.status != "True" or app.status.last_applied_revision != memory.commit):
             await self.events.normal(app, ev.RECONCILIATION_SUCCEEDED,
-                                     f"revision {_short(memory.commit)} applied and healthy")
+                                     f"revision {memory.commit[:12]} applied and healthy")
             if memory.ready_revision != memory.commit and self.metrics is not None:
                 since = memory.announced.pop(memory.commit, None)
                 if since is None and memory.commit_info is not None:
@@ -704,3 +418,4 @@ class ReconcileLoop(Reconciler):
         if status is not None:
             self.metrics.set_app(app.namespace, app.name, status.sync.status, status.health.status,
                                       status.source_revision or "")
+

@@ -25,7 +25,7 @@ from tether.controller.api import APPLICATION_INFO, install_crd
 from tether.controller.cache import APP_LABEL, APP_NAMESPACE_LABEL, CacheReader, InformerSet, ObjectCache
 from tether.controller.informer import DELETED, Informer
 from tether.controller.queue import WorkQueue
-from tether.controller.reconciler import REFRESH_ANNOTATION, SYNC_ANNOTATION, ReconcileLoop
+from tether.controller.reconciler import REFRESH_ANNOTATION, SYNC_ANNOTATION, Reconciler
 from tether.controller.reports import Reports
 from tether.delivery.source import SourceFetcher
 from tether.kube import Kube
@@ -110,7 +110,7 @@ class Controller:
         self.apps = _Apps([Informer(kube, APPLICATION_INFO, namespace) for namespace in namespaces])
         self.queue: WorkQueue[Key] = WorkQueue(on_latency=lambda _key, seconds: self._observe_queue(seconds))
         self.fetcher = SourceFetcher(_path(options.cache_dir), min_interval=options.fetch_min_interval)
-        self.reconciler = ReconcileLoop(
+        self.reconciler = Reconciler(
             kube=kube, apps=self.apps, cache=_CacheView(self.cache, self.informers), informers=self.informers,
             fetcher=self.fetcher, status=StatusWriter(kube), events=EventRecorder(kube), metrics=self.metrics,
             reports=self.reports)

@@ -1,0 +1,173 @@
+"""The stages of one pass over an Application, and what the controller remembers between passes.
+
+- ``fetch_revision``: Git is looked up when the app's interval passed, on a webhook or refresh,
+  or when what is wanted changed (URL, ref, pin); otherwise the last revision stands.
+- ``render_revision``: an app is rendered again only when its spec changed or a new commit
+  touched its inputs (its path, the Kustomize bases it reaches, its values files).
+- A failing stage raises ``StageError`` naming it; the reconciler turns that into status and
+  keeps the cluster as it was (nothing is pruned after a failed stage).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.controller.drift import Drift, detect
+from tether.delivery.inputs import app_inputs, touches
+from tether.delivery.render import render_tree_async
+from tether.delivery.source import CommitInfo, SecretCredentials, SourceFetcher
+from tether.errors import TetherError
+from tether.model import Manifest
+
+REFRESH_ANNOTATION = "tether.dev/refresh-requested-at"
+SYNC_ANNOTATION = "tether.dev/sync-requested-at"
+#: an app deleted with this finalizer has its objects pruned first (``tether app delete --cascade``)
+CASCADE_FINALIZER = "tether.dev/cascade"
+MAX_DRIFT = 20
+
+
+class StageError(TetherError):
+    """A stage of the pipeline failed; ``stage`` names it for the status reason."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+@dataclass
+class AppMemory:
+    """What the controller remembers of one app between passes (in memory only; Git is the record)."""
+
+    commit: str = ""
+    commit_info: CommitInfo | None = None
+    wanted: tuple[str, str, str] = ("", "", "")  # (url, ref, pin) the commit was resolved for
+    fetched_at: float = float("-inf")
+    manifests: list[Manifest] | None = None
+    rendered_commit: str = ""
+    rendered_generation: int = -1
+    inputs: frozenset[str] = frozenset()
+    handled_refresh: str = ""
+    handled_sync: str = ""
+    #: when a push of a commit was first announced (webhook), for commit-to-applied latency
+    announced: dict[str, float] = field(default_factory=dict)
+    ready_revision: str = ""
+    started_reported: str = ""
+
+
+def spec_of(app: dict[str, Any]) -> dict[str, Any]:
+    return app.get("spec") or {}
+
+
+def ref_text(ref: Any) -> str:
+    """``spec.source.ref`` ({branch: main} / {tag: v1} / {semver: ">=1"} / {commit: sha}) as a source ref."""
+    if isinstance(ref, str):
+        return ref
+    if not isinstance(ref, dict):
+        return ""
+    for kind in ("commit", "tag", "semver", "branch"):
+        if ref.get(kind):
+            return f"{kind}:{ref[kind]}"
+    return ""
+
+
+async def fetch_revision(fetcher: SourceFetcher, app: dict[str, Any], memory: AppMemory, *, force: bool,
+                         secret_data: dict[str, str] | None, interval: float) -> bool:
+    """Bring ``memory.commit`` up to date when due; True when it was looked up this pass.
+
+    Due: the interval passed, a push/refresh asked for it, or what is wanted changed (URL, ref,
+    pin). A pinned commit already in the mirror is resolved without touching the network.
+    """
+    spec = spec_of(app)
+    source = spec.get("source") or {}
+    url = str(source.get("url") or "")
+    pin = (spec.get("pin") or {}).get("revision") or ""
+    wanted = (url, ref_text(source.get("ref")), pin)
+    changed = wanted != memory.wanted
+    due = force or changed or time.monotonic() - memory.fetched_at >= interval or not memory.commit
+    if not due or (pin and not changed and not force):
+        return False  # a pinned commit never moves
+    credentials = SecretCredentials(secret_data, url) if secret_data else None
+    try:
+        if not (pin and fetcher.has_commit(url, pin)):
+            await fetcher.fetch(url, credentials.credentials if credentials else None, force=force)
+        fetched = await fetcher.resolve(url, f"commit:{pin}" if pin else wanted[1])
+    except TetherError as error:
+        raise StageError("FetchFailed", str(error)) from None
+    finally:
+        if credentials is not None:
+            credentials.close()
+    memory.fetched_at = time.monotonic()
+    memory.commit, memory.commit_info, memory.wanted = fetched.commit, fetched.info, wanted
+    return True
+
+
+async def render_revision(fetcher: SourceFetcher, app: dict[str, Any], memory: AppMemory, options: Any,
+                          decryptor: Any) -> bool:
+    """Render when the spec changed or a new commit touched the app's inputs; True when rendered."""
+    spec = spec_of(app)
+    source = spec.get("source") or {}
+    url, path = str(source.get("url") or ""), str(source.get("path") or "")
+    generation = int((app.get("metadata") or {}).get("generation") or 0)
+    if memory.manifests is not None and memory.rendered_generation == generation:
+        if memory.rendered_commit == memory.commit:
+            return False
+        changed = await fetcher.changed_paths(url, memory.rendered_commit, memory.commit)
+        if not touches(changed, memory.inputs):
+            memory.rendered_commit = memory.commit  # the commit did not touch this app: same render
+            return False
+    try:
+        root = await fetcher.export(url, memory.commit)
+        manifests = await render_tree_async(root, path, options, decryptor)
+    except TetherError as error:
+        raise StageError("RenderFailed", f"{memory.commit[:12]}: {error}") from None
+    values = tuple(((spec.get("render") or {}).get("helm") or {}).get("valuesFiles") or ())
+    memory.inputs = app_inputs(root, path, values)
+    memory.manifests, memory.rendered_commit, memory.rendered_generation = manifests, memory.commit, generation
+    return True
+
+
+def drift_of(changes: list[Any], ours: set[str]) -> list[Drift]:
+    """Drift entries for the changes a plan found while Git stayed at the applied revision."""
+    drifts = []
+    for change in changes[:MAX_DRIFT]:
+        label = str(change.ref)
+        drifts.append(detect(label, change.after, change.live, ours))
+    return drifts
+
+
+@dataclass
+class PassResult:
+    """What one pass found, before it is written as status."""
+
+    stage: str = ""  # the failed stage's reason ("" = no failure)
+    message: str = ""
+    synced: bool | None = None  # None: unknown (nothing planned)
+    applied: bool = False
+    health: str = "Unknown"
+    health_message: str = ""
+    drift: list[Drift] = field(default_factory=list)
+    drift_corrected: list[Drift] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    inventory: int | None = None
+    pruned: int = 0
+    prune_blocked: list[str] = field(default_factory=list)  # inventory entries not verified
+    waiting_on: str = ""  # a dependency that is not Ready
+    requeue_after: float | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+
+
+def applied_digest(obj: dict[str, Any] | None) -> str | None:
+    from tether.engine.diff import DIGEST_ANNOTATION
+
+    return (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
+
+
+def ignore_rule(rule: Any) -> Any:
+    from tether.engine.diff import IgnoreRule
+
+    manager = rule.managed_fields_managers[0] if rule.managed_fields_managers else None
+    return IgnoreRule(group=rule.group or "", kind=rule.kind, pointers=tuple(rule.json_pointers), manager=manager)
+
+
