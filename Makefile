@@ -22,10 +22,12 @@ demo: venv
 
 test: venv system-deps
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: venv
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 bench: venv
 	$(BIN)/python -m bench.run_all

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 TETHER = str(Path(sys.executable).with_name("tether"))
@@ -19,34 +20,32 @@ def _first_line(proc: subprocess.Popen) -> str:
     return line
 
 
-def test_demo_applies_the_example_and_serves_until_interrupted(tmp_path: Path):
+def test_demo_runs_the_gitops_loop_and_serves_until_interrupted(tmp_path: Path):
     proc = subprocess.Popen(
         [TETHER, "demo", "--data", str(tmp_path / "demo")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         kubeconfig = _first_line(proc)
         assert Path(kubeconfig).is_file()
-        # the demo prints its hints after applying: wait for them, then look around as a user would
+        # the demo prints its hints once the controller runs and the Application exists
         assert proc.stderr is not None
         seen = ""
         while "Stop with Ctrl-C" not in seen:
             line = proc.stderr.readline()
             assert line, seen
             seen += line
-        assert "deployment.apps/web serverside-applied" in seen
-        out = subprocess.run(
-            [KUBECTL, "--kubeconfig", kubeconfig, "get", "all", "-A"], capture_output=True, text=True, timeout=60
-        )
-        assert out.returncode == 0 and "deployment.apps/web" in out.stdout and "service/web" in out.stdout
-        manifest = tmp_path / "more.yaml"
-        manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: demo}\ndata: {a: b}\n")
-        out = subprocess.run(
-            [KUBECTL, "--kubeconfig", kubeconfig, "apply", "--server-side", "-f", str(manifest)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert out.returncode == 0 and "serverside-applied" in out.stdout
+        assert "git push" in seen and "tether app" in seen
+        deadline = time.monotonic() + 60
+        while True:  # the controller applies the example from the demo's Git server
+            out = subprocess.run([KUBECTL, "--kubeconfig", kubeconfig, "get", "all", "-n", "demo"],
+                                 capture_output=True, text=True, timeout=60)
+            if "deployment.apps/web" in out.stdout and "service/web" in out.stdout:
+                break
+            assert time.monotonic() < deadline, out.stdout + out.stderr
+            time.sleep(0.2)
+        out = subprocess.run([KUBECTL, "--kubeconfig", kubeconfig, "get", "applications", "-A"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and "demo" in out.stdout, out.stderr
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
