@@ -154,7 +154,7 @@ def kubectl_argv(files: Path, kubeconfig: Path) -> list[str]:
 
 async def breakdown(files: Path, kubeconfig: Path) -> dict[str, float]:
     """Where a no-op's time goes, stage by stage (in this process)."""
-    from tether.cli.push import validate_against
+    from tether.delivery.plan import validate_changes as validate_against
     from tether.engine.apply import ApplyOptions, apply_plan
     from tether.engine.plan import make_plan
     from tether.kube import Kube

@@ -141,3 +141,18 @@ def test_pin_and_unpin(env: LocalEnvironment, cluster: Cluster) -> None:
     cluster.patch("tether.dev/v1alpha1", "Application", "pin", "default", {"spec": {"pin": None}})
     eventually(lambda: data_of(cluster, "c", "pin").get("v") == "2", "back to the branch head")
     assert condition(cluster.app("pin"), "Pinned") == {}
+
+
+def test_an_invalid_object_is_refused_before_anything_is_written(env: LocalEnvironment, cluster: Cluster) -> None:
+    env.commit("Add valid", {"valid/ns.yaml": namespace("valid"), "valid/cm.yaml": configmap("c", "valid", v="1")})
+    cluster.apply(app(env, "valid", "valid", "valid"))
+    eventually(lambda: ready_at(cluster.app("valid"), env.head()), "valid Ready")
+    bad = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: valid\n"
+           "spec:\n  replicas: two\n  selector: {matchLabels: {a: b}}\n"
+           "  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: nginx}]}\n")
+    env.commit("Add an invalid Deployment", {"valid/d.yaml": bad, "valid/cm.yaml": configmap("c", "valid", v="2")})
+    failed = eventually(lambda: condition(cluster.app("valid"), "Ready").get("reason") == "ValidationFailed"
+                        and cluster.app("valid"), "ValidationFailed")
+    assert "replicas" in condition(failed, "Ready")["message"]
+    assert condition(failed, "Stalled")["status"] == "True"  # only a new commit can help
+    assert data_of(cluster, "c", "valid")["v"] == "1", "nothing of the invalid commit may be applied"

@@ -72,6 +72,10 @@ def print_error(message: str) -> None:
     _write_stderr(f"error: {printable(message)}\n")
 
 
+def print_warning(message: str) -> None:
+    _write_stderr(f"warning: {printable(message)}\n")
+
+
 def print_interrupted() -> None:
     _write_stderr("interrupted\n")
 

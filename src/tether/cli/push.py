@@ -14,14 +14,14 @@ import os
 import re
 import sys
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 import yaml
 
-from tether.cli.conventions import print_error
+from tether.cli.conventions import print_error, print_warning
 from tether.cli.render import with_render_options
+from tether.delivery.plan import plan_app
 from tether.engine import (
     DEFAULT_NAMESPACE,
     AppIdentity,
@@ -31,14 +31,11 @@ from tether.engine import (
     Outcome,
     Plan,
     apply_plan,
-    make_plan,
 )
 from tether.engine.diff import load_ignore_rules
-from tether.errors import TetherError, UsageError, ValidationError
+from tether.errors import TetherError, UsageError
 from tether.kube import Kube
-from tether.model import Manifest
 from tether.render import RenderOptions, render_source
-from tether.schemas import gvk_index
 
 T = TypeVar("T")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
@@ -58,28 +55,6 @@ def parse_duration(text: str) -> float:
     return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
 
 
-async def validate_against(kube: Kube, manifests: list[Manifest], kube_version: str, root: Path | None = None) -> None:
-    """The validate stage, with CRD schemas from the set and (when needed) from the cluster."""
-    # imported here: schema and CEL machinery is only needed when something is about to be written
-    from tether.validate import validate_manifests
-    from tether.validate.crd import crd_versions
-
-    builtin = gvk_index(kube_version)
-    crds: dict[tuple[str, str, str], dict[str, Any]] = {}
-    if any((m.ref.group, m.ref.version, m.ref.kind) not in builtin for m in manifests):
-        info = await kube.info("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-        for crd in await kube.list(info):
-            for gvk in crd_versions(crd):
-                crds[gvk] = crd
-    report = validate_manifests(manifests, kube_version=kube_version, root=root,
-                                crd_lookup=lambda group, version, kind: crds.get((group, version, kind)))
-    if not report.valid:
-        shown = [str(f) for f in report.errors[:20]]
-        more = f"\n... and {len(report.errors) - 20} more" if len(report.errors) > 20 else ""
-        raise ValidationError(f"{len(report.errors)} validation error(s); nothing was applied:\n"
-                              + "\n".join(shown) + more)
-
-
 class Common:
     """Options shared by diff and apply."""
 
@@ -96,24 +71,19 @@ class Common:
         self.identity = AppIdentity(inventory_namespace, render.app)
 
     async def plan(self, path: str, *, exact: bool) -> tuple[Kube, Plan]:
-        """Render, plan and validate, all before any write: bad input applies and prunes nothing.
-
-        Validation runs on what the plan would write (creates and updates), not on the whole set:
-        an unchanged object is byte for byte what the server already accepted, and skipping it
-        keeps a no-op run of 10,000 objects fast. Unknown kinds and duplicates are refused by
-        the plan itself, for every object.
-        """
+        """Render, plan and validate, all before any write: bad input applies and prunes nothing."""
         rendered = render_source(path, self.render)
+        for warning in rendered.warnings:
+            print_warning(warning)
         kube = await Kube.connect(kubeconfig=self.kubeconfig, context=self.context,
                                   namespace=self.render.namespace or None)
         try:
             rules = load_ignore_rules(self.ignore_rules) if self.ignore_rules else []
-            plan = await make_plan(kube, rendered.manifests, self.identity, ignore_rules=rules, exact=exact,
-                                   adopt=self.adopt, default_namespace=self.render.namespace or None)
-            if self.validate and plan.changed_manifests():
-                # plain files: field errors can point at the field's own line
-                root = (rendered.source_root or rendered.root) if rendered.renderer == "yaml" else None
-                await validate_against(kube, plan.changed_manifests(), self.kube_version, root)
+            # plain files: field errors can point at the field's own line
+            root = (rendered.source_root or rendered.root) if rendered.renderer == "yaml" else None
+            plan = await plan_app(kube, rendered.manifests, self.identity, ignore_rules=rules, exact=exact,
+                                  adopt=self.adopt, default_namespace=self.render.namespace or None,
+                                  validate=self.validate, kube_version=self.kube_version, root=root)
         except BaseException:
             await kube.close()
             raise

@@ -38,7 +38,7 @@ from tether.controller.stages import (
     render_revision,
 )
 from tether.delivery.source import SourceFetcher
-from tether.errors import TetherError
+from tether.errors import TetherError, ValidationError
 
 __all__ = ["CASCADE_FINALIZER", "REFRESH_ANNOTATION", "SYNC_ANNOTATION", "Reconciler"]
 
@@ -124,7 +124,8 @@ class Reconciler:
 
     async def run_pass(self, app: Any, kube: Any, *, sync_requested: bool, force_fetch: bool) -> PassResult:
         """Fetch, render, plan, apply (when automated or asked), observe health. Raises StageError."""
-        from tether.engine import WRITES, Action, AppIdentity, ApplyOptions, apply_plan, make_plan
+        from tether.delivery.plan import plan_app
+        from tether.engine import WRITES, Action, AppIdentity, ApplyOptions, apply_plan
 
         result = PassResult()
         memory = self.memory_of(app.key)
@@ -146,8 +147,10 @@ class Reconciler:
         for info in {await kube.info_for(m.obj) for m in manifests if m.obj.get("kind")}:
             await self.informers.ensure(info)
         try:
-            plan = await make_plan(kube, manifests, identity, reader=self.cache.reader(), ignore_rules=rules,
-                                   default_namespace=app.spec.destination.namespace or app.namespace)
+            plan = await plan_app(kube, manifests, identity, reader=self.cache.reader(), ignore_rules=rules,
+                                  default_namespace=app.spec.destination.namespace or app.namespace)
+        except ValidationError as error:
+            raise StageError("ValidationFailed", f"{memory.commit[:12]}: {error}") from None
         except TetherError as error:
             raise StageError("PlanFailed", f"{memory.commit[:12]}: {error}") from None
         changes = [c for c in plan.changes if c.action in WRITES or c.action is Action.CONFLICT]
@@ -269,7 +272,7 @@ class Reconciler:
         try:
             result = await self.run_pass(app, kube, sync_requested=sync_requested, force_fetch=force)
         except StageError as error:
-            terminal = error.stage in ("RenderFailed", "PlanFailed", "InvalidSpec")
+            terminal = error.stage in ("RenderFailed", "ValidationFailed", "PlanFailed", "InvalidSpec")
             await self._fail(app, error, now, terminal=terminal)
             self._observe(app, "failure", started)
             if terminal:
