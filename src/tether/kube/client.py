@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx2 as httpx
 import msgspec
+import yaml
 from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ConfigError
@@ -46,9 +47,12 @@ def _load_config(kubeconfig: str | None, context: str | None) -> Any:
     try:
         config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
         return config.get(context_name=context) if context else config.get()
-    except (ConfigError, OSError, KeyError) as error:
+    except (ConfigError, OSError, KeyError, TypeError, AttributeError, yaml.YAMLError) as error:
+        # a kubeconfig that is not YAML, or YAML of the wrong shape, names the file
         where = kubeconfig or "the default kubeconfig"
-        raise KubeError(f"cannot load {where}{f' context {context!r}' if context else ''}: {error}") from None
+        reason = "not a kubeconfig (expected a mapping with clusters, users and contexts)" \
+            if isinstance(error, (TypeError, AttributeError)) else str(error)
+        raise KubeError(f"cannot load {where}{f' context {context!r}' if context else ''}: {reason}") from None
 
 
 class Kube:
