@@ -156,3 +156,23 @@ def test_an_invalid_object_is_refused_before_anything_is_written(env: LocalEnvir
     assert "replicas" in condition(failed, "Ready")["message"]
     assert condition(failed, "Stalled")["status"] == "True"  # only a new commit can help
     assert data_of(cluster, "c", "valid")["v"] == "1", "nothing of the invalid commit may be applied"
+
+
+def test_app_diff_shows_the_live_drift_and_changes_nothing(env: LocalEnvironment, cluster: Cluster,
+                                                          tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    env.commit("Add livediff", {"livediff/ns.yaml": namespace("livediff"),
+                                "livediff/cm.yaml": configmap("c", "livediff", v="git")})
+    cluster.apply(app(env, "livediff", "livediff", "livediff", self_heal=False))
+    eventually(lambda: ready_at(cluster.app("livediff"), env.head()), "livediff Ready")
+    cli = [sys.executable, "-m", "tether.cli.main", "app", "diff", "livediff", "-n", "default",
+           "--kubeconfig", str(env.kubeconfig), "--cache-dir", str(tmp_path)]
+    same = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert same.returncode == 0, same.stdout + same.stderr
+    cluster.patch("v1", "ConfigMap", "c", "livediff", {"data": {"v": "edited"}})
+    changed = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert "-  v: edited" in changed.stdout and "+  v: git" in changed.stdout
+    assert data_of(cluster, "c", "livediff")["v"] == "edited"  # a diff writes nothing

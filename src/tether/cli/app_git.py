@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tether.engine.diff import mask_secret, to_yaml
 from tether.errors import SourceError, UsageError
 from tether.model import Manifest, ObjectRef
@@ -30,31 +28,15 @@ from tether.source.url import mask_url
 class RenderedRevision:
     commit: str
     objects: dict[ObjectRef, dict[str, Any]]
+    manifests: tuple[Manifest, ...] = ()
 
 
-def render_options_for(obj: dict[str, Any], variables: dict[str, str], values_file: str = "") -> RenderOptions:
-    """The RenderOptions the controller would use for this Application's spec.render."""
-    spec = obj.get("spec") or {}
-    render = spec.get("render") or {}
-    helm, jsonnet = render.get("helm") or {}, render.get("jsonnet") or {}
-    files = tuple(helm.get("valuesFiles") or ()) + ((values_file,) if values_file else ())
-    return RenderOptions(
-        app=obj["metadata"]["name"], namespace=(spec.get("destination") or {}).get("namespace") or "",
-        values_files=files, release_name=helm.get("releaseName") or "",
-        tla_str=tuple((jsonnet.get("tlaStr") or {}).items()), tla_code=tuple((jsonnet.get("tlaCode") or {}).items()),
-        ext_str=tuple((jsonnet.get("extStr") or {}).items()), ext_code=tuple((jsonnet.get("extCode") or {}).items()),
-        variables=tuple(sorted(variables.items())),
-    )
+def render_options_for(obj: dict[str, Any], variables: dict[str, str]) -> RenderOptions:
+    """The RenderOptions the controller uses for this Application's spec.render."""
+    from tether.controller.api import parse_application
+    from tether.controller.stages import render_options_for as options_of
 
-
-def inline_values_file(obj: dict[str, Any], directory: Path) -> str:
-    """spec.render.helm.values written as a values file (merged after valuesFiles, as the API says)."""
-    values = (((obj.get("spec") or {}).get("render") or {}).get("helm") or {}).get("values")
-    if not values:
-        return ""
-    path = directory / "inline-values.yaml"
-    path.write_text(yaml.safe_dump(values))
-    return str(path)
+    return options_of(parse_application(obj), tuple(sorted(variables.items())))
 
 
 def decode_secret_data(secret: dict[str, Any]) -> dict[str, str]:
@@ -65,23 +47,20 @@ def decode_secret_data(secret: dict[str, Any]) -> dict[str, str]:
 
 def render_revision(cache: GitCache, mirror: Path, obj: dict[str, Any], revision: str, options: RenderOptions,
                     decryption_keys: dict[str, str]) -> RenderedRevision:
-    from tether.render.pipeline import render_directory
-    from tether.render.postprocess import postprocess
+    from tether.delivery.render import render_tree
     from tether.secrets import Decryptor
 
     url = obj["spec"]["source"]["url"]
     path = obj["spec"]["source"].get("path") or "."
     resolved = cache.resolve(mirror, url, revision)
     root = cache.export(mirror, url, resolved.commit)
-    directory = root / path
-    if not directory.is_dir():
-        raise SourceError(f"{mask_url(url)}@{resolved.commit[:12]}: no directory {path!r} in the repository "
-                          "(spec.source.path)")
-    decryptor = Decryptor.from_key_material(decryption_keys)
-    manifests, _renderer = render_directory(directory, root, options, decryptor)
-    manifests = postprocess(manifests, app=options.app, namespace=options.namespace,
-                            variables=options.variables_map, add_labels=options.add_labels)
-    return RenderedRevision(resolved.commit, {m.ref: m.obj for m in manifests if isinstance(m, Manifest)})
+    try:
+        manifests = render_tree(root, "" if path == "." else path, options,
+                                Decryptor.from_key_material(decryption_keys))
+    except SourceError as error:
+        raise SourceError(f"{mask_url(url)}@{resolved.commit[:12]}: {error} (spec.source.path)") from None
+    return RenderedRevision(resolved.commit, {m.ref: m.obj for m in manifests if isinstance(m, Manifest)},
+                            tuple(manifests))
 
 
 def render_both(obj: dict[str, Any], from_rev: str, to_rev: str, variables: dict[str, str],
@@ -89,10 +68,23 @@ def render_both(obj: dict[str, Any], from_rev: str, to_rev: str, variables: dict
     url = obj["spec"]["source"]["url"]
     cache = GitCache(Path(cache_dir) if cache_dir else None)
     mirror = cache.fetch(url, Credentials.for_url(url))
-    with tempfile.TemporaryDirectory(prefix="tether-app-diff-") as scratch:
-        options = render_options_for(obj, variables, inline_values_file(obj, Path(scratch)))
-        return (render_revision(cache, mirror, obj, from_rev, options, decryption_keys),
-                render_revision(cache, mirror, obj, to_rev, options, decryption_keys))
+    options = render_options_for(obj, variables)
+    return (render_revision(cache, mirror, obj, from_rev, options, decryption_keys),
+            render_revision(cache, mirror, obj, to_rev, options, decryption_keys))
+
+
+def render_current(obj: dict[str, Any], variables: dict[str, str], decryption_keys: dict[str, str],
+                   cache_dir: str = "") -> RenderedRevision:
+    """The app rendered at the revision the controller last resolved (else the ref's head)."""
+    url = obj["spec"]["source"]["url"]
+    cache = GitCache(Path(cache_dir) if cache_dir else None)
+    mirror = cache.fetch(url, Credentials.for_url(url))
+    revision = ((obj.get("status") or {}).get("sourceRevision") or "")
+    if not revision:
+        ref = obj["spec"]["source"].get("ref") or {}
+        kind = next((k for k in ("commit", "tag", "semver", "branch") if ref.get(k)), "")
+        revision = f"{kind}:{ref[kind]}" if kind else ""
+    return render_revision(cache, mirror, obj, revision, render_options_for(obj, variables), decryption_keys)
 
 
 def unified_diff(old: RenderedRevision, new: RenderedRevision) -> str:

@@ -368,25 +368,35 @@ def delete_command(
 @group.command("diff")
 def diff_command(
     name: NameArg,
-    from_rev: Annotated[str, typer.Option("--from", help="Old revision: SHA, tag or branch.")],
-    to_rev: Annotated[str, typer.Option("--to", help="New revision: SHA, tag or branch.")],
+    from_rev: Annotated[str, typer.Option("--from", help="Old revision: SHA, tag or branch.")] = "",
+    to_rev: Annotated[str, typer.Option("--to", help="New revision: SHA, tag or branch.")] = "",
     cache_dir: Annotated[str, typer.Option("--cache-dir", help="Git mirror cache (default: the user cache).")] = "",
     namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
 ) -> None:
-    """Render two revisions of the app from Git and diff the objects. Exit 0 same, 1 different, 2 error.
+    """Diff the cluster against Git, or two revisions (--from/--to). Exit 0 same, 1 different, 2 error.
+
+    Without --from/--to: the app's objects as Git says them (at the revision the controller last
+    resolved) against the live cluster, by a server-side dry run; nothing is written. With both:
+    both revisions are rendered from Git (Git is the record; nothing else is stored).
 
     Example:
 
         tether app diff web -n shop --from 1a2b3c4 --to main
     """
-    from tether.cli.app_git import decode_secret_data, render_both, unified_diff
+    from tether.cli.app_git import decode_secret_data, render_both, render_current, unified_diff
 
     async def inputs(kube: Kube, ns: str) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
         obj = await ops.get_app(kube, name, ns)
         return obj, await _variables(kube, obj, decode_secret_data), await _decryption_keys(kube, obj,
                                                                                            decode_secret_data)
 
-    obj, variables, keys = Target(kubeconfig, context, namespace).run(inputs)
+    target = Target(kubeconfig, context, namespace)
+    obj, variables, keys = target.run(inputs)
+    if bool(from_rev) != bool(to_rev):
+        raise UsageError("give both --from and --to, or neither (to diff against the live cluster)")
+    if not from_rev:
+        _live_diff(target, obj, render_current(obj, variables, keys, cache_dir))
+        return
     old, new = render_both(obj, from_rev, to_rev, variables, keys, cache_dir)
     text = unified_diff(old, new)
     if not text:
@@ -394,6 +404,23 @@ def diff_command(
         return
     sys.stdout.write(text)
     raise typer.Exit(1)
+
+
+def _live_diff(target: Target, obj: dict[str, Any], rendered: Any) -> None:
+    from tether.delivery.plan import plan_app
+    from tether.engine import AppIdentity
+
+    meta = obj["metadata"]
+    destination = ((obj.get("spec") or {}).get("destination") or {}).get("namespace") or meta["namespace"]
+
+    async def work(kube: Kube, _ns: str) -> Any:
+        return await plan_app(kube, list(rendered.manifests), AppIdentity(meta["namespace"], meta["name"]),
+                              exact=True, validate=False, default_namespace=destination)
+
+    plan = target.run(work)
+    typer.echo(plan.render_text(color=sys.stdout.isatty()), nl=False)
+    if plan.has_changes():
+        raise typer.Exit(1)
 
 
 async def _variables(kube: Kube, obj: dict[str, Any], decode: Callable[[dict[str, Any]], dict[str, str]]

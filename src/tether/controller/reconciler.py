@@ -15,7 +15,6 @@ A reconcile is a pass through the pipeline, cheap where nothing changed:
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from tether.controller.stages import (
     drift_of,
     fetch_revision,
     ignore_rule,
+    render_options_for,
     render_revision,
 )
 from tether.delivery.source import SourceFetcher
@@ -95,22 +95,7 @@ class Reconciler:
         return tuple(sorted(values.items()))
 
     async def _render_options(self, kube: Any, app: Any) -> Any:
-        from tether.render import RenderOptions
-
-        helm = app.spec.render.helm
-        jsonnet = app.spec.render.jsonnet
-        return RenderOptions(
-            app=app.name,
-            namespace=app.spec.destination.namespace or app.namespace,
-            values_files=tuple(helm.values_files) if helm else (),
-            inline_values=json.dumps(helm.values, sort_keys=True) if helm and helm.values else "",
-            release_name=(helm.release_name or "") if helm else "",
-            tla_str=tuple(sorted(jsonnet.tla_str.items())) if jsonnet else (),
-            tla_code=tuple(sorted(jsonnet.tla_code.items())) if jsonnet else (),
-            ext_str=tuple(sorted(jsonnet.ext_str.items())) if jsonnet else (),
-            ext_code=tuple(sorted(jsonnet.ext_code.items())) if jsonnet else (),
-            variables=await self._variables(kube, app),
-        )
+        return render_options_for(app, await self._variables(kube, app))
 
     async def _decryptor(self, kube: Any, app: Any) -> Any:
         if app.spec.decryption is None:

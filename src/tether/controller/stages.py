@@ -158,6 +158,27 @@ class PassResult:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
 
 
+def render_options_for(app: Any, variables: tuple[tuple[str, str], ...] = ()) -> Any:
+    """The RenderOptions of an Application's spec.render (``app`` is the typed ``Application``)."""
+    import json
+
+    from tether.render import RenderOptions
+
+    helm, jsonnet = app.spec.render.helm, app.spec.render.jsonnet
+    return RenderOptions(
+        app=app.name,
+        namespace=app.spec.destination.namespace or app.namespace,
+        values_files=tuple(helm.values_files) if helm else (),
+        inline_values=json.dumps(helm.values, sort_keys=True) if helm and helm.values else "",
+        release_name=(helm.release_name or "") if helm else "",
+        tla_str=tuple(sorted(jsonnet.tla_str.items())) if jsonnet else (),
+        tla_code=tuple(sorted(jsonnet.tla_code.items())) if jsonnet else (),
+        ext_str=tuple(sorted(jsonnet.ext_str.items())) if jsonnet else (),
+        ext_code=tuple(sorted(jsonnet.ext_code.items())) if jsonnet else (),
+        variables=variables,
+    )
+
+
 def applied_digest(obj: dict[str, Any] | None) -> str | None:
     from tether.engine.diff import DIGEST_ANNOTATION
 
