@@ -58,6 +58,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        self.server.requests.append(self.path)
         path, _, query = self.path.partition("?")
         if ".." in path.split("/"):
             self.send_error(400, "bad path")
@@ -107,6 +108,8 @@ class _Server(http.server.ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.root, self.credentials, self.on_push = root, credentials, on_push
         self.backend = http_backend()
+        #: request paths served, in order (tests count fetches with it)
+        self.requests: list[str] = []
 
     def notify_push(self, repository: str) -> None:
         if self.on_push is not None:
@@ -129,8 +132,12 @@ class GitServer:
     def port(self) -> int:
         return int(self._server.server_address[1])
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+    @property
+    def requests(self) -> list[str]:
+        return self._server.requests
+
+    def url(self, name: str, userinfo: str = "") -> str:
+        return f"http://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}/{name}"
 
     def set_on_push(self, on_push: Callable[[str], None] | None) -> None:
         self._server.on_push = on_push
@@ -142,6 +149,13 @@ class GitServer:
             subprocess.run(["git", "init", "--bare", "-q", "-b", branch, str(bare)], check=True)
             subprocess.run(["git", "-C", str(bare), "config", "http.receivepack", "true"], check=True)
         return bare
+
+    def publish(self, work: Path, name: str) -> str:
+        """Push a working repository (all branches and tags) into the served repository ``name``."""
+        bare = self.create(name)
+        subprocess.run(["git", "-C", str(work), "push", "-q", "--force", "--mirror", str(bare)], check=True,
+                       capture_output=True)
+        return self.url(name)
 
     def start(self) -> GitServer:
         self._thread.start()
