@@ -176,3 +176,16 @@ def test_app_diff_shows_the_live_drift_and_changes_nothing(env: LocalEnvironment
     assert changed.returncode == 1, changed.stdout + changed.stderr
     assert "-  v: edited" in changed.stdout and "+  v: git" in changed.stdout
     assert data_of(cluster, "c", "livediff")["v"] == "edited"  # a diff writes nothing
+
+
+def test_delete_with_cascade_prunes_the_apps_objects_first(env: LocalEnvironment, cluster: Cluster) -> None:
+    env.commit("Add gone", {"gone/cm.yaml": configmap("c", "default", v="1")})
+    cluster.apply(app(env, "gone", "gone", "default"))
+    eventually(lambda: ready_at(cluster.app("gone"), env.head()), "gone Ready")
+    assert cluster.get("v1", "ConfigMap", "c", "default") is not None
+    current = cluster.app("gone")
+    cluster.patch("tether.dev/v1alpha1", "Application", "gone", "default", {"metadata": {
+        "finalizers": ["tether.dev/cascade"], "resourceVersion": current["metadata"]["resourceVersion"]}})
+    cluster.delete("tether.dev/v1alpha1", "Application", "gone", "default")
+    eventually(lambda: cluster.app("gone") is None, "the Application to go once its objects are pruned")
+    assert cluster.get("v1", "ConfigMap", "c", "default") is None
