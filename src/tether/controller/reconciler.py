@@ -129,8 +129,6 @@ class Reconciler:
         manifests = memory.manifests or []
         identity = AppIdentity(app.namespace, app.name)
         rules = [ignore_rule(rule) for rule in app.spec.ignore_differences]
-        for info in {await kube.info_for(m.obj) for m in manifests if m.obj.get("kind")}:
-            await self.informers.ensure(info)
         try:
             plan = await plan_app(kube, manifests, identity, reader=self.cache.reader(), ignore_rules=rules,
                                   default_namespace=app.spec.destination.namespace or app.namespace)
@@ -255,16 +253,30 @@ class Reconciler:
                                                             and refresh_value != memory.handled_refresh)
         kube = self._kube_for(app)
         try:
-            result = await self.run_pass(app, kube, sync_requested=sync_requested, force_fetch=force)
+            try:
+                result = await self.run_pass(app, kube, sync_requested=sync_requested, force_fetch=force)
+            except StageError:
+                raise
+            except TetherError as error:  # reading Secrets/ConfigMaps, a denied request, ...
+                raise StageError("ReconcileFailed", str(error)) from None
         except StageError as error:
+            # a broken commit or spec waits for the next change; anything else retries per spec.retry
             terminal = error.stage in ("RenderFailed", "ValidationFailed", "PlanFailed", "InvalidSpec")
-            await self._fail(app, error, now, terminal=terminal)
+            memory.failures += 1
+            retry = app.spec.retry
+            exhausted = not terminal and memory.failures > retry.limit
+            if exhausted:
+                error = StageError(error.stage, f"{error} (gave up after {retry.limit} retries; the next "
+                                                f"change or spec.interval tries again)")
+            await self._fail(app, error, now, terminal=terminal or exhausted)
             self._observe(app, "failure", started)
-            if terminal:
+            if terminal or exhausted:
+                memory.failures = 0 if exhausted else memory.failures
                 return app.spec.interval.total_seconds()
-            raise
+            return retry.delay(memory.failures).total_seconds()
         finally:
             self.fetch_now.discard(key)
+        memory.failures = 0
         memory.handled_sync, memory.handled_refresh = sync_value, refresh_value
         status = status_after(app, memory, result, now)
         status.last_handled_sync_at = sync_value or None

@@ -53,6 +53,7 @@ class AppMemory:
     #: when a push of a commit was first announced (webhook), for commit-to-applied latency
     announced: dict[str, float] = field(default_factory=dict)
     ready_revision: str = ""
+    failures: int = 0  # failed passes in a row (spec.retry counts them)
     started_reported: str = ""
 
 
