@@ -249,8 +249,10 @@ class Reconciler:
         sync_value = annotations.get(SYNC_ANNOTATION, "")
         refresh_value = annotations.get(REFRESH_ANNOTATION, "")
         sync_requested = bool(sync_value) and sync_value != memory.handled_sync
-        force = key in self.fetch_now or sync_requested or (bool(refresh_value)
-                                                            and refresh_value != memory.handled_refresh)
+        # take the push flag now: a webhook arriving during this pass sets it again for the next one
+        pushed = key in self.fetch_now
+        self.fetch_now.discard(key)
+        force = pushed or sync_requested or (bool(refresh_value) and refresh_value != memory.handled_refresh)
         kube = self._kube_for(app)
         try:
             try:
@@ -268,14 +270,14 @@ class Reconciler:
             if exhausted:
                 error = StageError(error.stage, f"{error} (gave up after {retry.limit} retries; the next "
                                                 f"change or spec.interval tries again)")
+            if pushed and error.stage == "FetchFailed":
+                self.fetch_now.add(key)  # the retry must still fetch what the push announced
             await self._fail(app, error, now, terminal=terminal or exhausted)
             self._observe(app, "failure", started)
             if terminal or exhausted:
                 memory.failures = 0 if exhausted else memory.failures
                 return app.spec.interval.total_seconds()
             return retry.delay(memory.failures).total_seconds()
-        finally:
-            self.fetch_now.discard(key)
         memory.failures = 0
         memory.handled_sync, memory.handled_refresh = sync_value, refresh_value
         status = status_after(app, memory, result, now)
