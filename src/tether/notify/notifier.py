@@ -115,11 +115,8 @@ class Notifier:
         for alert in list(self.alerts.values()):
             if not alert.spec.selects(report.namespace, report.name, report.labels):
                 continue
-            before = alert.policy.suppressed
-            notices = alert.policy.observe(report, now)
-            for _ in range(alert.policy.suppressed - before):
-                self.metrics.messages.labels("", "suppressed").inc()
-            self._enqueue(alert.grouper.add(notices, now))
+            self._enqueue(alert.grouper.add(alert.policy.observe(report, now), now))
+            self._count_suppressed(alert)
         self._wake.set()
 
     def add_alert(self, spec: AlertSpec) -> None:
@@ -138,6 +135,12 @@ class Notifier:
         for alert in list(self.alerts.values()):
             self._enqueue(alert.grouper.add(alert.policy.due(now), now))
             self._enqueue(alert.grouper.ready(now))
+            self._count_suppressed(alert)
+
+    def _count_suppressed(self, alert: _Alert) -> None:
+        for event in alert.policy.suppressed:
+            self.metrics.messages.labels(event, "suppressed").inc()
+        alert.policy.suppressed.clear()
 
     def _next_due(self) -> float | None:
         times = [t for alert in self.alerts.values()

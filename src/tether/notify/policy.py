@@ -65,7 +65,7 @@ class AlertPolicy:
     def __init__(self, spec: AlertSpec) -> None:
         self.spec = spec
         self._apps: dict[AppKey, _AppState] = {}
-        self.suppressed = 0  # notices dropped by min_interval
+        self.suppressed: list[str] = []  # events of notices dropped by min_interval (the caller drains it)
 
     def observe(self, report: AppReport, now: float) -> list[Notice]:
         """The notices ``report`` causes now (failures waiting for ``failing_for`` come from ``due``)."""
@@ -137,7 +137,7 @@ class AlertPolicy:
             return []
         last = state.last_sent.get(event)
         if last is not None and self.spec.min_interval > 0 and now - last < self.spec.min_interval:
-            self.suppressed += 1
+            self.suppressed.append(event)
             return []
         state.last_sent[event] = now
         return [Notice(event, report, now, failure)]
