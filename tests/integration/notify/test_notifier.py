@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
+from notify_hooks import HookServer
 from prometheus_client import CollectorRegistry
-
-sys.path.insert(0, str(Path(__file__).parent))
-from hooks import HookServer
 
 from tether.controller.backoff import Backoff
 from tether.controller.reports import AppReport
