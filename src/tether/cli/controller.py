@@ -60,6 +60,7 @@ def controller_command(
     """
     from tether.controller.run import Controller, ControllerOptions
     from tether.kube import Kube
+    from tether.notify import attach
 
     if all_namespaces and namespace:
         raise UsageError("give --namespace or --all-namespaces, not both")
@@ -72,8 +73,12 @@ def controller_command(
         kube = await Kube.connect(kubeconfig=kubeconfig, context=context)
         try:
             controller = Controller(kube, options)
+            feedback = attach(controller)
             controller.install_signal_handlers()
-            await controller.run()
+            try:
+                await controller.run()
+            finally:
+                await feedback.close()
         finally:
             await kube.close()
 

@@ -1,0 +1,228 @@
+"""A small REST client for the forges tether reports to: commit statuses and pull-request comments.
+
+Endpoints followed (see docs/feedback.md for the API versions):
+
+=========  ===========================================  ==============================================
+provider   commit status                                pull-request comments (list / create / update)
+=========  ===========================================  ==============================================
+github     POST /repos/{o}/{r}/statuses/{sha}           GET|POST /repos/{o}/{r}/issues/{n}/comments,
+                                                        PATCH /repos/{o}/{r}/issues/comments/{id}
+gitlab     POST /projects/{id}/statuses/{sha}           GET|POST /projects/{id}/merge_requests/{iid}/notes,
+                                                        PUT .../notes/{note_id}
+gitea      POST /repos/{o}/{r}/statuses/{sha}           as github (under /api/v1)
+bitbucket  POST /repositories/{w}/{r}/commit/{sha}/     (not supported)
+           statuses/build
+=========  ===========================================  ==============================================
+
+One ``ForgeClient`` per repository; every method raises ``ForgeError`` naming the request and the
+forge's answer (never the token). ``retryable`` on the error says whether trying again may help.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+
+from tether.errors import TetherError, UsageError
+from tether.forge.repo import ForgeRepo
+
+StatusState = Literal["pending", "success", "failure", "error"]
+_GITLAB_STATES = {"pending": "running", "success": "success", "failure": "failed", "error": "failed"}
+_BITBUCKET_STATES = {"pending": "INPROGRESS", "success": "SUCCESSFUL", "failure": "FAILED", "error": "FAILED"}
+_TOKEN_VARIABLES = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN", "gitea": "GITEA_TOKEN",
+                    "bitbucket": "BITBUCKET_TOKEN"}
+_MAX_PAGES = 20
+
+
+class ForgeError(TetherError):
+    """A forge's REST API refused a request or could not be reached."""
+
+    def __init__(self, message: str, *, status: int = 0, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status, self.retryable = status, retryable
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+
+
+def token_from_env(provider: str, environ: dict[str, str] | None = None) -> str:
+    """``TETHER_FORGE_TOKEN``, else the provider's usual variable (``GITHUB_TOKEN``, ``GITLAB_TOKEN``, ...)."""
+    env = os.environ if environ is None else environ
+    variable = _TOKEN_VARIABLES.get(provider, "")
+    token = env.get("TETHER_FORGE_TOKEN") or env.get(variable, "")
+    if not token:
+        raise UsageError(f"no {provider} token: set TETHER_FORGE_TOKEN or {variable}")
+    return token
+
+
+class ForgeClient:
+    """REST calls on one repository of one forge, authenticated with ``token``."""
+
+    def __init__(self, repo: ForgeRepo, token: str, *, timeout: float = 15.0,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        self.repo, self._token = repo, token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session, self._owns_session = session, session is None
+
+    async def __aenter__(self) -> ForgeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+    # ------------------------------------------------------------ public
+
+    async def set_status(self, sha: str, state: StatusState, context: str, description: str = "",
+                         target_url: str = "") -> None:
+        """Set the status ``context`` of commit ``sha`` (a new status replaces the context's last one)."""
+        description = description if len(description) <= 140 else description[:139] + "…"
+        provider = self.repo.provider
+        if provider in ("github", "gitea"):
+            body: dict[str, Any] = {"state": state, "context": context, "description": description}
+            if target_url:
+                body["target_url"] = target_url
+            await self._call("POST", f"{self._repo_root()}/statuses/{sha}", body)
+        elif provider == "gitlab":
+            body = {"state": _GITLAB_STATES[state], "name": context, "description": description}
+            if target_url:
+                body["target_url"] = target_url
+            await self._call("POST", f"{self._repo_root()}/statuses/{sha}", body)
+        elif provider == "bitbucket":
+            # the key identifies the status (at most 40 characters); the name is what people read
+            key = context if len(context) <= 40 else hashlib.sha256(context.encode()).hexdigest()[:40]
+            body = {"key": key, "state": _BITBUCKET_STATES[state], "name": context, "description": description,
+                    "url": target_url or self.repo.web_url}
+            await self._call("POST", f"{self._repo_root()}/commit/{sha}/statuses/build", body)
+        else:
+            raise UsageError(f"unknown forge provider {provider!r}")
+
+    async def list_comments(self, number: int) -> list[Comment]:
+        """Every comment of pull request (GitLab: merge request) ``number``, oldest first."""
+        path = self._comments_path(number)
+        found: list[Comment] = []
+        size = 50 if self.repo.provider == "gitea" else 100
+        for page in range(1, _MAX_PAGES + 1):
+            query = {"page": str(page), "limit" if self.repo.provider == "gitea" else "per_page": str(size)}
+            batch = await self._call("GET", path, query=query)
+            if not isinstance(batch, list):
+                raise ForgeError(f"{self._where('GET', path)}: expected a list of comments, got {type(batch).__name__}")
+            found.extend(Comment(int(item["id"]), str(item.get("body") or "")) for item in batch
+                         if not (self.repo.provider == "gitlab" and item.get("system")))
+            if len(batch) < size:
+                break
+        return found
+
+    async def create_comment(self, number: int, body: str) -> Comment:
+        answer = await self._call("POST", self._comments_path(number), {"body": body})
+        return Comment(int(answer["id"]), str(answer.get("body") or body))
+
+    async def update_comment(self, number: int, comment_id: int, body: str) -> Comment:
+        provider = self.repo.provider
+        if provider == "gitlab":
+            answer = await self._call("PUT", f"{self._comments_path(number)}/{comment_id}", {"body": body})
+        else:
+            answer = await self._call("PATCH", f"{self._repo_root()}/issues/comments/{comment_id}", {"body": body})
+        return Comment(int(answer.get("id", comment_id)), str(answer.get("body") or body))
+
+    async def upsert_comment(self, number: int, body: str, marker: str) -> tuple[Comment, bool]:
+        """Update the first comment containing ``marker`` (which ``body`` must contain), or create one.
+
+        Returns the comment and whether it was created."""
+        if marker not in body:
+            raise UsageError(f"the comment body does not contain its marker {marker!r}")
+        for comment in await self.list_comments(number):
+            if marker in comment.body:
+                return await self.update_comment(number, comment.id, body), False
+        return await self.create_comment(number, body), True
+
+    # ------------------------------------------------------------ plumbing
+
+    def _repo_root(self) -> str:
+        provider, path = self.repo.provider, self.repo.path
+        if provider == "gitlab":
+            return f"/projects/{urllib.parse.quote(path, safe='')}"
+        if provider == "bitbucket":
+            return f"/repositories/{path}"
+        return f"/repos/{path}"
+
+    def _comments_path(self, number: int) -> str:
+        provider = self.repo.provider
+        if provider == "gitlab":
+            return f"{self._repo_root()}/merge_requests/{number}/notes"
+        if provider in ("github", "gitea"):
+            return f"{self._repo_root()}/issues/{number}/comments"
+        raise UsageError(f"pull-request comments are not supported for {provider}: use github, gitlab or gitea")
+
+    def _headers(self) -> dict[str, str]:
+        provider = self.repo.provider
+        headers = {"Accept": "application/json", "User-Agent": "tether"}
+        if provider == "github":
+            headers.update({"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
+                            "Authorization": f"Bearer {self._token}"})
+        elif provider == "gitlab":
+            headers["PRIVATE-TOKEN"] = self._token
+        elif provider == "gitea":
+            headers["Authorization"] = f"token {self._token}"
+        else:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _where(self, method: str, path: str) -> str:
+        return f"{self.repo.provider} {method} {self.repo.api_url}{path}"
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+                    query: dict[str, str] | None = None) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        url = self.repo.api_url + path
+        try:
+            async with self._session.request(method, url, json=body, params=query, headers=self._headers()) as answer:
+                text = await answer.text()
+                if answer.status >= 400:
+                    raise ForgeError(
+                        f"{self._where(method, path)} answered {answer.status}: {_reason(text)}"
+                        + (" (check the token and its permissions on the repository)"
+                           if answer.status in (401, 403) else ""),
+                        status=answer.status, retryable=answer.status == 429 or answer.status >= 500)
+                if not text.strip():
+                    return {}
+                try:
+                    return await answer.json(content_type=None)
+                except ValueError:
+                    raise ForgeError(f"{self._where(method, path)} answered {answer.status} with a body that is "
+                                     "not JSON") from None
+        except aiohttp.ClientError as error:
+            raise ForgeError(f"{self._where(method, path)} failed: {error}", retryable=True) from None
+        except TimeoutError:
+            raise ForgeError(f"{self._where(method, path)} timed out", retryable=True) from None
+
+
+def _reason(text: str) -> str:
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()[:200] or "(no body)"
+    if isinstance(data, dict):
+        message = data.get("message") or data.get("error") or data
+        if isinstance(message, dict):
+            message = message.get("message") or message
+        return str(message)[:200]
+    return str(data)[:200]
+
+
+__all__ = ["Comment", "ForgeClient", "ForgeError", "StatusState", "token_from_env"]
