@@ -133,14 +133,13 @@ def affected(apps: list[dict[str, Any]], repo_url: str, changed: list[str], root
 
 
 def _render(app: dict[str, Any], root: Path, variables: dict[str, str], keys: dict[str, str]) -> list[Any]:
-    from tether.cli.app_git import inline_values_file, render_options_for
+    from tether.cli.app_git import render_options_for
     from tether.delivery.render import render_tree
     from tether.secrets import Decryptor
 
-    with tempfile.TemporaryDirectory(prefix="tether-preview-values-") as scratch:
-        options = render_options_for(app, variables, inline_values_file(app, Path(scratch)))
-        path = str(((app.get("spec") or {}).get("source") or {}).get("path") or "")
-        return render_tree(root, path, options, Decryptor.from_key_material(keys))
+    options = render_options_for(app, variables)
+    path = str(((app.get("spec") or {}).get("source") or {}).get("path") or "")
+    return render_tree(root, path, options, Decryptor.from_key_material(keys))
 
 
 async def _validate(kube: Any, manifests: list[Any], kube_version: str) -> list[str]:
