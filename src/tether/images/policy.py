@@ -105,7 +105,7 @@ def _parse_filter(spec: dict[str, Any], where: str) -> TagFilter:
         raise PolicyError(f"{where}: spec.filterTags.pattern {pattern_text!r} is not a valid regex: {error}") from None
     for ref in _GROUP_REF.finditer(extract):
         name = ref.group(1) or ref.group(2)
-        known = name.isdigit() and int(name) <= pattern.groups or name in pattern.groupindex
+        known = (name.isdigit() and int(name) <= pattern.groups) or name in pattern.groupindex
         if not known:
             raise PolicyError(f"{where}: spec.filterTags.extract names group {name!r}, which "
                               f"spec.filterTags.pattern {pattern_text!r} does not define")
