@@ -142,7 +142,7 @@ class ImageAutomation:
             now = time.monotonic()
             if now >= next_list or self.state.scan_now:
                 try:
-                    await self._list()
+                    await self.refresh()
                 except KubeError as error:
                     log.warning("image automation: listing failed: %s", error)
                 next_list = time.monotonic() + self.resync
@@ -156,7 +156,8 @@ class ImageAutomation:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    async def _list(self) -> None:
+    async def refresh(self) -> None:
+        """List the three kinds again (the loop does every ``resync`` seconds)."""
         for kind, info in (("repositories", REPOSITORY_INFO), ("policies", POLICY_INFO), ("updates", UPDATE_INFO)):
             items: list[dict[str, Any]] = []
             for namespace in self.namespaces:
@@ -338,7 +339,8 @@ class ImageAutomation:
         return GitTarget(
             url=str(git.get("url") or ""), branch=str(git.get("branch") or "main"),
             push_branch=str(git.get("pushBranch") or ""), path=str(spec.get("path") or "."),
-            author_name=str(author.get("name") or "tether"), author_email=str(author.get("email") or "tether@localhost"),
+            author_name=str(author.get("name") or "tether"),
+            author_email=str(author.get("email") or "tether@localhost"),
             message_template=str(commit.get("messageTemplate") or ""), username=username, password=password,
             ssh_key=ssh_key, name=f"{key[0]}/{key[1]}")
 
