@@ -10,10 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from localregistry import LocalRegistry, PagingProxy, TokenServer  # noqa: E402
-
-TAGS = ["1.0.0", "1.2.0", "1.10.0", "2.0.0-rc.1", "v1.9.3", "latest", "main-abc1234-100", "main-def5678-99",
-        "main-0ff0ff0-1000", "dev-1234567-5000", "RELEASE.2024-01-02", "RELEASE.2024-03-01"]
+from localregistry import TAGS, LocalRegistry, PagingProxy, TokenServer
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+#: the tags the integration tests push to team/api (versions, build ids, dated releases)
+TAGS = ["1.0.0", "1.2.0", "1.10.0", "2.0.0-rc.1", "v1.9.3", "latest", "main-abc1234-100", "main-def5678-99",
+        "main-0ff0ff0-1000", "dev-1234567-5000", "RELEASE.2024-01-02", "RELEASE.2024-03-01"]
 BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
@@ -76,7 +79,7 @@ class TokenServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.requests += 1
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 expected = "Basic " + base64.b64encode(f"{outer.username}:{outer.password}".encode()).decode()
@@ -173,7 +176,8 @@ class LocalRegistry:
                     return self
             except OSError:
                 if self._process.poll() is not None:
-                    raise RuntimeError(f"docker-registry exited: {(self.directory / 'registry.log').read_text()}")
+                    log = (self.directory / "registry.log").read_text()
+                    raise RuntimeError(f"docker-registry exited: {log}") from None
                 time.sleep(0.05)
         raise RuntimeError("docker-registry did not start listening")
 
@@ -262,7 +266,7 @@ class PagingProxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 parts = urllib.parse.urlsplit(self.path)
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")}
                 with httpx.Client(timeout=20) as client:

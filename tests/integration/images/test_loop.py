@@ -174,7 +174,8 @@ def test_a_pushed_tag_is_committed_and_runs(loop_env: tuple[LocalEnvironment, Lo
     apply(env, {"apiVersion": "tether.dev/v1alpha1", "kind": "ImageUpdate",
                 "metadata": {"name": "apps", "namespace": "default"},
                 "spec": {"git": {"url": env.repo_url, "branch": "main"}, "path": "imgloop", "interval": "10m",
-                         "batchInterval": "1s", "commit": {"author": {"name": "Image Bot", "email": "bot@example.com"}}}})
+                         "batchInterval": "1s",
+                         "commit": {"author": {"name": "Image Bot", "email": "bot@example.com"}}}})
     eventually(lambda: policy_status(env).get("latestImage") == f"{image}:1.1.0", "the policy to see 1.1.0")
     before = git(env.directory / "git" / "apps.git", "rev-parse", "main")
     automation = controller.automation

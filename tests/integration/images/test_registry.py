@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import TAGS
-from localregistry import LocalRegistry, PagingProxy
+from localregistry import TAGS, LocalRegistry, PagingProxy
 
 from tether.images import Credentials, RegistryClient, RegistryOptions, RegistryUnauthorized, parse_image_name
 from tether.images.policy import parse_policy
@@ -56,7 +55,7 @@ def test_wrong_credentials_are_a_clear_error(which: str, registry: LocalRegistry
 
 
 def test_without_credentials_the_error_says_to_set_a_secret(registry: LocalRegistry) -> None:
-    with pytest.raises(RegistryUnauthorized, match="set spec.secretRef"):
+    with pytest.raises(RegistryUnauthorized, match=r"set spec\.secretRef"):
         list_tags(f"{registry.host}/team/api", insecure=True)
 
 
