@@ -86,13 +86,16 @@ class _State:
 class ImageAutomation:
     def __init__(self, kube: Kube, *, namespaces: Iterable[str] = (), work_dir: Path | None = None,
                  resync: float = 10.0, notification_secret: bytes | None = None, install: bool = True,
-                 retry_after_failure: float = 10.0) -> None:
+                 retry_after_failure: float = 10.0, webhook_secret: str = "") -> None:
+        """``webhook_secret``: "NAMESPACE/NAME" of a Secret whose ``registry`` key is the notification
+        token, read when ``run()`` starts (unless ``notification_secret`` is given)."""
         self.kube = kube
         self.namespaces = tuple(namespaces) or (None,)
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="tether-images-"))
         self.resync, self.install, self.retry_after_failure = resync, install, retry_after_failure
         #: the shared token / HMAC key registry notifications must carry (None: the receiver refuses all)
         self.notification_secret = notification_secret
+        self.webhook_secret = webhook_secret
         self.stats = AutomationStats()
         self.git = GitWriteBack(self.work_dir / "git")
         self.state = _State()
@@ -137,6 +140,11 @@ class ImageAutomation:
     async def run(self) -> None:
         if self.install:
             await install_crds(self.kube)
+        if self.notification_secret is None and self.webhook_secret:
+            namespace, _, name = self.webhook_secret.rpartition("/")
+            secret = await self.kube.get(await self.kube.info("v1", "Secret"), name, namespace or "tether-system")
+            value = scanner._secret_value(secret, "registry")
+            self.notification_secret = value.rstrip(b"\r\n") if value else None
         next_list = 0.0
         while not self._stopping:
             now = time.monotonic()

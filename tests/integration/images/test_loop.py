@@ -194,3 +194,23 @@ def test_a_pushed_tag_is_committed_and_runs(loop_env: tuple[LocalEnvironment, Lo
     message = git(env.work, "log", "-1", "--format=%an%n%B")
     assert message.startswith("Image Bot\nUpdate 127.0.0.1")
     assert f"{image}: 1.1.0 -> 1.2.0" in message
+
+
+def test_the_image_cli(loop_env: tuple[LocalEnvironment, LocalRegistry, Controller]) -> None:
+    from typer.testing import CliRunner
+
+    from tether.cli.app import app
+    from tether.errors import UsageError
+
+    env, registry, _ = loop_env
+    runner = CliRunner()
+    listed = runner.invoke(app, ["image", "list", "-n", "default", "--kubeconfig", str(env.kubeconfig)])
+    assert listed.exit_code == 0, listed.output
+    assert f"ImagePolicy      api   {registry.host}/team/api:1.2.0" in listed.output
+    scanned = runner.invoke(app, ["image", "scan", "api", "-n", "default", "--kubeconfig", str(env.kubeconfig)])
+    assert scanned.exit_code == 0, scanned.output
+    assert f"{registry.host}/team/api: 3 tags" in scanned.output
+    assert f"ImagePolicy api: {registry.host}/team/api:1.2.0" in scanned.output
+    missing = runner.invoke(app, ["image", "get", "nope", "-n", "default", "--kubeconfig", str(env.kubeconfig)])
+    assert isinstance(missing.exception, UsageError)  # the CLI's error edge turns it into exit code 2
+    assert "no ImagePolicy, ImageRepository or ImageUpdate named 'nope'" in str(missing.exception)
