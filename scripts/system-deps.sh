@@ -9,6 +9,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v kubectl >/dev/null || need+=(kubernetes-client)
 [ -x /usr/lib/git-core/git-http-backend ] || need+=(git)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v docker-registry >/dev/null || need+=(docker-registry)  # the CNCF distribution registry v2
+command -v htpasswd >/dev/null || need+=(apache2-utils)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

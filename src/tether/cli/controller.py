@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -51,6 +51,8 @@ def controller_command(
     log_format: Annotated[str, typer.Option("--log-format", metavar="text|json")] = "text",
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL")] = "info",
     no_install: Annotated[bool, typer.Option("--no-install-crd", help="Do not install/upgrade the CRD.")] = False,
+    images: Annotated[bool, typer.Option("--images", help="Also run image automation (ImageRepository, "
+                                         "ImagePolicy, ImageUpdate; POST /hooks/registry).")] = False,
 ) -> None:
     """Run the pull-mode controller until stopped (SIGTERM/SIGINT finish in-flight work).
 
@@ -67,7 +69,9 @@ def controller_command(
     configure_logging(log_format, log_level)
     options = ControllerOptions(namespaces=tuple(namespace or ()), concurrency=concurrency, listen=listen,
                                 leader_elect=leader_elect, lease_namespace=lease_namespace,
-                                install_crd=not no_install, cache_dir=cache_dir, webhook_secret=webhook_secret)
+                                install_crd=not no_install, cache_dir=cache_dir, webhook_secret=webhook_secret,
+                                companions=(_image_automation(namespace or (), webhook_secret, cache_dir),) if images
+                                else ())
 
     async def run() -> None:
         kube = await Kube.connect(kubeconfig=kubeconfig, context=context)
@@ -83,6 +87,20 @@ def controller_command(
             await kube.close()
 
     asyncio.run(run())
+
+
+def _image_automation(namespaces: Any, webhook_secret: str, cache_dir: str) -> Any:
+    """A factory for the image automation companion; its notification token is the ``registry`` key
+    of the webhook Secret."""
+    from pathlib import Path
+
+    def make(kube: Any) -> Any:
+        from tether.images import ImageAutomation
+
+        return ImageAutomation(kube, namespaces=namespaces, webhook_secret=webhook_secret,
+                               work_dir=Path(cache_dir) / "images" if cache_dir else None)
+
+    return make
 
 
 def register(app: typer.Typer) -> None:

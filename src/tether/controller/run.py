@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,9 @@ class ControllerOptions:
     webhook_secret: str = ""  # "NAMESPACE/NAME" of a Secret with per-provider webhook secrets
     fetch_min_interval: float = 2.0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: loops run beside the Application loop (image automation): ``make(kube)`` gives an object with
+    #: ``async run()``, ``stop()`` and optionally ``routes()`` (aiohttp routes added to the HTTP server)
+    companions: tuple[Callable[[Kube], Any], ...] = ()
 
 
 class _Apps:
@@ -115,6 +118,7 @@ class Controller:
             fetcher=self.fetcher, status=StatusWriter(kube), events=EventRecorder(kube), metrics=self.metrics,
             reports=self.reports)
         self.ready = False
+        self.companions: list[Any] = []
         self._stopping = asyncio.Event()
 
     def _observe_queue(self, seconds: float) -> None:
@@ -187,8 +191,10 @@ class Controller:
         """Run until ``stop()`` (or SIGTERM/SIGINT when installed by the CLI)."""
         if self.options.install_crd:
             await install_crd(self.kube)
+        self.companions = [make(self.kube) for make in self.options.companions]
         server = await self._serve() if self.options.listen else None
         elector = None
+        companion_tasks = [asyncio.create_task(companion.run()) for companion in self.companions]
         try:
             if self.options.leader_elect:
                 from tether.controller.leader import LeaderElector
@@ -212,6 +218,11 @@ class Controller:
             await self.reports.drain()
         finally:
             self.ready = False
+            for companion in self.companions:
+                companion.stop()
+            for outcome in await asyncio.gather(*companion_tasks, return_exceptions=True):
+                if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                    log.error("a companion loop failed: %s", outcome)
             for informer in self.apps.informers:
                 await informer.stop()
             await self.informers.stop()
@@ -237,8 +248,9 @@ class Controller:
         if self.options.webhook_secret:
             namespace, _, name = self.options.webhook_secret.rpartition("/")
             secrets = await load_webhook_secrets(self.kube, name, namespace or self.options.lease_namespace)
+        extra = [route for companion in self.companions for route in getattr(companion, "routes", list)()]
         app = build_app(metrics=self.metrics, verifier=WebhookVerifier(secrets), on_push=self.on_push,
-                        ready=lambda: self.ready)
+                        ready=lambda: self.ready, extra_routes=extra)
         host, _, port = self.options.listen.rpartition(":")
         runner, _port = await start_server(app, host or "127.0.0.1", int(port))
         return runner

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -64,9 +64,10 @@ async def _read_bounded(request: web.Request, limit: int) -> bytes:
 
 def build_app(
     *, metrics: ControllerMetrics, verifier: WebhookVerifier, on_push: OnPush,
-    ready: Readiness = lambda: True,
+    ready: Readiness = lambda: True, extra_routes: Iterable[web.AbstractRouteDef] = (),
 ) -> web.Application:
-    """The aiohttp application (serve it with ``start_server`` or aiohttp's runners)."""
+    """The aiohttp application (serve it with ``start_server`` or aiohttp's runners); ``extra_routes``
+    (such as ``POST /hooks/registry``) take precedence over ``/hooks/{provider}``."""
 
     async def metrics_handler(_: web.Request) -> web.Response:
         response = web.Response(body=metrics.render())
@@ -106,6 +107,7 @@ def build_app(
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_routes(list(extra_routes))
     app.router.add_post("/hooks/{provider}", hook)
     return app
 

@@ -1,0 +1,379 @@
+"""The image automation loop: scan repositories, choose images, write them to Git in batches.
+
+``ImageAutomation(kube, ...).run()`` runs beside the Application loop. Every ``resync`` seconds (and
+at once on a notification) it lists ImageRepositories, ImagePolicies and ImageUpdates, then:
+
+1. scans each repository whose ``spec.interval`` has passed, that was just announced by a registry
+   notification, or whose ``tether.dev/scan-requested-at`` annotation changed;
+2. evaluates every policy against its repository's last tags; a policy whose ``latestImage``
+   changed opens an update window for the ImageUpdates of its namespace (``spec.batchInterval``;
+   later changes inside the window join it);
+3. runs each ImageUpdate whose window closed or whose ``spec.interval`` passed: one commit for
+   every image that changed, pushed only if a file changed.
+
+Status is written only when it changed, conditions keep ``lastTransitionTime`` across writes of
+the same status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.errors import KubeError, TetherError
+from tether.images import scanner
+from tether.images.api import (
+    FIELD_MANAGER,
+    POLICY_INFO,
+    REPOSITORY_INFO,
+    SCAN_ANNOTATION,
+    UPDATE_INFO,
+    install_crds,
+    key_of,
+    now_iso,
+    parse_duration,
+    set_condition,
+)
+from tether.images.errors import ImageError, RegistryError
+from tether.images.notifications import PushedImage
+from tether.images.reference import parse_image_name
+from tether.images.setters import ChosenImage
+from tether.images.writeback import GitTarget, GitWriteBack
+from tether.kube import Kube, ResourceInfo
+
+log = logging.getLogger("tether.images")
+Key = tuple[str, str]
+
+
+@dataclass
+class AutomationStats:
+    scans: int = 0
+    scan_failures: int = 0
+    notifications: int = 0
+    commits: int = 0
+    updates_without_change: int = 0
+
+
+@dataclass
+class _RepositoryMemory:
+    tags: list[str] | None = None
+    next_scan: float = 0.0
+    handled_request: str | None = None
+    generation: int | None = None
+
+
+@dataclass
+class _UpdateMemory:
+    next_run: float = 0.0
+    window_closes: float | None = None
+
+
+@dataclass
+class _State:
+    repositories: dict[Key, _RepositoryMemory] = field(default_factory=dict)
+    chosen: dict[Key, ChosenImage] = field(default_factory=dict)
+    updates: dict[Key, _UpdateMemory] = field(default_factory=dict)
+    scan_now: set[Key] = field(default_factory=set)
+
+
+class ImageAutomation:
+    def __init__(self, kube: Kube, *, namespaces: Iterable[str] = (), work_dir: Path | None = None,
+                 resync: float = 10.0, notification_secret: bytes | None = None, install: bool = True,
+                 retry_after_failure: float = 10.0, webhook_secret: str = "") -> None:
+        """``webhook_secret``: "NAMESPACE/NAME" of a Secret whose ``registry`` key is the notification
+        token, read when ``run()`` starts (unless ``notification_secret`` is given)."""
+        self.kube = kube
+        self.namespaces = tuple(namespaces) or (None,)
+        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="tether-images-"))
+        self.resync, self.install, self.retry_after_failure = resync, install, retry_after_failure
+        #: the shared token / HMAC key registry notifications must carry (None: the receiver refuses all)
+        self.notification_secret = notification_secret
+        self.webhook_secret = webhook_secret
+        self.stats = AutomationStats()
+        self.git = GitWriteBack(self.work_dir / "git")
+        self.state = _State()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._objects: dict[str, list[dict[str, Any]]] = {"repositories": [], "policies": [], "updates": []}
+
+    # ------------------------------------------------------------ outside wake-ups
+
+    def notify(self, pushed: list[PushedImage]) -> int:
+        """A registry announced new tags: scan the matching ImageRepositories now. Returns how many."""
+        self.stats.notifications += 1
+        matched: set[Key] = set()
+        for image in pushed:
+            by_path = []
+            for repository in self._objects["repositories"]:
+                try:
+                    name = parse_image_name(str((repository.get("spec") or {}).get("image") or ""))
+                except ImageError:
+                    continue
+                if name.path == image.path:
+                    by_path.append((repository, name))
+            exact = [r for r, n in by_path if image.host and n.host == image.host]
+            matched.update(key_of(r) for r in (exact or [r for r, _ in by_path]))
+        self.state.scan_now |= matched
+        if matched:
+            self._wake.set()
+        return len(matched)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def routes(self) -> list[Any]:
+        """The ``POST /hooks/registry`` receiver, for the controller's HTTP server."""
+        from tether.images.receiver import registry_routes
+
+        return registry_routes(self)
+
+    # ------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        if self.install:
+            await install_crds(self.kube)
+        if self.notification_secret is None and self.webhook_secret:
+            namespace, _, name = self.webhook_secret.rpartition("/")
+            secret = await self.kube.get(await self.kube.info("v1", "Secret"), name, namespace or "tether-system")
+            value = scanner._secret_value(secret, "registry")
+            self.notification_secret = value.rstrip(b"\r\n") if value else None
+        next_list = 0.0
+        while not self._stopping:
+            now = time.monotonic()
+            if now >= next_list or self.state.scan_now:
+                try:
+                    await self.refresh()
+                except KubeError as error:
+                    log.warning("image automation: listing failed: %s", error)
+                next_list = time.monotonic() + self.resync
+            await self.step()
+            due = [next_list, *(m.next_scan for m in self.state.repositories.values()),
+                   *(m.window_closes or m.next_run for m in self.state.updates.values())]
+            wait = max(0.0, min(due) - time.monotonic())
+            self._wake.clear()
+            if self.state.scan_now:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def refresh(self) -> None:
+        """List the three kinds again (the loop does every ``resync`` seconds)."""
+        for kind, info in (("repositories", REPOSITORY_INFO), ("policies", POLICY_INFO), ("updates", UPDATE_INFO)):
+            items: list[dict[str, Any]] = []
+            for namespace in self.namespaces:
+                items.extend(await self.kube.list(info, namespace))
+            self._objects[kind] = items
+        present = {key_of(r) for r in self._objects["repositories"]}
+        for gone in set(self.state.repositories) - present:
+            del self.state.repositories[gone]
+        policies = {key_of(p) for p in self._objects["policies"]}
+        for gone in set(self.state.chosen) - policies:
+            del self.state.chosen[gone]
+
+    async def step(self) -> None:
+        """One pass: due scans, policy evaluation, due updates."""
+        await self._scan_due()
+        changed_namespaces = await self._evaluate_policies()
+        now = time.monotonic()
+        for update in self._objects["updates"]:
+            key = key_of(update)
+            memory = self.state.updates.setdefault(key, _UpdateMemory())
+            if key[0] in changed_namespaces and memory.window_closes is None:
+                window = self._duration(update, "batchInterval", 0.0)
+                memory.window_closes = now + window
+        await self._update_due()
+
+    # ------------------------------------------------------------ scans
+
+    async def _scan_due(self) -> bool:
+        now, scanned = time.monotonic(), False
+        for repository in self._objects["repositories"]:
+            key, spec = key_of(repository), repository.get("spec") or {}
+            memory = self.state.repositories.setdefault(key, _RepositoryMemory())
+            requested = ((repository.get("metadata") or {}).get("annotations") or {}).get(SCAN_ANNOTATION)
+            generation = (repository.get("metadata") or {}).get("generation")
+            due = (key in self.state.scan_now or now >= memory.next_scan or requested != memory.handled_request
+                   or generation != memory.generation)
+            if spec.get("suspend") or not due:
+                continue
+            self.state.scan_now.discard(key)
+            memory.handled_request, memory.generation = requested, generation
+            interval = self._duration(repository, "interval", 300.0)
+            await self._scan(repository, memory, requested)
+            memory.next_scan = time.monotonic() + (interval if memory.tags is not None else
+                                                   min(interval, self.retry_after_failure))
+            scanned = True
+        return scanned
+
+    async def _scan(self, repository: dict[str, Any], memory: _RepositoryMemory, requested: str | None) -> None:
+        status = dict(repository.get("status") or {})
+        generation = (repository.get("metadata") or {}).get("generation")
+        self.stats.scans += 1
+        try:
+            result = await scanner.scan(self.kube, repository)
+        except TetherError as error:
+            self.stats.scan_failures += 1
+            reason = error.reason if isinstance(error, RegistryError) else "ScanFailed"
+            status["conditions"] = set_condition(status.get("conditions"), "Ready", False, reason, str(error),
+                                                 generation)
+            log.warning("%s", error)
+        else:
+            memory.tags = result.tags
+            newest = sorted(result.tags, reverse=True)[:scanner.LATEST_TAGS_SHOWN]
+            status["lastScanResult"] = {"tagCount": len(result.tags), "scanTime": now_iso(), "latestTags": newest}
+            status["canonicalImageName"] = str(result.image)
+            status["conditions"] = set_condition(status.get("conditions"), "Ready", True, "Succeeded",
+                                                 f"{len(result.tags)} tags found", generation)
+        status["observedGeneration"] = generation
+        if requested is not None:
+            status["lastHandledScanAt"] = requested
+        await self._write_status(REPOSITORY_INFO, repository, status)
+
+    # ------------------------------------------------------------ policies
+
+    async def _evaluate_policies(self) -> set[str]:
+        """Evaluate every policy; the namespaces where a chosen image changed."""
+        repositories = {key_of(r): r for r in self._objects["repositories"]}
+        changed: set[str] = set()
+        for policy in self._objects["policies"]:
+            key, spec = key_of(policy), policy.get("spec") or {}
+            ref = spec.get("imageRepositoryRef") or {}
+            repo_key = (str(ref.get("namespace") or key[0]), str(ref.get("name") or ""))
+            repository, memory = repositories.get(repo_key), self.state.repositories.get(repo_key)
+            status = dict(policy.get("status") or {})
+            generation = (policy.get("metadata") or {}).get("generation")
+            if repository is None:
+                status["conditions"] = set_condition(status.get("conditions"), "Ready", False, "RepositoryNotFound",
+                                                     f"ImageRepository {repo_key[0]}/{repo_key[1]} does not exist",
+                                                     generation)
+            elif memory is None or memory.tags is None:
+                if not status.get("conditions"):
+                    status["conditions"] = set_condition(None, "Ready", False, "RepositoryNotScanned",
+                                                         f"ImageRepository {repo_key[1]} has no successful scan yet",
+                                                         generation)
+            else:
+                try:
+                    chosen = await scanner.choose(self.kube, policy, repository, memory.tags,
+                                                  status.get("latestRef"))
+                except TetherError as error:
+                    reason = getattr(error, "reason", "PolicyFailed")
+                    status["conditions"] = set_condition(status.get("conditions"), "Ready", False,
+                                                         reason if isinstance(reason, str) else "PolicyFailed",
+                                                         str(error), generation)
+                else:
+                    latest = chosen.full
+                    if status.get("latestImage") and status.get("latestImage") != latest:
+                        status["observedPreviousImage"] = status["latestImage"]
+                    status["latestImage"] = latest
+                    status["latestRef"] = {"name": chosen.image, "tag": chosen.tag,
+                                           **({"digest": chosen.digest} if chosen.digest else {})}
+                    status["conditions"] = set_condition(status.get("conditions"), "Ready", True, "Succeeded",
+                                                         f"latest image is {latest}", generation)
+                    if self.state.chosen.get(key) != chosen:
+                        self.state.chosen[key] = chosen
+                        changed.add(key[0])
+            status["observedGeneration"] = generation
+            await self._write_status(POLICY_INFO, policy, status)
+        return changed
+
+    # ------------------------------------------------------------ updates
+
+    async def _update_due(self) -> None:
+        now = time.monotonic()
+        for update in self._objects["updates"]:
+            key = key_of(update)
+            memory = self.state.updates.setdefault(key, _UpdateMemory())
+            window_closed = memory.window_closes is not None and now >= memory.window_closes
+            if (update.get("spec") or {}).get("suspend") or not (window_closed or now >= memory.next_run):
+                continue
+            memory.window_closes = None
+            ok = await self._update(update)
+            interval = self._duration(update, "interval", 300.0)
+            memory.next_run = time.monotonic() + (interval if ok else min(interval, self.retry_after_failure))
+
+    async def _update(self, update: dict[str, Any]) -> bool:
+        key, spec = key_of(update), update.get("spec") or {}
+        status = dict(update.get("status") or {})
+        generation = (update.get("metadata") or {}).get("generation")
+        chosen = {image.key: image for k, image in self.state.chosen.items() if k[0] == key[0]}
+        ok = True
+        try:
+            if spec.get("pullRequest"):
+                raise ImageError(f"ImageUpdate {key[0]}/{key[1]}: spec.pullRequest is not supported by this "
+                                 f"version; remove it to push to spec.git.pushBranch instead")
+            target = await self._target(update)
+            result = await asyncio.to_thread(self.git.update, target, chosen)
+        except TetherError as error:
+            ok = False
+            status["conditions"] = set_condition(status.get("conditions"), "Ready", False, "UpdateFailed",
+                                                 str(error), generation)
+            log.warning("%s", error)
+        else:
+            if result.commit:
+                self.stats.commits += 1
+                status.update(lastPushCommit=result.commit, lastPushTime=now_iso(),
+                              lastChanges=[f"{c.file}:{c.line} {c.old} -> {c.new}" for c in result.changes][:20])
+                message = f"pushed {result.commit[:12]} to {target.target_branch} ({len(result.changes)} changes)"
+            else:
+                self.stats.updates_without_change += 1
+                message = f"no change needed in {target.path} at {target.branch}"
+            status["lastRunTime"] = now_iso()
+            status["observedPolicies"] = sorted(chosen)
+            status["conditions"] = set_condition(status.get("conditions"), "Ready", True, "Succeeded", message,
+                                                 generation)
+        status["observedGeneration"] = generation
+        await self._write_status(UPDATE_INFO, update, status)
+        return ok
+
+    async def _target(self, update: dict[str, Any]) -> GitTarget:
+        key, spec = key_of(update), update.get("spec") or {}
+        git, commit = spec.get("git") or {}, spec.get("commit") or {}
+        author = commit.get("author") or {}
+        username = password = ssh_key = ""
+        if (git.get("secretRef") or {}).get("name"):
+            secret = await scanner.read_secret(self.kube, key[0], git["secretRef"]["name"],
+                                               f"ImageUpdate {key[0]}/{key[1]} spec.git.secretRef")
+            username = (scanner._secret_value(secret, "username") or b"").decode()
+            password = (scanner._secret_value(secret, "password") or b"").decode()
+            ssh_key = (scanner._secret_value(secret, "identity") or b"").decode()
+        return GitTarget(
+            url=str(git.get("url") or ""), branch=str(git.get("branch") or "main"),
+            push_branch=str(git.get("pushBranch") or ""), path=str(spec.get("path") or "."),
+            author_name=str(author.get("name") or "tether"),
+            author_email=str(author.get("email") or "tether@localhost"),
+            message_template=str(commit.get("messageTemplate") or ""), username=username, password=password,
+            ssh_key=ssh_key, name=f"{key[0]}/{key[1]}")
+
+    # ------------------------------------------------------------ helpers
+
+    def _duration(self, obj: dict[str, Any], field_name: str, default: float) -> float:
+        namespace, name = key_of(obj)
+        try:
+            return parse_duration((obj.get("spec") or {}).get(field_name), f"{obj.get('kind')} {namespace}/{name} "
+                                  f"spec.{field_name}", default)
+        except ImageError as error:
+            log.warning("%s", error)
+            return default
+
+    async def _write_status(self, info: ResourceInfo, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        if status == (obj.get("status") or {}):
+            return
+        namespace, name = key_of(obj)
+        try:
+            written = await self.kube.patch(info, name, namespace, {"status": status}, subresource="status",
+                                            field_manager=FIELD_MANAGER)
+        except KubeError as error:
+            log.warning("writing the status of %s %s/%s failed: %s", info.kind, namespace, name, error)
+            return
+        obj["status"] = (written or {}).get("status", status)
+
+
+__all__ = ["AutomationStats", "ImageAutomation"]
