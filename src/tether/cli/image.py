@@ -42,7 +42,12 @@ def _ready(obj: dict[str, Any]) -> str:
 
 @group.command("list")
 def list_command(namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
-    """List ImageRepositories (tags found), ImagePolicies (latest image) and ImageUpdates (last push)."""
+    """List ImageRepositories (tags found), ImagePolicies (latest image) and ImageUpdates (last push).
+
+    Example:
+
+        tether image list -n apps
+    """
     from tether.images.api import POLICY_INFO, REPOSITORY_INFO, UPDATE_INFO
 
     async def work(kube: Kube, ns: str) -> list[tuple[str, ...]]:
@@ -66,7 +71,12 @@ def list_command(namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = Non
 @group.command("get")
 def get_command(name: Annotated[str, typer.Argument(help="ImagePolicy, ImageRepository or ImageUpdate name.")],
                 namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
-    """Show one object (an ImagePolicy first, then an ImageRepository, then an ImageUpdate) as JSON."""
+    """Show one object (an ImagePolicy first, then an ImageRepository, then an ImageUpdate) as JSON.
+
+    Example:
+
+        tether image get web -n apps
+    """
     from tether.images.api import POLICY_INFO, REPOSITORY_INFO, UPDATE_INFO
 
     async def work(kube: Kube, ns: str) -> dict[str, Any]:
@@ -85,7 +95,12 @@ def get_command(name: Annotated[str, typer.Argument(help="ImagePolicy, ImageRepo
 def scan_command(name: Annotated[str, typer.Argument(help="ImageRepository name.")], namespace: NamespaceOpt = None,
                  kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
     """Scan an ImageRepository now (from here), print what each of its policies selects, and ask the
-    controller to scan it too (annotation tether.dev/scan-requested-at)."""
+    controller to scan it too (annotation tether.dev/scan-requested-at).
+
+    Example:
+
+        tether image scan web -n apps
+    """
     from tether.images import scanner
     from tether.images.api import POLICY_INFO, REPOSITORY_INFO, SCAN_ANNOTATION, now_iso
 
