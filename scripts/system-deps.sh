@@ -9,6 +9,7 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v kubectl >/dev/null || need+=(kubernetes-client)
 [ -x /usr/lib/git-core/git-http-backend ] || need+=(git)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the dashboard's browser tests (Playwright drives it)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

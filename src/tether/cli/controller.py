@@ -51,6 +51,8 @@ def controller_command(
     log_format: Annotated[str, typer.Option("--log-format", metavar="text|json")] = "text",
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL")] = "info",
     no_install: Annotated[bool, typer.Option("--no-install-crd", help="Do not install/upgrade the CRD.")] = False,
+    dashboard: Annotated[str, typer.Option("--dashboard", metavar="HOST:PORT",
+                                           help="Also serve the web dashboard here (sign-in by token).")] = "",
 ) -> None:
     """Run the pull-mode controller until stopped (SIGTERM/SIGINT finish in-flight work).
 
@@ -70,11 +72,20 @@ def controller_command(
 
     async def run() -> None:
         kube = await Kube.connect(kubeconfig=kubeconfig, context=context)
+        web: asyncio.Task[None] | None = None
         try:
             controller = Controller(kube, options)
             controller.install_signal_handlers()
+            if dashboard:
+                from tether.cli.dashboard import parse_listen
+                from tether.dashboard import serve
+
+                web = asyncio.create_task(serve(kube, *parse_listen(dashboard, "--dashboard")))
             await controller.run()
         finally:
+            if web is not None:
+                web.cancel()
+                await asyncio.gather(web, return_exceptions=True)
             await kube.close()
 
     asyncio.run(run())
