@@ -30,7 +30,7 @@ from tether.kube import Forbidden, Kube, NotFound, Unauthorized
 
 log = logging.getLogger("tether.dashboard")
 HERE = Path(__file__).parent
-SESSION: web.AppKey[Session] = web.AppKey("session", Session)  # type: ignore[arg-type]
+SESSION = web.RequestKey("session", Session)
 _OPEN_PATHS = ("/login", "/static/", "/healthz")
 HEARTBEAT_SECONDS = 15.0
 
@@ -53,7 +53,7 @@ class Dashboard:
         self._rows: dict[AppKey, tuple[dict[str, Any], views.AppRow]] = {}
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True,
-            lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+            lstrip_blocks=True, undefined=jinja2.ChainableUndefined)  # status fields are often absent
         self.templates.filters["short"] = lambda sha: (sha or "")[:8]
         self.templates.filters["urlencode_params"] = lambda params: urlencode(params)
         self.app = web.Application(middlewares=[self._errors, self._authenticate])
@@ -250,9 +250,7 @@ class Dashboard:
         obj = await app_ops.get_app(session.kube, name, namespace)
         try:
             diff, error = await diffs.pending_diff(session.kube, obj, self.options.cache_dir), ""
-        except Forbidden:
-            raise
-        except TetherError as failure:
+        except TetherError as failure:  # a Forbidden dry run included: the rest of the page stays useful
             diff, error = None, str(failure)
         template = "diff_fragment.html" if request.headers.get("HX-Request") else "diff.html"
         return self._render(template, request, app=obj, row=views.row_of(obj), diff=diff, error=error)
