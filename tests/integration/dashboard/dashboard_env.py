@@ -15,7 +15,6 @@ impersonate). Users:
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 import urllib.request
 from dataclasses import dataclass, field
@@ -66,7 +65,7 @@ class Environment:
         self.git_server.create("shop.git")
         self.repo_url = self.git_server.url("shop.git")
         self._init_repo()
-        asyncio.run(self._seed())
+        run_async(self._seed)
         if controller:
             self._threads.append(_LoopThread(self._controller).start())
         self.dashboard_port = free_port()
@@ -313,5 +312,20 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def cleanup(directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
+def run_async(make: Any) -> Any:
+    """``asyncio.run(make())`` on a thread of its own: Playwright's sync API keeps a loop running on this one."""
+    result: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(make()))
+        except BaseException as error:  # re-raised on the caller's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]

@@ -6,7 +6,7 @@ import asyncio
 import re
 
 import httpx2 as httpx
-from dashboard_env import ALICE_TOKEN, Environment
+from dashboard_env import ALICE_TOKEN, Environment, run_async
 
 from tether.cli.app_ops import APPLICATION, SYNC_ANNOTATION
 
@@ -28,7 +28,7 @@ def _get_app(env: Environment, namespace: str, name: str) -> dict:
         finally:
             await kube.close()
 
-    return asyncio.run(read())
+    return run_async(read)
 
 
 def test_a_user_of_one_namespace_sees_only_its_apps_and_is_refused_elsewhere(environment: Environment) -> None:
