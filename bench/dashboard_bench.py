@@ -103,7 +103,7 @@ async def run(sizes: list[int], objects: int, requests: int) -> None:
         for n in range(20):
             await kube.apply(namespaces, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"team-{n}"}})
         await _big_app(kube, objects)
-        print(f"{'apps':>7} {"page":<31} {'p50 ms':>8} {'p90 ms':>8}")
+        print(f"{'apps':>7} {'page':<31} {'p50 ms':>8} {'p90 ms':>8}")
         made = 0
         for size in sizes:
             await _populate(kube, made, size)

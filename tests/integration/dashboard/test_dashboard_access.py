@@ -86,17 +86,17 @@ def test_filters_search_and_pages_are_server_side(environment: Environment) -> N
 def test_the_event_stream_names_only_apps_the_user_may_see(environment: Environment) -> None:
     async def scenario() -> list[str]:
         async with httpx.AsyncClient(base_url=environment.dashboard_url, timeout=30,
-                                     headers={"Authorization": f"Bearer {ALICE_TOKEN}"}) as alice:
-            async with alice.stream("GET", "/events") as stream:
-                lines = stream.aiter_lines()
-                assert await anext(lines) == "retry: 5000"
-                kube = await environment.admin()
-                try:  # a change alice may not see, then one she may: the first event must be the second
-                    for namespace, name in (("team-b", "legacy"), ("team-a", "api")):
-                        await kube.patch(APPLICATION, name, namespace, {"metadata": {"labels": {"touched": "1"}}})
-                finally:
-                    await kube.close()
-                return [line async for line in _first_data(lines)]
+                                     headers={"Authorization": f"Bearer {ALICE_TOKEN}"}) as alice, \
+                alice.stream("GET", "/events") as stream:
+            lines = stream.aiter_lines()
+            assert await anext(lines) == "retry: 5000"
+            kube = await environment.admin()
+            try:  # a change alice may not see, then one she may: the first event must be the second
+                for namespace, name in (("team-b", "legacy"), ("team-a", "api")):
+                    await kube.patch(APPLICATION, name, namespace, {"metadata": {"labels": {"touched": "1"}}})
+            finally:
+                await kube.close()
+            return [line async for line in _first_data(lines)]
 
     assert asyncio.run(scenario()) == ["data: team-a/api"]
 
