@@ -25,8 +25,8 @@ def test_filters_and_pages() -> None:
     assert [r.name for r in page_of(rows, Query(health="Degraded")).rows] == ["w07"]
     assert page_of(rows, Query(namespace="a")).total == 30
     assert page_of(rows, Query(label="tier=db")).total == 0 and page_of(rows, Query(label="tier")).total == 60
-    second = page_of(rows, Query(per_page=25, page=2))
-    assert (second.page, second.pages, len(second.rows), second.rows[0].name) == (2, 3, 25, "w51")  # by namespace, then name
+    second = page_of(rows, Query(per_page=25, page=2))  # sorted by namespace, then name
+    assert (second.page, second.pages, len(second.rows), second.rows[0].name) == (2, 3, 25, "w51")
     assert page_of(rows, Query(per_page=25, page=99)).page == 3
 
 
