@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from browser_helpers import screenshot
 from dashboard_env import ALICE_TOKEN, Environment, run_async
 from playwright.sync_api import expect
 
-from conftest import screenshot
 from tether.cli.app_ops import APPLICATION
 
 
