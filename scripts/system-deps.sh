@@ -11,6 +11,7 @@ command -v kubectl >/dev/null || need+=(kubernetes-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v docker-registry >/dev/null || need+=(docker-registry)  # the CNCF distribution registry v2
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the dashboard's browser tests (Playwright drives it)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

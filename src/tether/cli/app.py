@@ -49,6 +49,7 @@ def _root(
 # (one line per group, kept sorted)
 from tether.cli import apps as _apps  # noqa: E402
 from tether.cli import controller as _controller  # noqa: E402
+from tether.cli import dashboard as _dashboard  # noqa: E402
 from tether.cli import demo as _demo  # noqa: E402
 from tether.cli import image as _image  # noqa: E402
 from tether.cli import install as _install  # noqa: E402
@@ -58,7 +59,8 @@ from tether.cli import render as _render_cli  # noqa: E402
 from tether.cli import sandbox as _sandbox  # noqa: E402
 from tether.cli import secrets as _secrets  # noqa: E402
 
-for _group in (_apps, _controller, _demo, _image, _install, _preview, _push, _render_cli, _sandbox, _secrets):
+for _group in (_apps, _controller, _dashboard, _demo, _image, _install, _preview, _push, _render_cli, _sandbox,
+               _secrets):
     _group.register(app)
 
 

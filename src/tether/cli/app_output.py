@@ -12,7 +12,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from tether.cli.app_ops import condition, event_time, history
+from tether.apps.ops import condition, event_time, history
 from tether.errors import UsageError
 from tether.source.url import mask_url
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from tether.cli import app_ops as ops
+from tether.apps import ops
 from tether.cli.app_output import (
     as_list,
     check_output,
@@ -25,7 +25,7 @@ from tether.cli.app_output import (
     print_table,
     short,
 )
-from tether.errors import HealthTimeout, KubeError, TetherError, UsageError
+from tether.errors import HealthTimeout, KubeError, UsageError
 from tether.kube import Kube, NotFound
 
 T = TypeVar("T")
@@ -278,7 +278,7 @@ def rollback_command(
 
 
 def _revert(target: Target, name: str, revision: str, user: str) -> None:
-    from tether.cli.app_git import revert_branch
+    from tether.apps.revisions import revert_branch
 
     obj = target.run(lambda kube, ns: ops.get_app(kube, name, ns))
     result = revert_branch(obj, ops.match_revision(ops.history(obj), revision) or revision, user,
@@ -383,12 +383,11 @@ def diff_command(
 
         tether app diff web -n shop --from 1a2b3c4 --to main
     """
-    from tether.cli.app_git import decode_secret_data, render_both, render_current, unified_diff
+    from tether.apps.revisions import render_both, render_current, render_inputs, unified_diff
 
     async def inputs(kube: Kube, ns: str) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
         obj = await ops.get_app(kube, name, ns)
-        return obj, await _variables(kube, obj, decode_secret_data), await _decryption_keys(kube, obj,
-                                                                                           decode_secret_data)
+        return (obj, *await render_inputs(kube, obj))
 
     target = Target(kubeconfig, context, namespace)
     obj, variables, keys = target.run(inputs)
@@ -421,37 +420,6 @@ def _live_diff(target: Target, obj: dict[str, Any], rendered: Any) -> None:
     typer.echo(plan.render_text(color=sys.stdout.isatty()), nl=False)
     if plan.has_changes():
         raise typer.Exit(1)
-
-
-async def _variables(kube: Kube, obj: dict[str, Any], decode: Callable[[dict[str, Any]], dict[str, str]]
-                     ) -> dict[str, str]:
-    """spec.render.substitute: inline vars, then ConfigMaps/Secrets in order (later ones win)."""
-    substitute = ((obj.get("spec") or {}).get("render") or {}).get("substitute") or {}
-    variables = dict(substitute.get("vars") or {})
-    ns = obj["metadata"]["namespace"]
-    for source in substitute.get("from") or []:
-        info = await kube.info("v1", source["kind"])
-        found = await kube.get(info, source["name"], ns)
-        if found is None:
-            if source.get("optional"):
-                continue
-            raise TetherError(f"{ops.where(ns, obj['metadata']['name'])}: spec.render.substitute.from names "
-                              f"{source['kind']} {ns}/{source['name']}, which does not exist")
-        variables.update(decode(found) if source["kind"] == "Secret" else dict(found.get("data") or {}))
-    return variables
-
-
-async def _decryption_keys(kube: Kube, obj: dict[str, Any], decode: Callable[[dict[str, Any]], dict[str, str]]
-                           ) -> dict[str, str]:
-    ref = ((obj.get("spec") or {}).get("decryption") or {}).get("secretRef") or {}
-    if not ref:
-        return {}
-    ns = obj["metadata"]["namespace"]
-    secret = await kube.get(await kube.info("v1", "Secret"), ref["name"], ns)
-    if secret is None:
-        raise TetherError(f"{ops.where(ns, obj['metadata']['name'])}: spec.decryption.secretRef names Secret "
-                          f"{ns}/{ref['name']}, which does not exist")
-    return decode(secret)
 
 
 def register(app: typer.Typer) -> None:

@@ -53,6 +53,8 @@ def controller_command(
     no_install: Annotated[bool, typer.Option("--no-install-crd", help="Do not install/upgrade the CRD.")] = False,
     images: Annotated[bool, typer.Option("--images", help="Also run image automation (ImageRepository, "
                                          "ImagePolicy, ImageUpdate; POST /hooks/registry).")] = False,
+    dashboard: Annotated[str, typer.Option("--dashboard", metavar="HOST:PORT",
+                                           help="Also serve the web dashboard here (sign-in by token).")] = "",
 ) -> None:
     """Run the pull-mode controller until stopped (SIGTERM/SIGINT finish in-flight work).
 
@@ -75,15 +77,24 @@ def controller_command(
 
     async def run() -> None:
         kube = await Kube.connect(kubeconfig=kubeconfig, context=context)
+        web: asyncio.Task[None] | None = None
         try:
             controller = Controller(kube, options)
             feedback = attach(controller)
             controller.install_signal_handlers()
+            if dashboard:
+                from tether.cli.dashboard import parse_listen
+                from tether.dashboard import serve
+
+                web = asyncio.create_task(serve(kube, *parse_listen(dashboard, "--dashboard")))
             try:
                 await controller.run()
             finally:
                 await feedback.close()
         finally:
+            if web is not None:
+                web.cancel()
+                await asyncio.gather(web, return_exceptions=True)
             await kube.close()
 
     asyncio.run(run())

@@ -133,7 +133,7 @@ def affected(apps: list[dict[str, Any]], repo_url: str, changed: list[str], root
 
 
 def _render(app: dict[str, Any], root: Path, variables: dict[str, str], keys: dict[str, str]) -> list[Any]:
-    from tether.cli.app_git import render_options_for
+    from tether.apps.revisions import render_options_for
     from tether.delivery.render import render_tree
     from tether.secrets import Decryptor
 
@@ -161,8 +161,7 @@ async def _validate(kube: Any, manifests: list[Any], kube_version: str) -> list[
 
 async def preview_app(app: dict[str, Any], kube: Any, base_root: Path, head_root: Path,
                       kube_version: str) -> AppPreview:
-    from tether.cli.app_git import RenderedRevision, decode_secret_data, unified_diff
-    from tether.cli.apps import _decryption_keys, _variables
+    from tether.apps.revisions import RenderedRevision, render_inputs, unified_diff
     from tether.controller.api import parse_application
     from tether.controller.stages import ignore_rule
     from tether.engine import Action, AppIdentity, make_plan
@@ -175,8 +174,7 @@ async def preview_app(app: dict[str, Any], kube: Any, base_root: Path, head_root
         variables = dict(((app["spec"].get("render") or {}).get("substitute") or {}).get("vars") or {})
         keys: dict[str, str] = {}
         if kube is not None:
-            variables = await _variables(kube, app, decode_secret_data)
-            keys = await _decryption_keys(kube, app, decode_secret_data)
+            variables, keys = await render_inputs(kube, app)
         try:
             head = await asyncio.to_thread(_render, app, head_root, variables, keys)
         except TetherError as error:

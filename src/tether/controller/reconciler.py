@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tether.controller import reports as rp
+from tether.controller.app_inputs import decryption_keys, secret_data, substitution_variables
 from tether.controller.app_status import dependency_ready, status_after, status_failed
 from tether.controller.reports import AppReport, Reports
 from tether.controller.stages import (
@@ -61,49 +62,15 @@ class Reconciler:
 
     # ------------------------------------------------------------ inputs read from the cluster
 
-    async def _secret_data(self, kube: Any, namespace: str, name: str) -> dict[str, str]:
-        """A Secret's data decoded, for this pass only (never stored, never logged)."""
-        import base64
-
-        info = await kube.info("v1", "Secret")
-        secret = await kube.get(info, name, namespace)
-        if secret is None:
-            raise StageError("SecretNotFound", f"Secret {namespace}/{name} not found")
-        out = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.get("data") or {}).items()}
-        out.update(secret.get("stringData") or {})
-        return out
-
-    async def _variables(self, kube: Any, app: Any) -> tuple[tuple[str, str], ...]:
-        substitute = app.spec.render.substitute
-        if substitute is None:
-            return ()
-        values: dict[str, str] = {}
-        for source in substitute.from_:
-            if source.kind == "Secret":
-                try:
-                    values.update(await self._secret_data(kube, app.namespace, source.name))
-                except StageError:
-                    if not source.optional:
-                        raise
-            else:
-                info = await kube.info("v1", "ConfigMap")
-                config = await kube.get(info, source.name, app.namespace)
-                if config is None and not source.optional:
-                    raise StageError("SubstituteFailed", f"ConfigMap {app.namespace}/{source.name} not found")
-                values.update((config or {}).get("data") or {})
-        values.update(substitute.vars)
-        return tuple(sorted(values.items()))
-
     async def _render_options(self, kube: Any, app: Any) -> Any:
-        return render_options_for(app, await self._variables(kube, app))
+        return render_options_for(app, await substitution_variables(kube, app))
 
     async def _decryptor(self, kube: Any, app: Any) -> Any:
         if app.spec.decryption is None:
             return None
         from tether.secrets import Decryptor
 
-        data = await self._secret_data(kube, app.namespace, app.spec.decryption.secret_ref.name)
-        return Decryptor.from_key_material(data)
+        return Decryptor.from_key_material(await decryption_keys(kube, app))
 
     # ------------------------------------------------------------ one pass
 
@@ -115,7 +82,8 @@ class Reconciler:
         result = PassResult()
         memory = self.memory_of(app.key)
         source = app.spec.source
-        secret = await self._secret_data(kube, app.namespace, source.secret_ref.name) if source.secret_ref else None
+        secret = await secret_data(kube, app.namespace, source.secret_ref.name, field="spec.source.secretRef") \
+            if source.secret_ref else None
         started = time.monotonic()
         fetched = await fetch_revision(self.fetcher, app.raw, memory, force=force_fetch, secret_data=secret,
                                        interval=app.spec.interval.total_seconds())

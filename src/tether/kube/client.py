@@ -233,6 +233,17 @@ class Kube:
                 return items, meta.get("resourceVersion") or ""
             params["continue"] = token
 
+    async def list_page(
+        self, info: ResourceInfo, namespace: str | None = None, *, limit: int = 1, label_selector: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of a list (at most ``limit`` items, no continuation followed): a cheap way to ask
+        whether the caller may list a collection at all (``Forbidden`` when not)."""
+        params: dict[str, str] = {"limit": str(limit)}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        page = await self._request("GET", info.collection_path(namespace), params=params, what=f"list {info.plural}")
+        return page if isinstance(page, dict) else {}
+
     async def apply(
         self, info: ResourceInfo, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False,
         field_manager: str = FIELD_MANAGER,

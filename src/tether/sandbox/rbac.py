@@ -16,6 +16,8 @@
   kubeconfig user); discovery, version and health paths are open to authenticated users as the
   upstream ``system:discovery`` / ``system:public-info-viewer`` roles allow. Denials answer the
   standard 403 Forbidden Status.
+* TokenReview (``authentication.k8s.io/v1``): answers who a bearer token belongs to, as the
+  upstream ``--authentication-token-webhook`` consumers (dashboards, proxies) ask.
 """
 
 from __future__ import annotations
@@ -248,6 +250,8 @@ class Rbac:
             raise forbidden(user.name, info.verb, info)
         if info.is_resource and info.resource == "serviceaccounts" and info.subresource == "token":
             return await self._token_request(info, request)
+        if info.is_resource and info.group == "authentication.k8s.io" and info.resource == "tokenreviews":
+            return await self._token_review(info, request)
         return None
 
     def _impersonate(self, user: UserInfo, info: RequestInfo, request: web.Request) -> UserInfo:
@@ -312,6 +316,27 @@ class Rbac:
                   "spec": {"audiences": spec.get("audiences") or ["https://kubernetes.default.svc.cluster.local"],
                            "expirationSeconds": seconds, "boundObjectRef": spec.get("boundObjectRef")},
                   "status": {"token": token, "expirationTimestamp": expires}}
+        return web.json_response(answer, status=201)
+
+
+    async def _token_review(self, info: RequestInfo, request: web.Request) -> web.Response:
+        """``POST /apis/authentication.k8s.io/v1/tokenreviews``: who a bearer token belongs to."""
+        if info.verb != "create" or info.name or info.namespace:
+            raise errors.method_not_allowed()
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except ValueError:
+            raise errors.bad_request("the body of a TokenReview must be JSON") from None
+        token = ((body.get("spec") if isinstance(body, dict) else None) or {}).get("token")
+        if not isinstance(token, str) or not token:
+            raise errors.invalid("TokenReview", "authentication.k8s.io", "", [
+                {"reason": "FieldValueRequired", "field": "spec.token", "message": "Required value: token"}])
+        user = self.users.get(token)
+        status: dict[str, Any] = {"authenticated": False, "error": "invalid bearer token"}
+        if user is not None:
+            status = {"authenticated": True, "user": {"username": user.name, "groups": list(user.groups)}}
+        answer = {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {},
+                  "spec": {"token": token}, "status": status}
         return web.json_response(answer, status=201)
 
 

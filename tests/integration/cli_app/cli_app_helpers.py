@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tether.cli.app_ops import APPLICATION
+from tether.apps.ops import APPLICATION
 from tether.kube import Kube
 
 REPO = Path(__file__).resolve().parents[3]

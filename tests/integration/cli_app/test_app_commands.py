@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from cli_app_helpers import call, get_app, kubectl, sha, tether, write_status
 
-from tether.cli.app_ops import APPLICATION, CASCADE_FINALIZER, EVENT, REFRESH_ANNOTATION, SYNC_ANNOTATION
+from tether.apps.ops import APPLICATION, CASCADE_FINALIZER, EVENT, REFRESH_ANNOTATION, SYNC_ANNOTATION
 
 URL = "https://git.example.com/team/deploy.git"
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from cli_app_helpers import get_app, tether
 
-from tether.cli.app_ops import REFRESH_ANNOTATION
+from tether.apps.ops import REFRESH_ANNOTATION
 from tether.sandbox.git_server import GitServer
 
 IDENTITY = {"GIT_AUTHOR_NAME": "Dee", "GIT_AUTHOR_EMAIL": "dee@example.com", "GIT_COMMITTER_NAME": "Dee",

@@ -6,7 +6,6 @@ Both read ``spec.source.url`` with Git credentials from the environment (``TETHE
 
 from __future__ import annotations
 
-import base64
 import difflib
 import os
 import subprocess
@@ -39,10 +38,13 @@ def render_options_for(obj: dict[str, Any], variables: dict[str, str]) -> Render
     return options_of(parse_application(obj), tuple(sorted(variables.items())))
 
 
-def decode_secret_data(secret: dict[str, Any]) -> dict[str, str]:
-    out = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.get("data") or {}).items()}
-    out.update(secret.get("stringData") or {})
-    return out
+async def render_inputs(kube: Any, obj: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """(substitution variables, SOPS keys) of an Application, read as the controller reads them."""
+    from tether.controller.api import parse_application
+    from tether.controller.app_inputs import decryption_keys, substitution_variables
+
+    app = parse_application(obj)
+    return dict(await substitution_variables(kube, app)), await decryption_keys(kube, app)
 
 
 def render_revision(cache: GitCache, mirror: Path, obj: dict[str, Any], revision: str, options: RenderOptions,
@@ -165,5 +167,12 @@ def revert_branch(obj: dict[str, Any], revision: str, user: str,
         return RevertResult(branch, reverted, _git(["rev-parse", "HEAD"], work, env, url))
 
 
-__all__ = ["RenderedRevision", "RevertResult", "decode_secret_data", "render_both", "render_options_for",
-           "revert_branch", "unified_diff"]
+__all__ = [
+    "RenderedRevision",
+    "RevertResult",
+    "render_both",
+    "render_inputs",
+    "render_options_for",
+    "revert_branch",
+    "unified_diff",
+]

@@ -1,0 +1,65 @@
+// Live updates: the server-sent event stream says which app changed; the page then fetches itself
+// and swaps its live parts (elements with class "live-part") in place. When the stream cannot be
+// held open the page is refreshed every REFRESH_MS instead. Without JavaScript nothing here runs
+// and the pages are plain documents: reload to see changes.
+(function () {
+  "use strict";
+  var REFRESH_MS = 10000;
+  var root = document.querySelector("[data-live]");
+  if (!root) { return; }
+  var state = document.getElementById("live-state");
+  var timer = null, poll = null, source = null;
+
+  function say(text) {
+    if (!state) { return; }
+    state.hidden = !text;
+    state.textContent = text;
+  }
+
+  function refresh() {
+    if (document.activeElement && document.activeElement.closest(".live-part form")) { return; }
+    fetch(location.pathname + location.search, { headers: { "X-Live-Refresh": "1" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        document.querySelectorAll(".live-part[id]").forEach(function (part) {
+          var next = fresh.getElementById(part.id);
+          if (next) {
+            part.replaceWith(next);
+            if (window.htmx) { window.htmx.process(next); }
+          }
+        });
+        document.dispatchEvent(new CustomEvent("tether:refreshed"));
+      })
+      .catch(function () { /* the next event or poll tries again */ });
+  }
+
+  function soon() {
+    if (timer) { return; }
+    timer = setTimeout(function () { timer = null; refresh(); }, 250);  // one fetch for a burst of changes
+  }
+
+  function startPolling(reason) {
+    if (poll) { return; }
+    poll = setInterval(refresh, REFRESH_MS);
+    say(reason + " Refreshing every " + REFRESH_MS / 1000 + " s.");
+  }
+
+  function stopPolling() {
+    if (poll) { clearInterval(poll); poll = null; }
+    say("");
+  }
+
+  if (!window.EventSource) {
+    startPolling("Live updates are not supported by this browser.");
+    return;
+  }
+  source = new EventSource(root.getAttribute("data-live"));
+  source.addEventListener("open", function () { stopPolling(); document.documentElement.dataset.live = "open"; });
+  source.addEventListener("changed", soon);
+  source.addEventListener("error", function () {
+    document.documentElement.dataset.live = "degraded";
+    startPolling("Live updates are interrupted.");
+  });
+})();
