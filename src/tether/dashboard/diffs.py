@@ -10,14 +10,12 @@ thread: it shells out to Git and renderers.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tether.apps.revisions import (
     RenderedRevision,
-    inline_values_file,
     render_both,
     render_inputs,
     render_options_for,
@@ -44,7 +42,6 @@ class PendingDiff:
 
 
 async def _inputs(kube: Kube, obj: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-
     return await render_inputs(kube, obj)
 
 
@@ -55,9 +52,7 @@ def _render(obj: dict[str, Any], revision: str, variables: dict[str, str], keys:
     url = obj["spec"]["source"]["url"]
     cache = GitCache(Path(cache_dir) if cache_dir else None)
     mirror = cache.fetch(url, Credentials.for_url(url))
-    with tempfile.TemporaryDirectory(prefix="tether-dashboard-") as scratch:
-        options = render_options_for(obj, variables, inline_values_file(obj, Path(scratch)))
-        return render_revision(cache, mirror, obj, revision, options, keys)
+    return render_revision(cache, mirror, obj, revision, render_options_for(obj, variables), keys)
 
 
 def target_revision(obj: dict[str, Any]) -> str:
