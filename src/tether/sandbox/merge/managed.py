@@ -235,31 +235,60 @@ def _compare(old: Any, new: Any, node: Node, changed: FieldSet, removed: FieldSe
                 removed["f:" + name] = gone
         return
     if _is_assoc_list(old, node) and _is_assoc_list(new, node):
-        item_node = node.item()
-        old_items = {item_key(item, node): item for item in old}
-        new_keys = set()
-        for item in new:
-            key = item_key(item, node)
-            new_keys.add(key)
-            if key not in old_items:
-                entry = object_fields(item, item_node, mark_maps=True) if node.list_type == "map" else {}
-                entry[MEMBER] = None
-                changed[key] = entry
-            elif node.list_type == "map":
-                child_changed, child_removed = {}, {}
-                _compare(old_items[key], item, item_node, child_changed, child_removed)
-                if child_changed:
-                    changed[key] = child_changed
-                if child_removed:
-                    removed[key] = child_removed
-        for key, item in old_items.items():
-            if key not in new_keys:
-                entry = object_fields(item, item_node) if node.list_type == "map" else {}
-                entry[MEMBER] = None
-                removed[key] = entry
+        _compare_list(old, new, node, changed, removed)
         return
     if not json_equal(old, new):
         changed[MEMBER] = None
+
+
+def _groups(items: list, node: Node) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for item in items:
+        out.setdefault(item_key(item, node), []).append(item)
+    return out
+
+
+def _compare_list(old: list, new: list, node: Node, changed: FieldSet, removed: FieldSet) -> None:
+    """Associative lists item by item. A key that occurs more than once on either side is one
+    unit, as upstream since structured-merge-diff v4.4.1: the writer who changes any of its
+    copies owns the key alone and everybody else loses the item and its fields."""
+    item_node = node.item()
+    old_groups = _groups(old, node)
+    new_groups = _groups(new, node)
+    for key, items in new_groups.items():
+        before = old_groups.get(key)
+        if before is not None and (len(items) > 1 or len(before) > 1):
+            if not json_equal(before, items):
+                changed[key] = {MEMBER: None} if len(items) > 1 else _added_item(items[0], node, item_node)
+                inside: FieldSet = {}
+                for item in before:
+                    inside = union(inside, _added_item(item, node, item_node))
+                inside = difference(inside, changed[key])
+                inside.pop(MEMBER, None)
+                if inside:
+                    removed[key] = inside
+            continue
+        if before is None:
+            changed[key] = {MEMBER: None} if len(items) > 1 else _added_item(items[0], node, item_node)
+        elif node.list_type == "map":
+            child_changed: FieldSet = {}
+            child_removed: FieldSet = {}
+            _compare(before[0], items[0], item_node, child_changed, child_removed)
+            if child_changed:
+                changed[key] = child_changed
+            if child_removed:
+                removed[key] = child_removed
+    for key, items in old_groups.items():
+        if key not in new_groups:
+            entry = object_fields(items[0], item_node) if node.list_type == "map" and len(items) == 1 else {}
+            entry[MEMBER] = None
+            removed[key] = entry
+
+
+def _added_item(item: Any, node: Node, item_node: Node) -> FieldSet:
+    entry = object_fields(item, item_node, mark_maps=True) if node.list_type == "map" else {}
+    entry[MEMBER] = None
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------
