@@ -36,6 +36,7 @@ from tether.sandbox.merge.managed import (
     encode,
     entry_key,
     ignored_paths,
+    reconcile_entries,
     strip_ignored,
     with_managed_fields,
     without_managed_fields,
@@ -337,6 +338,7 @@ def apply_patch(
     if reset_fields:
         applied = _drop_values(applied, reset_fields)
     entries: list[Entry] = decode(live)
+    reconcile_entries(entries, type_info)
     live_body = without_managed_fields(live)
     ignored = ignored_paths(reset_fields)
     if live is not None and not entries:

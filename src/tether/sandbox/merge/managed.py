@@ -23,6 +23,7 @@ from tether.sandbox.merge.fieldpath import (
     without_paths,
 )
 from tether.sandbox.merge.patch import PatchError, copy_json, json_equal
+from tether.sandbox.merge.reconcile import reconcile_with_schema
 from tether.sandbox.merge.typeinfo import DEDUCED, LIST, MAP, STRUCT, Node, TypeInfo
 
 # Identity and server-maintained fields upstream never records in managedFields.
@@ -79,6 +80,14 @@ class Entry:
     @property
     def key(self) -> tuple[str, str, str, str]:
         return entry_key(self.manager, self.operation, self.api_version, self.subresource)
+
+
+def reconcile_entries(entries: list[Entry], type_info: TypeInfo) -> None:
+    """Every entry's set as the current schema sees it (see ``reconcile``)."""
+    for entry in entries:
+        fields = reconcile_with_schema(entry.fields, type_info.root)
+        if fields is not entry.fields:
+            entry.fields, entry.raw = fields, None
 
 
 def entry_key(manager: str, operation: str, api_version: str, subresource: str) -> tuple[str, str, str, str]:
@@ -322,6 +331,7 @@ def record_update(
             entries = None  # as upstream: undecodable client-sent managedFields fall back to the stored ones
     if entries is None:
         entries = decode(old)
+    reconcile_entries(entries, type_info)
     ignored = ignored_paths(reset_fields)
     changed, removed = compare(without_managed_fields(old), without_managed_fields(new), type_info.root)
     changed = strip_ignored(changed, ignored)

@@ -154,7 +154,7 @@ class _Builder:
         if ref is None and len(schema.get("allOf", ())) == 1 and "$ref" in schema["allOf"][0]:
             ref = schema["allOf"][0]["$ref"]
         if ref is not None:
-            node = self.ref(schemas.ref_name(ref))
+            node = _with_overrides(self.ref(schemas.ref_name(ref)), schema)
             return node.with_patch_meta(
                 schema.get("x-kubernetes-patch-strategy"), schema.get("x-kubernetes-patch-merge-key")
             )
@@ -236,6 +236,28 @@ class _Builder:
             if "default" in sub:
                 defaults[key] = sub["default"]
         return {k: v for k, v in defaults.items() if k in keys}
+
+
+def _with_overrides(node: Node, schema: dict) -> Node:
+    """``node`` as a field declares it: ``x-kubernetes-map-type`` / ``x-kubernetes-list-type``
+    written beside a ``$ref`` win over the referenced definition's, as upstream honours them
+    (PersistentVolume ``spec.claimRef`` is a granular ObjectReference)."""
+    map_type = schema.get("x-kubernetes-map-type")
+    list_type = schema.get("x-kubernetes-list-type")
+    atomic = node.atomic
+    if map_type in ("atomic", "granular") and node.kind in (STRUCT, MAP):
+        atomic = map_type == "atomic"
+    new_list_type = node.list_type
+    if list_type in ("atomic", "set") and node.kind == LIST:
+        new_list_type = list_type
+    if atomic == node.atomic and new_list_type == node.list_type:
+        return node
+    copy = Node(node.kind)
+    for slot in Node.__slots__:
+        setattr(copy, slot, getattr(node, slot))
+    copy.atomic = atomic
+    copy.list_type = new_list_type
+    return copy
 
 
 @functools.cache
