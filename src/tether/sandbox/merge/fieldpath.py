@@ -101,10 +101,7 @@ def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False, strict: 
                 except _BadItem as error:
                     error.parts.append("." + name)
                     raise
-                if mark and (
-                    (isinstance(child, dict) and sub.kind in (MAP, DEDUCED))
-                    or (isinstance(child, list) and sub.kind == LIST and sub.list_type != "atomic")
-                ):
+                if mark and created_member(child, sub):
                     entry[MEMBER] = None
             elif mark or _apply_leaf(child, sub):
                 entry[MEMBER] = None
@@ -134,6 +131,16 @@ def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False, strict: 
             out[key] = entry
         return
     out[MEMBER] = None
+
+
+def created_member(value: Any, node: Node) -> bool:
+    """Whether an Update that creates this non-empty value owns it as a whole, besides its
+    contents: maps and associative lists do (upstream's comparison sees them added), structs
+    do not, nor lists the API types always serialize (``containers``), which upstream's
+    comparison never sees added."""
+    if isinstance(value, dict):
+        return node.kind in (MAP, DEDUCED)
+    return isinstance(value, list) and node.kind == LIST and node.list_type != "atomic" and not node.always_present
 
 
 def _apply_leaf(value: Any, node: Node) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from tether.sandbox.merge.fieldpath import (
     MEMBER,
     FieldSet,
+    created_member,
     difference,
     from_fields_v1,
     item_key,
@@ -213,8 +214,8 @@ def _is_assoc_list(value: Any, node: Node) -> bool:
 
 def _added(value: Any, node: Node) -> FieldSet:
     entry = object_fields(value, node, mark_maps=True)
-    if isinstance(value, dict) and value and node.kind in (MAP, DEDUCED):
-        entry[MEMBER] = None  # a map that did not exist before is owned as a whole too
+    if value and created_member(value, node):
+        entry[MEMBER] = None  # a map or list that did not exist before is owned as a whole too
     return entry
 
 

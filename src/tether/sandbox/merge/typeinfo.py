@@ -40,10 +40,18 @@ _KEY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Fields without ``omitempty`` in the Go types: an empty object of the kind already holds them
+# (as null), so upstream's comparison on create never sees them added.
+_ALWAYS_SERIALIZED: dict[str, tuple[str, ...]] = {
+    "io.k8s.api.core.v1.PodSpec": ("containers",),
+}
+
+
 class Node:
     """How the value at one position of an object merges."""
 
     __slots__ = (
+        "always_present",
         "atomic",
         "elem",
         "fields",
@@ -59,6 +67,8 @@ class Node:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.atomic = False
+        #: a field the API types serialize even when unset (no ``omitempty``): never seen created
+        self.always_present = False
         #: STRUCT: field name -> node
         self.fields: dict[str, Node] = {}
         #: MAP/LIST element node; STRUCT node for fields not in ``fields`` (None: deduced)
@@ -183,6 +193,9 @@ class _Builder:
             node.atomic = schema.get("x-kubernetes-map-type") == "atomic"
             # fields are filled after kind is set, so self-references see a struct
             node.fields = {key: self.build(sub, "") for key, sub in props.items()}
+            for key in _ALWAYS_SERIALIZED.get(name, ()):
+                if key in node.fields:
+                    node.fields[key] = _always_present(node.fields[key])
             if isinstance(addl, dict):
                 node.elem = self.build(addl)
             elif preserve or addl is True:
@@ -236,6 +249,14 @@ class _Builder:
             if "default" in sub:
                 defaults[key] = sub["default"]
         return {k: v for k, v in defaults.items() if k in keys}
+
+
+def _always_present(node: Node) -> Node:
+    copy = Node(node.kind)
+    for slot in Node.__slots__:
+        setattr(copy, slot, getattr(node, slot))
+    copy.always_present = True
+    return copy
 
 
 def _with_overrides(node: Node, schema: dict) -> Node:
