@@ -240,9 +240,7 @@ def _compare(old: Any, new: Any, node: Node, changed: FieldSet, removed: FieldSe
                 removed[key] = child_removed
         for name, value in old.items():
             if name not in new:
-                gone = object_fields(value, node.field(name), mark_maps=True)
-                gone[MEMBER] = None  # the whole subtree leaves every set
-                removed["f:" + name] = gone
+                removed["f:" + name] = _whole(value, node.field(name))  # the subtree leaves every set
         return
     if _is_assoc_list(old, node) and _is_assoc_list(new, node):
         _compare_list(old, new, node, changed, removed)
@@ -290,9 +288,18 @@ def _compare_list(old: list, new: list, node: Node, changed: FieldSet, removed: 
                 removed[key] = child_removed
     for key, items in old_groups.items():
         if key not in new_groups:
-            entry = object_fields(items[0], item_node) if node.list_type == "map" and len(items) == 1 else {}
-            entry[MEMBER] = None
-            removed[key] = entry
+            removed[key] = _whole(items[0], item_node) if node.list_type == "map" else {MEMBER: None}
+
+
+def _whole(value: Any, node: Node) -> FieldSet:
+    """Every path in ``value``'s subtree, each a member (what leaves all sets when it goes)."""
+    return _all_members(object_fields(value, node, mark_maps=True))
+
+
+def _all_members(fields: FieldSet) -> FieldSet:
+    out: FieldSet = {key: _all_members(sub) for key, sub in fields.items() if key != MEMBER}
+    out[MEMBER] = None
+    return out
 
 
 def _added_item(item: Any, node: Node, item_node: Node) -> FieldSet:
