@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from tether import schemas
+from tether.sandbox import openapi_proto
 from tether.sandbox.resources import Registry, ResourceType
 
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
@@ -258,6 +259,13 @@ class OpenAPI:
                     paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
             self._docs["index"] = json.dumps({"paths": paths}).encode()
         return self._docs["index"]
+
+    def v2_protobuf(self) -> bytes:
+        """``/openapi/v2`` as the gnostic protobuf message (kubectl 1.28 and older ask for it)."""
+        self._fresh()
+        if "v2.pb" not in self._docs:
+            self._docs["v2.pb"] = openapi_proto.document_message(json.loads(self.v2()))
+        return self._docs["v2.pb"]
 
     def v2(self) -> bytes:
         self._fresh()

@@ -23,7 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tether import __version__
-from tether.sandbox import discovery, errors, extras, watch
+from tether.sandbox import discovery, errors, extras, openapi_proto, watch
 from tether.sandbox import request as req
 from tether.sandbox.crds import CrdController
 from tether.sandbox.handlers import ResourceHandlers, respond
@@ -236,6 +236,8 @@ class Sandbox:
         if parts[0] == "apis" and len(parts) == 3 and self.registry.in_group_version(parts[1], parts[2]):
             return respond(discovery.api_resource_list(self.registry, parts[1], parts[2]))
         if path == "/openapi/v2":
+            if openapi_proto.wants_protobuf(request.headers.get("Accept", "")):
+                return web.Response(body=self.openapi.v2_protobuf(), headers={"Content-Type": openapi_proto.MEDIA_TYPE})
             return web.Response(body=self.openapi.v2(), content_type="application/json")
         if path == "/openapi/v3":
             return web.Response(body=self.openapi.v3_index(), content_type="application/json")

@@ -53,8 +53,8 @@ SPEC = {
 }
 
 # Written by hand from the upstream FieldsV1 format: sorted fields, list items keyed by JSON of
-# their key fields (ints numerically ordered, defaulted protocol), "." on list items only, and
-# nothing for the empty "resources" struct (upstream's ToFieldSet skips empty structs).
+# their key fields (ints numerically ordered, defaulted protocol), "." on list items only, and the
+# empty "resources" struct a member (upstream's ToFieldSet owns empty and null objects).
 EXPECTED_SPEC_FIELDS = {
     "f:replicas": {},
     "f:selector": {},
@@ -72,6 +72,7 @@ EXPECTED_SPEC_FIELDS = {
                         },
                         'k:{"containerPort":8080,"protocol":"TCP"}': {".": {}, "f:containerPort": {}},
                     },
+                    "f:resources": {},
                 }
             },
             "f:tolerations": {},
@@ -182,11 +183,12 @@ def _in_container(encoded):
 
 
 EMPTY_VALUE_CASES = [
-    ("empty-struct-contributes-nothing", {"resources": {}}, None),
+    ("empty-struct-is-a-member", {"resources": {}}, {}),
     ("empty-atomic-list-is-a-member", {"args": []}, {}),
     ("empty-associative-list-contributes-nothing", {"ports": []}, None),
     ("null-scalar-is-a-member", {"image": None}, {}),
-    ("null-struct-contributes-nothing", {"securityContext": None}, None),
+    ("null-struct-is-a-member", {"securityContext": None}, {}),
+    ("null-associative-list-is-a-member", {"ports": None}, {}),
 ]
 
 

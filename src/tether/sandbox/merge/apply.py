@@ -21,6 +21,7 @@ from tether.sandbox.merge.fieldpath import (
     MEMBER,
     FieldSet,
     difference,
+    duplicated,
     intersection,
     item_key,
     members,
@@ -30,10 +31,12 @@ from tether.sandbox.merge.fieldpath import (
 )
 from tether.sandbox.merge.managed import (
     Entry,
+    compare,
     decode,
     encode,
     entry_key,
     ignored_paths,
+    reconcile_entries,
     strip_ignored,
     with_managed_fields,
     without_managed_fields,
@@ -97,8 +100,19 @@ def _granular(node: Node) -> bool:
     return not node.atomic and node.kind in (STRUCT, MAP, DEDUCED)
 
 
+def merges_as_empty(live: Any, applied: Any, node: Node) -> bool:
+    """Whether an applied null leaves a live value's content alone: as upstream, null merges
+    into a non-empty granular struct, map or associative list as an empty one would."""
+    if applied is not None or not live:
+        return False
+    if isinstance(live, dict):
+        return _granular(node)
+    return isinstance(live, list) and node.kind == LIST and node.list_type != "atomic"
+
+
 def merge(live: Any, applied: Any, node: Node) -> Any:
-    """``applied`` merged into ``live`` (a new value; nulls in ``applied`` delete)."""
+    """``applied`` merged into ``live`` (a new value; nulls in ``applied`` delete scalars and
+    atomic values and leave granular content alone)."""
     if isinstance(applied, dict):
         if not _granular(node):
             return copy_json(applied)
@@ -108,9 +122,11 @@ def merge(live: Any, applied: Any, node: Node) -> Any:
         for name, value in base.items():
             if name in applied:
                 new = applied[name]
+                sub = (fields.get(name) if fields is not None else None) or node.field(name)
                 if new is not None:
-                    sub = (fields.get(name) if fields is not None else None) or node.field(name)
                     out[name] = merge(value, new, sub)
+                elif merges_as_empty(value, new, sub):
+                    out[name] = copy_json(value)
             else:
                 out[name] = copy_json(value) if isinstance(value, dict | list) else value
         for name, new in applied.items():
@@ -125,15 +141,20 @@ def merge(live: Any, applied: Any, node: Node) -> Any:
     return applied
 
 
-def _index(items: list, node: Node) -> tuple[list[str], dict[str, Any]]:
-    """Item keys in order (first occurrence wins, as upstream) and the items by key."""
+def _index(items: list, node: Node, applied: dict[str, Any] | None = None) -> tuple[list[str], dict[str, Any]]:
+    """Item keys in order and the items by key. Live items whose key is duplicated (create and
+    update accept that) stay apart under private keys unless the apply sets that key, in which
+    case the applied item replaces them all (``applied``: the applied items by key)."""
     keys: list[str] = []
     by_key: dict[str, Any] = {}
-    for item in items:
+    for index, item in enumerate(items):
         key = item_key(item, node)
-        if key not in by_key:
-            by_key[key] = item
-            keys.append(key)
+        if key in by_key:
+            if applied is None or key in applied:
+                continue
+            key = f"{key}\x00{index}"  # never an applied key
+        by_key[key] = item
+        keys.append(key)
     return keys, by_key
 
 
@@ -142,15 +163,19 @@ def _merge_list(live: list, applied: list, node: Node) -> list:
     items kept where they were relative to the shared items around them."""
     item_node = node.item()
     is_map = node.list_type == "map"
-    live_keys, live_items = _index(live, node)
     applied_keys, applied_items = _index(applied, node)
+    live_keys, live_items = _index(live, node, applied_items)
+    repeated = duplicated([item_key(item, node) for item in live])
     shared = [key for key in applied_keys if key in live_items]
     next_shared = 0
     out: list = []
 
     def take(key: str) -> None:
         new = applied_items[key]
-        out.append(merge(live_items.get(key), new, item_node) if is_map else copy_json(new))
+        if is_map and key not in repeated:
+            out.append(merge(live_items.get(key), new, item_node))
+        else:
+            out.append(copy_json(new))  # duplicated live items are replaced as a whole, as upstream
 
     li = ri = 0
     n_live, n_applied = len(live_keys), len(applied_keys)
@@ -193,10 +218,16 @@ def changed_fields(live: Any, applied: Any, fields: FieldSet, node: Node) -> Fie
         return out  # applying null to an absent field changes nothing
     if type(live) is type(applied) and live == applied and (len(fields) > 1 or MEMBER not in fields):
         return out  # identical subtree (C-speed shortcut, see managed._compare)
-    if MEMBER in fields and (live is _MISSING or (len(fields) == 1 and not json_equal(live, applied))):
-        out[MEMBER] = None
     if len(fields) == 1 and MEMBER in fields:
+        if live is _MISSING:
+            out[MEMBER] = None
+        elif not (_empty_granular(applied, node) or merges_as_empty(live, applied, node)) and not json_equal(
+            live, applied
+        ):
+            out[MEMBER] = None  # an empty granular value merges into the live one and changes nothing
         return out
+    if MEMBER in fields and live is _MISSING:
+        out[MEMBER] = None
     if isinstance(applied, dict):
         live_map = live if isinstance(live, dict) else {}
         for key, sub_fields in fields.items():
@@ -207,7 +238,11 @@ def changed_fields(live: Any, applied: Any, fields: FieldSet, node: Node) -> Fie
             if sub:
                 out[key] = sub
     elif isinstance(applied, list):
-        live_items = {item_key(i, node): i for i in live} if isinstance(live, list) else {}
+        live_list = live if isinstance(live, list) else []
+        live_keys = [item_key(i, node) for i in live_list]
+        live_items = dict(zip(live_keys, live_list, strict=True))
+        for key in duplicated(live_keys):
+            del live_items[key]  # applying a duplicated key sets the whole item anew
         applied_items = {item_key(i, node): i for i in applied}
         item_node = node.item()
         for key, sub_fields in fields.items():
@@ -217,6 +252,10 @@ def changed_fields(live: Any, applied: Any, fields: FieldSet, node: Node) -> Fie
             if sub:
                 out[key] = sub
     return out
+
+
+def _empty_granular(applied: Any, node: Node) -> bool:
+    return isinstance(applied, dict) and not applied and _granular(node)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,9 +293,11 @@ def prune(value: Any, remove: FieldSet, keep: FieldSet, node: Node) -> Any:
             if sub_remove is None:
                 out_list.append(item)
                 continue
-            sub_keep = keep.get(key) or {}
-            if MEMBER in sub_remove and not sub_keep:
+            if MEMBER in sub_remove:
+                # as upstream: an item nobody else owns as a whole goes with everything in it,
+                # even fields another manager set inside it
                 continue
+            sub_keep = keep.get(key) or {}
             if node.list_type == "map":
                 # an item another manager still needs keeps the fields that identify it
                 sub_remove = {k: v for k, v in sub_remove.items() if k not in key_fields}
@@ -297,6 +338,7 @@ def apply_patch(
     if reset_fields:
         applied = _drop_values(applied, reset_fields)
     entries: list[Entry] = decode(live)
+    reconcile_entries(entries, type_info)
     live_body = without_managed_fields(live)
     ignored = ignored_paths(reset_fields)
     if live is not None and not entries:
@@ -343,7 +385,14 @@ def apply_patch(
             remove = difference(dropped, owned_by_others)
             if remove:
                 pruned = prune(merged, remove, union(owned_by_others, applied_fields), root)
-                object_changed = object_changed or not json_equal(pruned, merged)
+                if not json_equal(pruned, merged):
+                    object_changed = True
+                    # fields that went with a removed item leave every other manager's set
+                    _, gone = compare(merged, pruned, root)
+                    for entry in others:
+                        rest = difference(entry.fields, gone)
+                        if rest != entry.fields:
+                            entry.fields, entry.raw = rest, None
                 merged = pruned
     if mine is None:
         mine = Entry(manager, "Apply", api_version, subresource, now, applied_fields)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tether.sandbox.merge.patch import PatchError
-from tether.sandbox.merge.typeinfo import DEDUCED, LIST, MAP, SCALAR, STRUCT, Node
+from tether.sandbox.merge.typeinfo import DEDUCED, LIST, MAP, STRUCT, Node
 
 FieldSet = dict[str, Any]
 MEMBER = "."
@@ -69,12 +69,14 @@ def object_fields(value: Any, node: Node, mark_maps: bool = False, strict: bool 
     """The set of leaf fields a value sets, as upstream computes it for an applied config.
 
     As upstream's ``ToFieldSet``: scalars and atomic values are members; granular structs and
-    maps contribute their children (an empty one contributes nothing), map elements are members
-    themselves; every item of an associative list is a member plus its fields.
-    ``mark_maps`` gives the Update flavour instead (upstream's comparison): empty values are
-    leaves and every newly created non-empty map (not struct) is a member too. ``strict``
-    rejects (PatchError) map-list items missing a key field and duplicate items, as upstream
-    rejects such apply configurations.
+    maps contribute their children, and a null or empty one is a member itself (the applier
+    owns ``emptyDir: {}``); map elements are members themselves; every item of an associative
+    list is a member plus its fields, except items whose key occurs more than once (possible
+    through create/update), which are members only, as upstream since structured-merge-diff
+    v4.4.1. ``mark_maps`` gives the Update flavour instead (upstream's comparison): empty values
+    are leaves and every newly created non-empty map or associative list (not struct) is a
+    member too. ``strict`` rejects (PatchError) map-list items missing a key field and duplicate
+    items, as upstream rejects such apply configurations.
     """
     out: FieldSet = {}
     try:
@@ -99,7 +101,7 @@ def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False, strict: 
                 except _BadItem as error:
                     error.parts.append("." + name)
                     raise
-                if mark and isinstance(child, dict) and sub.kind in (MAP, DEDUCED):
+                if mark and created_member(child, sub):
                     entry[MEMBER] = None
             elif mark or _apply_leaf(child, sub):
                 entry[MEMBER] = None
@@ -110,11 +112,16 @@ def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False, strict: 
         return
     if isinstance(value, list) and kind == LIST and node.list_type != "atomic":
         item_node = node.item()
+        keys = [item_key(item, node) for item in value]
+        repeated = duplicated(keys) if not strict else set()
         for index, item in enumerate(value):
             entry = {MEMBER: None}
-            key = item_key(item, node)
+            key = keys[index]
             if strict:
                 _check_item(item, node, key, index, out)
+            if key in repeated:
+                out[key] = entry  # a duplicated item is owned as a whole, not field by field
+                continue
             if node.list_type == "map" and isinstance(item, dict):
                 try:
                     _collect(item, item_node, entry, mark, strict)
@@ -126,17 +133,35 @@ def _collect(value: Any, node: Node, out: FieldSet, mark: bool = False, strict: 
     out[MEMBER] = None
 
 
+def created_member(value: Any, node: Node) -> bool:
+    """Whether an Update that creates this non-empty value owns it as a whole, besides its
+    contents: maps and associative lists do (upstream's comparison sees them added), structs
+    do not, nor lists the API types always serialize (``containers``), which upstream's
+    comparison never sees added."""
+    if isinstance(value, dict):
+        return node.kind in (MAP, DEDUCED)
+    return isinstance(value, list) and node.kind == LIST and node.list_type != "atomic" and not node.always_present
+
+
 def _apply_leaf(value: Any, node: Node) -> bool:
     """Whether an empty container, null or scalar is itself a member of an applied set: as
-    upstream, empty or null granular structs/maps and associative lists contribute nothing."""
-    granular_list = node.kind == LIST and node.list_type != "atomic"
-    if isinstance(value, dict):
-        return node.atomic or node.kind in (SCALAR, LIST)
+    upstream, null and empty objects are (whatever their type), an empty associative list is not."""
     if isinstance(value, list):
-        return not granular_list
-    if value is None:
-        return not granular_list and (node.atomic or node.kind not in (STRUCT, MAP))
+        return not (node.kind == LIST and node.list_type != "atomic")
     return True
+
+
+def duplicated(keys: list[str]) -> set[str]:
+    """The keys occurring more than once."""
+    if len(keys) == len(set(keys)):
+        return set()
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for key in keys:
+        if key in seen:
+            twice.add(key)
+        seen.add(key)
+    return twice
 
 
 def _check_item(item: Any, node: Node, key: str, index: int, seen: FieldSet) -> None:

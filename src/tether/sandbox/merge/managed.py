@@ -14,6 +14,7 @@ from typing import Any
 from tether.sandbox.merge.fieldpath import (
     MEMBER,
     FieldSet,
+    created_member,
     difference,
     from_fields_v1,
     item_key,
@@ -23,6 +24,7 @@ from tether.sandbox.merge.fieldpath import (
     without_paths,
 )
 from tether.sandbox.merge.patch import PatchError, copy_json, json_equal
+from tether.sandbox.merge.reconcile import reconcile_with_schema
 from tether.sandbox.merge.typeinfo import DEDUCED, LIST, MAP, STRUCT, Node, TypeInfo
 
 # Identity and server-maintained fields upstream never records in managedFields.
@@ -79,6 +81,14 @@ class Entry:
     @property
     def key(self) -> tuple[str, str, str, str]:
         return entry_key(self.manager, self.operation, self.api_version, self.subresource)
+
+
+def reconcile_entries(entries: list[Entry], type_info: TypeInfo) -> None:
+    """Every entry's set as the current schema sees it (see ``reconcile``)."""
+    for entry in entries:
+        fields = reconcile_with_schema(entry.fields, type_info.root)
+        if fields is not entry.fields:
+            entry.fields, entry.raw = fields, None
 
 
 def entry_key(manager: str, operation: str, api_version: str, subresource: str) -> tuple[str, str, str, str]:
@@ -204,8 +214,8 @@ def _is_assoc_list(value: Any, node: Node) -> bool:
 
 def _added(value: Any, node: Node) -> FieldSet:
     entry = object_fields(value, node, mark_maps=True)
-    if isinstance(value, dict) and value and node.kind in (MAP, DEDUCED):
-        entry[MEMBER] = None  # a map that did not exist before is owned as a whole too
+    if value and created_member(value, node):
+        entry[MEMBER] = None  # a map or list that did not exist before is owned as a whole too
     return entry
 
 
@@ -230,36 +240,72 @@ def _compare(old: Any, new: Any, node: Node, changed: FieldSet, removed: FieldSe
                 removed[key] = child_removed
         for name, value in old.items():
             if name not in new:
-                gone = object_fields(value, node.field(name), mark_maps=True)
-                gone[MEMBER] = None  # the whole subtree leaves every set
-                removed["f:" + name] = gone
+                removed["f:" + name] = _whole(value, node.field(name))  # the subtree leaves every set
         return
     if _is_assoc_list(old, node) and _is_assoc_list(new, node):
-        item_node = node.item()
-        old_items = {item_key(item, node): item for item in old}
-        new_keys = set()
-        for item in new:
-            key = item_key(item, node)
-            new_keys.add(key)
-            if key not in old_items:
-                entry = object_fields(item, item_node, mark_maps=True) if node.list_type == "map" else {}
-                entry[MEMBER] = None
-                changed[key] = entry
-            elif node.list_type == "map":
-                child_changed, child_removed = {}, {}
-                _compare(old_items[key], item, item_node, child_changed, child_removed)
-                if child_changed:
-                    changed[key] = child_changed
-                if child_removed:
-                    removed[key] = child_removed
-        for key, item in old_items.items():
-            if key not in new_keys:
-                entry = object_fields(item, item_node) if node.list_type == "map" else {}
-                entry[MEMBER] = None
-                removed[key] = entry
+        _compare_list(old, new, node, changed, removed)
         return
     if not json_equal(old, new):
         changed[MEMBER] = None
+
+
+def _groups(items: list, node: Node) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for item in items:
+        out.setdefault(item_key(item, node), []).append(item)
+    return out
+
+
+def _compare_list(old: list, new: list, node: Node, changed: FieldSet, removed: FieldSet) -> None:
+    """Associative lists item by item. A key that occurs more than once on either side is one
+    unit, as upstream since structured-merge-diff v4.4.1: the writer who changes any of its
+    copies owns the key alone and everybody else loses the item and its fields."""
+    item_node = node.item()
+    old_groups = _groups(old, node)
+    new_groups = _groups(new, node)
+    for key, items in new_groups.items():
+        before = old_groups.get(key)
+        if before is not None and (len(items) > 1 or len(before) > 1):
+            if not json_equal(before, items):
+                changed[key] = {MEMBER: None} if len(items) > 1 else _added_item(items[0], node, item_node)
+                inside: FieldSet = {}
+                for item in before:
+                    inside = union(inside, _added_item(item, node, item_node))
+                inside = difference(inside, changed[key])
+                inside.pop(MEMBER, None)
+                if inside:
+                    removed[key] = inside
+            continue
+        if before is None:
+            changed[key] = {MEMBER: None} if len(items) > 1 else _added_item(items[0], node, item_node)
+        elif node.list_type == "map":
+            child_changed: FieldSet = {}
+            child_removed: FieldSet = {}
+            _compare(before[0], items[0], item_node, child_changed, child_removed)
+            if child_changed:
+                changed[key] = child_changed
+            if child_removed:
+                removed[key] = child_removed
+    for key, items in old_groups.items():
+        if key not in new_groups:
+            removed[key] = _whole(items[0], item_node) if node.list_type == "map" else {MEMBER: None}
+
+
+def _whole(value: Any, node: Node) -> FieldSet:
+    """Every path in ``value``'s subtree, each a member (what leaves all sets when it goes)."""
+    return _all_members(object_fields(value, node, mark_maps=True))
+
+
+def _all_members(fields: FieldSet) -> FieldSet:
+    out: FieldSet = {key: _all_members(sub) for key, sub in fields.items() if key != MEMBER}
+    out[MEMBER] = None
+    return out
+
+
+def _added_item(item: Any, node: Node, item_node: Node) -> FieldSet:
+    entry = object_fields(item, item_node, mark_maps=True) if node.list_type == "map" else {}
+    entry[MEMBER] = None
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,6 +339,7 @@ def record_update(
             entries = None  # as upstream: undecodable client-sent managedFields fall back to the stored ones
     if entries is None:
         entries = decode(old)
+    reconcile_entries(entries, type_info)
     ignored = ignored_paths(reset_fields)
     changed, removed = compare(without_managed_fields(old), without_managed_fields(new), type_info.root)
     changed = strip_ignored(changed, ignored)

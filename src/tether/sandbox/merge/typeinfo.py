@@ -40,10 +40,18 @@ _KEY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Fields without ``omitempty`` in the Go types: an empty object of the kind already holds them
+# (as null), so upstream's comparison on create never sees them added.
+_ALWAYS_SERIALIZED: dict[str, tuple[str, ...]] = {
+    "io.k8s.api.core.v1.PodSpec": ("containers",),
+}
+
+
 class Node:
     """How the value at one position of an object merges."""
 
     __slots__ = (
+        "always_present",
         "atomic",
         "elem",
         "fields",
@@ -59,6 +67,8 @@ class Node:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.atomic = False
+        #: a field the API types serialize even when unset (no ``omitempty``): never seen created
+        self.always_present = False
         #: STRUCT: field name -> node
         self.fields: dict[str, Node] = {}
         #: MAP/LIST element node; STRUCT node for fields not in ``fields`` (None: deduced)
@@ -154,7 +164,7 @@ class _Builder:
         if ref is None and len(schema.get("allOf", ())) == 1 and "$ref" in schema["allOf"][0]:
             ref = schema["allOf"][0]["$ref"]
         if ref is not None:
-            node = self.ref(schemas.ref_name(ref))
+            node = _with_overrides(self.ref(schemas.ref_name(ref)), schema)
             return node.with_patch_meta(
                 schema.get("x-kubernetes-patch-strategy"), schema.get("x-kubernetes-patch-merge-key")
             )
@@ -183,6 +193,9 @@ class _Builder:
             node.atomic = schema.get("x-kubernetes-map-type") == "atomic"
             # fields are filled after kind is set, so self-references see a struct
             node.fields = {key: self.build(sub, "") for key, sub in props.items()}
+            for key in _ALWAYS_SERIALIZED.get(name, ()):
+                if key in node.fields:
+                    node.fields[key] = _always_present(node.fields[key])
             if isinstance(addl, dict):
                 node.elem = self.build(addl)
             elif preserve or addl is True:
@@ -236,6 +249,36 @@ class _Builder:
             if "default" in sub:
                 defaults[key] = sub["default"]
         return {k: v for k, v in defaults.items() if k in keys}
+
+
+def _always_present(node: Node) -> Node:
+    copy = Node(node.kind)
+    for slot in Node.__slots__:
+        setattr(copy, slot, getattr(node, slot))
+    copy.always_present = True
+    return copy
+
+
+def _with_overrides(node: Node, schema: dict) -> Node:
+    """``node`` as a field declares it: ``x-kubernetes-map-type`` / ``x-kubernetes-list-type``
+    written beside a ``$ref`` win over the referenced definition's, as upstream honours them
+    (PersistentVolume ``spec.claimRef`` is a granular ObjectReference)."""
+    map_type = schema.get("x-kubernetes-map-type")
+    list_type = schema.get("x-kubernetes-list-type")
+    atomic = node.atomic
+    if map_type in ("atomic", "granular") and node.kind in (STRUCT, MAP):
+        atomic = map_type == "atomic"
+    new_list_type = node.list_type
+    if list_type in ("atomic", "set") and node.kind == LIST:
+        new_list_type = list_type
+    if atomic == node.atomic and new_list_type == node.list_type:
+        return node
+    copy = Node(node.kind)
+    for slot in Node.__slots__:
+        setattr(copy, slot, getattr(node, slot))
+    copy.atomic = atomic
+    copy.list_type = new_list_type
+    return copy
 
 
 @functools.cache
