@@ -43,7 +43,7 @@ def render_options_for(obj: dict[str, Any], variables: dict[str, str], values_fi
         values_files=files, release_name=helm.get("releaseName") or "",
         tla_str=tuple((jsonnet.get("tlaStr") or {}).items()), tla_code=tuple((jsonnet.get("tlaCode") or {}).items()),
         ext_str=tuple((jsonnet.get("extStr") or {}).items()), ext_code=tuple((jsonnet.get("extCode") or {}).items()),
-        variables=tuple(sorted(variables.items())),
+        variables=tuple(sorted(variables.items())), substitute="substitute" in render,
     )
 
 
@@ -80,7 +80,7 @@ def render_revision(cache: GitCache, mirror: Path, obj: dict[str, Any], revision
     decryptor = Decryptor.from_key_material(decryption_keys)
     manifests, _renderer = render_directory(directory, root, options, decryptor)
     manifests = postprocess(manifests, app=options.app, namespace=options.namespace,
-                            variables=options.variables_map, add_labels=options.add_labels)
+                            variables=options.substitution, add_labels=options.add_labels)
     return RenderedRevision(resolved.commit, {m.ref: m.obj for m in manifests if isinstance(m, Manifest)})
 
 

@@ -10,7 +10,7 @@ Other commands take the same render options with one decorator::
         result = render_source(path, render_options)
 
 The decorator adds ``--values/-f``, ``--set``, ``--set-string``, ``--release-name``, ``--tla-str``,
-``--tla-code``, ``--ext-str``, ``--ext-code``, ``--jpath/-J``, ``--var``, ``--app``,
+``--tla-code``, ``--ext-str``, ``--ext-code``, ``--jpath/-J``, ``--var``, ``--substitute``, ``--app``,
 ``--namespace/-n``, ``--renderer``, ``--render-timeout``, ``--verify`` and ``--allowed-signers``
 and passes them on as one ``RenderOptions`` in the ``render_options`` keyword.
 """
@@ -50,7 +50,7 @@ def build_render_options(
     ext_str: list[str] | None = None, ext_code: list[str] | None = None, jpath: list[str] | None = None,
     var: list[str] | None = None, app: str = "", namespace: str = "", renderer: str = "auto",
     render_timeout: float = DEFAULT_RENDER_TIMEOUT, verify: str = "", allowed_signers: str = "",
-    decryption_key: list[str] | None = None,
+    decryption_key: list[str] | None = None, substitute: bool = False,
 ) -> RenderOptions:
     if renderer not in RENDERERS:
         raise UsageError(f"--renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
@@ -61,7 +61,8 @@ def build_render_options(
         set_values=tuple(set_values or ()), set_string_values=tuple(set_string or ()), release_name=release_name,
         tla_str=_pairs(tla_str, "--tla-str"), tla_code=_pairs(tla_code, "--tla-code"),
         ext_str=_pairs(ext_str, "--ext-str"), ext_code=_pairs(ext_code, "--ext-code"),
-        jsonnet_paths=tuple(jpath or ()), variables=_pairs(var, "--var"), timeout=render_timeout,
+        jsonnet_paths=tuple(jpath or ()), variables=_pairs(var, "--var"), substitute=substitute,
+        timeout=render_timeout,
         verify=verify, allowed_signers=allowed_signers, decryption_keys=tuple(decryption_key or ()),
     )
 
@@ -91,7 +92,10 @@ _OPTIONS: list[tuple[str, Any]] = [
     ("jpath", Annotated[list[str] | None, typer.Option("--jpath", "-J", metavar="DIRECTORY",
                                                        help="Jsonnet library directory.")]),
     ("var", Annotated[list[str] | None, typer.Option("--var", metavar="KEY=VALUE",
-                                                     help="Substitution variable KEY=VALUE for ${KEY}.")]),
+                                                     help="Substitution variable KEY=VALUE for ${KEY} "
+                                                          "(turns substitution on).")]),
+    ("substitute", Annotated[bool, typer.Option("--substitute", help="Substitute ${VAR} / ${VAR:=default} even "
+                                                "without --var (off by default, as Flux's postBuild).")]),
     ("render_timeout", Annotated[float, typer.Option("--render-timeout", metavar="SECONDS",
                                                      help="Seconds a renderer (kustomize, helm, jsonnet) may run.")]),
     ("verify", Annotated[str, typer.Option("--verify", help="Require Git revisions signed by: ssh or gpg.")]),
@@ -104,7 +108,7 @@ _OPTIONS: list[tuple[str, Any]] = [
 _DEFAULTS = {"app": "", "namespace": "", "renderer": "auto", "values": None, "set_values": None, "set_string": None,
              "release_name": "", "tla_str": None, "tla_code": None, "ext_str": None, "ext_code": None, "jpath": None,
              "var": None, "render_timeout": DEFAULT_RENDER_TIMEOUT, "verify": "", "allowed_signers": "",
-             "decryption_key": None}
+             "decryption_key": None, "substitute": False}
 
 
 def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -109,7 +109,7 @@ class Reconciler:
             tla_code=tuple(sorted(jsonnet.tla_code.items())) if jsonnet else (),
             ext_str=tuple(sorted(jsonnet.ext_str.items())) if jsonnet else (),
             ext_code=tuple(sorted(jsonnet.ext_code.items())) if jsonnet else (),
-            variables=await self._variables(kube, app),
+            variables=await self._variables(kube, app), substitute=app.spec.render.substitute is not None,
         )
 
     async def _decryptor(self, kube: Any, app: Any) -> Any:

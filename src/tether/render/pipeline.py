@@ -189,7 +189,7 @@ def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: De
                                            collect if on_error else None)
     manifests = postprocess(
         manifests, app=options.app, namespace=options.namespace,
-        variables=options.variables_map if options.substitute else None, add_labels=options.add_labels,
+        variables=options.substitution, add_labels=options.add_labels,
         on_error=collect if on_error else None,
     )
     warnings = []
