@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.engine.annotations import recreate_reason
 from tether.engine.changes import WRITES, Action, Change, Plan
 from tether.engine.fields import has_legacy_manager, legacy_removal_patch
 from tether.engine.health import HealthFailed, HealthTimedOut, ObjectHealth, wait_healthy
@@ -27,7 +28,7 @@ from tether.engine.order import BatchKey, Phase, batches, prune_batches
 from tether.engine.prune import verify
 from tether.engine.reader import ListingReader, LiveReader
 from tether.errors import ApplyError, KubeError
-from tether.kube import Conflict, Kube, NotFound
+from tether.kube import Conflict, Invalid, Kube, NotFound
 from tether.model import ObjectRef
 
 
@@ -49,6 +50,9 @@ class ApplyOptions:
     hooks: bool = True
     #: seconds between health polls (waves, --wait)
     health_interval: float = 1.0
+    #: delete and create again any object whose update the server refuses for an immutable field
+    #: (per object: tether.dev/recreate, Argo CD's Replace=true / Force=true, Flux's force: enabled)
+    recreate: bool = False
 
 
 @dataclass
@@ -143,8 +147,20 @@ async def apply_plan(
             if not options.dry_run:
                 await kube.create(change.info, change.desired or {})
         else:
-            live = await kube.apply(change.info, change.desired or {}, force=options.force,
-                                    dry_run=options.dry_run, field_manager=manager)
+            try:
+                live = await kube.apply(change.info, change.desired or {}, force=options.force,
+                                        dry_run=options.dry_run, field_manager=manager)
+            except Invalid as error:
+                if not is_immutable_error(error) or change.action is Action.CREATE:
+                    raise
+                allowed = "--recreate" if options.recreate else recreate_reason(change.desired)
+                if not allowed:
+                    raise KubeError(f"{error} (an immutable field changed: annotate the object {RECREATE_HINT}, "
+                                    "or pass --recreate, to delete and create it again)") from None
+                if options.dry_run:
+                    return
+                await _recreate(kube, change, manager, options.crd_timeout)
+                return
             if not options.dry_run and has_legacy_manager(live):
                 await kube.patch(change.info, change.ref.name, change.ref.namespace or None,
                                  legacy_removal_patch(live), patch_type="application/json-patch+json",  # type: ignore
@@ -283,6 +299,31 @@ async def _finish(kube: Kube, plan: Plan, options: ApplyOptions, result: ApplyRe
         if not options.dry_run and (gone or plan.inventory.invalid):
             await update_inventory(kube, identity, remove=gone, known=inventory)
 
+
+
+RECREATE_HINT = ('tether.dev/recreate: "true" (or argocd.argoproj.io/sync-options: Replace=true, '
+                 "kustomize.toolkit.fluxcd.io/force: enabled)")
+
+
+def is_immutable_error(error: Invalid) -> bool:
+    text = str(error)
+    return "field is immutable" in text or "Forbidden: updates to statefulset spec" in text or \
+        "spec is immutable after creation" in text
+
+
+async def _recreate(kube: Kube, change: Change, manager: str, timeout: float) -> None:
+    """Delete the verified object (uid precondition), wait until it is gone, apply it again."""
+    live = change.live or {}
+    uid = (live.get("metadata") or {}).get("uid")
+    namespace = change.ref.namespace or None
+    await kube.delete(change.info, change.ref.name, namespace, propagation="Foreground", uid=uid)
+
+    async def gone() -> bool:
+        again = await kube.get(change.info, change.ref.name, namespace)
+        return again is None or (again.get("metadata") or {}).get("uid") != uid
+
+    await kube.wait_for(f"{change.ref} to be deleted before it is created again", gone, max(timeout, 30.0))
+    await kube.apply(change.info, change.desired or {}, force=True, field_manager=manager)
 
 
 async def _delete_verified(kube: Kube, change: Change, plan: Plan, dry_run: bool) -> None:
