@@ -8,7 +8,8 @@
   every such variable of every object. Opt out per object with the annotation
   ``tether.dev/substitute: disabled``.
 - namespace defaulting for namespaced objects that have none;
-- the labels ``app.kubernetes.io/managed-by: tether`` and ``tether.dev/app: <app>``.
+- the labels ``app.kubernetes.io/managed-by: tether`` (unless the object names its own manager, as a
+  Helm chart's ``Helm``) and ``tether.dev/app: <app>``.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def postprocess(
             meta["namespace"] = namespace
         if add_labels:
             labels = meta.get("labels") or {}
-            labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+            labels.setdefault(MANAGED_BY_LABEL, MANAGED_BY_VALUE)  # a chart's own (Helm) is kept
             if app:
                 labels[APP_LABEL] = app
             meta["labels"] = labels

@@ -107,3 +107,10 @@ def test_substitution_is_opt_in() -> None:
     assert RenderOptions().substitution is None
     assert RenderOptions(substitute=True).substitution == {}
     assert RenderOptions(variables=(("A", "1"),)).substitution == {"A": "1"}
+
+
+def test_a_charts_own_manager_label_is_kept() -> None:
+    manifest = Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "c", "labels": {"app.kubernetes.io/managed-by": "Helm"}}}, SourceLocation("t.yaml", 1))
+    [out] = postprocess([manifest], app="web", namespace="", variables=None)
+    assert out.obj["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "Helm", "tether.dev/app": "web"}
