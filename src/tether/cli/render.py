@@ -169,6 +169,20 @@ def render_command(
                    f"{result.renderer})", err=True)
 
 
+def _cluster_crds(kubeconfig: str, context: str | None) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Every CustomResourceDefinition of the cluster, indexed by the kinds it serves."""
+    import asyncio
+
+    from tether.kube import Kube
+    from tether.validate.crd import index_crds
+
+    async def fetch() -> list[dict[str, Any]]:
+        async with await Kube.connect(kubeconfig=kubeconfig, context=context) as kube:
+            return await kube.list(await kube.info("apiextensions.k8s.io/v1", "CustomResourceDefinition"))
+
+    return index_crds(asyncio.run(fetch()))
+
+
 @with_render_options
 def validate_command(
     path: Annotated[str, typer.Argument(
@@ -176,6 +190,15 @@ def validate_command(
     kube_version: Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")] = "1.32",
     policy: Annotated[str, typer.Option("--policy", metavar="FILE", help="Policy file with CEL expressions.")] = "",
     fmt: Annotated[str, typer.Option("--format", help="text, json, junit or sarif.")] = "text",
+    kubeconfig: Annotated[str | None, typer.Option(
+        "--kubeconfig", metavar="FILE",
+        help="Also take CRD schemas from this cluster's CustomResourceDefinitions.")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="kubeconfig context (with --kubeconfig).")] = None,
+    schema_location: Annotated[list[str] | None, typer.Option(
+        "--schema-location", metavar="DIRECTORY", help="Also take CRD schemas from the CRD files under DIRECTORY "
+        "(repeatable).")] = None,
+    ignore_missing_schemas: Annotated[bool, typer.Option(
+        "--ignore-missing-schemas", help="A kind without any schema is a warning, not an error.")] = False,
     *, render_options: RenderOptions,
 ) -> None:
     """Validate PATH: syntax, duplicates, schemas, unknown kinds, policies. Exit 0 valid, 1 invalid, 2 error.
@@ -186,13 +209,19 @@ def validate_command(
     """
     from tether import schemas
     from tether.validate import validate_source
+    from tether.validate.crd import crds_in_directory, lookup_in
     from tether.validate.report import FORMATS, render_report
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     schemas.definitions(kube_version)  # unknown version: a usage error before any work
+    tables = [crds_in_directory(d) for d in schema_location or ()]
+    if kubeconfig:
+        tables.append(_cluster_crds(kubeconfig, context))
+    lookup = lookup_in(*tables) if tables else None
     try:
-        report = validate_source(path, render_options, kube_version=kube_version, policy_file=policy or None)
+        report = validate_source(path, render_options, kube_version=kube_version, policy_file=policy or None,
+                                 crd_lookup=lookup, ignore_missing_schemas=ignore_missing_schemas)
     except TetherError:
         raise
     except Exception as error:  # an internal error is exit 2, never "invalid"
