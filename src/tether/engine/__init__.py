@@ -27,7 +27,8 @@ from tether.engine.reader import ListingReader, LiveReader
 __all__ = [
     "ADOPT_ANNOTATION", "APP_LABEL", "APP_NAMESPACE_LABEL", "DEFAULT_NAMESPACE", "WRITES", "Action", "AppIdentity",
     "ApplyFailed", "ApplyOptions", "ApplyResult", "Change", "FieldTake", "HealthFailed", "HealthResult",
-    "HealthTimedOut", "Hook", "HookFailed", "HookPhase", "IgnoreRule", "Inventory", "ListingReader", "LiveReader", "ObjectHealth", "Outcome",
+    "HealthTimedOut", "Hook", "HookFailed", "HookPhase", "IgnoreRule", "Inventory", "ListingReader", "LiveReader",
+    "ObjectHealth", "Outcome",
     "Ownership", "Plan", "Skipped", "Status", "apply_plan", "load_ignore_rules", "make_plan", "owner_of",
     "read_inventory", "update_inventory", "wait_healthy",
 ]
