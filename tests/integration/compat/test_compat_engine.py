@@ -197,3 +197,16 @@ def test_helm_hooks_install_upgrade_and_tests(cluster: Cluster, quick_namespace:
     assert not isinstance(result, Exception), result
     assert [h.label() for h in plan.hooks] == [f"Job/{ns}/post-upgrade"]
     assert cluster.names("batch/v1", "Job", ns) == {"pre-install"}  # post-upgrade ran and was deleted
+
+
+def test_a_hook_never_replaces_another_apps_object(cluster: Cluster, quick_namespace: str) -> None:
+    ns = quick_namespace
+    theirs = job("shared-name", ns, {})
+    _plan, result = cluster.sync([theirs], "owner-app", timeout=30)
+    assert not isinstance(result, Exception), result
+    [before] = cluster.list("batch/v1", "Job", ns)
+    hook = job("shared-name", ns, {"argocd.argoproj.io/hook": "PreSync"})
+    _plan, error = cluster.sync([hook, cm("app", ns)], "hook-app", timeout=30)
+    assert isinstance(error, HookFailed) and "belongs to app tether-system/owner-app" in str(error), error
+    [after] = cluster.list("batch/v1", "Job", ns)
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
