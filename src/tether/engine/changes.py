@@ -130,8 +130,10 @@ class Plan:
         return [c for c in self.changes if c.action is action]
 
     def changed_manifests(self) -> list[Manifest]:
-        """What create/adopt/update would write: the only objects that still need validating."""
-        return [c.manifest for c in self.changes if c.action in WRITES and c.manifest]
+        """What create/adopt/update would write (and the hooks a sync that writes would run): the only
+        objects that still need validating."""
+        writes = [c.manifest for c in self.changes if c.action in WRITES and c.manifest]
+        return writes + [hook.manifest for hook in self.hooks] if writes else writes
 
     @property
     def desired_refs(self) -> set[ObjectRef]:
