@@ -66,12 +66,6 @@ CASES = [
      Status.FAILED, "FailedGetResourceMetric"),
     ("hpa-failed-reason-status-true", obj("autoscaling/v2", "HorizontalPodAutoscaler", {}, {
         "conditions": [cond("ScalingActive", "True", "FailedGetScale")]}), Status.FAILED, "FailedGetScale"),
-    ("pod-unschedulable-long", obj("v1", "Pod", {}, {"phase": "Pending", "conditions": [
-        cond("PodScheduled", "False", "Unschedulable", "0/1 nodes", lastTransitionTime=ago(600))]}),
-     Status.FAILED, "Unschedulable"),
-    ("pod-unschedulable-briefly", obj("v1", "Pod", {}, {"phase": "Pending", "conditions": [
-        cond("PodScheduled", "False", "Unschedulable", "0/1 nodes", lastTransitionTime=ago(5))]}),
-     Status.IN_PROGRESS, "PodNotScheduled"),
     ("pod-err-image-never-pull", obj("v1", "Pod", {}, {"phase": "Pending", "containerStatuses": [
         {"name": "c", "state": {"waiting": {"reason": "ErrImageNeverPull"}}}]}), Status.FAILED, "ErrImageNeverPull"),
     ("pod-unknown-error-reason", obj("v1", "Pod", {}, {"phase": "Pending", "containerStatuses": [
@@ -107,6 +101,15 @@ def test_health_rules(case: str, live: dict, expected: Status, reason: str) -> N
     result = compute(live)
     assert (result.status, result.reason) == (expected, reason), result
     assert result.message
+
+
+@pytest.mark.parametrize(("seconds", "expected", "reason"), [(600, Status.FAILED, "Unschedulable"),
+                                                             (5, Status.IN_PROGRESS, "PodNotScheduled")])
+def test_an_unschedulable_pod_fails_after_a_grace_period(seconds: float, expected: Status, reason: str) -> None:
+    pending = obj("v1", "Pod", {}, {"phase": "Pending", "conditions": [
+        cond("PodScheduled", "False", "Unschedulable", "0/1 nodes", lastTransitionTime=ago(seconds))]})
+    result = compute(pending)
+    assert (result.status, result.reason) == (expected, reason), result
 
 
 def test_a_suspended_object_ends_the_wait() -> None:
