@@ -46,8 +46,6 @@ class Change:
     create_only: bool = False  # generateName: POSTed, never addressed by name
     #: DELETE of an object annotated IgnoreExtraneous: pruned with --prune, but not a difference
     quiet: bool = False
-    #: UPDATE that changes immutable fields and is allowed to delete and create the object again: why
-    recreate: str = ""
 
     def label(self) -> str:
         kind = f"{self.ref.kind}.{self.ref.group}" if self.ref.group else self.ref.kind
