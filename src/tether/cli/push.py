@@ -232,6 +232,11 @@ def apply(
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256, help="Parallel writes.")] = 16,
     allow_empty_prune: Annotated[bool, typer.Option(
         "--allow-empty-prune", help="Allow --prune when nothing is desired (deletes everything).")] = False,
+    recreate: Annotated[bool, typer.Option(
+        "--recreate", help="Delete and create again objects whose immutable fields changed "
+        "(per object: tether.dev/recreate, Argo CD Replace=true, Flux force: enabled).")] = False,
+    no_hooks: Annotated[bool, typer.Option(
+        "--no-hooks", help="Do not run Argo CD / Helm hooks (PreSync, PostSync, pre-install, ...).")] = False,
     *, render_options: RenderOptions,
 ) -> None:
     """Apply PATH (server-side apply); optionally prune and wait for health. Exit 0 ok, 1 invalid/unhealthy, 2 error.
@@ -247,7 +252,8 @@ def apply(
                         inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,
                         kube_version=kube_version, validate=validate, adopt=adopt)
         options = ApplyOptions(force=force, dry_run=dry_run, prune=prune, wait=wait, timeout=parse_duration(timeout),
-                               concurrency=concurrency, allow_empty_prune=allow_empty_prune)
+                               concurrency=concurrency, allow_empty_prune=allow_empty_prune, recreate=recreate,
+                               hooks=not no_hooks)
         code = apply_command(path, common, options)
     except TetherError as error:
         print_error(str(error))

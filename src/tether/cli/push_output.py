@@ -116,7 +116,7 @@ def print_apply_result(plan: Plan, result: ApplyResult, options: ApplyOptions, o
                   f"{s['deleted']} deleted, {s['unchanged']} unchanged"
                   + (f", {s['failed']} failed" if s["failed"] else ""))
     for ref in plan.kept:
-        console.print(f"kept {ref} (annotated tether.dev/prune: disabled)")
+        console.print(f"kept {ref} (annotated {plan.keep_reasons.get(ref, 'tether.dev/prune: disabled')})")
     for skipped in plan.skipped:
         console.print(f"not pruned: inventory entry {skipped} (dropped from the inventory)")
     unhealthy = [h for h in result.health if h.result.status is not Status.CURRENT]

@@ -10,7 +10,7 @@ Other commands take the same render options with one decorator::
         result = render_source(path, render_options)
 
 The decorator adds ``--values/-f``, ``--set``, ``--set-string``, ``--release-name``, ``--tla-str``,
-``--tla-code``, ``--ext-str``, ``--ext-code``, ``--jpath/-J``, ``--var``, ``--app``,
+``--tla-code``, ``--ext-str``, ``--ext-code``, ``--jpath/-J``, ``--var``, ``--substitute``, ``--app``,
 ``--namespace/-n``, ``--renderer``, ``--render-timeout``, ``--verify`` and ``--allowed-signers``
 and passes them on as one ``RenderOptions`` in the ``render_options`` keyword.
 """
@@ -50,7 +50,7 @@ def build_render_options(
     ext_str: list[str] | None = None, ext_code: list[str] | None = None, jpath: list[str] | None = None,
     var: list[str] | None = None, app: str = "", namespace: str = "", renderer: str = "auto",
     render_timeout: float = DEFAULT_RENDER_TIMEOUT, verify: str = "", allowed_signers: str = "",
-    decryption_key: list[str] | None = None,
+    decryption_key: list[str] | None = None, substitute: bool = False,
 ) -> RenderOptions:
     if renderer not in RENDERERS:
         raise UsageError(f"--renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
@@ -61,7 +61,8 @@ def build_render_options(
         set_values=tuple(set_values or ()), set_string_values=tuple(set_string or ()), release_name=release_name,
         tla_str=_pairs(tla_str, "--tla-str"), tla_code=_pairs(tla_code, "--tla-code"),
         ext_str=_pairs(ext_str, "--ext-str"), ext_code=_pairs(ext_code, "--ext-code"),
-        jsonnet_paths=tuple(jpath or ()), variables=_pairs(var, "--var"), timeout=render_timeout,
+        jsonnet_paths=tuple(jpath or ()), variables=_pairs(var, "--var"), substitute=substitute,
+        timeout=render_timeout,
         verify=verify, allowed_signers=allowed_signers, decryption_keys=tuple(decryption_key or ()),
     )
 
@@ -91,7 +92,10 @@ _OPTIONS: list[tuple[str, Any]] = [
     ("jpath", Annotated[list[str] | None, typer.Option("--jpath", "-J", metavar="DIRECTORY",
                                                        help="Jsonnet library directory.")]),
     ("var", Annotated[list[str] | None, typer.Option("--var", metavar="KEY=VALUE",
-                                                     help="Substitution variable KEY=VALUE for ${KEY}.")]),
+                                                     help="Substitution variable KEY=VALUE for ${KEY} "
+                                                          "(turns substitution on).")]),
+    ("substitute", Annotated[bool, typer.Option("--substitute", help="Substitute ${VAR} / ${VAR:=default} even "
+                                                "without --var (off by default, as Flux's postBuild).")]),
     ("render_timeout", Annotated[float, typer.Option("--render-timeout", metavar="SECONDS",
                                                      help="Seconds a renderer (kustomize, helm, jsonnet) may run.")]),
     ("verify", Annotated[str, typer.Option("--verify", help="Require Git revisions signed by: ssh or gpg.")]),
@@ -104,7 +108,7 @@ _OPTIONS: list[tuple[str, Any]] = [
 _DEFAULTS = {"app": "", "namespace": "", "renderer": "auto", "values": None, "set_values": None, "set_string": None,
              "release_name": "", "tla_str": None, "tla_code": None, "ext_str": None, "ext_code": None, "jpath": None,
              "var": None, "render_timeout": DEFAULT_RENDER_TIMEOUT, "verify": "", "allowed_signers": "",
-             "decryption_key": None}
+             "decryption_key": None, "substitute": False}
 
 
 def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -165,6 +169,20 @@ def render_command(
                    f"{result.renderer})", err=True)
 
 
+def _cluster_crds(kubeconfig: str, context: str | None) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Every CustomResourceDefinition of the cluster, indexed by the kinds it serves."""
+    import asyncio
+
+    from tether.kube import Kube
+    from tether.validate.crd import index_crds
+
+    async def fetch() -> list[dict[str, Any]]:
+        async with await Kube.connect(kubeconfig=kubeconfig, context=context) as kube:
+            return await kube.list(await kube.info("apiextensions.k8s.io/v1", "CustomResourceDefinition"))
+
+    return index_crds(asyncio.run(fetch()))
+
+
 @with_render_options
 def validate_command(
     path: Annotated[str, typer.Argument(
@@ -172,6 +190,15 @@ def validate_command(
     kube_version: Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")] = "1.32",
     policy: Annotated[str, typer.Option("--policy", metavar="FILE", help="Policy file with CEL expressions.")] = "",
     fmt: Annotated[str, typer.Option("--format", help="text, json, junit or sarif.")] = "text",
+    kubeconfig: Annotated[str | None, typer.Option(
+        "--kubeconfig", metavar="FILE",
+        help="Also take CRD schemas from this cluster's CustomResourceDefinitions.")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="kubeconfig context (with --kubeconfig).")] = None,
+    schema_location: Annotated[list[str] | None, typer.Option(
+        "--schema-location", metavar="DIRECTORY", help="Also take CRD schemas from the CRD files under DIRECTORY "
+        "(repeatable).")] = None,
+    ignore_missing_schemas: Annotated[bool, typer.Option(
+        "--ignore-missing-schemas", help="A kind without any schema is a warning, not an error.")] = False,
     *, render_options: RenderOptions,
 ) -> None:
     """Validate PATH: syntax, duplicates, schemas, unknown kinds, policies. Exit 0 valid, 1 invalid, 2 error.
@@ -182,13 +209,19 @@ def validate_command(
     """
     from tether import schemas
     from tether.validate import validate_source
+    from tether.validate.crd import crds_in_directory, lookup_in
     from tether.validate.report import FORMATS, render_report
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     schemas.definitions(kube_version)  # unknown version: a usage error before any work
+    tables = [crds_in_directory(d) for d in schema_location or ()]
+    if kubeconfig:
+        tables.append(_cluster_crds(kubeconfig, context))
+    lookup = lookup_in(*tables) if tables else None
     try:
-        report = validate_source(path, render_options, kube_version=kube_version, policy_file=policy or None)
+        report = validate_source(path, render_options, kube_version=kube_version, policy_file=policy or None,
+                                 crd_lookup=lookup, ignore_missing_schemas=ignore_missing_schemas)
     except TetherError:
         raise
     except Exception as error:  # an internal error is exit 2, never "invalid"

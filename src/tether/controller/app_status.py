@@ -40,7 +40,8 @@ def status_after(app: Any, memory: AppMemory, result: PassResult, now: datetime)
     conds = c.set_condition(conds, c.SYNCED, "True" if synced else "False" if synced is False else "Unknown",
                             "Synced" if synced else "OutOfSync", f"at {_short(memory.commit)}" if synced else
                             "the cluster differs from Git", generation, now)
-    healthy = {"Healthy": "True", "Progressing": "Unknown", "Unknown": "Unknown"}.get(result.health, "False")
+    healthy = {"Healthy": "True", "Suspended": "True", "Progressing": "Unknown", "Unknown": "Unknown"}.get(
+        result.health, "False")
     conds = c.set_condition(conds, c.HEALTHY, healthy, result.health, result.health_message, generation, now)
     conds = c.set_condition(conds, c.DRIFTED, "True" if found else "False",
                             "DriftDetected" if found else "NoDrift",

@@ -159,7 +159,7 @@ class Reconciler:
         from tether.engine.health import Health, compute
 
         worst, message = Health.HEALTHY, ""
-        order = [Health.HEALTHY, Health.PROGRESSING, Health.UNKNOWN, Health.MISSING, Health.DEGRADED]
+        order = [Health.HEALTHY, Health.SUSPENDED, Health.PROGRESSING, Health.UNKNOWN, Health.MISSING, Health.DEGRADED]
         for change in plan.changes:
             if change.action is Action.DELETE:
                 continue

@@ -177,6 +177,7 @@ def render_options_for(app: Any, variables: tuple[tuple[str, str], ...] = ()) ->
         ext_str=tuple(sorted(jsonnet.ext_str.items())) if jsonnet else (),
         ext_code=tuple(sorted(jsonnet.ext_code.items())) if jsonnet else (),
         variables=variables,
+        substitute=app.spec.render.substitute is not None,  # opt-in, as Flux's postBuild
     )
 
 

@@ -27,7 +27,7 @@ def render_tree(root: Path, path: str, options: RenderOptions, decryptor: Decryp
         decryptor = SopsDecryptor.from_key_material({})
     manifests, _renderer = render_directory(directory, root, options, decryptor, None)
     return postprocess(manifests, app=options.app, namespace=options.namespace,
-                       variables=options.variables_map if options.substitute else None, add_labels=options.add_labels)
+                       variables=options.substitution, add_labels=options.add_labels)
 
 
 async def render_tree_async(root: Path, path: str, options: RenderOptions,

@@ -16,16 +16,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from tether.engine.annotations import recreate_reason
 from tether.engine.changes import WRITES, Action, Change, Plan
 from tether.engine.fields import has_legacy_manager, legacy_removal_patch
 from tether.engine.health import HealthFailed, HealthTimedOut, ObjectHealth, wait_healthy
+from tether.engine.hooks import HookFailed, HookPhase, run_phase
 from tether.engine.inventory import update_inventory
-from tether.engine.order import batches, prune_batches
+from tether.engine.order import BatchKey, Phase, batches, prune_batches
 from tether.engine.prune import verify
 from tether.engine.reader import ListingReader, LiveReader
 from tether.errors import ApplyError, KubeError
-from tether.kube import Conflict, Kube, NotFound
+from tether.kube import Conflict, Invalid, Kube, NotFound
 from tether.model import ObjectRef
 
 
@@ -43,6 +46,13 @@ class ApplyOptions:
     allow_empty_prune: bool = False
     #: '' = the app's own manager (derived from its identity)
     field_manager: str = ""
+    #: run hooks (PreSync / Sync / PostSync / SyncFail) when the sync changes something
+    hooks: bool = True
+    #: seconds between health polls (waves, --wait)
+    health_interval: float = 1.0
+    #: delete and create again any object whose update the server refuses for an immutable field
+    #: (per object: tether.dev/recreate, Argo CD's Replace=true / Force=true, Flux's force: enabled)
+    recreate: bool = False
 
 
 @dataclass
@@ -137,8 +147,20 @@ async def apply_plan(
             if not options.dry_run:
                 await kube.create(change.info, change.desired or {})
         else:
-            live = await kube.apply(change.info, change.desired or {}, force=options.force,
-                                    dry_run=options.dry_run, field_manager=manager)
+            try:
+                live = await kube.apply(change.info, change.desired or {}, force=options.force,
+                                        dry_run=options.dry_run, field_manager=manager)
+            except Invalid as error:
+                if not is_immutable_error(error) or change.action is Action.CREATE:
+                    raise
+                allowed = "--recreate" if options.recreate else recreate_reason(change.desired)
+                if not allowed:
+                    raise KubeError(f"{error} (an immutable field changed: annotate the object {RECREATE_HINT}, "
+                                    "or pass --recreate, to delete and create it again)") from None
+                if options.dry_run:
+                    return
+                await _recreate(kube, change, manager, options.crd_timeout)
+                return
             if not options.dry_run and has_legacy_manager(live):
                 await kube.patch(change.info, change.ref.name, change.ref.namespace or None,
                                  legacy_removal_patch(live), patch_type="application/json-patch+json",  # type: ignore
@@ -163,19 +185,100 @@ async def apply_plan(
             progress(outcome)
         return outcome
 
+    syncing = bool(options.hooks and not options.dry_run and plan.hooks
+                   and (writes or (options.prune and plan.of(Action.DELETE))))
+
+    async def hooks(phase: HookPhase) -> None:
+        await run_phase(kube, plan.hooks, phase, identity, manager=manager, timeout=options.timeout,
+                        interval=min(options.health_interval, 0.5))
+
+    try:
+        if syncing:
+            await hooks(HookPhase.PRE_SYNC)
+        await _apply_waves(kube, plan, options, result, run, reader, on_health)
+        await _finish(kube, plan, options, result, run, added, writes, inventory, desired)
+        if syncing:
+            await hooks(HookPhase.SYNC)
+            if any(h.phase is HookPhase.POST_SYNC for h in plan.hooks):
+                # PostSync hooks run once the synced objects are healthy (Argo CD's rule)
+                await _wait(kube, plan, _settled(plan), options, reader, on_health, result,
+                            "the synced objects are not healthy, so no PostSync hook ran")
+                await hooks(HookPhase.POST_SYNC)
+    except (ApplyFailed, HookFailed, HealthFailed, HealthTimedOut) as error:
+        if syncing and any(h.phase is HookPhase.SYNC_FAIL for h in plan.hooks):
+            try:
+                await hooks(HookPhase.SYNC_FAIL)
+            except HookFailed as fail_error:
+                error.args = (f"{error}; SyncFail hooks failed too: {fail_error}",)
+        error.result = result  # type: ignore[union-attr]
+        raise
+
+    if options.wait and not options.dry_run:
+        await _wait(kube, plan, _settled(plan), options, reader, on_health, result, "")
+    return result
+
+
+def _settled(plan: Plan) -> list[Change]:
+    """The objects a sync leaves in place: what health is waited for."""
+    return [c for c in plan.changes if c.action not in (Action.DELETE, Action.CONFLICT) and c.ref.name]
+
+
+async def _wait(kube: Kube, plan: Plan, changes: list[Change], options: ApplyOptions, reader: LiveReader | None,
+                on_health: Callable[[list[ObjectHealth]], None] | None, result: ApplyResult, what: str) -> None:
+    """Wait until ``changes`` are healthy; a failure or timeout names ``what`` was waited for."""
+    try:
+        result.health = await wait_healthy([c.ref for c in changes], _fetcher(kube, plan, changes, reader),
+                                           timeout=options.timeout, interval=options.health_interval,
+                                           on_update=on_health)
+    except (HealthFailed, HealthTimedOut) as error:
+        if what:
+            error.args = (f"{what}: {error}",)
+        result.health = error.states
+        error.result = result
+        raise
+
+
+def _describe_batch(key: BatchKey) -> str:
+    scope = {Phase.CRDS: "CustomResourceDefinitions", Phase.NAMESPACES: "Namespaces",
+             Phase.CLUSTER: "cluster-scoped objects", Phase.NAMESPACED: "namespaced objects"}[key.phase]
+    return f"wave {key.wave} ({scope})"
+
+
+async def _apply_waves(kube: Kube, plan: Plan, options: ApplyOptions, result: ApplyResult,
+                       run: Callable[[Change], Any], reader: LiveReader | None,
+                       on_health: Callable[[list[ObjectHealth]], None] | None) -> None:
+    """Apply batch by batch; before a batch of a later wave, every object of the earlier waves of its
+    phase must be healthy (Argo CD's sync waves). Raises ApplyFailed / health errors."""
     to_apply = [c for c in plan.changes if c.action in WRITES or c.action is Action.CONFLICT]
-    for key, batch in batches(to_apply, ref=lambda c: c.ref, namespaced=lambda c: c.info.namespaced,
-                              wave=lambda c: c.wave):
+    settled = _settled(plan)
+    by_key = dict(batches(settled, ref=lambda c: c.ref, namespaced=lambda c: c.info.namespaced,
+                          wave=lambda c: c.wave))
+    ordered = batches(to_apply, ref=lambda c: c.ref, namespaced=lambda c: c.info.namespaced, wave=lambda c: c.wave)
+    waited: set[BatchKey] = set()
+    for key, batch in ordered:
+        earlier = sorted(k for k in by_key if k.phase == key.phase and k.wave < key.wave and k not in waited)
+        waiting = [c for k in earlier for c in by_key[k]]
+        if waiting and not options.dry_run:
+            waves = ", ".join(_describe_batch(k) for k in earlier)
+            await _wait(kube, plan, waiting, options, reader, on_health, result,
+                        f"{waves} not healthy, so {_describe_batch(key)} was not started")
+        waited.update(earlier)
         outcomes = await asyncio.gather(*(run(c) for c in batch))
         result.outcomes.extend(outcomes)
         if any(not o.ok and o.action is not Action.CONFLICT for o in outcomes):
-            break
+            return
         if key.phase == 0 and not options.dry_run:
             try:
                 await _wait_established(kube, batch, options.crd_timeout)
             except KubeError as error:
                 result.outcomes.append(Outcome(batch[0].ref, Action.CREATE, False, str(error)))
-                break
+                return
+
+
+async def _finish(kube: Kube, plan: Plan, options: ApplyOptions, result: ApplyResult, run: Callable[[Change], Any],
+                  added: set[ObjectRef], writes: list[Change], inventory: Any, desired: frozenset[ObjectRef]) -> None:
+    """After the writes: undo inventory entries of rejected creates (and fail), or prune."""
+    identity = plan.identity
     if result.failed:
         rejected = {o.ref for o in result.failed if o.ref in added}
         # never attempted (a batch failed before them): nothing of theirs exists unless it did before
@@ -196,16 +299,31 @@ async def apply_plan(
         if not options.dry_run and (gone or plan.inventory.invalid):
             await update_inventory(kube, identity, remove=gone, known=inventory)
 
-    if options.wait and not options.dry_run:
-        wanted = [c for c in plan.changes if c.action not in (Action.DELETE, Action.CONFLICT) and c.ref.name]
-        try:
-            result.health = await wait_healthy([c.ref for c in wanted], _fetcher(kube, plan, wanted, reader),
-                                               timeout=options.timeout, on_update=on_health)
-        except (HealthFailed, HealthTimedOut) as error:
-            result.health = error.states
-            error.result = result
-            raise
-    return result
+
+
+RECREATE_HINT = ('tether.dev/recreate: "true" (or argocd.argoproj.io/sync-options: Replace=true, '
+                 "kustomize.toolkit.fluxcd.io/force: enabled)")
+
+
+def is_immutable_error(error: Invalid) -> bool:
+    text = str(error)
+    return "field is immutable" in text or "Forbidden: updates to statefulset spec" in text or \
+        "spec is immutable after creation" in text
+
+
+async def _recreate(kube: Kube, change: Change, manager: str, timeout: float) -> None:
+    """Delete the verified object (uid precondition), wait until it is gone, apply it again."""
+    live = change.live or {}
+    uid = (live.get("metadata") or {}).get("uid")
+    namespace = change.ref.namespace or None
+    await kube.delete(change.info, change.ref.name, namespace, propagation="Foreground", uid=uid)
+
+    async def gone() -> bool:
+        again = await kube.get(change.info, change.ref.name, namespace)
+        return again is None or (again.get("metadata") or {}).get("uid") != uid
+
+    await kube.wait_for(f"{change.ref} to be deleted before it is created again", gone, max(timeout, 30.0))
+    await kube.apply(change.info, change.desired or {}, force=True, field_manager=manager)
 
 
 async def _delete_verified(kube: Kube, change: Change, plan: Plan, dry_run: bool) -> None:

@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tether.engine.annotations import PRUNE_ANNOTATION
 from tether.engine.diff import strip_noise, unified
 from tether.engine.fields import FieldTake
 from tether.engine.identity import ADOPT_ANNOTATION, AppIdentity
 from tether.engine.inventory import DEFAULT_NAMESPACE, Inventory
 from tether.kube import ResourceInfo
 from tether.model import Manifest, ObjectRef
-
-PRUNE_ANNOTATION = "tether.dev/prune"
 
 
 class Action(StrEnum):
@@ -45,6 +44,8 @@ class Change:
     owner: str = ""  # CONFLICT: the app that owns the live object
     takes: list[FieldTake] = field(default_factory=list)  # fields taken from other managers
     create_only: bool = False  # generateName: POSTed, never addressed by name
+    #: DELETE of an object annotated IgnoreExtraneous: pruned with --prune, but not a difference
+    quiet: bool = False
 
     def label(self) -> str:
         kind = f"{self.ref.kind}.{self.ref.group}" if self.ref.group else self.ref.kind
@@ -105,6 +106,14 @@ class Plan:
     inventory_namespace: str = ""
     kept: list[ObjectRef] = field(default_factory=list)  # left Git, but annotated to keep
     skipped: list[Skipped] = field(default_factory=list)  # inventory entries not verified: never deleted
+    #: why each kept object is kept (the annotation); objects missing here were kept by tether.dev/prune
+    keep_reasons: dict[ObjectRef, str] = field(default_factory=dict)
+    #: desired objects annotated to be left alone (Flux ssa: Ignore): not applied, not pruned
+    ignored: list[tuple[ObjectRef, str]] = field(default_factory=list)
+    #: hook objects (tether.engine.hooks.Hook) apply runs around the sync when it changes something
+    hooks: list[Any] = field(default_factory=list)
+    #: hook and hook-like objects apply never runs, and why (Helm test hooks, Skip, delete hooks)
+    not_run: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if isinstance(self.identity, str):
@@ -119,8 +128,10 @@ class Plan:
         return [c for c in self.changes if c.action is action]
 
     def changed_manifests(self) -> list[Manifest]:
-        """What create/adopt/update would write: the only objects that still need validating."""
-        return [c.manifest for c in self.changes if c.action in WRITES and c.manifest]
+        """What create/adopt/update would write (and the hooks a sync that writes would run): the only
+        objects that still need validating."""
+        writes = [c.manifest for c in self.changes if c.action in WRITES and c.manifest]
+        return writes + [hook.manifest for hook in self.hooks] if writes else writes
 
     @property
     def desired_refs(self) -> set[ObjectRef]:
@@ -131,7 +142,7 @@ class Plan:
 
     def has_changes(self, *, include_deletes: bool = True) -> bool:
         actions = set(WRITES) | {Action.CONFLICT} | ({Action.DELETE} if include_deletes else set())
-        return any(c.action in actions for c in self.changes)
+        return any(c.action in actions and not c.quiet for c in self.changes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +151,8 @@ class Plan:
             "summary": self.summary(),
             "changes": [c.to_dict() for c in self.changes if c.action is not Action.UNCHANGED],
             "kept": [str(ref) for ref in self.kept],
+            "ignored": [{"object": str(ref), "reason": reason} for ref, reason in self.ignored],
+            "hooks": [hook.to_dict() for hook in self.hooks],
             "skipped": [{"entry": s.entry, "reason": s.reason} for s in self.skipped],
         }
 
@@ -163,7 +176,14 @@ class Plan:
                 lines = ["  (only tether's labels or applied-digest annotation differ)"]
             out.extend(_color_line(line, color) for line in lines)
         for ref in self.kept:
-            out.append(f"  keep {ref} (annotated {PRUNE_ANNOTATION}: disabled; no longer managed)")
+            reason = self.keep_reasons.get(ref, f"{PRUNE_ANNOTATION}: disabled")
+            out.append(f"  keep {ref} (annotated {reason}; no longer managed)")
+        for ref, reason in self.ignored:
+            out.append(f"  ignore {ref} (annotated {reason}; neither applied nor pruned)")
+        for hook in self.hooks:
+            out.append(f"  hook {hook.describe()}")
+        for what, reason in self.not_run:
+            out.append(f"  not run {what} ({reason})")
         for skipped in self.skipped:
             out.append(f"  skip inventory entry {skipped} (not deleted; dropped from the inventory)")
         return "\n".join(out) + "\n"

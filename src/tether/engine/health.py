@@ -51,6 +51,9 @@ class Status(StrEnum):
     TERMINATING = "Terminating"
     NOT_FOUND = "NotFound"
     UNKNOWN = "Unknown"
+    #: paused by its spec (a paused Deployment, a suspended Job or CronJob): nothing will change by
+    #: waiting, so a wait treats it as done (Argo CD's "Suspended")
+    SUSPENDED = "Suspended"
 
 
 class Health(StrEnum):
@@ -60,6 +63,7 @@ class Health(StrEnum):
     TERMINATING = "Terminating"
     MISSING = "Missing"
     UNKNOWN = "Unknown"
+    SUSPENDED = "Suspended"
 
 
 STATUS_TO_HEALTH: dict[Status, Health] = {
@@ -69,29 +73,39 @@ STATUS_TO_HEALTH: dict[Status, Health] = {
     Status.TERMINATING: Health.TERMINATING,
     Status.NOT_FOUND: Health.MISSING,
     Status.UNKNOWN: Health.UNKNOWN,
+    Status.SUSPENDED: Health.SUSPENDED,
 }
+
+#: statuses a wait stops at without failing
+DONE = frozenset({Status.CURRENT, Status.SUSPENDED})
 
 
 @dataclass(frozen=True)
 class HealthResult:
     status: Status
     message: str = ""
+    #: machine-readable cause (CamelCase, e.g. ``ProgressDeadlineExceeded``, ``ReplicasNotReady``)
+    reason: str = ""
 
     @property
     def health(self) -> Health:
         return STATUS_TO_HEALTH[self.status]
 
 
-def current(message: str = "") -> HealthResult:
-    return HealthResult(Status.CURRENT, message)
+def current(message: str = "", reason: str = "Ready") -> HealthResult:
+    return HealthResult(Status.CURRENT, message, reason)
 
 
-def in_progress(message: str) -> HealthResult:
-    return HealthResult(Status.IN_PROGRESS, message)
+def in_progress(message: str, reason: str = "InProgress") -> HealthResult:
+    return HealthResult(Status.IN_PROGRESS, message, reason)
 
 
-def failed(message: str) -> HealthResult:
-    return HealthResult(Status.FAILED, message)
+def failed(message: str, reason: str = "Failed") -> HealthResult:
+    return HealthResult(Status.FAILED, message, reason)
+
+
+def suspended(message: str, reason: str = "Suspended") -> HealthResult:
+    return HealthResult(Status.SUSPENDED, message, reason)
 
 
 # ---------------------------------------------------------------- helpers over plain dicts
@@ -137,28 +151,39 @@ def deployment(obj: dict[str, Any]) -> HealthResult:
     want = _int(spec.get("replicas"), 1)
     progressing = _condition(obj, "Progressing")
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
-        return failed(f"progress deadline exceeded: {progressing.get('message') or ''}".strip())
+        return failed(f"progress deadline exceeded: {progressing.get('message') or ''}".strip(),
+                      "ProgressDeadlineExceeded")
+    if spec.get("paused") is True:
+        return suspended("deployment is paused", "DeploymentPaused")
     updated = _int(st.get("updatedReplicas"))
     if updated < want:
-        return in_progress(f"updated replicas: {updated}/{want}")
+        return in_progress(f"updated replicas: {updated}/{want}", "ReplicasNotUpdated")
     total = _int(st.get("replicas"))
     if total > updated:
-        return in_progress(f"pending termination: {total - updated} old replicas")
+        return in_progress(f"pending termination: {total - updated} old replicas", "OldReplicasPending")
     available = _int(st.get("availableReplicas"))
     if available < want:
-        return in_progress(f"available replicas: {available}/{want}")
+        return in_progress(f"available replicas: {available}/{want}", "ReplicasNotAvailable")
     ready = _int(st.get("readyReplicas"))
     if ready < want:
-        return in_progress(f"ready replicas: {ready}/{want}")
+        return in_progress(f"ready replicas: {ready}/{want}", "ReplicasNotReady")
+    available_cond = _condition(obj, "Available")
+    if _is_false(available_cond):
+        return in_progress(f"not available: {_cond_text(available_cond or {})}", "DeploymentNotAvailable")
+    if progressing is not None and want and progressing.get("reason") not in (None, "", "NewReplicaSetAvailable"):
+        return in_progress(f"rollout not finished: {_cond_text(progressing)}", "RolloutInProgress")
     return current(f"{want} replicas available")
 
 
 def statefulset(obj: dict[str, Any]) -> HealthResult:
     spec, st = _spec(obj), _status(obj)
     want = _int(spec.get("replicas"), 1)
+    if _int(st.get("replicas")) > want:
+        return in_progress(f"pending termination: {_int(st.get('replicas')) - want} extra replicas",
+                           "ExtraReplicasPending")
     ready = _int(st.get("readyReplicas"))
     if ready < want:
-        return in_progress(f"ready replicas: {ready}/{want}")
+        return in_progress(f"ready replicas: {ready}/{want}", "ReplicasNotReady")
     strategy = spec.get("updateStrategy") or {}
     if strategy.get("type", "RollingUpdate") == "OnDelete":
         return current(f"{want} replicas ready (OnDelete update strategy)")
@@ -169,7 +194,9 @@ def statefulset(obj: dict[str, Any]) -> HealthResult:
             return in_progress(f"partitioned roll out: {updated}/{want - partition} updated")
         return current(f"partitioned roll out complete: {updated} updated")
     if st.get("updateRevision") and st.get("currentRevision") != st.get("updateRevision"):
-        return in_progress(f"rolling update: {updated}/{want} updated")
+        return in_progress(f"rolling update: {updated}/{want} updated", "RolloutInProgress")
+    if isinstance(st.get("currentReplicas"), int) and st["currentReplicas"] < want:
+        return in_progress(f"current replicas: {st['currentReplicas']}/{want}", "ReplicasNotCurrent")
     return current(f"{want} replicas ready")
 
 
@@ -178,12 +205,14 @@ def daemonset(obj: dict[str, Any]) -> HealthResult:
     if "desiredNumberScheduled" not in st:
         return in_progress("no status yet")
     want = _int(st.get("desiredNumberScheduled"))
-    checks = (("currentNumberScheduled", "scheduled"), ("updatedNumberScheduled", "updated"),
-              ("numberAvailable", "available"), ("numberReady", "ready"))
+    checks = [("currentNumberScheduled", "scheduled"), ("updatedNumberScheduled", "updated"),
+              ("numberAvailable", "available"), ("numberReady", "ready")]
+    if ((_spec(obj).get("updateStrategy") or {}).get("type")) == "OnDelete":
+        checks.pop(1)  # pods are updated only when someone deletes them: old ones are not a rollout in progress
     for field_name, word in checks:
         have = _int(st.get(field_name))
         if have < want:
-            return in_progress(f"{word} pods: {have}/{want}")
+            return in_progress(f"{word} pods: {have}/{want}", f"Pods{word.capitalize()}Short")
     return current(f"{want} pods ready")
 
 
@@ -202,9 +231,31 @@ def replicaset(obj: dict[str, Any]) -> HealthResult:
 
 
 _POD_FAILURE_REASONS = frozenset({
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
-    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull",
+    "CreateContainerConfigError", "CreateContainerError", "RunContainerError", "ImageInspectError",
+    "PreStartHookError", "PostStartHookError", "RegistryUnavailable", "ContainerCannotRun",
 })
+#: waiting reasons of a container that is simply starting
+_POD_STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing", ""})
+#: how long a pod may stay unschedulable before it counts as failed (a node may be on its way)
+UNSCHEDULABLE_GRACE_SECONDS = 120.0
+
+
+def _waiting_fails(reason: str) -> bool:
+    """Known failures, and any reason shaped like one (kubelet adds new ones over time)."""
+    if reason in _POD_FAILURE_REASONS:
+        return True
+    return reason not in _POD_STARTING_REASONS and (reason.endswith(("Error", "BackOff")) or reason.startswith("Err"))
+
+
+def _age_seconds(timestamp: Any, now: float) -> float:
+    import datetime as dt
+
+    try:
+        then = dt.datetime.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+    except ValueError:
+        return 0.0
+    return now - then
 
 
 def pod(obj: dict[str, Any]) -> HealthResult:
@@ -216,13 +267,17 @@ def pod(obj: dict[str, Any]) -> HealthResult:
         return failed(st.get("message") or st.get("reason") or "pod failed")
     for cs in (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or []):
         waiting = (cs.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in _POD_FAILURE_REASONS:
-            return failed(f"container {cs.get('name')}: {waiting['reason']}")
+        if _waiting_fails(str(waiting.get("reason") or "")):
+            return failed(f"container {cs.get('name')}: {waiting['reason']}", str(waiting["reason"]))
     if phase == "Running" and _is_true(_condition(obj, "Ready")):
         return current("pod running and ready")
     scheduled = _condition(obj, "PodScheduled")
     if _is_false(scheduled):
-        return in_progress(f"not scheduled: {_cond_text(scheduled or {})}")
+        if (scheduled or {}).get("reason") == "Unschedulable" and \
+                _age_seconds((scheduled or {}).get("lastTransitionTime"), time.time()) > UNSCHEDULABLE_GRACE_SECONDS:
+            return failed(f"unschedulable for more than {UNSCHEDULABLE_GRACE_SECONDS:g}s: "
+                          f"{_cond_text(scheduled or {})}", "Unschedulable")
+        return in_progress(f"not scheduled: {_cond_text(scheduled or {})}", "PodNotScheduled")
     return in_progress(f"pod {phase or 'pending'}, not ready")
 
 
@@ -233,7 +288,7 @@ def job(obj: dict[str, Any]) -> HealthResult:
     if _is_true(_condition(obj, "Complete")):
         return current(f"job complete: {_int(_status(obj).get('succeeded'))} succeeded")
     if _spec(obj).get("suspend") is True:
-        return current("job suspended")
+        return suspended("job suspended", "JobSuspended")
     st = _status(obj)
     if not st.get("startTime"):
         return in_progress("job not started")
@@ -241,7 +296,9 @@ def job(obj: dict[str, Any]) -> HealthResult:
 
 
 def cronjob(obj: dict[str, Any]) -> HealthResult:
-    return current("cron job scheduled" if not _spec(obj).get("suspend") else "cron job suspended")
+    if _spec(obj).get("suspend") is True:
+        return suspended("cron job suspended", "CronJobSuspended")
+    return current("cron job scheduled")
 
 
 def persistentvolumeclaim(obj: dict[str, Any]) -> HealthResult:
@@ -269,11 +326,24 @@ def ingress(obj: dict[str, Any]) -> HealthResult:
     return current("ingress has an address")
 
 
+_HPA_V1_CONDITIONS = "autoscaling.alpha.kubernetes.io/conditions"
+
+
 def horizontalpodautoscaler(obj: dict[str, Any]) -> HealthResult:
-    for cond_type in ("AbleToScale", "ScalingActive"):
-        cond = _condition(obj, cond_type)
-        if _is_false(cond) and (cond or {}).get("reason", "").startswith("Failed"):
-            return failed(f"{cond_type}: {_cond_text(cond or {})}")
+    conditions = list(_status(obj).get("conditions") or [])
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(_HPA_V1_CONDITIONS)
+    if raw and not conditions:  # autoscaling/v1 keeps the conditions in an annotation
+        import json
+
+        try:
+            parsed = json.loads(raw)
+            conditions = [c for c in parsed if isinstance(c, dict)] if isinstance(parsed, list) else []
+        except ValueError:
+            conditions = []
+    for cond in conditions:
+        # a Failed... reason is a failure whatever the condition's status says (Argo CD's rule)
+        if str(cond.get("reason") or "").startswith("Failed"):
+            return failed(f"{cond.get('type')}: {_cond_text(cond)}", str(cond["reason"]))
     return current("autoscaler active")
 
 
@@ -281,22 +351,36 @@ def customresourcedefinition(obj: dict[str, Any]) -> HealthResult:
     names = _condition(obj, "NamesAccepted")
     if _is_false(names):
         return failed(f"names not accepted: {_cond_text(names or {})}")
-    if _is_true(_condition(obj, "Established")):
+    established = _condition(obj, "Established")
+    if _is_true(established):
         return current("established")
-    return in_progress("waiting to be established")
+    if _is_false(established) and (established or {}).get("reason") not in ("Installing", None, ""):
+        return failed(f"not established: {_cond_text(established or {})}", "NotEstablished")
+    return in_progress("waiting to be established", "Installing")
+
+
+def apiservice(obj: dict[str, Any]) -> HealthResult:
+    available = _condition(obj, "Available")
+    if _is_true(available):
+        return current("available")
+    if available is None:
+        return in_progress("no Available condition yet", "NoStatus")
+    return in_progress(f"not available: {_cond_text(available)}", str(available.get("reason") or "NotAvailable"))
 
 
 def generic(obj: dict[str, Any]) -> HealthResult:
     """kstatus' convention for any kind: Stalled / Reconciling / Ready conditions."""
     stalled = _condition(obj, "Stalled")
     if _is_true(stalled):
-        return failed(_cond_text(stalled or {}))
+        return failed(_cond_text(stalled or {}), str((stalled or {}).get("reason") or "Stalled"))
     reconciling = _condition(obj, "Reconciling")
     if _is_true(reconciling):
-        return in_progress(_cond_text(reconciling or {}))
+        return in_progress(_cond_text(reconciling or {}), "Reconciling")
     ready = _condition(obj, "Ready")
     if _is_false(ready):
-        return in_progress(f"not ready: {_cond_text(ready or {})}")
+        return in_progress(f"not ready: {_cond_text(ready or {})}", str((ready or {}).get("reason") or "NotReady"))
+    if ready is not None and ready.get("status") == "Unknown":
+        return in_progress(f"readiness unknown: {_cond_text(ready)}", "ReadyUnknown")
     if _is_true(ready):
         return current(_cond_text(ready or {}) if ready and ready.get("message") else "ready")
     return current("")
@@ -316,6 +400,7 @@ KIND_RULES: dict[tuple[str, str], Callable[[dict[str, Any]], HealthResult]] = {
     ("networking.k8s.io", "Ingress"): ingress,
     ("autoscaling", "HorizontalPodAutoscaler"): horizontalpodautoscaler,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): customresourcedefinition,
+    ("apiregistration.k8s.io", "APIService"): apiservice,
 }
 
 def compute(obj: dict[str, Any] | None) -> HealthResult:
@@ -331,18 +416,16 @@ def compute(obj: dict[str, Any] | None) -> HealthResult:
     # A status written for an older spec says nothing about the current one (kstatus rule).
     observed = st.get("observedGeneration")
     generation = meta.get("generation")
-    if isinstance(observed, int) and isinstance(generation, int) and observed < generation:
-        return in_progress(f"controller has not observed generation {generation} yet (at {observed})")
+    if isinstance(observed, int) and isinstance(generation, int) and observed != generation:
+        return in_progress(f"controller has not observed generation {generation} yet (at {observed})",
+                           "GenerationNotObserved")
     rule = KIND_RULES.get(key)
     if rule is None:
         return generic(obj)
-    result = rule(obj)
-    if result.status is Status.CURRENT:
-        # Generic conditions still apply to built-in kinds (a Stalled condition wins).
-        extra = generic(obj)
-        if extra.status is Status.FAILED:
-            return extra
-    return result
+    # Stalled=True and Reconciling=True speak for the controller itself: they override kind rules.
+    if _is_true(_condition(obj, "Stalled")) or _is_true(_condition(obj, "Reconciling")):
+        return generic(obj)
+    return rule(obj)
 
 
 # ---------------------------------------------------------------- waiting
@@ -389,7 +472,7 @@ async def wait_healthy(
             error = HealthFailed(f"objects failed: {summarise(failing)}")
             error.states = sorted(states.values(), key=lambda s: s.ref)
             raise error
-        pending = [ref for ref in pending if states[ref].result.status is not Status.CURRENT]
+        pending = [ref for ref in pending if states[ref].result.status not in DONE]
         if not pending:
             return sorted(states.values(), key=lambda s: s.ref)
         if clock() >= deadline:

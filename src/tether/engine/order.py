@@ -2,9 +2,10 @@
 
 Apply goes in phases: CustomResourceDefinitions (the caller waits until they are Established,
 so custom resources of them can follow in the same run), Namespaces, other cluster-scoped
-kinds, then namespaced kinds. Within a phase the ``tether.dev/wave`` annotation (an integer,
-default 0) orders batches; objects in one batch have no order among themselves and may be
-applied concurrently. Prune walks the same batches backwards: namespaced objects before the
+kinds, then namespaced kinds. Within a phase the wave (``tether.dev/wave`` or Argo CD's
+``argocd.argoproj.io/sync-wave``, an integer, default 0) orders batches; objects in one batch
+have no order among themselves and may be applied concurrently. Prune walks the same batches
+backwards: namespaced objects before the
 Namespaces that hold them, custom resources before their CRDs.
 """
 
@@ -13,12 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from tether.errors import ValidationError
+from tether.engine.annotations import WAVE_ANNOTATION, wave_of
 from tether.model import ObjectRef
-
-WAVE_ANNOTATION = "tether.dev/wave"
 
 
 class Phase(IntEnum):
@@ -34,20 +33,6 @@ def phase_of(ref: ObjectRef, namespaced: bool) -> Phase:
     if ref.group == "" and ref.kind == "Namespace":
         return Phase.NAMESPACES
     return Phase.NAMESPACED if namespaced else Phase.CLUSTER
-
-
-def wave_of(obj: dict[str, Any], where: str = "") -> int:
-    """The wave annotation as an int; a value that is not an integer is an error naming the object."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    raw = annotations.get(WAVE_ANNOTATION)
-    if raw is None:
-        return 0
-    try:
-        return int(str(raw).strip())
-    except ValueError:
-        raise ValidationError(
-            f"{where or ObjectRef.of(obj)}: annotation {WAVE_ANNOTATION}={raw!r} is not an integer"
-        ) from None
 
 
 @dataclass(frozen=True, order=True)
@@ -83,3 +68,6 @@ def prune_batches(
 ) -> list[tuple[BatchKey, list[T]]]:
     """The apply batches reversed: the last thing created is the first removed."""
     return list(reversed(batches(items, ref=ref, namespaced=namespaced, wave=wave)))
+
+
+__all__ = ["WAVE_ANNOTATION", "BatchKey", "Phase", "batches", "phase_of", "prune_batches", "wave_of"]

@@ -26,7 +26,8 @@ import asyncio
 import contextlib
 from typing import Any
 
-from tether.engine.changes import PRUNE_ANNOTATION, WRITES, Action, Change, Plan, Skipped
+from tether.engine.annotations import PRUNE_ANNOTATION, create_only, ignore_reason, wave_of
+from tether.engine.changes import WRITES, Action, Change, Plan, Skipped
 from tether.engine.diff import (
     DIGEST_ANNOTATION,
     MANAGED_BY_LABEL,
@@ -40,6 +41,7 @@ from tether.engine.diff import (
     without,
 )
 from tether.engine.fields import taken_fields
+from tether.engine.hooks import Hook, classify, delete_policies, weight_of
 from tether.engine.identity import (
     AppIdentity,
     Ownership,
@@ -50,7 +52,6 @@ from tether.engine.identity import (
     wants_adoption,
 )
 from tether.engine.inventory import DEFAULT_NAMESPACE, read_inventory
-from tether.engine.order import wave_of
 from tether.engine.prune import plan_deletes
 from tether.engine.reader import Key, ListingReader, LiveReader, key_of
 from tether.errors import ValidationError
@@ -185,10 +186,26 @@ async def make_plan(
 
     desired: list[tuple[Manifest, ResourceInfo, dict[str, Any], int]] = []
     seen: dict[Key, Manifest] = {}
+    hooks: list[Hook] = []
+    not_run: list[tuple[str, str]] = []
+    ignored: list[tuple[ObjectRef, str]] = []
+    install = not inventory.resource_version  # no inventory yet: the app is being installed (Helm's sense)
     for manifest in manifests:
         info = infos[_type_of(manifest.obj)]
         _check_addressable(manifest, info)
+        phase, origin, why_not = classify(manifest.obj, install=install, where=manifest.where())
+        if origin and phase is None:
+            not_run.append((manifest.where(), why_not))
+            continue
         obj = prepare(manifest, identity, namespace, info)
+        if phase is not None:
+            hooks.append(Hook(phase, weight_of(obj, manifest.where()), delete_policies(obj, manifest.where()), info,
+                              obj, manifest, origin))
+            continue
+        reason = ignore_reason(obj)
+        if reason:
+            ignored.append((ObjectRef.of(obj), reason))
+            continue
         key = key_of(obj)
         if key[3]:  # generateName objects have no name: each is its own object
             if key in seen:
@@ -225,6 +242,8 @@ async def make_plan(
         verdict, owner = ownership(obj, ref, live)
         if verdict is Action.CONFLICT:
             return Change(ref, Action.CONFLICT, info, obj, live, None, source, wave, manifest, owner=owner)
+        if create_only(obj) or ignore_reason(live):
+            return Change(ref, Action.UNCHANGED, info, obj, live, live, source, wave, manifest)
         if verdict is not None:
             return None
         pointers = ignored_pointers(ignore_rules, ref, live)
@@ -256,6 +275,8 @@ async def make_plan(
             verdict, owner = ownership(obj, ref, live)
             if verdict is Action.CONFLICT:
                 return Change(ref, Action.CONFLICT, info, obj, live, None, source, wave, manifest, owner=owner)
+            if create_only(obj) or ignore_reason(live):
+                return Change(ref, Action.UNCHANGED, info, obj, live, live, source, wave, manifest)
             pointers = ignored_pointers(ignore_rules, ref, live)
             to_apply = without(obj, apply_exclusions(ignore_rules, ref, live))
             takes = taken_fields(live, to_apply, manager)
@@ -278,10 +299,11 @@ async def make_plan(
         changes[i] = change
     done = [c for c in changes if c is not None]
     # a conflicting object is still desired: never a prune candidate, whoever owns it now
-    wanted = {c.ref for c in done if c.ref.name}
-    deletes, kept, skipped = await plan_deletes(kube, reader, identity, inventory, wanted, index)
+    wanted = {c.ref for c in done if c.ref.name} | {ref for ref, _reason in ignored}
+    deletes, kept, skipped, keep_reasons = await plan_deletes(kube, reader, identity, inventory, wanted, index)
     done.extend(deletes)
-    return Plan(identity, done, inventory, identity.namespace, kept, skipped)
+    return Plan(identity, done, inventory, identity.namespace, kept, skipped, keep_reasons=keep_reasons,
+                ignored=ignored, hooks=hooks, not_run=not_run)
 
 
 __all__ = ["PRUNE_ANNOTATION", "WRITES", "Action", "Change", "Plan", "Skipped", "make_plan", "mask_secret",

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tether.engine.changes import PRUNE_ANNOTATION, Action, Change, Skipped
+from tether.engine.annotations import ignore_extraneous, ignore_reason, keep_reason
+from tether.engine.changes import Action, Change, Skipped
 from tether.engine.identity import AppIdentity, Ownership, owner_of
 from tether.engine.inventory import Inventory, entry_problem
 from tether.engine.reader import Key, LiveReader
@@ -44,7 +45,8 @@ def verify(ref: ObjectRef, live: dict[str, Any], identity: AppIdentity) -> str:
 async def plan_deletes(
     kube: Kube, reader: LiveReader, identity: AppIdentity, inventory: Inventory, desired: set[ObjectRef],
     index: dict[Key, dict[str, Any]],
-) -> tuple[list[Change], list[ObjectRef], list[Skipped]]:
+) -> tuple[list[Change], list[ObjectRef], list[Skipped], dict[ObjectRef, str]]:
+    """Deletes, kept objects, skipped entries and why each kept object is kept."""
     skipped = [Skipped(raw, "unreadable inventory entry") for raw in inventory.invalid]
 
     async def look(ref: ObjectRef) -> tuple[ObjectRef, ResourceInfo | None, dict[str, Any] | None, str]:
@@ -69,6 +71,7 @@ async def plan_deletes(
 
     deletes: list[Change] = []
     kept: list[ObjectRef] = []
+    reasons: dict[ObjectRef, str] = {}
     for ref, info, live, problem in await asyncio.gather(*(look(ref) for ref in inventory.removed(desired))):
         if problem:
             skipped.append(Skipped(str(ref), problem, ref))
@@ -79,12 +82,13 @@ async def plan_deletes(
         if problem:
             skipped.append(Skipped(str(ref), problem, ref))
             continue
-        annotations = (live.get("metadata") or {}).get("annotations") or {}
-        if annotations.get(PRUNE_ANNOTATION) == "disabled":
+        reason = keep_reason(live) or ignore_reason(live)
+        if reason:
             kept.append(ref)
+            reasons[ref] = reason
             continue
-        deletes.append(Change(ref, Action.DELETE, info, None, live, None, "", 0))
-    return deletes, kept, skipped
+        deletes.append(Change(ref, Action.DELETE, info, None, live, None, "", 0, quiet=ignore_extraneous(live)))
+    return deletes, kept, skipped, reasons
 
 
 __all__ = ["plan_deletes", "verify"]

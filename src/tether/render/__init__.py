@@ -7,7 +7,7 @@ Public API (used by ``tether render`` and by ``diff`` / ``apply``)::
     result.manifests   # list[tether.model.Manifest], each with a SourceLocation
     result.revision    # SourceRevision (url, ref, commit sha, sub path) or None for a local directory
 
-Everything returned has already gone through variable substitution, namespace defaulting and
+Everything returned has already gone through variable substitution (when asked for), namespace defaulting and
 the ``app.kubernetes.io/managed-by`` / ``tether.dev/app`` labels.
 """
 
@@ -56,9 +56,10 @@ class RenderOptions:
     ext_str: tuple[tuple[str, str], ...] = ()
     ext_code: tuple[tuple[str, str], ...] = ()
     jsonnet_paths: tuple[str, ...] = ()
-    # post-render ``${VAR}`` / ``${VAR:=default}`` substitution
+    # post-render ``${VAR}`` / ``${VAR:=default}`` substitution: opt-in (as Flux's postBuild), on
+    # when variables are given or ``substitute`` is set (``--substitute``: defaults only)
     variables: tuple[tuple[str, str], ...] = ()
-    substitute: bool = True
+    substitute: bool = False
     # labels / namespace defaulting (namespaced-ness decided with the schemas of this version)
     kube_version: str = "1.32"
     add_labels: bool = True
@@ -81,6 +82,11 @@ class RenderOptions:
     @property
     def variables_map(self) -> dict[str, str]:
         return dict(self.variables)
+
+    @property
+    def substitution(self) -> dict[str, str] | None:
+        """The variables to substitute, or None when substitution is off."""
+        return dict(self.variables) if self.substitute or self.variables else None
 
     @property
     def limits(self) -> Limits:

@@ -45,7 +45,7 @@ def _build(directory: Path, limits: Limits, rel: str) -> Completed:
     return run_limited(_command(directory), what=f"{rel} (kustomize)", limits=limits, env=env, cwd=directory)
 
 
-def _build_with_origins(directory: Path, limits: Limits, rel: str) -> tuple[bytes, Path] | None:
+def _build_with_origins(directory: Path, limits: Limits, rel: str) -> tuple[bytes, Path, bytes] | None:
     """Build through a wrapper kustomization that asks for origin annotations (which file each object
     came from). ``None`` when that does not work (a Component, say): the caller builds plainly."""
     with tempfile.TemporaryDirectory(prefix="tether-kustomize-") as wrapper:
@@ -53,7 +53,7 @@ def _build_with_origins(directory: Path, limits: Limits, rel: str) -> tuple[byte
         Path(wrapper, "kustomization.yaml").write_text(
             f"resources:\n  - {json.dumps(target)}\nbuildMetadata: [originAnnotations]\n")
         done = _build(Path(wrapper), limits, rel)
-        return (done.stdout, Path(wrapper)) if done.returncode == 0 else None
+        return (done.stdout, Path(wrapper), done.stderr) if done.returncode == 0 else None
 
 
 def _origin_file(manifest: Manifest, wrapper: Path, root: Path, fallback: str) -> str:
@@ -72,10 +72,11 @@ def _origin_file(manifest: Manifest, wrapper: Path, root: Path, fallback: str) -
 
 
 def render_kustomize(directory: Path, root: Path, limits: Limits | float, max_bytes: int = 32 * 1024 * 1024,
-                     ) -> list[Manifest]:
+                     warnings: list[str] | None = None) -> list[Manifest]:
     """Build ``directory``; each object's location is the file it came from (relative to ``root``).
 
-    ``limits``: the child's time, memory and output budget (a number: seconds, other limits default)."""
+    ``limits``: the child's time, memory and output budget (a number: seconds, other limits default).
+    ``warnings``: gets what kustomize warned about on a successful build (deprecated fields, ...)."""
     if not isinstance(limits, Limits):
         limits = Limits(timeout=float(limits))
     kfile = kustomization_file(directory)
@@ -92,9 +93,12 @@ def render_kustomize(directory: Path, root: Path, limits: Limits | float, max_by
         if done.returncode != 0:
             message = _clean(done.stderr.decode("utf-8", "replace"), root)
             raise RenderError(f"{rel}: kustomize build failed: {message}")
-        output, wrapper = done.stdout, None
+        output, wrapper, stderr = done.stdout, None, done.stderr
     else:
-        output, wrapper = built
+        output, wrapper, stderr = built
+    if warnings is not None:
+        warnings.extend(f"{rel}: kustomize: {line}" for line in _warning_lines(stderr.decode("utf-8", "replace"),
+                                                                                  root))
     text = output.decode("utf-8", "replace")
     manifests = [Manifest(data, SourceLocation(rel, None, index))
                  for index, _line, data in load_yaml_documents(text, rel)]
@@ -103,6 +107,17 @@ def render_kustomize(directory: Path, root: Path, limits: Limits | float, max_by
             manifest.source = SourceLocation(_origin_file(manifest, wrapper, root, rel), None,
                                              manifest.source.document if manifest.source else 0)
     return manifests
+
+
+def _warning_lines(stderr: str, root: Path) -> list[str]:
+    """kustomize's warnings (``# Warning: 'commonLabels' is deprecated...``), one per line, paths relative."""
+    text = stderr.replace(str(root.resolve()) + "/", "").replace(str(root) + "/", "")
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"^#\s*", "", line.strip())
+        if line:
+            out.append(line)
+    return out
 
 
 def _clean(stderr: str, root: Path) -> str:

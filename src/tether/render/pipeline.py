@@ -31,10 +31,12 @@ def detect(directory: Path) -> str:
 def render_directory(
     directory: Path, root: Path, options: RenderOptions, decryptor: Decryptor | None = None,
     tree_decryptor: Decryptor | bool | None = True, on_error: Callable[[RenderError], None] | None = None,
+    warnings: list[str] | None = None,
 ) -> tuple[list[Manifest], str]:
     """Run the renderer for ``directory`` (inside ``root``); returns raw manifests and the renderer used.
 
-    ``tree_decryptor`` decrypts the files Kustomize and Helm read (``True``: the same as ``decryptor``)."""
+    ``tree_decryptor`` decrypts the files Kustomize and Helm read (``True``: the same as ``decryptor``).
+    ``warnings`` gets the renderers' warnings (kustomize's deprecations, say) of a successful render."""
     if tree_decryptor is True:
         tree_decryptor = decryptor
     if options.renderer not in RENDERERS:
@@ -46,9 +48,20 @@ def render_directory(
     renderer = detect(directory) if options.renderer == "auto" else options.renderer
     check_tree_symlinks(directory, root)
     if renderer == "yaml":
-        from tether.render.plain import render_plain
+        from tether.render.plain import kustomize_bases, render_plain
 
-        return render_plain(directory, root, options.max_file_bytes, decryptor, on_error), renderer
+        manifests = render_plain(directory, root, options.max_file_bytes, decryptor, on_error)
+        bases = kustomize_bases(directory)
+        if bases:
+            # a sub-directory with a kustomization is a Kustomize base, as Flux builds it
+            from tether.render.kustomize import render_kustomize
+
+            with _plaintext(root, directory, tree_decryptor or None, options.max_file_bytes) as tree:
+                for base in bases:
+                    manifests.extend(render_kustomize(tree / base.relative_to(root), tree, options.limits,
+                                                      options.max_file_bytes, warnings))
+            manifests.sort(key=lambda m: m.source.file if m.source else "")
+        return manifests, renderer
     if renderer == "jsonnet":
         from tether.render.jsonnet import render_jsonnet
 
@@ -64,7 +77,7 @@ def render_directory(
         if renderer == "kustomize":
             from tether.render.kustomize import render_kustomize
 
-            return render_kustomize(work_dir, tree, options.limits, options.max_file_bytes), renderer
+            return render_kustomize(work_dir, tree, options.limits, options.max_file_bytes, warnings), renderer
         from tether.render.helm import merge_values, render_helm, user_values
 
         if not options.inline_values:
@@ -185,14 +198,14 @@ def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: De
         assert on_error is not None
         on_error(error)
 
+    warnings: list[str] = []
     manifests, renderer = render_directory(checkout.directory, checkout.root, options, decryptor, tree_decryptor,
-                                           collect if on_error else None)
+                                           collect if on_error else None, warnings)
     manifests = postprocess(
         manifests, app=options.app, namespace=options.namespace,
-        variables=options.variables_map if options.substitute else None, add_labels=options.add_labels,
+        variables=options.substitution, add_labels=options.add_labels,
         on_error=collect if on_error else None,
     )
-    warnings = []
     if not manifests and not errors:
         # an empty directory or a typo in PATH must not pass as "valid" or "nothing to change" unnoticed
         warnings.append(f"0 objects rendered from {mask_url(str(path_or_url))}")

@@ -9,18 +9,38 @@ from pathlib import Path
 from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
 from tether.render import Decryptor
+from tether.render.confine import KUSTOMIZATION_FILES
 from tether.render.files import decode, load_json_document, load_yaml_documents, read_bytes, relative
 
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def manifest_files(directory: Path) -> list[Path]:
-    """Every manifest file under ``directory``, sorted by relative path; hidden entries are skipped."""
+    """Every manifest file under ``directory``, sorted by relative path; hidden entries are skipped,
+    and so are kustomization files and the sub-directories that hold one (``kustomize_bases``)."""
+    return [p for p in _walk(directory)[0]]
+
+
+def kustomize_bases(directory: Path) -> list[Path]:
+    """Sub-directories of a plain directory that hold a kustomization: built as Kustomize bases
+    (as Flux does) instead of being read as YAML objects."""
+    return _walk(directory)[1]
+
+
+def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
     found: list[Path] = []
+    bases: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(directory):
+        here = Path(dirpath)
+        if here != directory and any(n in filenames for n in KUSTOMIZATION_FILES):
+            bases.append(here)
+            dirnames[:] = []
+            continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath, f) for f in filenames if f.endswith(SUFFIXES) and not f.startswith("."))
-    return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
+        found.extend(here / f for f in filenames
+                     if f.endswith(SUFFIXES) and not f.startswith(".") and f not in KUSTOMIZATION_FILES)
+    key = lambda p: p.relative_to(directory).as_posix()  # noqa: E731
+    return sorted(found, key=key), sorted(bases, key=key)
 
 
 def parse_text(text: str, rel: str, json_file: bool) -> list[Manifest]:

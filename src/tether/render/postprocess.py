@@ -1,12 +1,15 @@
 """Steps applied to every rendered object, whatever the renderer.
 
 - ``${VAR}`` / ``${VAR:=default}`` substitution in string values (never in keys, and on the
-  parsed object rather than the text, so a value cannot inject YAML structure). ``$${VAR}``
-  is the escape for a literal ``${VAR}``. A variable without a value or default is an error
-  (an empty string silently deployed is worse). Opt out per object with the annotation
+  parsed object rather than the text, so a value cannot inject YAML structure), only when the
+  caller passes variables (it is opt-in, as Flux's postBuild: shell scripts in ConfigMaps use
+  the same syntax). ``$${VAR}`` is the escape for a literal ``${VAR}``. A variable without a
+  value or default is an error (an empty string silently deployed is worse); one run names
+  every such variable of every object. Opt out per object with the annotation
   ``tether.dev/substitute: disabled``.
 - namespace defaulting for namespaced objects that have none;
-- the labels ``app.kubernetes.io/managed-by: tether`` and ``tether.dev/app: <app>``.
+- the labels ``app.kubernetes.io/managed-by: tether`` (unless the object names its own manager, as a
+  Helm chart's ``Helm``) and ``tether.dev/app: <app>``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ MANAGED_BY_VALUE = "tether"
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::=([^}]*))?\}")
 
 
-def _substitute_string(text: str, variables: dict[str, str], where: str, path: str) -> str:
+def _substitute_string(text: str, variables: dict[str, str], path: str, missing: list[str]) -> str:
     if "${" not in text:
         return text
 
@@ -39,25 +42,22 @@ def _substitute_string(text: str, variables: dict[str, str], where: str, path: s
             return variables[name]
         if default is not None:
             return default
-        raise RenderError(
-            f"{where}: variable ${{{name}}} at {path} has no value and no default "
-            f"(pass --var {name}=VALUE, write ${{{name}:=default}}, or annotate the object "
-            f"{SUBSTITUTE_ANNOTATION}: disabled)"
-        )
+        missing.append(f"${{{name}}} at {path}")
+        return match.group(0)
 
     return _VAR.sub(replace, text)
 
 
-def _substitute_in_place(container: dict[str, Any] | list[Any], variables: dict[str, str], where: str,
-                         path: str) -> None:
+def _substitute_in_place(container: dict[str, Any] | list[Any], variables: dict[str, str], path: str,
+                         missing: list[str]) -> None:
     """Replace ``${...}`` in string values, touching only the strings that contain one."""
     items = container.items() if isinstance(container, dict) else enumerate(container)
     for key, value in items:
         if isinstance(value, str):
             if "${" in value:
-                container[key] = _substitute_string(value, variables, where, _join(path, key))  # type: ignore[index]
+                container[key] = _substitute_string(value, variables, _join(path, key), missing)  # type: ignore
         elif isinstance(value, dict | list):
-            _substitute_in_place(value, variables, where, _join(path, key))
+            _substitute_in_place(value, variables, _join(path, key), missing)
 
 
 def _join(path: str, key: str | int) -> str:
@@ -70,9 +70,19 @@ def substitution_disabled(obj: dict[str, Any]) -> bool:
 
 
 def substitute(manifest: Manifest, variables: dict[str, str]) -> None:
+    """Substitute in place; a RenderError names every variable of the object without a value."""
     if substitution_disabled(manifest.obj):
         return
-    _substitute_in_place(manifest.obj, variables, manifest.where(), "")
+    missing: list[str] = []
+    _substitute_in_place(manifest.obj, variables, "", missing)
+    if missing:
+        names = sorted({m.split(" at ")[0][2:-1] for m in missing})
+        what = f"variable {missing[0]} has" if len(missing) == 1 else f"variables {', '.join(missing)} have"
+        raise RenderError(
+            f"{manifest.where()}: {what} no value and no default (pass "
+            f"{' '.join(f'--var {name}=VALUE' for name in names)}, write ${{{names[0]}:=default}}, or annotate "
+            f"the object {SUBSTITUTE_ANNOTATION}: disabled)"
+        )
 
 
 def check_object(manifest: Manifest) -> None:
@@ -113,17 +123,27 @@ def postprocess(
         else:
             expanded.append(manifest)
     checked: list[Manifest] = []
+    unset: list[RenderError] = []  # every object's missing variables, reported together
     for manifest in expanded:
         try:
             check_object(manifest)
-            if variables is not None:
-                substitute(manifest, variables)
         except RenderError as error:
             if on_error is None:
                 raise
             on_error(error)
             continue
+        if variables is not None:
+            try:
+                substitute(manifest, variables)
+            except RenderError as error:
+                if on_error is not None:
+                    on_error(error)
+                else:
+                    unset.append(error)
+                continue
         checked.append(manifest)
+    if unset:
+        raise RenderError("\n".join(str(e) for e in unset))
     expanded = checked
     scopes = ScopeResolver(m.obj for m in expanded)
     for manifest in expanded:
@@ -132,7 +152,7 @@ def postprocess(
             meta["namespace"] = namespace
         if add_labels:
             labels = meta.get("labels") or {}
-            labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+            labels.setdefault(MANAGED_BY_LABEL, MANAGED_BY_VALUE)  # a chart's own (Helm) is kept
             if app:
                 labels[APP_LABEL] = app
             meta["labels"] = labels

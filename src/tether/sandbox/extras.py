@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tether.sandbox import defaults, faults, gc, rbac, simulation
+from tether.sandbox import defaults, faults, gc, immutable, rbac, simulation
 
 if TYPE_CHECKING:
     from tether.sandbox.server import Sandbox
@@ -54,6 +54,7 @@ def install(sandbox: Sandbox) -> Extras:
         raise UsageError(f"--authz {config.authz}: expected rbac or AlwaysAllow")
     store = sandbox.store
     allocator = defaults.install(store)
+    immutable.install(store)  # after defaulting: a field the server fills in again is no change
     collector = gc.install(store) if config.garbage_collection else None
     sim = simulation.install(store, delay=config.sim_delay, events=config.events) if config.simulate else None
     authorize = config.authz.lower() == "rbac"

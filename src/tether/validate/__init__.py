@@ -103,8 +103,11 @@ def validate_manifests(
 def validate_source(
     path_or_url: str | Path, options: RenderOptions | None = None, *, kube_version: str = "1.32",
     policy_file: str | Path | None = None, crd_lookup: CRDLookup | None = None, decryptor: Decryptor | None = None,
+    ignore_missing_schemas: bool = False,
 ) -> Report:
-    """Render then validate; rendering problems become findings instead of exceptions."""
+    """Render then validate; rendering problems become findings instead of exceptions.
+
+    ``ignore_missing_schemas`` (kubeconform's flag): a kind with no schema anywhere is a warning."""
     from tether.render import render_source
     from tether.source import PathNotFound
 
@@ -126,7 +129,12 @@ def validate_source(
         root=root if result.renderer == "yaml" else None,
     )
     report.findings[:0] = render_errors
-    report.findings.extend(Finding("no-objects", warning, severity=WARNING) for warning in result.warnings)
+    if ignore_missing_schemas:
+        for finding in report.findings:
+            if finding.rule == "unknown-kind":
+                finding.severity = WARNING
+    report.findings.extend(Finding("no-objects" if warning.startswith("0 objects") else "render-warning", warning,
+                                   severity=WARNING) for warning in result.warnings)
     report.source = result.revision.url if result.revision else str(path_or_url)
     report.revision = result.revision.commit if result.revision else ""
     return report

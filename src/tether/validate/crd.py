@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 #: ``lookup(group, version, kind)`` returns a CRD object (as a dict) from a cluster, or None
@@ -66,3 +67,44 @@ def crd_schemas(objects: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str],
                 "apiextensions.k8s.io/"):
             schemas.update(crd_versions(obj))
     return schemas
+
+
+
+def index_crds(objects: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """``(group, version, kind) -> CRD object`` for every served version of every CRD among ``objects``."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for obj in objects:
+        if obj.get("kind") == "CustomResourceDefinition" and str(obj.get("apiVersion", "")).startswith(
+                "apiextensions.k8s.io/"):
+            for gvk in crd_versions(obj):
+                out[gvk] = obj
+    return out
+
+
+def crds_in_directory(directory: str | Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The CRDs in the YAML / JSON files under ``directory`` (``--schema-location``), indexed as
+    ``index_crds``; files without a CRD are skipped, a file that does not parse is an error naming it."""
+    import yaml
+
+    from tether.errors import UsageError
+
+    root = Path(directory)
+    if not root.is_dir():
+        raise UsageError(f"--schema-location {directory}: not a directory")
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and p.is_file()):
+        try:
+            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise UsageError(f"--schema-location {path}: not YAML or JSON ({error})") from None
+        found.update(index_crds(d for d in documents if isinstance(d, dict)))
+    return found
+
+
+def lookup_in(*tables: dict[tuple[str, str, str], dict[str, Any]]) -> CRDLookup:
+    """A CRDLookup over tables from ``index_crds``; earlier tables win."""
+
+    def find(group: str, version: str, kind: str) -> dict[str, Any] | None:
+        return next((t[(group, version, kind)] for t in tables if (group, version, kind) in t), None)
+
+    return find

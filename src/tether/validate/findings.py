@@ -19,6 +19,7 @@ RULES: dict[str, str] = {
     "invalid-name": "metadata.name, generateName or namespace breaks the API server's naming rules",
     "object-too-large": "The object is larger than the API server stores (about 1.5 MiB of JSON)",
     "no-objects": "The source rendered no objects",
+    "render-warning": "A renderer warned (kustomize deprecations, ...); the render still succeeded",
     "duplicate-object": "Two objects with the same group, kind, namespace and name",
     "schema": "The object does not match the schema of its kind",
     "unknown-field": "A field the schema of the kind does not define (dropped or rejected by the API server)",

@@ -108,7 +108,7 @@ CASES = [
      Status.FAILED, "BackoffLimitExceeded"),
     ("job-not-started", obj("batch/v1", "Job", {}, {}), Status.IN_PROGRESS, "not started"),
     ("job-running", obj("batch/v1", "Job", {}, {"startTime": "t", "active": 1}), Status.IN_PROGRESS, "1 active"),
-    ("job-suspended", obj("batch/v1", "Job", {"suspend": True}, {}), Status.CURRENT, "suspended"),
+    ("job-suspended", obj("batch/v1", "Job", {"suspend": True}, {}), Status.SUSPENDED, "suspended"),
     ("cronjob", obj("batch/v1", "CronJob", {"schedule": "* * * * *"}, {}), Status.CURRENT, "scheduled"),
     # PVC
     ("pvc-bound", obj("v1", "PersistentVolumeClaim", {}, {"phase": "Bound"}), Status.CURRENT, "bound"),

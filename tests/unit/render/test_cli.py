@@ -39,9 +39,12 @@ def test_render_jsonnet_as_json() -> None:
 
 
 def test_render_error_exit_2() -> None:
-    done = tether("render", str(FIXTURES / "render/plain"))
+    done = tether("render", str(FIXTURES / "render/plain"), "--substitute")
     assert done.returncode == 2
     assert "variable ${REGION}" in done.stderr and "10-app.yaml:2" in done.stderr
+    # substitution is opt-in: without --var or --substitute a ${VAR} is text like any other
+    plain = tether("render", str(FIXTURES / "render/plain"))
+    assert plain.returncode == 0 and "${REGION}" in plain.stdout
     bad = tether("render", str(FIXTURES / "render/jsonnet"), "--tla-str", "novalue")
     assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr
 

@@ -4,6 +4,7 @@ import pytest
 
 from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
+from tether.render import RenderOptions
 from tether.render.postprocess import postprocess
 from tether.render.scope import ScopeResolver
 
@@ -88,3 +89,28 @@ def test_namespace_defaulting_uses_crds_in_the_set() -> None:
     assert [m.obj["metadata"].get("namespace") for m in out] == [None, None, "keep", "ns"]
     assert all(m.obj["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "tether", "tether.dev/app": "app"}
                for m in out)
+
+
+def test_every_missing_variable_is_named_in_one_error() -> None:
+    first = cm({"a": "${ONE}", "b": "${TWO} and ${ONE:=x}"})
+    second = Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, "data": {"s": "${THREE}"}},
+                      SourceLocation("other.yaml", 1, 0))
+    with pytest.raises(RenderError) as caught:
+        postprocess([first, second], app="", namespace="", variables={})
+    text = str(caught.value)
+    assert "variables ${ONE} at .data.a, ${TWO} at .data.b have no value" in text
+    assert "--var ONE=VALUE --var TWO=VALUE" in text
+    assert "other.yaml:1 (ConfigMap d): variable ${THREE} at .data.s" in text
+
+
+def test_substitution_is_opt_in() -> None:
+    assert RenderOptions().substitution is None
+    assert RenderOptions(substitute=True).substitution == {}
+    assert RenderOptions(variables=(("A", "1"),)).substitution == {"A": "1"}
+
+
+def test_a_charts_own_manager_label_is_kept() -> None:
+    manifest = Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "c", "labels": {"app.kubernetes.io/managed-by": "Helm"}}}, SourceLocation("t.yaml", 1))
+    [out] = postprocess([manifest], app="web", namespace="", variables=None)
+    assert out.obj["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "Helm", "tether.dev/app": "web"}

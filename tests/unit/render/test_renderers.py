@@ -62,7 +62,7 @@ def test_plain_post_processing() -> None:
 
 def test_missing_variable_names_object_and_field() -> None:
     with pytest.raises(RenderError, match=r"plain/10-app.yaml:2 .*\$\{REGION\} at \.data\.region"):
-        render_source(FIXTURES / "plain", RenderOptions(app="shop"))
+        render_source(FIXTURES / "plain", RenderOptions(app="shop", substitute=True))
 
 
 def test_kustomize_overlay_with_generators_and_patches() -> None:

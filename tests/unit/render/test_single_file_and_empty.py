@@ -91,7 +91,7 @@ def test_errors_can_be_collected_per_file(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(CM.format(name="b"))
     (tmp_path / "c.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  x: ${NOPE}\n")
     errors: list[RenderError] = []
-    result = render_source(tmp_path, RenderOptions(source_root=str(tmp_path)), on_error=errors.append)
+    result = render_source(tmp_path, RenderOptions(source_root=str(tmp_path), substitute=True), on_error=errors.append)
     assert [m.obj["metadata"]["name"] for m in result.manifests] == ["b"]
     assert [str(e).split(":")[0] for e in errors] == ["a.yaml", "c.yaml"]
     with pytest.raises(RenderError, match=r"^a.yaml:5:1"):

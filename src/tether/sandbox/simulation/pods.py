@@ -31,8 +31,10 @@ def _remaining(sim: Simulation, kind: str, meta: dict[str, Any]) -> float:
 
 
 def _is_job_pod(pod: dict[str, Any]) -> bool:
+    """A pod that runs to completion: a Job's, or a bare pod (a hook) that is not restarted."""
     ref = controller_ref(pod) or {}
-    return ref.get("kind") == "Job" and (pod.get("spec") or {}).get("restartPolicy") != "Always"
+    restart = (pod.get("spec") or {}).get("restartPolicy")
+    return (ref.get("kind") == "Job" or not ref) and restart not in (None, "Always")
 
 
 def reconcile_pod(sim: Simulation, namespace: str, name: str) -> None:
@@ -76,7 +78,9 @@ def reconcile_pod(sim: Simulation, namespace: str, name: str) -> None:
         if target == "running" and _is_job_pod(pod):
             sim.schedule("pod", namespace, name, sim.delay)
     elif stage == "running" and _is_job_pod(pod):
-        sim.write_status("", "pods", pod, status.pod_status(pod, "succeeded", now, ip, NODE_IP), KUBELET)
+        exits = any(status.command_fails(c) for c in spec.get("containers") or [])
+        sim.write_status("", "pods", pod, status.pod_status(pod, "failed" if exits else "succeeded", now, ip, NODE_IP),
+                         KUBELET)
 
 
 def _container_events(sim: Simulation, pod: dict[str, Any], target: str) -> None:

@@ -7,6 +7,7 @@ import calendar
 import hashlib
 import json
 import math
+import re
 import time
 from typing import Any
 
@@ -48,6 +49,22 @@ def suffix(seed: str) -> str:
 def image_fails(image: str | None) -> bool:
     """The documented failure switch: an image whose name contains ``fail`` never pulls."""
     return FAIL_MARKER in (image or "").lower()
+
+
+_EXIT = re.compile(r"(?:^|[;&|\s])exit\s+([0-9]+)\s*$")
+
+
+def command_fails(container: dict[str, Any]) -> bool:
+    """The documented switch for a failing run: a container whose command is ``false`` (or
+    ``/bin/false``), or whose last shell line is ``exit N`` with N other than 0, exits with 1."""
+    words = [str(w) for w in (container.get("command") or []) + (container.get("args") or [])]
+    if not words:
+        return False
+    if words[0].rsplit("/", 1)[-1] == "false":
+        return True
+    last = words[-1].strip().splitlines()[-1].strip() if words[-1].strip() else ""
+    match = _EXIT.search(last)
+    return bool(match and int(match.group(1)) != 0)
 
 
 def normalized_image(image: str) -> str:

@@ -1,0 +1,74 @@
+"""Immutable fields: the sandbox refuses them as kube-apiserver does; apply recreates only when allowed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from test_compat_engine import Cluster, cm, job
+
+from tether.kube import Invalid, Kube
+
+
+@pytest.fixture
+def cluster(quick_sandbox: Any) -> Cluster:
+    return Cluster(quick_sandbox.kubeconfig)
+
+
+def _put(cluster: Cluster, obj: dict[str, Any]) -> None:
+    async def go() -> None:
+        async with await Kube.connect(kubeconfig=cluster.kubeconfig) as kube:
+            info = await kube.info(obj["apiVersion"], obj["kind"])
+            await kube.apply(info, obj, force=True, field_manager="test")
+
+    asyncio.run(go())
+
+
+def test_sandbox_refuses_immutable_changes_with_the_field_path(cluster: Cluster, quick_namespace: str) -> None:
+    ns = quick_namespace
+    frozen = cm("frozen", ns, k="1")
+    frozen["immutable"] = True
+    _put(cluster, frozen)
+    changed = dict(frozen, data={"k": "2"})
+    with pytest.raises(Invalid, match=r'ConfigMap "frozen" is invalid: data: Forbidden: field is immutable when '):
+        _put(cluster, changed)
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
+                  "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+                      "metadata": {"labels": {"app": "web", "tier": "x"}},
+                      "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}}
+    _put(cluster, deployment)
+    deployment["spec"]["selector"] = {"matchLabels": {"app": "web", "tier": "x"}}
+    with pytest.raises(Invalid, match=r"spec.selector: Invalid value: .*field is immutable"):
+        _put(cluster, deployment)
+    # a change to a mutable field still goes through
+    deployment["spec"]["selector"] = {"matchLabels": {"app": "web"}}
+    deployment["spec"]["replicas"] = 2
+    _put(cluster, deployment)
+
+
+def test_apply_names_the_field_and_recreates_only_when_allowed(cluster: Cluster, quick_namespace: str) -> None:
+    ns = quick_namespace
+    first = job("migrate", ns, {}, command=["sh", "-c", "echo v1"])
+    _plan, result = cluster.sync([first], "immutable", timeout=30)
+    assert not isinstance(result, Exception), result
+    [before] = cluster.list("batch/v1", "Job", ns)
+
+    second = job("migrate", ns, {}, command=["sh", "-c", "echo v2"])
+    _plan, error = cluster.sync([second], "immutable", timeout=30)
+    assert isinstance(error, Exception)
+    assert "spec.template" in str(error) and "field is immutable" in str(error)
+    assert 'tether.dev/recreate: "true"' in str(error) and "--recreate" in str(error)
+
+    allowed = job("migrate", ns, {"argocd.argoproj.io/sync-options": "Replace=true"}, command=["sh", "-c", "echo v2"])
+    _plan, result = cluster.sync([allowed], "immutable", timeout=30)
+    assert not isinstance(result, Exception), result
+    [after] = cluster.list("batch/v1", "Job", ns)
+    assert after["metadata"]["uid"] != before["metadata"]["uid"]
+    assert after["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "echo v2"
+
+    flag = job("migrate", ns, {}, command=["sh", "-c", "echo v3"])
+    _plan, result = cluster.sync([flag], "immutable", timeout=30, recreate=True)
+    assert not isinstance(result, Exception), result
+    [last] = cluster.list("batch/v1", "Job", ns)
+    assert last["metadata"]["uid"] != after["metadata"]["uid"]
