@@ -72,6 +72,7 @@ class _RepositoryMemory:
     next_scan: float = 0.0
     handled_request: str | None = None
     generation: int | None = None
+    scanned: int = 0  # the automation's scan count at this repository's last good scan (0: never)
 
 
 @dataclass
@@ -86,6 +87,8 @@ class _State:
     chosen: dict[Key, ChosenImage] = field(default_factory=dict)
     updates: dict[Key, _UpdateMemory] = field(default_factory=dict)
     scan_now: set[Key] = field(default_factory=set)
+    #: per policy: (its repository's ``scanned``, the policy's generation) at its last good evaluation
+    evaluated: dict[Key, tuple[int, Any]] = field(default_factory=dict)
 
 
 class ImageAutomation:
@@ -182,6 +185,8 @@ class ImageAutomation:
         policies = {key_of(p) for p in self._objects["policies"]}
         for gone in set(self.state.chosen) - policies:
             del self.state.chosen[gone]
+        for gone in set(self.state.evaluated) - policies:
+            del self.state.evaluated[gone]
 
     async def step(self) -> None:
         """One pass: due scans, policy evaluation, due updates."""
@@ -231,7 +236,7 @@ class ImageAutomation:
                                                  generation)
             log.warning("%s", error)
         else:
-            memory.tags = result.tags
+            memory.tags, memory.scanned = result.tags, self.stats.scans
             newest = sorted(result.tags, reverse=True)[:scanner.LATEST_TAGS_SHOWN]
             status["lastScanResult"] = {"tagCount": len(result.tags), "scanTime": now_iso(), "latestTags": newest}
             status["canonicalImageName"] = str(result.image)
@@ -245,7 +250,9 @@ class ImageAutomation:
     # ------------------------------------------------------------ policies
 
     async def _evaluate_policies(self) -> set[str]:
-        """Evaluate every policy; the namespaces where a chosen image changed."""
+        """Evaluate each policy whose repository was scanned (or which changed) since its last evaluation;
+        the namespaces where a chosen image changed. Once per scan, not per pass: a policy with
+        ``digestReflectionPolicy: Always`` reads the digest again at every scan, and only then."""
         repositories = {key_of(r): r for r in self._objects["repositories"]}
         changed: set[str] = set()
         for policy in self._objects["policies"]:
@@ -264,6 +271,8 @@ class ImageAutomation:
                     status["conditions"] = set_condition(None, "Ready", False, "RepositoryNotScanned",
                                                          f"ImageRepository {repo_key[1]} has no successful scan yet",
                                                          generation)
+            elif self.state.evaluated.get(key) == (memory.scanned, generation):
+                continue
             else:
                 try:
                     chosen = await scanner.choose(self.kube, policy, repository, memory.tags,
@@ -282,6 +291,7 @@ class ImageAutomation:
                                            **({"digest": chosen.digest} if chosen.digest else {})}
                     status["conditions"] = set_condition(status.get("conditions"), "Ready", True, "Succeeded",
                                                          f"latest image is {latest}", generation)
+                    self.state.evaluated[key] = (memory.scanned, generation)
                     if self.state.chosen.get(key) != chosen:
                         self.state.chosen[key] = chosen
                         changed.add(key[0])
