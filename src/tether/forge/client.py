@@ -14,6 +14,17 @@ bitbucket  POST /repositories/{w}/{r}/commit/{sha}/     (not supported)
            statuses/build
 =========  ===========================================  ==============================================
 
+Pull requests (``upsert_pull_request``: find the open one from a head branch, update it, or open one):
+
+=========  ==================================================================================
+github     GET /repos/{o}/{r}/pulls?head={o}:{branch}&base=&state=open, POST /repos/{o}/{r}/pulls,
+           PATCH /repos/{o}/{r}/pulls/{number}
+gitlab     GET /projects/{id}/merge_requests?source_branch=&target_branch=&state=opened,
+           POST /projects/{id}/merge_requests, PUT /projects/{id}/merge_requests/{iid}
+gitea      GET /repos/{o}/{r}/pulls?state=open (paged; matched on head and base), POST and
+           PATCH as github (under /api/v1)
+=========  ==================================================================================
+
 One ``ForgeClient`` per repository; every method raises ``ForgeError`` naming the request and the
 forge's answer (never the token). ``retryable`` on the error says whether trying again may help.
 """
@@ -51,6 +62,17 @@ class ForgeError(TetherError):
 class Comment:
     id: int
     body: str
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """A pull request (GitLab: merge request); ``number`` is GitLab's ``iid``."""
+
+    number: int
+    url: str  # the web page
+    head: str
+    base: str
+    title: str = ""
 
 
 def token_from_env(provider: str, environ: dict[str, str] | None = None) -> str:
@@ -148,7 +170,77 @@ class ForgeClient:
                 return await self.update_comment(number, comment.id, body), False
         return await self.create_comment(number, body), True
 
+    async def find_pull_request(self, head: str, base: str) -> PullRequest | None:
+        """The open pull request from branch ``head`` (of this repository) into ``base``, if any."""
+        provider, root = self.repo.provider, self._repo_root()
+        if provider == "github":
+            owner = self.repo.path.split("/", 1)[0]
+            found = await self._call("GET", f"{root}/pulls",
+                                     query={"head": f"{owner}:{head}", "base": base, "state": "open"})
+            candidates = [self._pull_request(item) for item in self._items(found, "GET", f"{root}/pulls")]
+        elif provider == "gitlab":
+            path = f"{root}/merge_requests"
+            found = await self._call("GET", path, query={"source_branch": head, "target_branch": base,
+                                                         "state": "opened"})
+            candidates = [self._pull_request(item) for item in self._items(found, "GET", path)]
+        elif provider == "gitea":
+            # Gitea's list has no head filter before 1.22: read the open ones and match
+            candidates, size = [], 50
+            for page in range(1, _MAX_PAGES + 1):
+                batch = self._items(await self._call("GET", f"{root}/pulls", query={
+                    "state": "open", "page": str(page), "limit": str(size)}), "GET", f"{root}/pulls")
+                candidates.extend(self._pull_request(item) for item in batch)
+                if len(batch) < size:
+                    break
+        else:
+            raise UsageError(f"pull requests are not supported for {provider}: use github, gitlab or gitea")
+        return next((pr for pr in candidates if pr.head == head and pr.base == base), None)
+
+    async def create_pull_request(self, head: str, base: str, title: str, body: str) -> PullRequest:
+        provider, root = self.repo.provider, self._repo_root()
+        if provider == "gitlab":
+            answer = await self._call("POST", f"{root}/merge_requests", {
+                "source_branch": head, "target_branch": base, "title": title, "description": body})
+        elif provider in ("github", "gitea"):
+            answer = await self._call("POST", f"{root}/pulls", {"head": head, "base": base, "title": title,
+                                                                "body": body})
+        else:
+            raise UsageError(f"pull requests are not supported for {provider}: use github, gitlab or gitea")
+        return self._pull_request(answer)
+
+    async def update_pull_request(self, number: int, title: str, body: str) -> PullRequest:
+        provider, root = self.repo.provider, self._repo_root()
+        if provider == "gitlab":
+            answer = await self._call("PUT", f"{root}/merge_requests/{number}", {"title": title,
+                                                                                  "description": body})
+        elif provider in ("github", "gitea"):
+            answer = await self._call("PATCH", f"{root}/pulls/{number}", {"title": title, "body": body})
+        else:
+            raise UsageError(f"pull requests are not supported for {provider}: use github, gitlab or gitea")
+        return self._pull_request(answer)
+
+    async def upsert_pull_request(self, head: str, base: str, title: str, body: str) -> tuple[PullRequest, bool]:
+        """Update the open pull request from ``head`` into ``base``, or open one. Returns it and whether it
+        was created."""
+        existing = await self.find_pull_request(head, base)
+        if existing is not None:
+            return await self.update_pull_request(existing.number, title, body), False
+        return await self.create_pull_request(head, base, title, body), True
+
     # ------------------------------------------------------------ plumbing
+
+    def _items(self, answer: Any, method: str, path: str) -> list[dict[str, Any]]:
+        if not isinstance(answer, list):
+            raise ForgeError(f"{self._where(method, path)}: expected a list, got {type(answer).__name__}")
+        return [item for item in answer if isinstance(item, dict)]
+
+    def _pull_request(self, item: dict[str, Any]) -> PullRequest:
+        if self.repo.provider == "gitlab":
+            return PullRequest(int(item["iid"]), str(item.get("web_url") or ""), str(item.get("source_branch") or ""),
+                               str(item.get("target_branch") or ""), str(item.get("title") or ""))
+        head, base = item.get("head") or {}, item.get("base") or {}
+        return PullRequest(int(item["number"]), str(item.get("html_url") or ""), str(head.get("ref") or ""),
+                           str(base.get("ref") or ""), str(item.get("title") or ""))
 
     def _repo_root(self) -> str:
         provider, path = self.repo.provider, self.repo.path
@@ -225,4 +317,4 @@ def _reason(text: str) -> str:
     return str(data)[:200]
 
 
-__all__ = ["Comment", "ForgeClient", "ForgeError", "StatusState", "token_from_env"]
+__all__ = ["Comment", "ForgeClient", "ForgeError", "PullRequest", "StatusState", "token_from_env"]

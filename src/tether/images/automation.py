@@ -9,7 +9,8 @@ at once on a notification) it lists ImageRepositories, ImagePolicies and ImageUp
    changed opens an update window for the ImageUpdates of its namespace (``spec.batchInterval``;
    later changes inside the window join it);
 3. runs each ImageUpdate whose window closed or whose ``spec.interval`` passed: one commit for
-   every image that changed, pushed only if a file changed.
+   every image that changed, pushed only if a file changed; with ``spec.pullRequest`` the commit goes
+   to ``spec.git.pushBranch`` and one pull request from it is opened or updated.
 
 Status is written only when it changed, conditions keep ``lastTransitionTime`` across writes of
 the same status.
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import KubeError, TetherError
-from tether.images import scanner
+from tether.images import pullrequest, scanner
 from tether.images.api import (
     FIELD_MANAGER,
     POLICY_INFO,
@@ -45,11 +46,13 @@ from tether.images.errors import ImageError, RegistryError
 from tether.images.notifications import PushedImage
 from tether.images.reference import parse_image_name
 from tether.images.setters import ChosenImage
-from tether.images.writeback import GitTarget, GitWriteBack
+from tether.images.writeback import GitTarget, GitWriteBack, PushResult
 from tether.kube import Kube, ResourceInfo
 
 log = logging.getLogger("tether.images")
 Key = tuple[str, str]
+#: the Secret keys a signing key is read from, by spec.commit.signingKey.type (git.asc as Flux names it)
+_SIGNING_KEYS = {"gpg": ("git.asc",), "ssh": ("identity", "ssh-privatekey")}
 
 
 @dataclass
@@ -59,6 +62,8 @@ class AutomationStats:
     notifications: int = 0
     commits: int = 0
     updates_without_change: int = 0
+    pull_requests_opened: int = 0
+    pull_requests_updated: int = 0
 
 
 @dataclass
@@ -67,6 +72,7 @@ class _RepositoryMemory:
     next_scan: float = 0.0
     handled_request: str | None = None
     generation: int | None = None
+    scanned: int = 0  # the automation's scan count at this repository's last good scan (0: never)
 
 
 @dataclass
@@ -81,6 +87,8 @@ class _State:
     chosen: dict[Key, ChosenImage] = field(default_factory=dict)
     updates: dict[Key, _UpdateMemory] = field(default_factory=dict)
     scan_now: set[Key] = field(default_factory=set)
+    #: per policy: (its repository's ``scanned``, the policy's generation) at its last good evaluation
+    evaluated: dict[Key, tuple[int, Any]] = field(default_factory=dict)
 
 
 class ImageAutomation:
@@ -177,6 +185,8 @@ class ImageAutomation:
         policies = {key_of(p) for p in self._objects["policies"]}
         for gone in set(self.state.chosen) - policies:
             del self.state.chosen[gone]
+        for gone in set(self.state.evaluated) - policies:
+            del self.state.evaluated[gone]
 
     async def step(self) -> None:
         """One pass: due scans, policy evaluation, due updates."""
@@ -226,7 +236,7 @@ class ImageAutomation:
                                                  generation)
             log.warning("%s", error)
         else:
-            memory.tags = result.tags
+            memory.tags, memory.scanned = result.tags, self.stats.scans
             newest = sorted(result.tags, reverse=True)[:scanner.LATEST_TAGS_SHOWN]
             status["lastScanResult"] = {"tagCount": len(result.tags), "scanTime": now_iso(), "latestTags": newest}
             status["canonicalImageName"] = str(result.image)
@@ -240,7 +250,9 @@ class ImageAutomation:
     # ------------------------------------------------------------ policies
 
     async def _evaluate_policies(self) -> set[str]:
-        """Evaluate every policy; the namespaces where a chosen image changed."""
+        """Evaluate each policy whose repository was scanned (or which changed) since its last evaluation;
+        the namespaces where a chosen image changed. Once per scan, not per pass: a policy with
+        ``digestReflectionPolicy: Always`` reads the digest again at every scan, and only then."""
         repositories = {key_of(r): r for r in self._objects["repositories"]}
         changed: set[str] = set()
         for policy in self._objects["policies"]:
@@ -259,6 +271,8 @@ class ImageAutomation:
                     status["conditions"] = set_condition(None, "Ready", False, "RepositoryNotScanned",
                                                          f"ImageRepository {repo_key[1]} has no successful scan yet",
                                                          generation)
+            elif self.state.evaluated.get(key) == (memory.scanned, generation):
+                continue
             else:
                 try:
                     chosen = await scanner.choose(self.kube, policy, repository, memory.tags,
@@ -277,6 +291,7 @@ class ImageAutomation:
                                            **({"digest": chosen.digest} if chosen.digest else {})}
                     status["conditions"] = set_condition(status.get("conditions"), "Ready", True, "Succeeded",
                                                          f"latest image is {latest}", generation)
+                    self.state.evaluated[key] = (memory.scanned, generation)
                     if self.state.chosen.get(key) != chosen:
                         self.state.chosen[key] = chosen
                         changed.add(key[0])
@@ -306,25 +321,26 @@ class ImageAutomation:
         chosen = {image.key: image for k, image in self.state.chosen.items() if k[0] == key[0]}
         ok = True
         try:
-            if spec.get("pullRequest"):
-                raise ImageError(f"ImageUpdate {key[0]}/{key[1]}: spec.pullRequest is not supported by this "
-                                 f"version; remove it to push to spec.git.pushBranch instead")
             target = await self._target(update)
             result = await asyncio.to_thread(self.git.update, target, chosen)
+            if result.pushed:
+                self.stats.commits += 1
+                status.update(lastPushCommit=result.commit, lastPushTime=now_iso(),
+                              lastChanges=[f"{c.file}:{c.line} {c.old} -> {c.new}" for c in result.changes][:20])
+            message = (f"pushed {result.commit[:12]} to {target.target_branch} ({len(result.changes)} changes)"
+                       if result.pushed else
+                       f"{target.target_branch} already holds {result.commit[:12]}" if result.commit else
+                       f"no change needed in {target.path} at {target.branch}")
+            if spec.get("pullRequest") and result.commit:
+                message += await self._pull_request(update, target, result, status)
         except TetherError as error:
             ok = False
             status["conditions"] = set_condition(status.get("conditions"), "Ready", False, "UpdateFailed",
                                                  str(error), generation)
             log.warning("%s", error)
         else:
-            if result.commit:
-                self.stats.commits += 1
-                status.update(lastPushCommit=result.commit, lastPushTime=now_iso(),
-                              lastChanges=[f"{c.file}:{c.line} {c.old} -> {c.new}" for c in result.changes][:20])
-                message = f"pushed {result.commit[:12]} to {target.target_branch} ({len(result.changes)} changes)"
-            else:
+            if not result.commit:
                 self.stats.updates_without_change += 1
-                message = f"no change needed in {target.path} at {target.branch}"
             status["lastRunTime"] = now_iso()
             status["observedPolicies"] = sorted(chosen)
             status["conditions"] = set_condition(status.get("conditions"), "Ready", True, "Succeeded", message,
@@ -333,24 +349,58 @@ class ImageAutomation:
         await self._write_status(UPDATE_INFO, update, status)
         return ok
 
+    async def _pull_request(self, update: dict[str, Any], target: GitTarget, result: PushResult,
+                            status: dict[str, Any]) -> str:
+        """Open or update the pull request of a pushed branch; a branch already in an open pull request
+        (recorded in the status) needs no call. Returns what to add to the Ready message."""
+        recorded = status.get("pullRequest") or {}
+        if not result.pushed and recorded.get("commit") == result.commit:
+            return f"; pull request #{recorded.get('number')}"
+        pull, created = await pullrequest.open_or_update(self.kube, update, target, result)
+        if created:
+            self.stats.pull_requests_opened += 1
+        else:
+            self.stats.pull_requests_updated += 1
+        status["pullRequest"] = {"number": pull.number, "url": pull.url, "head": target.target_branch,
+                                 "base": target.branch, "commit": result.commit}
+        return f"; pull request #{pull.number} {'opened' if created else 'updated'}"
+
     async def _target(self, update: dict[str, Any]) -> GitTarget:
         key, spec = key_of(update), update.get("spec") or {}
         git, commit = spec.get("git") or {}, spec.get("commit") or {}
-        author = commit.get("author") or {}
+        author, where = commit.get("author") or {}, f"ImageUpdate {key[0]}/{key[1]}"
         username = password = ssh_key = ""
         if (git.get("secretRef") or {}).get("name"):
             secret = await scanner.read_secret(self.kube, key[0], git["secretRef"]["name"],
-                                               f"ImageUpdate {key[0]}/{key[1]} spec.git.secretRef")
+                                               f"{where} spec.git.secretRef")
             username = (scanner._secret_value(secret, "username") or b"").decode()
             password = (scanner._secret_value(secret, "password") or b"").decode()
             ssh_key = (scanner._secret_value(secret, "identity") or b"").decode()
+        signing_format, signing_key = await self._signing_key(key, commit.get("signingKey") or {})
         return GitTarget(
             url=str(git.get("url") or ""), branch=str(git.get("branch") or "main"),
             push_branch=str(git.get("pushBranch") or ""), path=str(spec.get("path") or "."),
             author_name=str(author.get("name") or "tether"),
             author_email=str(author.get("email") or "tether@localhost"),
             message_template=str(commit.get("messageTemplate") or ""), username=username, password=password,
-            ssh_key=ssh_key, name=f"{key[0]}/{key[1]}")
+            ssh_key=ssh_key, name=f"{key[0]}/{key[1]}", rebuild_push_branch=bool(spec.get("pullRequest")),
+            signing_format=signing_format, signing_key=signing_key)
+
+    async def _signing_key(self, key: Key, signing: dict[str, Any]) -> tuple[str, str]:
+        """(format, private key) of ``spec.commit.signingKey``; ("", "") when commits are not signed."""
+        name = str((signing.get("secretRef") or {}).get("name") or "")
+        if not name:
+            return "", ""
+        kind, where = str(signing.get("type") or "gpg"), f"ImageUpdate {key[0]}/{key[1]} spec.commit.signingKey"
+        secret = await scanner.read_secret(self.kube, key[0], name, f"{where}.secretRef")
+        keys = _SIGNING_KEYS.get(kind)
+        if keys is None:
+            raise ImageError(f"{where}.type must be ssh or gpg, not {kind!r}")
+        value = next((v for v in (scanner._secret_value(secret, k) for k in keys) if v), None)
+        if value is None:
+            raise ImageError(f"{where}: Secret {key[0]}/{name} has none of the keys {', '.join(keys)} "
+                             f"(the {kind} private key)")
+        return kind, value.decode()
 
     # ------------------------------------------------------------ helpers
 

@@ -1,12 +1,17 @@
 """A small forge on loopback: the documented GitHub, GitLab and Gitea REST endpoints for commit
-statuses and pull-request comments, checking auth headers, paths and bodies as the forges do."""
+statuses, pull-request comments and pull requests, checking auth headers, paths and bodies as the
+forges do. With ``git_dir`` (a bare repository) set, a pull request from a branch that does not
+exist there is refused, as the forges refuse it."""
 
 from __future__ import annotations
 
 import http.server
 import json
 import re
+import subprocess
 import threading
+import urllib.parse
+from pathlib import Path
 from typing import Any
 
 TOKEN = "t0ken-for-tests"
@@ -14,15 +19,24 @@ _ROUTES = {
     "github": [("POST", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$", "status"),
                ("GET", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "list"),
                ("POST", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "create"),
-               ("PATCH", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)$", "update")],
+               ("PATCH", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)$", "update"),
+               ("GET", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "list_pulls"),
+               ("POST", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "create_pull"),
+               ("PATCH", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<n>\d+)$", "update_pull")],
     "gitea": [("POST", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$", "status"),
               ("GET", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "list"),
               ("POST", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "create"),
-              ("PATCH", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)$", "update")],
+              ("PATCH", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)$", "update"),
+              ("GET", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "list_pulls"),
+              ("POST", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "create_pull"),
+              ("PATCH", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<n>\d+)$", "update_pull")],
     "gitlab": [("POST", r"^/api/v4/projects/(?P<repo>[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$", "status"),
                ("GET", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)/notes$", "list"),
                ("POST", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)/notes$", "create"),
-               ("PUT", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)/notes/(?P<id>\d+)$", "update")],
+               ("PUT", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)/notes/(?P<id>\d+)$", "update"),
+               ("GET", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests$", "list_pulls"),
+               ("POST", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests$", "create_pull"),
+               ("PUT", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)$", "update_pull")],
 }
 _STATES = {"github": {"pending", "success", "failure", "error"}, "gitea": {"pending", "success", "failure", "error",
                                                                           "warning"},
@@ -96,16 +110,84 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self._answer(200, comment)
 
 
+    # ------------------------------------------------------------ pull requests
+
+    def _pull_view(self, pull: dict[str, Any]) -> dict[str, Any]:
+        web = f"https://forge.test/{pull['repo']}"
+        if self.server.provider == "gitlab":
+            return {"id": 500 + pull["number"], "iid": pull["number"], "source_branch": pull["head"],
+                    "target_branch": pull["base"], "title": pull["title"], "description": pull["body"],
+                    "state": "opened" if pull["open"] else "closed", "web_url": f"{web}/-/merge_requests/"
+                                                                                f"{pull['number']}"}
+        return {"number": pull["number"], "title": pull["title"], "body": pull["body"],
+                "state": "open" if pull["open"] else "closed", "html_url": f"{web}/pull/{pull['number']}",
+                "head": {"ref": pull["head"]}, "base": {"ref": pull["base"]}}
+
+    def _fields(self, body: dict[str, Any]) -> tuple[str, str, str, str]:
+        if self.server.provider == "gitlab":
+            return (body.get("source_branch", ""), body.get("target_branch", ""), body.get("title", ""),
+                    body.get("description", ""))
+        return body.get("head", ""), body.get("base", ""), body.get("title", ""), body.get("body", "")
+
+    def _list_pulls(self, groups: dict[str, str], _body: Any, query: str) -> None:
+        params = {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}
+        provider, pulls = self.server.provider, [p for p in self.server.pulls.values() if p["repo"] == groups["repo"]]
+        if provider == "gitlab":
+            if params.get("state", "opened") != "opened":
+                return self._answer(400, {"message": "this forge only lists opened merge requests"})
+            pulls = [p for p in pulls if p["open"] and params.get("source_branch", p["head"]) == p["head"]
+                     and params.get("target_branch", p["base"]) == p["base"]]
+        else:
+            if params.get("state", "open") != "open":
+                return self._answer(400, {"message": "this forge only lists open pull requests"})
+            pulls = [p for p in pulls if p["open"]]
+            if provider == "github" and "head" in params:
+                owner, _, branch = params["head"].partition(":")
+                if owner != groups["repo"].split("/")[0]:
+                    return self._answer(200, [])
+                pulls = [p for p in pulls if p["head"] == branch and params.get("base", p["base"]) == p["base"]]
+            size, page = int(params.get("limit") or params.get("per_page") or 30), int(params.get("page") or 1)
+            pulls = pulls[(page - 1) * size: page * size]
+        return self._answer(200, [self._pull_view(p) for p in pulls])
+
+    def _create_pull(self, groups: dict[str, str], body: dict[str, Any], _query: str) -> None:
+        head, base, title, text = self._fields(body or {})
+        if not (head and base and title):
+            return self._answer(422, {"message": f"head, base and title are required, got {body}"})
+        if self.server.git_dir is not None and not self.server.branch_exists(head):
+            return self._answer(422, {"message": f"head branch {head!r} does not exist"})
+        if any(p["open"] and (p["head"], p["base"]) == (head, base) for p in self.server.pulls.values()):
+            code = 409 if self.server.provider in ("gitlab", "gitea") else 422
+            return self._answer(code, {"message": f"a pull request for {head} -> {base} already exists"})
+        number = len(self.server.pulls) + 1
+        self.server.pulls[number] = {"number": number, "repo": groups["repo"], "head": head, "base": base,
+                                     "title": title, "body": text, "open": True}
+        return self._answer(201, self._pull_view(self.server.pulls[number]))
+
+    def _update_pull(self, groups: dict[str, str], body: dict[str, Any], _query: str) -> None:
+        pull = self.server.pulls.get(int(groups["n"]))
+        if pull is None or pull["repo"] != groups["repo"]:
+            return self._answer(404, {"message": "no such pull request"})
+        _head, _base, title, text = self._fields(body or {})
+        pull.update({k: v for k, v in (("title", title), ("body", text)) if v})
+        return self._answer(200, self._pull_view(pull))
+
+
 class FakeForge(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, git_dir: Path | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.provider = provider
+        self.provider, self.git_dir = provider, git_dir
+        self.pulls: dict[int, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
         self.comments: dict[int, dict[str, Any]] = {}
         threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def branch_exists(self, branch: str) -> bool:
+        return subprocess.run(["git", "--git-dir", str(self.git_dir), "rev-parse", "--verify", "-q",
+                               f"refs/heads/{branch}"], capture_output=True, check=False).returncode == 0
 
     @property
     def api_url(self) -> str:

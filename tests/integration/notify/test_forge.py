@@ -58,6 +58,31 @@ def test_status_and_comment_upsert_follow_each_api(forge: FakeForge) -> None:
     assert methods.count("PUT" if forge.provider == "gitlab" else "PATCH") == 1
 
 
+def test_pull_request_upsert_finds_the_open_one_of_its_branch(forge: FakeForge) -> None:
+    repo = ForgeRepo(forge.provider, forge.api_url, "acme/shop")
+
+    async def scenario() -> None:
+        async with ForgeClient(repo, TOKEN) as client:
+            assert await client.find_pull_request("image-updates", "main") is None
+            other = await client.create_pull_request("feature", "main", "someone else's", "")
+            first, created = await client.upsert_pull_request("image-updates", "main", "Update api", "to 1.1.0")
+            assert created and first.number != other.number
+            assert (first.head, first.base, first.title) == ("image-updates", "main", "Update api")
+            second, created = await client.upsert_pull_request("image-updates", "main", "Update api", "to 1.2.0")
+            assert not created and second.number == first.number and second.url == first.url
+            found = await client.find_pull_request("image-updates", "main")
+            assert found is not None and found.number == first.number
+            assert await client.find_pull_request("image-updates", "release") is None
+
+    asyncio.run(scenario())
+    pulls = sorted(forge.pulls.values(), key=lambda p: p["number"])
+    assert [(p["head"], p["body"]) for p in pulls] == [("feature", ""), ("image-updates", "to 1.2.0")]
+    assert {p["repo"] for p in pulls} == {"acme%2Fshop" if forge.provider == "gitlab" else "acme/shop"}
+    methods = [method for method, _path, _body in forge.requests]
+    assert methods.count("PUT" if forge.provider == "gitlab" else "PATCH") == 1
+    assert methods.count("POST") == 2
+
+
 def test_a_refused_token_names_the_request_not_the_token(forge: FakeForge) -> None:
     repo = ForgeRepo(forge.provider, forge.api_url, "acme/shop")
 

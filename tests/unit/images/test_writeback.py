@@ -85,3 +85,84 @@ def test_message_template_lists_each_change() -> None:
     assert "- reg/api: 1.0.0 -> 1.1.0" in text and "- reg/web: 2.0 -> 2.1" in text
     custom = render_message("Bump {% for i in images %}{{ i.image }}={{ i.to }} {% endfor %}", changes)
     assert custom == "Bump reg/api=1.1.0 reg/web=2.1\n"
+
+
+def test_pull_request_mode_rebuilds_the_push_branch_on_the_base(remote: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    writer = GitWriteBack(tmp_path / "work")
+    pr_target = replace(target(remote), push_branch="image-updates", rebuild_push_branch=True)
+    first = writer.update(pr_target, CHOSEN)
+    assert first.pushed and first.commit == git(remote, "rev-parse", "image-updates")
+    assert git(remote, "rev-parse", "image-updates^") == git(remote, "rev-parse", "main")
+    assert "1.0.0" in git(remote, "show", "main:apps/deploy.yaml"), "the base branch is left alone"
+
+    again = writer.update(pr_target, CHOSEN)
+    assert not again.pushed and again.commit == first.commit, "the branch already holds the change"
+
+    seed = tmp_path / "seed"
+    (seed / "README").write_text("main moved\n")
+    git(seed, "commit", "-q", "-am", "main moved")
+    git(seed, "push", "-q", str(remote), "main")
+    newer = {"ns:api": ChosenImage("ns", "api", "reg.local/team/api", "1.2.0")}
+    moved = writer.update(pr_target, newer)
+    assert moved.pushed
+    assert git(remote, "rev-list", "--count", "main..image-updates") == "1", "one commit, force-pushed"
+    assert git(remote, "rev-parse", "image-updates^") == git(remote, "rev-parse", "main")
+    assert "1.2.0" in git(remote, "show", "image-updates:apps/deploy.yaml")
+
+    with pytest.raises(Exception, match="pushBranch to name a branch other than"):
+        writer.update(replace(pr_target, push_branch=""), CHOSEN)
+
+
+def _verify(remote: Path, tmp_path: Path, mode: str, allowed: Path) -> str:
+    from tether.source.git import GitCache, Resolved
+    from tether.source.verify import verify_revision
+
+    commit = git(remote, "rev-parse", "main")
+    return verify_revision(GitCache(tmp_path / "cache", timeout=30), remote, str(remote),
+                           Resolved(commit, "branch", "main"), mode, str(allowed))
+
+
+def test_commits_signed_with_an_ssh_key_verify(remote: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tether.errors import SourceError
+
+    key = tmp_path / "signer"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bot", "-f", str(key)], check=True)
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text("bot@x " + " ".join(key.with_suffix(".pub").read_text().split()[:2]) + "\n")
+    with pytest.raises(SourceError, match="not signed"):
+        _verify(remote, tmp_path, "ssh", allowed)  # the seed commit is not signed
+    signed = replace(target(remote), signing_format="ssh", signing_key=key.read_text())
+    result = GitWriteBack(tmp_path / "work").update(signed, CHOSEN)
+    assert result.pushed
+    assert "Good" in _verify(remote, tmp_path, "ssh", allowed)
+
+
+def test_commits_signed_with_a_gpg_key_verify(remote: Path, tmp_path: Path) -> None:
+    import os
+    from dataclasses import replace
+
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key",
+                    "Bot <bot@x>", "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
+    secret = subprocess.run(["gpg", "--batch", "--armor", "--export-secret-keys", "bot@x"], env=env, check=True,
+                            capture_output=True, text=True).stdout
+    allowed = tmp_path / "allowed.asc"
+    allowed.write_text(subprocess.run(["gpg", "--armor", "--export", "bot@x"], env=env, check=True,
+                                      capture_output=True, text=True).stdout)
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
+    signed = replace(target(remote), signing_format="gpg", signing_key=secret)
+    assert GitWriteBack(tmp_path / "work").update(signed, CHOSEN).pushed
+    assert "GOODSIG" in _verify(remote, tmp_path, "gpg", allowed)
+
+    from tether.images.errors import WriteBackError
+
+    broken = replace(target(remote), signing_format="gpg", signing_key="not a key")
+    with pytest.raises(WriteBackError, match="cannot import the GPG key"):
+        GitWriteBack(tmp_path / "work2").update(broken, {"ns:api": ChosenImage("ns", "api", "reg.local/team/api",
+                                                                                "1.3.0")})
