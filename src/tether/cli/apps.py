@@ -242,6 +242,38 @@ def history_command(name: NameArg, namespace: NamespaceOpt = None, output: Outpu
         print_table(*history_rows(obj))
 
 
+@group.command("stats")
+def stats_command(
+    name: NameArg,
+    controller: Annotated[str, typer.Option("--controller", metavar="URL", help="Read the controller's /metrics "
+                                            "(all four figures since it started) instead of status.history.")] = "",
+    output: Annotated[str, typer.Option("--output", "-o", help="text, json or yaml.")] = "text",
+    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+) -> None:
+    """Delivery figures: deployments, lead time, change failure rate, time to restore.
+
+    From status.history by default (deployments and lead time of the revisions it keeps); with
+    --controller, from the controller's /metrics (all four, counted since it started).
+
+    Example:
+
+        tether app stats web -n shop --controller http://127.0.0.1:8080
+    """
+    from tether.apps import stats
+
+    check_output(output, ("text", "json", "yaml"))
+    obj = Target(kubeconfig, context, namespace).run(lambda kube, ns: ops.get_app(kube, name, ns))
+    if controller:
+        meta = obj["metadata"]
+        figures = stats.from_metrics(stats.read_metrics(controller), meta["namespace"], meta["name"], controller, obj)
+    else:
+        figures = stats.from_history(obj)
+    if output == "text":
+        sys.stdout.write(stats.to_text(figures))
+    else:
+        _emit(figures.as_dict(), output)
+
+
 @group.command("rollback")
 def rollback_command(
     name: NameArg,

@@ -3,11 +3,13 @@
 1. the files the change touches (``git diff BASE...HEAD``, what the pull request shows);
 2. the Applications whose inputs (source path, Kustomize bases, chart and values files) those
    files fall under: from the cluster, or from ``--apps FILE`` when CI cannot list them;
-3. per app: render base and head, validate the head, and plan it against the live cluster with
-   a server-side dry-run (``make_plan(exact=True)``): nothing is written;
+3. per app: render base and head, validate the head (and check the ``--policy`` files), and plan
+   it against the live cluster with a server-side dry-run (``make_plan(exact=True)``): nothing
+   is written;
 4. a Markdown (for a PR comment) or JSON report; ``--post`` creates or updates one comment.
 
-Exit codes: 0 no change, 1 changes, 2 error, 3 invalid (an app's head fails validation or render).
+Exit codes: 0 no change, 1 changes, 2 error, 3 invalid (an app's head fails validation or render,
+or an error-severity policy does not hold).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import typer
 import yaml
 
 from tether.cli.conventions import print_error
-from tether.cli.preview_output import MARKER, AppPreview, Change, PreviewResult, to_json, to_markdown
+from tether.cli.preview_output import MARKER, AppPreview, Change, PreviewResult, Violation, to_json, to_markdown
 from tether.errors import SourceError, TetherError, UsageError
 
 EXIT_CHANGES, EXIT_ERROR, EXIT_INVALID = 1, 2, 3
@@ -159,8 +161,17 @@ async def _validate(kube: Any, manifests: list[Any], kube_version: str) -> list[
     return [f"{'error' if f in report.errors else 'warning'}: {f}" for f in report.findings]
 
 
+def _violations(policies: list[Any], manifests: list[Any]) -> list[Violation]:
+    from tether.validate.policy import evaluate
+
+    return [Violation(f.policy, f.severity, f.object, f.message.removeprefix(f"policy {f.policy}: "))
+            for manifest in manifests for f in evaluate(policies, manifest)]
+
+
 async def preview_app(app: dict[str, Any], kube: Any, base_root: Path, head_root: Path,
-                      kube_version: str) -> AppPreview:
+                      kube_version: str, policies: list[Any] | None = None) -> AppPreview:
+    """``policies``: checked on the objects validated (those the change would apply; without a cluster,
+    all of the head's)."""
     from tether.apps.revisions import RenderedRevision, render_inputs, unified_diff
     from tether.controller.api import parse_application
     from tether.controller.stages import ignore_rule
@@ -190,6 +201,7 @@ async def preview_app(app: dict[str, Any], kube: Any, base_root: Path, head_root
             new = RenderedRevision("head", {m.ref: m.obj for m in manifests})
             result.render_diff = unified_diff(old, new)
             result.findings = await _validate(None, manifests, kube_version)
+            result.violations = _violations(policies or [], manifests)
         else:
             identity = AppIdentity(typed.namespace, typed.name)
             plan = await make_plan(kube, manifests, identity, exact=True,
@@ -204,7 +216,9 @@ async def preview_app(app: dict[str, Any], kube: Any, base_root: Path, head_root
             result.skipped = [str(s) for s in plan.skipped]
             result.prune_enabled = bool(typed.spec.sync_policy.prune)
             result.findings = await _validate(kube, plan.changed_manifests(), kube_version)
-        result.invalid = any(f.startswith("error:") for f in result.findings)
+            result.violations = _violations(policies or [], plan.changed_manifests())
+        result.invalid = any(f.startswith("error:") for f in result.findings) or any(
+            v.severity == "error" for v in result.violations)
     except TetherError as error:
         result.error = str(error)
     return result
@@ -215,7 +229,8 @@ async def preview_app(app: dict[str, Any], kube: Any, base_root: Path, head_root
 
 async def run_preview(*, base: str, head: str, repo: str = ".", kubeconfig: str | None = None,
                       context: str | None = None, apps_file: str = "", namespace: str | None = None,
-                      kube_version: str = "1.32", cache_dir: str = "", use_cluster: bool = True) -> PreviewResult:
+                      kube_version: str = "1.32", cache_dir: str = "", use_cluster: bool = True,
+                      policies: list[Any] | None = None) -> PreviewResult:
     from tether.controller.api import APPLICATION_INFO
     from tether.kube import Kube
 
@@ -236,7 +251,7 @@ async def run_preview(*, base: str, head: str, repo: str = ".", kubeconfig: str 
         if namespace:
             apps = [a for a in apps if a["metadata"]["namespace"] == namespace]
         chosen = affected(apps, repository.url, changed, [base_root, head_root])
-        previews = [await preview_app(app, kube, base_root, head_root, kube_version) for app in chosen]
+        previews = [await preview_app(app, kube, base_root, head_root, kube_version, policies) for app in chosen]
         return PreviewResult(base_sha, head_sha, changed, previews, cluster=kube is not None,
                              requests=dict(kube.requests) if kube is not None else {})
     finally:
@@ -300,10 +315,12 @@ def preview_command(
     max_chars: Annotated[int, typer.Option("--max-chars", help="Bound of the Markdown report.")] = 60000,
     kube_version: Annotated[str, typer.Option("--kube-version", metavar="X.Y")] = "1.32",
     cache_dir: Annotated[str, typer.Option("--cache-dir", metavar="DIRECTORY", help="Git mirror cache.")] = "",
+    policy: Annotated[list[str] | None, typer.Option("--policy", metavar="FILE", help="CEL policy file, as for "
+                                                     "tether validate (repeatable).")] = None,
 ) -> None:
     """Preview a pull request against the live cluster (server-side dry-run; writes nothing).
 
-    Exit codes: 0 no change, 1 changes, 2 error, 3 invalid.
+    Exit codes: 0 no change, 1 changes, 2 error, 3 invalid (validation, or a --policy of severity error).
 
     Example:
 
@@ -316,9 +333,12 @@ def preview_command(
             raise UsageError(f"--post must be github, gitlab or gitea (got {post!r})")
         if no_cluster and not apps_file:
             raise UsageError("--no-cluster needs --apps FILE")
+        from tether.validate.policy import load_policies
+
+        policies = [p for file in policy or () for p in load_policies(file)]
         result = asyncio.run(run_preview(base=base, head=head, repo=repo, kubeconfig=kubeconfig, context=context,
                                          apps_file=apps_file, namespace=namespace, kube_version=kube_version,
-                                         cache_dir=cache_dir, use_cluster=not no_cluster))
+                                         cache_dir=cache_dir, use_cluster=not no_cluster, policies=policies))
         markdown = to_markdown(result, max_chars=max_chars)
         sys.stdout.write(to_json(result) if output_format == "json" else markdown)
         if post:

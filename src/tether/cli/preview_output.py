@@ -23,6 +23,19 @@ class Change:
 
 
 @dataclass
+class Violation:
+    """A policy (``--policy FILE``) that does not hold for one object the change would apply."""
+
+    policy: str
+    severity: str  # error (the app is invalid) or warning
+    object: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity}: `{self.object}`: {self.message}"
+
+
+@dataclass
 class AppPreview:
     namespace: str
     name: str
@@ -32,6 +45,7 @@ class AppPreview:
     prune_enabled: bool = False
     skipped: list[str] = field(default_factory=list)  # inventory entries prune would not touch
     findings: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
     render_diff: str = ""  # without a cluster: base render against head render
     invalid: bool = False
     error: str = ""
@@ -76,11 +90,14 @@ def _summary(result: PreviewResult) -> str:
             totals[key] += app.counts()[key]
     changing = sum(1 for app in result.apps if app.has_changes())
     invalid = sum(1 for app in result.apps if app.invalid)
+    violations = sum(len(app.violations) for app in result.apps)
     failed = sum(1 for app in result.apps if app.error and not app.invalid)
     text = (f"**{len(result.apps)} app(s) affected, {changing} with changes**: {totals['create']} to create, "
             f"{totals['update']} to update, {totals['delete']} to delete")
     if invalid:
         text += f", **{invalid} invalid**"
+    if violations:
+        text += f", {violations} policy violation(s)"
     if failed:
         text += f", **{failed} failed**"
     return text + f" · {len(result.changed_files)} file(s) changed"
@@ -108,6 +125,8 @@ def _section(app: AppPreview, diff_lines: int) -> str:
         out += ["```", app.error, "```", ""]
     if app.findings:
         out += ["Validation:", "", *(f"- {f}" for f in app.findings[:30]), ""]
+    if app.violations:
+        out += ["Policy violations:", "", *(f"- {v}" for v in app.violations[:30]), ""]
     for change in app.changes:
         owner = f" (owned by app {change.owner}; not applied)" if change.owner else ""
         out.append(f"**{change.action}** `{change.object}`{owner}")
@@ -151,4 +170,4 @@ def to_markdown(result: PreviewResult, *, max_chars: int = 60000) -> str:
               "for all of it._\n")
 
 
-__all__ = ["MARKER", "AppPreview", "Change", "PreviewResult", "to_json", "to_markdown"]
+__all__ = ["MARKER", "AppPreview", "Change", "PreviewResult", "Violation", "to_json", "to_markdown"]

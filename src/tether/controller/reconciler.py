@@ -251,9 +251,9 @@ class Reconciler:
         status = status_after(app, memory, result, now)
         status.last_handled_sync_at = sync_value or None
         status.last_handled_refresh_at = refresh_value or None
-        await self._announce(app, memory, result, status)
+        deployed = await self._announce(app, memory, result, status)
         await self.status.write(app, status)
-        self.reports.send(self._finished(app, memory, result, status))
+        self.reports.send(self._finished(app, memory, result, status, deployed))
         self._observe(app, "success", started, status)
         if result.health in ("Progressing", "Unknown", "Missing"):
             return min(2.0, app.spec.interval.total_seconds())
@@ -267,13 +267,16 @@ class Reconciler:
             committed_at=info.committed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if info else "",
             labels=dict(app.metadata.labels), **fields)
 
-    def _finished(self, app: Any, memory: AppMemory, result: PassResult, status: Any) -> AppReport:
-        """The facts of a successful pass; the notifier decides what is a transition worth telling."""
+    def _finished(self, app: Any, memory: AppMemory, result: PassResult, status: Any, deployed: bool) -> AppReport:
+        """The facts of a successful pass; the notifier decides what is a transition worth telling.
+
+        ``deployed``: Ready on this revision for the first time (from ``_announce``); lastAppliedRevision
+        cannot say it, as the applying pass sets it while health is still Progressing."""
         ready = next((c for c in status.conditions if c.type == "Ready"), None)
         was = next((c for c in app.status.conditions if c.type == "Ready"), None)
         kinds: list[str] = []
         is_ready = ready is not None and ready.status == "True"
-        if is_ready and app.status.last_applied_revision != memory.commit:
+        if is_ready and deployed:
             kinds.append(rp.DEPLOYED)
         if is_ready and was is not None and was.status == "False":
             kinds.append(rp.RECOVERED)
@@ -303,8 +306,10 @@ class Reconciler:
         user, groups = service_account_user(app.namespace, app.spec.service_account_name)
         return self.kube.impersonate(user, groups)
 
-    async def _announce(self, app: Any, memory: AppMemory, result: PassResult, status: Any) -> None:
-        """Events for what this pass changed, and the commit-to-applied latency once Ready."""
+    async def _announce(self, app: Any, memory: AppMemory, result: PassResult, status: Any) -> bool:
+        """Events for what this pass changed, and the commit-to-applied latency once Ready.
+
+        Returns whether the app is Ready on this revision for the first time (a deployment)."""
         from tether.controller import conditions as c
         from tether.controller import events as ev
 
@@ -318,11 +323,13 @@ class Reconciler:
             await self.events.normal(app, ev.PRUNED, f"pruned {result.pruned} object(s) no longer in Git")
         ready_now = after.get(c.READY)
         was = before.get(c.READY)
+        deployed = False
         if ready_now is not None and ready_now.status == "True" and (
                 was is None or was.status != "True" or app.status.last_applied_revision != memory.commit):
             await self.events.normal(app, ev.RECONCILIATION_SUCCEEDED,
                                      f"revision {memory.commit[:12]} applied and healthy")
-            if memory.ready_revision != memory.commit and self.metrics is not None:
+            deployed = memory.ready_revision != memory.commit
+            if deployed and self.metrics is not None:
                 since = memory.announced.pop(memory.commit, None)
                 if since is None and memory.commit_info is not None:
                     since = memory.commit_info.committed_at.timestamp()
@@ -332,6 +339,7 @@ class Reconciler:
         if result.health == "Degraded" and (before.get(c.HEALTHY) is None
                                             or before[c.HEALTHY].reason != "Degraded"):
             await self.events.warning(app, ev.HEALTH_DEGRADED, result.health_message)
+        return deployed
 
     async def _fail(self, app: Any, error: StageError, now: datetime, *, terminal: bool,
                     event_type: str = "Warning") -> None:

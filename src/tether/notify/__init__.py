@@ -8,7 +8,8 @@ informer; ``tether controller`` calls it. The pieces:
 - ``tether.notify.template``: message text (sandboxed Jinja2);
 - ``tether.notify.delivery``: Apprise delivery with retries, counters;
 - ``tether.notify.notifier``: ``Notifier``, the running part;
-- ``tether.notify.status``: ``CommitStatusReporter``.
+- ``tether.notify.status``: ``CommitStatusReporter``;
+- ``tether.notify.dora``: ``DeliveryMetrics``, the four delivery (DORA) figures on /metrics.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 from typing import Any
 
 from tether.notify.delivery import NotifyMetrics
+from tether.notify.dora import DeliveryMetrics, watch_deliveries
 from tether.notify.notifier import Notifier
 from tether.notify.status import CommitStatusReporter
 
@@ -28,8 +30,9 @@ log = logging.getLogger("tether.notify")
 class Feedback:
     """The notifier and the commit status reporter of one controller."""
 
-    def __init__(self, notifier: Notifier, statuses: CommitStatusReporter) -> None:
-        self.notifier, self.statuses = notifier, statuses
+    def __init__(self, notifier: Notifier, statuses: CommitStatusReporter,
+                 deliveries: DeliveryMetrics | None = None) -> None:
+        self.notifier, self.statuses, self.deliveries = notifier, statuses, deliveries
         self._start: asyncio.Task[None] | None = None
 
     def start_soon(self) -> None:
@@ -50,7 +53,7 @@ class Feedback:
 
 
 def attach(controller: Any) -> Feedback:
-    """Subscribe notifications and commit statuses to ``controller`` and start the notifier.
+    """Subscribe notifications, commit statuses and delivery metrics to ``controller``; start the notifier.
 
     Call inside the running event loop, before ``controller.run()``; ``await feedback.close()`` after."""
     metrics = NotifyMetrics(controller.metrics.registry)
@@ -59,9 +62,9 @@ def attach(controller: Any) -> Feedback:
     statuses = CommitStatusReporter(controller.kube, controller.apps.get, metrics)
     controller.reports.subscribe(notifier.on_report)
     controller.reports.subscribe(statuses.on_report)
-    feedback = Feedback(notifier, statuses)
+    feedback = Feedback(notifier, statuses, watch_deliveries(controller))
     feedback.start_soon()
     return feedback
 
 
-__all__ = ["CommitStatusReporter", "Feedback", "Notifier", "NotifyMetrics", "attach"]
+__all__ = ["CommitStatusReporter", "DeliveryMetrics", "Feedback", "Notifier", "NotifyMetrics", "attach"]

@@ -175,3 +175,54 @@ def test_the_command_from_a_local_clone_against_the_cluster(sandbox, setup) -> N
                            *common], cwd=setup["work"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 3, done.stdout + done.stderr
     assert f"<b>{setup['namespace']}/web</b> (charts/web): invalid" in done.stdout
+
+
+POLICIES = {"policies": [
+    {"name": "level-below-2", "message": "level 2 needs a change window", "match": {"kinds": ["ConfigMap"]},
+     "expression": "!has(object.data.level) || object.data.level != '2'"},
+    {"name": "secrets-labelled", "severity": "warning", "message": "label Secrets with an owner",
+     "match": {"kinds": ["Secret"]},
+     "expression": "has(object.metadata.labels) && 'owner' in object.metadata.labels"},
+]}
+
+
+def test_policy_violations_are_reported_per_app_and_make_the_preview_invalid(sandbox, setup, tmp_path) -> None:
+    from tether.validate.policy import load_policies
+
+    policy_file = tmp_path / "policies.yaml"
+    policy_file.write_text(yaml.safe_dump(POLICIES))
+    result = asyncio.run(run_preview(base="main", head="change", repo=setup["url"],
+                                     kubeconfig=str(sandbox.kubeconfig), apps_file=str(setup["apps_file"]),
+                                     policies=load_policies(policy_file)))
+    ns = setup["namespace"]
+    for app in result.apps:
+        assert app.invalid and not app.error
+        assert sorted((v.policy, v.severity, v.object) for v in app.violations) == [
+            ("level-below-2", "error", f"ConfigMap {ns}/{app.name}-settings"),
+            ("secrets-labelled", "warning", f"Secret {ns}/{app.name}-token")]
+        assert next(v for v in app.violations if v.severity == "error").message == "level 2 needs a change window"
+    assert exit_code(result) == 3
+    markdown = to_markdown(result)
+    assert "4 policy violation(s)" in markdown and markdown.count("Policy violations:") == 2
+    assert f"- error: `ConfigMap {ns}/prod-settings`: level 2 needs a change window" in markdown
+
+    # warnings alone: reported, not invalid; from the command line, two files, without a cluster
+    warnings = tmp_path / "warnings.yaml"
+    warnings.write_text(yaml.safe_dump({"policies": POLICIES["policies"][1:]}))
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("policies: []\n")
+    done = subprocess.run([sys.executable, "-m", "tether.cli.main", "preview", "--base", "main", "--head", "change",
+                           "--repo", setup["url"], "--apps", str(setup["apps_file"]), "--no-cluster",
+                           "--format", "json", "--policy", str(warnings), "--policy", str(empty)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    apps = json.loads(done.stdout)["apps"]
+    assert [(a["name"], a["invalid"], [v["policy"] for v in a["violations"]]) for a in apps] == [
+        ("prod", False, ["secrets-labelled"]), ("staging", False, ["secrets-labelled"])]
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("policies:\n  - name: x\n    expression: 'object.('\n")
+    done = subprocess.run([sys.executable, "-m", "tether.cli.main", "preview", "--base", "main", "--head", "change",
+                           "--repo", setup["url"], "--apps", str(setup["apps_file"]), "--no-cluster",
+                           "--policy", str(broken)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "invalid CEL expression" in done.stderr
