@@ -19,8 +19,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tether.controller.conditions import parse_time
 from tether.errors import TetherError
-from tether.notify.dora import parse_time
 
 
 class StatsError(TetherError):

@@ -44,6 +44,16 @@ INVALID_SPEC = "InvalidSpec"
 Conditions = tuple[Condition, ...]
 
 
+def parse_time(text: str) -> float | None:
+    """RFC 3339 (``2024-05-01T10:00:00Z``) as a Unix time; None when empty or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def rfc3339(moment: datetime | None = None) -> str:
     """``2024-05-01T12:00:00Z`` (seconds precision, UTC), the form Kubernetes stores."""
     moment = moment or datetime.now(UTC)

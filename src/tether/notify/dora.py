@@ -25,12 +25,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from tether.controller import reports as rp
+from tether.controller.conditions import parse_time
 from tether.controller.reports import AppReport
 
 #: seconds: from minutes (a merge deployed by webhook) to a week (a commit waiting for review)
@@ -52,16 +52,6 @@ class _AppState:
     counted: str = ""  # last revision counted as a deployment
     deployed: str = ""  # last revision seen Ready for the first time (lead time observed)
     failing_since: float | None = None
-
-
-def parse_time(text: str) -> float | None:
-    """RFC 3339 (``2024-05-01T10:00:00Z``) as a Unix time; None when empty or unreadable."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 class DeliveryMetrics:
