@@ -169,6 +169,6 @@ __all__ = [
     "ABNORMAL_TRUE", "DEPENDENCY_NOT_READY", "DRIFTED", "HEALTHY", "INVALID_SPEC", "ORDER", "PINNED", "PROGRESSING",
     "PROGRESSING_WITH_RETRY", "READY", "RECONCILIATION_FAILED", "RECONCILIATION_SUCCEEDED", "RECONCILING",
     "RETRIES_EXHAUSTED", "STALLED", "SUSPENDED", "SYNCED", "Conditions", "delete", "get", "is_true", "mark_failed",
-    "mark_ready", "mark_reconciling", "mark_stalled", "mark_suspended", "rfc3339", "set_condition",
+    "mark_ready", "mark_reconciling", "mark_stalled", "mark_suspended", "parse_time", "rfc3339", "set_condition",
     "summarize_ready", "to_dicts",
 ]
