@@ -23,8 +23,8 @@ from tether.apps.revisions import (
     render_options_for,
     unified_diff,
 )
-from tether.engine import Action, AppIdentity, make_plan
 from tether.dashboard.readonly import compare_readable
+from tether.engine import Action, AppIdentity, make_plan
 from tether.kube import Forbidden, Kube
 from tether.model import Manifest
 from tether.source import Credentials, GitCache

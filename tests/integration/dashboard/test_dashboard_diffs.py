@@ -17,7 +17,7 @@ import httpx2 as httpx
 import pytest
 from dashboard_env import ALICE_TOKEN, Environment, run_async, write_app
 
-from tether.engine import ApplyOptions, AppIdentity, apply_plan, make_plan
+from tether.engine import AppIdentity, ApplyOptions, apply_plan, make_plan
 from tether.model import Manifest
 
 SECRET_VALUES = ("first-password-value", "second-password-value")
@@ -55,10 +55,11 @@ def revisions(environment: Environment) -> Iterator[tuple[str, str]]:
                                "lastAppliedRevision": first, "sourceRevision": second,
                                "history": _history(second, first)}})
             # revision A as a sync applied it (labels, digest and inventory included)
-            manifests = [Manifest(o) for o in ({"apiVersion": "v1", "kind": "ConfigMap",
-                                                "metadata": {"name": "hist-settings"}, "data": {"colour": "red"}},
-                                               {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hist-secret"},
-                                                "stringData": {"password": SECRET_VALUES[0]}})]
+            settings = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hist-settings"},
+                        "data": {"colour": "red"}}
+            secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hist-secret"},
+                      "stringData": {"password": SECRET_VALUES[0]}}
+            manifests = [Manifest(settings), Manifest(secret)]
             plan = await make_plan(kube, manifests, AppIdentity("team-a", "hist"), default_namespace="team-a")
             await apply_plan(kube, plan, ApplyOptions())
         finally:
