@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("merge_bench", "sandbox_bench", "extras_bench", "render_bench", "engine_bench")
+BENCHMARKS = ("merge_bench", "sandbox_bench", "extras_bench", "render_bench", "engine_bench", "dashboard_bench")
 
 
 def main() -> int:

@@ -292,7 +292,8 @@ class Dashboard:
                 try:
                     key = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
                 except TimeoutError:
-                    await response.write(b": heartbeat\n\n")
+                    if not await _send(response, b": heartbeat\n\n"):
+                        break
                     continue
                 text = f"{key[0]}/{key[1]}"
                 if only and text != only:
@@ -300,11 +301,18 @@ class Dashboard:
                 allowed = await session.visible_namespaces(self.cache.namespaces())
                 if allowed is not None and key[0] not in allowed:
                     continue
-                try:
-                    await response.write(f"event: changed\ndata: {text}\n\n".encode())
-                except (ConnectionResetError, RuntimeError):
+                if not await _send(response, f"event: changed\ndata: {text}\n\n".encode()):
                     break
         return response
+
+
+async def _send(response: web.StreamResponse, data: bytes) -> bool:
+    """False once the browser has gone (a closed tab or a navigation ends its event stream)."""
+    try:
+        await response.write(data)
+    except (ConnectionResetError, RuntimeError):  # aiohttp's ClientConnectionResetError is a ConnectionResetError
+        return False
+    return True
 
 
 def _safe_next(target: str) -> str:

@@ -5,6 +5,13 @@
 (function () {
   "use strict";
   var REFRESH_MS = 10000;
+  // Time to interactive (bench/dashboard_bench.py reads this mark): htmx signals "htmx:load" on the
+  // body once it has wired up the page's boosted links, forms and lazy loads.
+  document.addEventListener("htmx:load", function mark(event) {
+    if (event.target !== document.body) { return; }
+    performance.mark("tether:interactive");
+    document.removeEventListener("htmx:load", mark);
+  });
   var root = document.querySelector("[data-live]");
   if (!root) { return; }
   var state = document.getElementById("live-state");
