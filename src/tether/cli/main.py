@@ -126,6 +126,7 @@ def _report(error: Exception) -> int:
 
     if isinstance(error, TetherError):
         conventions.print_error(str(error))
+        conventions.print_traceback(error)  # only with TETHER_DEBUG=1
         return error.exit_code
     if isinstance(error, typer.TyperException):  # a usage error: typer formats it (and the usage line)
         from typer import rich_utils

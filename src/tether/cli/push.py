@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import yaml
 
-from tether.cli.conventions import print_error, print_warning
+from tether.cli.conventions import print_error, print_traceback, print_warning
 from tether.cli.render import with_render_options
 from tether.delivery.plan import plan_app
 from tether.engine import (
@@ -215,6 +215,7 @@ def diff(
         code = diff_command(path, common)
     except TetherError as error:
         print_error(str(error))
+        print_traceback(error)  # only with TETHER_DEBUG=1
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 
@@ -257,6 +258,7 @@ def apply(
         code = apply_command(path, common, options)
     except TetherError as error:
         print_error(str(error))
+        print_traceback(error)  # only with TETHER_DEBUG=1
         raise typer.Exit(error.exit_code) from None
     raise typer.Exit(code)
 

@@ -50,8 +50,13 @@ def _load_config(kubeconfig: str | None, context: str | None) -> Any:
     except (ConfigError, OSError, KeyError, TypeError, AttributeError, yaml.YAMLError) as error:
         # a kubeconfig that is not YAML, or YAML of the wrong shape, names the file
         where = kubeconfig or "the default kubeconfig"
-        reason = "not a kubeconfig (expected a mapping with clusters, users and contexts)" \
-            if isinstance(error, (TypeError, AttributeError)) else str(error)
+        if isinstance(error, (TypeError, AttributeError)):
+            reason = "not a kubeconfig (expected a mapping with clusters, users and contexts)"
+        elif isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+            mark = error.problem_mark
+            reason = f"not valid YAML: {error.problem} (line {mark.line + 1}, column {mark.column + 1})"
+        else:
+            reason = " ".join(str(error).split())
         raise KubeError(f"cannot load {where}{f' context {context!r}' if context else ''}: {reason}") from None
 
 
