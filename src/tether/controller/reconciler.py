@@ -172,6 +172,8 @@ class Reconciler:
                                 field_manager=identity.field_manager)
         if changes or (prune and deletes) or memory.commit != (app.status.last_applied_revision or ""):
             try:
+                if app.spec.destination.create_namespace and app.spec.destination.namespace:
+                    await _ensure_namespace(kube, app.spec.destination.namespace)
                 applied = await apply_plan(kube, plan, options_)
             except TetherError as error:
                 raise StageError("ApplyFailed", f"{memory.commit[:12]}: {error}") from None
@@ -419,3 +421,15 @@ class Reconciler:
             self.metrics.set_app(app.namespace, app.name, status.sync.status, status.health.status,
                                       status.source_revision or "")
 
+
+async def _ensure_namespace(kube: Any, name: str) -> None:
+    """``spec.destination.createNamespace``: create the namespace when missing (as the app's identity)."""
+    from tether.kube import Conflict
+
+    info = await kube.info("v1", "Namespace")
+    if await kube.get(info, name) is not None:
+        return
+    try:
+        await kube.create(info, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    except Conflict:  # created meanwhile (another app with the same destination)
+        pass
