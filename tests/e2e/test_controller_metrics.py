@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 from cluster import Cluster, eventually, ready_at
-from conftest import metric_sum, parse_metrics
+from controllers import metric_sum, parse_metrics
 
 from tether.cli.demo_env import LocalEnvironment
 
@@ -14,7 +14,8 @@ pytestmark = pytest.mark.usefixtures("controller")
 
 SERIES = (
     "tether_reconcile_duration_seconds_count", "tether_reconcile_total", "tether_workqueue_depth",
-    "tether_workqueue_latency_seconds_count", "tether_kube_api_requests_total", "tether_git_fetch_duration_seconds_count",
+    "tether_workqueue_latency_seconds_count", "tether_kube_api_requests_total",
+    "tether_git_fetch_duration_seconds_count",
     "tether_application_info", "tether_commit_to_ready_seconds_count", "tether_webhook_requests_total",
 )
 

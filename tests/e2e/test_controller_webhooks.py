@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from cluster import Cluster, eventually, ready_at
-from conftest import GITHUB_SECRET, ControllerThread, metric_sum, parse_metrics
+from controllers import GITHUB_SECRET, ControllerThread, metric_sum, parse_metrics
 
 from tether.cli.demo_env import LocalEnvironment, git
 

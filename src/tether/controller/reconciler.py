@@ -424,12 +424,12 @@ class Reconciler:
 
 async def _ensure_namespace(kube: Any, name: str) -> None:
     """``spec.destination.createNamespace``: create the namespace when missing (as the app's identity)."""
+    import contextlib
+
     from tether.kube import Conflict
 
     info = await kube.info("v1", "Namespace")
     if await kube.get(info, name) is not None:
         return
-    try:
+    with contextlib.suppress(Conflict):  # created meanwhile (another app with the same destination)
         await kube.create(info, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    except Conflict:  # created meanwhile (another app with the same destination)
-        pass
