@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import threading
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from cluster import Cluster, eventually, ready_at
-from controllers import GITHUB_SECRET, ControllerThread, metric_sum, parse_metrics
+from controllers import GITHUB_SECRET, metric_sum, parse_metrics
 
 from tether.cli.demo_env import LocalEnvironment, git
 
@@ -27,7 +30,7 @@ def files(value: str) -> dict[str, str | None]:
 
 
 @pytest.fixture(scope="module")
-def quiet(env: LocalEnvironment, controller: ControllerThread) -> Iterator[LocalEnvironment]:
+def quiet(env: LocalEnvironment, controller: Any) -> Iterator[LocalEnvironment]:
     """Pushes go unannounced: only the webhooks the tests send wake the controller."""
     assert env.git_server is not None
     env.git_server.set_on_push(None)
@@ -101,3 +104,40 @@ def test_a_github_push_refreshes_exactly_the_apps_on_that_branch_and_forgeries_a
     code, answer = post_github(env, push_payload(env, "other", second))
     assert (code, answer["refreshed"]) == (202, 1), answer
     eventually(lambda: ready_at(cluster.app("hook-other"), second), "hook-other at the pushed commit")
+
+
+def test_a_push_announced_during_a_reconcile_is_fetched_by_the_next_one(quiet: LocalEnvironment,
+                                                                         controller: Any) -> None:
+    """The webhook lands while the app's pass runs (after its fetch): the push must not be lost."""
+    env, cluster = quiet, Cluster(quiet.kubeconfig)
+    first = env.commit("Add racer", {"racer/cm.yaml": configmap("racer", "hooks", "1")})
+    app = env.application("racer", path="racer")
+    app["spec"]["destination"] = {"namespace": "hooks", "createNamespace": True}
+    cluster.apply(app)
+    assert post_github(env, push_payload(env, "main", first))[0] == 202
+    eventually(lambda: ready_at(cluster.app("racer"), first), "racer Ready")
+
+    reconciler = controller.controller.reconciler
+    original = reconciler.run_pass
+    in_pass, go = threading.Event(), threading.Event()
+
+    async def held(app_: object, *args: object, **kwargs: object) -> object:
+        result = await original(app_, *args, **kwargs)
+        if getattr(app_, "name", "") == "racer" and not go.is_set():
+            in_pass.set()
+            await asyncio.to_thread(go.wait, 30)
+        return result
+
+    reconciler.run_pass = held
+    try:
+        cluster.patch("tether.dev/v1alpha1", "Application", "racer", "default",
+                      {"metadata": {"annotations": {"tether.dev/refresh-requested-at": "race-1"}}})
+        assert in_pass.wait(30), "the refresh pass started"
+        second = env.commit("Bump racer", {"racer/cm.yaml": configmap("racer", "hooks", "2")})  # unannounced
+        code, answer = post_github(env, push_payload(env, "main", second))
+        assert code == 202 and answer["refreshed"] >= 1, answer
+        go.set()
+        eventually(lambda: ready_at(cluster.app("racer"), second), "the push announced mid-pass applied")
+    finally:
+        go.set()
+        reconciler.run_pass = original

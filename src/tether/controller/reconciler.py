@@ -265,8 +265,10 @@ class Reconciler:
         sync_value = annotations.get(SYNC_ANNOTATION, "")
         refresh_value = annotations.get(REFRESH_ANNOTATION, "")
         sync_requested = bool(sync_value) and sync_value != memory.handled_sync
-        force = key in self.fetch_now or sync_requested or (bool(refresh_value)
-                                                            and refresh_value != memory.handled_refresh)
+        # taken now: a push announced while this pass runs asks the next pass to fetch again
+        pushed = key in self.fetch_now
+        self.fetch_now.discard(key)
+        force = pushed or sync_requested or (bool(refresh_value) and refresh_value != memory.handled_refresh)
         kube = self._kube_for(app)
         try:
             result = await self.run_pass(app, kube, sync_requested=sync_requested, force_fetch=force)
@@ -276,9 +278,9 @@ class Reconciler:
             self._observe(app, "failure", started)
             if terminal:
                 return app.spec.interval.total_seconds()
+            if pushed:
+                self.fetch_now.add(key)
             raise
-        finally:
-            self.fetch_now.discard(key)
         memory.handled_sync, memory.handled_refresh = sync_value, refresh_value
         status = status_after(app, memory, result, now)
         status.last_handled_sync_at = sync_value or None

@@ -185,8 +185,6 @@ class Controller:
 
     async def run(self) -> None:
         """Run until ``stop()`` (or SIGTERM/SIGINT when installed by the CLI)."""
-        if self.options.install_crd:
-            await install_crd(self.kube)
         server = await self._serve() if self.options.listen else None
         elector = None
         try:
@@ -197,6 +195,8 @@ class Controller:
                                         self.options.identity or _identity())
                 await elector.acquire()
                 elector.on_lost(lambda: self._stopping.set())
+            if self.options.install_crd:  # a standby writes nothing, not even the CRD
+                await install_crd(self.kube)
             self.informers.on_event(self._on_object)
             for informer in self.apps.informers:
                 informer.on_event(self._on_app)
