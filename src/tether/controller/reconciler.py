@@ -139,7 +139,9 @@ class Reconciler:
             memory.started_reported = memory.commit
             self.reports.send(self._report(app, memory, "started"))
         options = await self._render_options(kube, app)
-        await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app))
+        if await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app)) \
+                and self.metrics is not None:
+            self.metrics.renders.inc()
         manifests = memory.manifests or []
         identity = AppIdentity(app.namespace, app.name)
         rules = [ignore_rule(rule) for rule in app.spec.ignore_differences]
