@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from controllers import GITHUB_SECRET
 
 from tether.cli.demo_env import LocalEnvironment
 
@@ -66,16 +67,21 @@ def run(coro: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
+def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
+    """A module's environment; a module may set ``ENV_OPTIONS`` (e.g. ``{"authz": "rbac"}``)."""
     from tether.cli.demo import _create_webhook_secret
     from tether.kube import Kube
 
-    environment = LocalEnvironment(Path(tmp_path_factory.mktemp("e2e")), sim_delay=0.2).start()
+    options = {"sim_delay": 0.2, **getattr(request.module, "ENV_OPTIONS", {})}
+    environment = LocalEnvironment(Path(tmp_path_factory.mktemp("e2e")), **options).start()
 
     async def secret() -> None:
         kube = await Kube.connect(kubeconfig=str(environment.kubeconfig))
         try:
             await _create_webhook_secret(kube, environment)
+            # a GitHub secret of its own, so a generic signature cannot pass for a GitHub one
+            await kube.patch(await kube.info("v1", "Secret"), "tether-webhooks", "tether-system",
+                             {"stringData": {"github": GITHUB_SECRET}}, field_manager="e2e")
         finally:
             await kube.close()
 

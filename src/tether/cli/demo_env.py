@@ -52,11 +52,15 @@ class LocalEnvironment:
 
     directory: Path
     sim_delay: float = 0.5
+    #: "rbac": the sandbox enforces RBAC and authenticates with ``admin_token`` (the kubeconfig carries it)
+    authz: str = "AlwaysAllow"
+    admin_token: str = field(default_factory=lambda: secrets.token_hex(16))
     sandbox: SandboxThread | None = None
     git_server: GitServer | None = None
     kubeconfig: Path = field(default_factory=Path)
     webhook_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     controller_port: int = 0
+    sandbox_url: str = ""
     repo_url: str = ""
     work: Path = field(default_factory=Path)
 
@@ -64,10 +68,12 @@ class LocalEnvironment:
         from tether.sandbox.extras import ExtrasConfig
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.sandbox = SandboxThread(SandboxConfig(port=0, data_dir=self.directory / "sandbox",
-                                                   extras=ExtrasConfig(sim_delay=self.sim_delay)))
+        tokens = [self.admin_token] if self.authz.lower() == "rbac" else []
+        self.sandbox = SandboxThread(SandboxConfig(port=0, data_dir=self.directory / "sandbox", tokens=tokens,
+                                                   extras=ExtrasConfig(sim_delay=self.sim_delay, authz=self.authz)))
         server = self.sandbox.start()
         self.kubeconfig = server.write_kubeconfig(self.directory / "kubeconfig")
+        self.sandbox_url = server.url
         self.controller_port = free_port()
         self.git_server = GitServer(self.directory / "git", on_push=self._announce).start()
         self.git_server.create(repo)

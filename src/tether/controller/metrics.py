@@ -70,6 +70,9 @@ class ControllerMetrics:
         self.webhook_requests = PromCounter(
             f"{PREFIX}_webhook_requests", "Webhook requests by provider and result", ["provider", "result"],
             registry=r)
+        self.renders = PromCounter(
+            f"{PREFIX}_renders", "Renders of an Application's manifests (a commit that does not touch it renders none)",
+            registry=r)
         self._app_labels: dict[tuple[str, str], tuple[str, str, str, str, str]] = {}
         if api_requests is not None:
             r.register(_ApiRequests(api_requests))

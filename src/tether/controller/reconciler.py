@@ -93,7 +93,9 @@ class Reconciler:
             memory.started_reported = memory.commit
             self.reports.send(self._report(app, memory, "started"))
         options = await self._render_options(kube, app)
-        await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app))
+        if await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app)) \
+                and self.metrics is not None:
+            self.metrics.renders.inc()
         manifests = memory.manifests or []
         identity = AppIdentity(app.namespace, app.name)
         rules = [ignore_rule(rule) for rule in app.spec.ignore_differences]
@@ -126,6 +128,8 @@ class Reconciler:
                                 field_manager=identity.field_manager)
         if changes or (prune and deletes) or memory.commit != (app.status.last_applied_revision or ""):
             try:
+                if app.spec.destination.create_namespace and app.spec.destination.namespace:
+                    await _ensure_namespace(kube, app.spec.destination.namespace)
                 applied = await apply_plan(kube, plan, options_)
             except TetherError as error:
                 raise StageError("ApplyFailed", f"{memory.commit[:12]}: {error}") from None
@@ -238,7 +242,7 @@ class Reconciler:
             if exhausted:
                 error = StageError(error.stage, f"{error} (gave up after {retry.limit} retries; the next "
                                                 f"change or spec.interval tries again)")
-            if pushed and error.stage == "FetchFailed":
+            if pushed and not terminal:
                 self.fetch_now.add(key)  # the retry must still fetch what the push announced
             await self._fail(app, error, now, terminal=terminal or exhausted)
             self._observe(app, "failure", started)
@@ -397,3 +401,15 @@ class Reconciler:
             self.metrics.set_app(app.namespace, app.name, status.sync.status, status.health.status,
                                       status.source_revision or "")
 
+
+async def _ensure_namespace(kube: Any, name: str) -> None:
+    """``spec.destination.createNamespace``: create the namespace when missing (as the app's identity)."""
+    import contextlib
+
+    from tether.kube import Conflict
+
+    info = await kube.info("v1", "Namespace")
+    if await kube.get(info, name) is not None:
+        return
+    with contextlib.suppress(Conflict):  # created meanwhile (another app with the same destination)
+        await kube.create(info, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

@@ -189,12 +189,10 @@ class Controller:
 
     async def run(self) -> None:
         """Run until ``stop()`` (or SIGTERM/SIGINT when installed by the CLI)."""
-        if self.options.install_crd:
-            await install_crd(self.kube)
         self.companions = [make(self.kube) for make in self.options.companions]
         server = await self._serve() if self.options.listen else None
         elector = None
-        companion_tasks = [asyncio.create_task(companion.run()) for companion in self.companions]
+        companion_tasks: list[asyncio.Task[Any]] = []
         try:
             if self.options.leader_elect:
                 from tether.controller.leader import LeaderElector
@@ -203,6 +201,10 @@ class Controller:
                                         self.options.identity or _identity())
                 await elector.acquire()
                 elector.on_lost(lambda: self._stopping.set())
+            if self.options.install_crd:  # a standby writes nothing, not even the CRD
+                await install_crd(self.kube)
+            # companions (image automation) write too: they run only where the Application loop runs
+            companion_tasks = [asyncio.create_task(companion.run()) for companion in self.companions]
             self.informers.on_event(self._on_object)
             for informer in self.apps.informers:
                 informer.on_event(self._on_app)
