@@ -119,6 +119,8 @@ class Controller:
             reports=self.reports)
         self.ready = False
         self.companions: list[Any] = []
+        #: set once this process may write (it holds the Lease, or runs without leader election)
+        self.leading = asyncio.Event()
         self._stopping = asyncio.Event()
 
     def _observe_queue(self, seconds: float) -> None:
@@ -201,6 +203,7 @@ class Controller:
                                         self.options.identity or _identity())
                 await elector.acquire()
                 elector.on_lost(lambda: self._stopping.set())
+            self.leading.set()
             if self.options.install_crd:  # a standby writes nothing, not even the CRD
                 await install_crd(self.kube)
             # companions (image automation) write too: they run only where the Application loop runs

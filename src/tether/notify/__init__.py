@@ -35,10 +35,12 @@ class Feedback:
         self.notifier, self.statuses, self.deliveries = notifier, statuses, deliveries
         self._start: asyncio.Task[None] | None = None
 
-    def start_soon(self) -> None:
-        self._start = asyncio.get_running_loop().create_task(self._started())
+    def start_soon(self, leading: asyncio.Event | None = None) -> None:
+        self._start = asyncio.get_running_loop().create_task(self._started(leading))
 
-    async def _started(self) -> None:
+    async def _started(self, leading: asyncio.Event | None) -> None:
+        if leading is not None:
+            await leading.wait()  # a standby controller writes nothing (the Alert CRD included)
         try:
             await self.notifier.start()
         except Exception:  # notifications are best effort: the controller runs on without them
@@ -63,7 +65,7 @@ def attach(controller: Any) -> Feedback:
     controller.reports.subscribe(notifier.on_report)
     controller.reports.subscribe(statuses.on_report)
     feedback = Feedback(notifier, statuses, watch_deliveries(controller))
-    feedback.start_soon()
+    feedback.start_soon(getattr(controller, "leading", None))
     return feedback
 
 
