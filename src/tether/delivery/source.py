@@ -1,8 +1,12 @@
 """Git sources for long-running delivery: one mirror per repository URL, shared by every app on it.
 
 Fetches of one URL are serialised and coalesced: when several apps on the same repository ask
-within ``min_interval`` of a fetch, they share it (a webhook or an explicit refresh passes
-``force=True``). Git runs in worker threads so the event loop stays responsive.
+within ``min_interval`` of a fetch, they share it; a forced fetch (a webhook, a refresh) is
+satisfied by any fetch that *started* after it was asked for, so a push that wakes 1,000 apps
+on one repository costs one or two fetches, not 1,000. What follows from the mirror's state is
+computed once and shared too: a ref's resolution (until the next fetch), a commit's author and
+subject, the paths two commits differ by. Git runs in worker threads so the event loop stays
+responsive.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ import os
 import stat
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from tether.errors import SourceError
 from tether.source import Credentials, GitCache, Resolved
@@ -40,25 +46,36 @@ class Fetched:
     info: CommitInfo
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
 class SourceFetcher:
     def __init__(self, cache_dir: Path | None = None, *, min_interval: float = 5.0, timeout: float = 120.0) -> None:
         self.cache = GitCache(cache_dir, timeout=timeout)
         self.min_interval = min_interval
         self._locks: dict[str, asyncio.Lock] = {}
         self._fetched_at: dict[str, float] = {}
+        self._fetch_started: dict[str, float] = {}
         #: fetches actually run, by URL (tests and metrics read it)
         self.fetches: dict[str, int] = {}
+        self._resolved: dict[tuple[str, str], tuple[int, Fetched]] = {}
+        self._infos: LRU[tuple[str, str], CommitInfo] = LRU(8192)
+        self._changes: LRU[tuple[str, str, str], list[str]] = LRU(4096)
 
     async def fetch(self, url: str, credentials: Credentials | None = None, *, force: bool = False) -> float:
         """Bring the mirror of ``url`` up to date; returns the seconds the fetch took (0 when shared)."""
+        asked = time.monotonic()
         lock = self._locks.setdefault(url, asyncio.Lock())
         async with lock:
-            last = self._fetched_at.get(url)
+            last, began = self._fetched_at.get(url), self._fetch_started.get(url)
+            if began is not None and began >= asked:
+                return 0.0  # a fetch that started after this call has what it asks for
             if not force and last is not None and time.monotonic() - last < self.min_interval:
                 return 0.0
             started = time.monotonic()
             await asyncio.to_thread(self.cache.fetch, url, credentials)
-            self._fetched_at[url] = time.monotonic()
+            self._fetch_started[url], self._fetched_at[url] = started, time.monotonic()
             self.fetches[url] = self.fetches.get(url, 0) + 1
             return self._fetched_at[url] - started
 
@@ -67,10 +84,20 @@ class SourceFetcher:
         self._fetched_at.pop(url, None)
 
     async def resolve(self, url: str, ref: str) -> Fetched:
+        """The commit ``ref`` names in the mirror; shared by every app asking until the next fetch."""
+        generation = self.fetches.get(url, 0)
+        known = self._resolved.get((url, ref))
+        if known is not None and known[0] == generation:
+            return known[1]
         mirror = self.cache.mirror_path(url)
         resolved = await asyncio.to_thread(self.cache.resolve, mirror, url, ref)
-        info = await asyncio.to_thread(self.commit_info, url, resolved.commit)
-        return Fetched(url, resolved.commit, resolved, info)
+        info = self._infos.get((url, resolved.commit))
+        if info is None:
+            info = await asyncio.to_thread(self.commit_info, url, resolved.commit)
+            self._infos.put((url, resolved.commit), info)
+        fetched = Fetched(url, resolved.commit, resolved, info)
+        self._resolved[(url, ref)] = (generation, fetched)
+        return fetched
 
     async def export(self, url: str, commit: str) -> Path:
         return await asyncio.to_thread(self.cache.export, self.cache.mirror_path(url), url, commit)
@@ -86,12 +113,17 @@ class SourceFetcher:
 
     async def changed_paths(self, url: str, old: str, new: str) -> list[str] | None:
         """Paths changed between two commits; None when ``old`` is unknown (treat as "everything")."""
+        known = self._changes.get((url, old, new))  # commits never change: neither does their difference
+        if known is not None:
+            return known
         if not old or not self.has_commit(url, old):
             return None
         mirror = self.cache.mirror_path(url)
         out = await asyncio.to_thread(self.cache._git, ["diff", "--name-only", "-z", old, new], url=url,
                                       git_dir=mirror)
-        return [p for p in out.decode("utf-8", "replace").split("\0") if p]
+        paths = [p for p in out.decode("utf-8", "replace").split("\0") if p]
+        self._changes.put((url, old, new), paths)
+        return paths
 
     async def log(self, url: str, old: str, new: str, limit: int = 50) -> list[CommitInfo]:
         mirror = self.cache.mirror_path(url)
@@ -103,6 +135,26 @@ class SourceFetcher:
             sha, author, subject, stamp = ([*line.split("\x00"), "", "", "", "0"])[:4]
             infos.append(CommitInfo(sha, author, subject, datetime.fromtimestamp(int(stamp or 0), UTC)))
         return infos
+
+
+class LRU(Generic[K, V]):
+    """A small least-recently-used map: caches of immutable Git facts stay bounded."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
 
 
 class SecretCredentials:
