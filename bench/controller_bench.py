@@ -173,7 +173,7 @@ async def main(args: argparse.Namespace) -> None:
     rows: list[tuple[str, str, str]] = []
     kube = await Kube.connect(kubeconfig=str(env.kubeconfig))
     try:
-        from tether.cli.demo import _create_webhook_secret
+        from tether.cli.demo_tour import _create_webhook_secret
 
         await _create_webhook_secret(kube, env)
         controller = ControllerProcess(env, directory, env.controller_port)

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integrat
 from localregistry import LocalRegistry
 from test_loop import DEPLOYMENT, Controller, apply, eventually
 
-from tether.cli.demo import _create_webhook_secret
 from tether.cli.demo_env import LocalEnvironment, git
+from tether.cli.demo_tour import _create_webhook_secret
 from tether.kube import Kube
 
 

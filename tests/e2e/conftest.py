@@ -69,7 +69,7 @@ def run(coro: Any) -> Any:
 @pytest.fixture(scope="module")
 def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
     """A module's environment; a module may set ``ENV_OPTIONS`` (e.g. ``{"authz": "rbac"}``)."""
-    from tether.cli.demo import _create_webhook_secret
+    from tether.cli.demo_tour import _create_webhook_secret
     from tether.kube import Kube
 
     options = {"sim_delay": 0.2, **getattr(request.module, "ENV_OPTIONS", {})}

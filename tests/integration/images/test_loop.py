@@ -133,7 +133,7 @@ def policy_status(env: LocalEnvironment) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def loop_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalEnvironment, LocalRegistry, Controller]]:
-    from tether.cli.demo import _create_webhook_secret
+    from tether.cli.demo_tour import _create_webhook_secret
 
     env = LocalEnvironment(Path(tmp_path_factory.mktemp("imgloop")), sim_delay=0.1).start()
 
