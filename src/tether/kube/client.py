@@ -160,11 +160,13 @@ class Kube:
             try:
                 response = await self._http.request(method, path, params=params, content=content, headers=headers)
             except httpx.HTTPError as error:
+                unconnected = retry.never_connected(error)
                 self.responses[(method, 0)] += 1
                 failure: KubeError = Unreachable(f"{what}: cannot reach the API server at {self.server}: "
                                                  f"{self._describe(error)}")
                 again = retry.transport_retryable(error, "PUT" if repeatable else method, sent_type)
             else:
+                unconnected = False
                 status = response.status_code
                 self.responses[(method, status)] += 1
                 if status == 404 and allow_404:
@@ -177,7 +179,8 @@ class Kube:
                 raise failure
             delay = self.retry.delay(attempt, failure.retry_after, self._random)
             elapsed = loop.time() - started
-            if attempt >= self.retry.attempts or elapsed + delay > self.retry.budget:
+            limit = min(self.retry.unreachable_attempts, self.retry.attempts) if unconnected else self.retry.attempts
+            if attempt >= limit or elapsed + delay > self.retry.budget:
                 if attempt > 1:
                     failure.args = (f"{failure.args[0]} (gave up after {attempt} attempts in {elapsed:.1f}s)",)
                 raise failure

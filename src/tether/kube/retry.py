@@ -47,9 +47,12 @@ class RetryPolicy:
     base: float = 0.2  # seconds: the backoff ceiling of the first retry, doubled for each further one
     cap: float = 5.0  # seconds: the longest single wait, Retry-After included
     budget: float = 60.0  # seconds from the first try after which no further try starts
+    #: tries in all when no connection could be made at all: an API server that refuses or does
+    #: not answer is rarely back within seconds, and a command should say so quickly
+    unreachable_attempts: int = 3
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.base < 0 or self.cap < 0 or self.budget < 0:
+        if self.attempts < 1 or self.unreachable_attempts < 1 or self.base < 0 or self.cap < 0 or self.budget < 0:
             raise ValueError(f"RetryPolicy needs attempts >= 1 and non-negative times, got {self}")
 
     def delay(self, retry: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
@@ -71,6 +74,11 @@ def status_retryable(status: int, method: str, content_type: str | None) -> bool
     if status == 429:
         return True
     return status in RETRYABLE_STATUS and idempotent(method, content_type)
+
+
+def never_connected(error: Exception) -> bool:
+    """No connection could be made (refused, no route, connect timeout): nothing was sent."""
+    return isinstance(error, _NOT_SENT)
 
 
 def transport_retryable(error: Exception, method: str, content_type: str | None) -> bool:
