@@ -45,8 +45,11 @@ def progress(text: str) -> None:
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     with urllib.request.urlopen(url, timeout=30) as response:
         text = response.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def total(metrics: dict, name: str, **labels: str) -> float:
@@ -63,7 +66,7 @@ def verbs(metrics: dict) -> dict[str, float]:
 
 
 def configmap(name: str, value: str) -> str:
-    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n"
+    return f'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: "{value}"\n'
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -76,9 +79,23 @@ class ControllerProcess:
         self.port = port
         self.log = (directory / f"controller-{port}.log").open("ab")
         self.process = subprocess.Popen(
-            [*TETHER, "controller", "--kubeconfig", str(env.kubeconfig), "-A", "--listen", f"127.0.0.1:{port}",
-             "--webhook-secret", "tether-system/tether-webhooks", "--cache-dir", str(directory / "cache"), *args],
-            stdout=self.log, stderr=self.log)
+            [
+                *TETHER,
+                "controller",
+                "--kubeconfig",
+                str(env.kubeconfig),
+                "-A",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--webhook-secret",
+                "tether-system/tether-webhooks",
+                "--cache-dir",
+                str(directory / "cache"),
+                *args,
+            ],
+            stdout=self.log,
+            stderr=self.log,
+        )
 
     def metrics(self) -> dict:
         return scrape(f"http://127.0.0.1:{self.port}/metrics")
@@ -128,8 +145,7 @@ async def latency(env: LocalEnvironment, kube: Kube, commits: int, edits: int) -
     for n in range(1, commits + 1):
         started = time.monotonic()
         commit = env.commit(f"Bump {n}", {f"latency/cm-{n % 10}.yaml": configmap(f"lat-{n % 10}", str(n))})
-        await wait_until("a push", lambda commit=commit: app_ready(kube, "latency", commit), timeout=60,
-                         interval=0.01)
+        await wait_until("a push", lambda commit=commit: app_ready(kube, "latency", commit), timeout=60, interval=0.01)
         pushes.append(time.monotonic() - started)
     corrections = []
     for n in range(edits):
@@ -143,8 +159,13 @@ async def latency(env: LocalEnvironment, kube: Kube, commits: int, edits: int) -
         await wait_until("an edit to be corrected", reverted, timeout=60, interval=0.01)
         corrections.append(time.monotonic() - started)
         await asyncio.sleep(0.2)
-    return {"push_p50": statistics.median(pushes), "push_p99": percentile(pushes, 0.99),
-            "push_n": len(pushes), "edit_p50": statistics.median(corrections), "edit_n": len(corrections)}
+    return {
+        "push_p50": statistics.median(pushes),
+        "push_p99": percentile(pushes, 0.99),
+        "push_n": len(pushes),
+        "edit_p50": statistics.median(corrections),
+        "edit_n": len(corrections),
+    }
 
 
 async def create_apps(kube: Kube, env: LocalEnvironment, apps: int, interval: str) -> None:
@@ -161,10 +182,16 @@ async def create_apps(kube: Kube, env: LocalEnvironment, apps: int, interval: st
 
 
 def synced_apps(controller: ControllerProcess, commit: str) -> int:
-    return sum(1 for (name, labels), value in controller.metrics().items()
-               if name == "tether_application_info" and value == 1 and dict(labels).get("revision") == commit
-               and dict(labels).get("name", "").startswith("app-")
-               and dict(labels).get("sync") == "Synced" and dict(labels).get("health") == "Healthy")
+    return sum(
+        1
+        for (name, labels), value in controller.metrics().items()
+        if name == "tether_application_info"
+        and value == 1
+        and dict(labels).get("revision") == commit
+        and dict(labels).get("name", "").startswith("app-")
+        and dict(labels).get("sync") == "Synced"
+        and dict(labels).get("health") == "Healthy"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -188,22 +215,30 @@ async def main(args: argparse.Namespace) -> None:
         ]
 
         # ---- the monorepo: apps x objects, one repository
-        files = {f"mono/app-{i:04}/cm-{k}.yaml": configmap(f"app-{i:04}-{k}", "1")
-                 for i in range(args.apps) for k in range(args.objects)}
+        files = {
+            f"mono/app-{i:04}/cm-{k}.yaml": configmap(f"app-{i:04}-{k}", "1")
+            for i in range(args.apps)
+            for k in range(args.objects)
+        }
         progress(f"committing the monorepo ({len(files)} files)")
         # one request with a Content-Length: the local Git server does not read chunked request bodies
         git(env.work, "config", "http.postBuffer", str(512 * 1024 * 1024))
         head = env.commit("The monorepo", files)
-        await kube.apply(await kube.info("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace",
-                         "metadata": {"name": "mono"}}, force=True, field_manager="bench")
+        await kube.apply(
+            await kube.info("v1", "Namespace"),
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mono"}},
+            force=True,
+            field_manager="bench",
+        )
         await create_apps(kube, env, args.apps, args.interval)
         sandbox_metrics = f"{env.sandbox_url}/metrics"
         progress("Applications created; cold sync")
         controller = ControllerProcess(env, directory, env.controller_port, "--concurrency", str(args.concurrency))
         started = time.monotonic()
         await wait_until("the controller", lambda: _true(controller.ready()), timeout=60)
-        await wait_until("every app Ready", lambda: _true(synced_apps(controller, head) == args.apps),
-                         timeout=1800, interval=0.5)
+        await wait_until(
+            "every app Ready", lambda: _true(synced_apps(controller, head) == args.apps), timeout=1800, interval=0.5
+        )
         cold = time.monotonic() - started
         rss_cold = controller.peak_rss_mb()
 
@@ -215,11 +250,19 @@ async def main(args: argparse.Namespace) -> None:
                 path = single / f"app-{i:04}" / f"cm-{k}.yaml"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(configmap(f"app-{i:04}-{k}", "1"))
-        await kube.apply(await kube.info("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace",
-                         "metadata": {"name": "single"}}, force=True, field_manager="bench")
+        await kube.apply(
+            await kube.info("v1", "Namespace"),
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "single"}},
+            force=True,
+            field_manager="bench",
+        )
         started = time.monotonic()
-        done = subprocess.run([*TETHER, "apply", str(single), "--app", "single", "-n", "single", "--kubeconfig",
-                               str(env.kubeconfig)], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [*TETHER, "apply", str(single), "--app", "single", "-n", "single", "--kubeconfig", str(env.kubeconfig)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         one_apply = time.monotonic() - started
         if done.returncode != 0:
             raise SystemExit(f"tether apply failed: {done.stderr[-2000:]}")
@@ -235,8 +278,12 @@ async def main(args: argparse.Namespace) -> None:
         reconciles = total(before, "tether_reconcile_total")
         wanted = reconciles + args.rounds * args.apps
         window = time.monotonic()
-        await wait_until("the resync rounds", lambda: _true(total(controller.metrics(), "tether_reconcile_total")
-                                                             >= wanted), timeout=1800, interval=1.0)
+        await wait_until(
+            "the resync rounds",
+            lambda: _true(total(controller.metrics(), "tether_reconcile_total") >= wanted),
+            timeout=1800,
+            interval=1.0,
+        )
         window = time.monotonic() - window
         after_sandbox, after = verbs(scrape(sandbox_metrics)), controller.metrics()
         resyncs = total(after, "tether_reconcile_total") - reconciles
@@ -254,8 +301,12 @@ async def main(args: argparse.Namespace) -> None:
         touched = env.commit("Touch one app", {"mono/app-0007/cm-0.yaml": configmap("app-0007-0", "2")})
         await wait_until("the touched app", lambda: app_ready(kube, "app-0007", touched), timeout=300, interval=0.05)
         touched_latency = time.monotonic() - started
-        await wait_until("every app at the new commit", lambda: _true(synced_apps(controller, touched) == args.apps),
-                         timeout=600, interval=0.5)
+        await wait_until(
+            "every app at the new commit",
+            lambda: _true(synced_apps(controller, touched) == args.apps),
+            timeout=600,
+            interval=0.5,
+        )
         rerendered = total(controller.metrics(), "tether_renders_total") - renders
         rss = controller.peak_rss_mb()
         controller.stop()
@@ -269,8 +320,9 @@ async def main(args: argparse.Namespace) -> None:
         await kube.close()
         env.stop()
     width = max(len(r[0]) for r in rows)
-    print(f"controller bench: {os.cpu_count()} cores, python {sys.version.split()[0]}, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"controller bench: {os.cpu_count()} cores, python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}"
+    )
     print(f"{'figure':<{width}}  {'measured':>12}  aim")
     for name, value, aim in rows:
         print(f"{name:<{width}}  {value:>12}  {aim}")

@@ -43,14 +43,21 @@ from tether.model import ObjectRef
 
 def _app(i: int) -> dict[str, Any]:
     namespace = f"team-{i % 20}"
-    return {"apiVersion": "tether.dev/v1alpha1", "kind": "Application",
-            "metadata": {"name": f"app-{i:05d}", "namespace": namespace, "labels": {"team": f"t{i % 7}"}},
-            "spec": {"source": {"url": "https://git.example/apps.git", "ref": {"branch": "main"}, "path": f"a/{i}"}}}
+    return {
+        "apiVersion": "tether.dev/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": f"app-{i:05d}", "namespace": namespace, "labels": {"team": f"t{i % 7}"}},
+        "spec": {"source": {"url": "https://git.example/apps.git", "ref": {"branch": "main"}, "path": f"a/{i}"}},
+    }
 
 
-_STATUS = {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}, "lastAppliedRevision": "ab" * 20,
-           "history": [{"revision": "ab" * 20, "author": "Dana", "deployedAt": "2025-06-01T10:00:00Z"}],
-           "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "applied"}]}
+_STATUS = {
+    "sync": {"status": "Synced"},
+    "health": {"status": "Healthy"},
+    "lastAppliedRevision": "ab" * 20,
+    "history": [{"revision": "ab" * 20, "author": "Dana", "deployedAt": "2025-06-01T10:00:00Z"}],
+    "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "applied"}],
+}
 
 
 async def _populate(kube: Kube, start: int, stop: int) -> None:
@@ -60,8 +67,13 @@ async def _populate(kube: Kube, start: int, stop: int) -> None:
         async with gate:
             obj = _app(i)
             await kube.apply(APPLICATION, obj, field_manager="bench")
-            await kube.patch(APPLICATION, obj["metadata"]["name"], obj["metadata"]["namespace"],
-                             {"status": _STATUS}, subresource="status")
+            await kube.patch(
+                APPLICATION,
+                obj["metadata"]["name"],
+                obj["metadata"]["namespace"],
+                {"status": _STATUS},
+                subresource="status",
+            )
 
     await asyncio.gather(*(one(i) for i in range(start, stop)))
 
@@ -73,8 +85,12 @@ async def _big_app(kube: Kube, objects: int) -> None:
     refs = []
 
     async def one(i: int) -> None:
-        obj = {"apiVersion": "v1", "kind": "ConfigMap",
-               "metadata": {"name": f"part-{i:04d}", "namespace": "team-0", "labels": labels}, "data": {"i": str(i)}}
+        obj = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"part-{i:04d}", "namespace": "team-0", "labels": labels},
+            "data": {"i": str(i)},
+        }
         refs.append(ObjectRef.of(obj))
         async with gate:
             await kube.apply(info, obj, field_manager="bench")
@@ -94,8 +110,15 @@ async def _timed(client: httpx.AsyncClient, path: str, requests: int) -> tuple[f
 
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 _TIMINGS_JS = """() => { const nav = performance.getEntriesByType("navigation")[0];
   return [performance.getEntriesByName("tether:interactive")[0].startTime, nav.domInteractive]; }"""
 
@@ -105,8 +128,7 @@ def _p50_p90(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples), samples[max(int(len(samples) * 0.9) - 1, 0)]
 
 
-async def _time_to_interactive(base: str, sign_in: str, pages: list[tuple[str, str]], loads: int,
-                               size: int) -> None:
+async def _time_to_interactive(base: str, sign_in: str, pages: list[tuple[str, str]], loads: int, size: int) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
@@ -134,10 +156,24 @@ async def _time_to_interactive(base: str, sign_in: str, pages: list[tuple[str, s
 async def run(sizes: list[int], objects: int, requests: int, loads: int = 0) -> None:
     port = free_port()
     directory = Path(tempfile.mkdtemp(prefix="tether-dashboard-bench-"))
-    server = subprocess.Popen([sys.executable, "-m", "tether.cli.main", "sandbox", "--port", str(port),
-                               "--data", str(directory / "data"), "--no-simulation",
-                               "--kubeconfig-out", str(directory / "kubeconfig")],
-                              env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tether.cli.main",
+            "sandbox",
+            "--port",
+            str(port),
+            "--data",
+            str(directory / "data"),
+            "--no-simulation",
+            "--kubeconfig-out",
+            str(directory / "kubeconfig"),
+        ],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(200):
             if (directory / "kubeconfig").exists():
@@ -163,19 +199,24 @@ async def run(sizes: list[int], objects: int, requests: int, loads: int = 0) -> 
             await web.TCPSite(runner, "127.0.0.1", web_port).start()
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{web_port}", timeout=60) as client:
                 await client.get(f"/login/local?code={dashboard.sessions.local_code()}")
-                for label, path in (("list (first page of 50)", "/apps"),
-                                    ("list filtered (health, search)", "/apps?health=Healthy&q=app-01"),
-                                    ("health overview", "/overview"),
-                                    ("app page (few objects)", "/apps/team-1/app-00001"),
-                                    (f"app page ({objects} objects)", "/apps/team-0/app-00000")):
+                for label, path in (
+                    ("list (first page of 50)", "/apps"),
+                    ("list filtered (health, search)", "/apps?health=Healthy&q=app-01"),
+                    ("health overview", "/overview"),
+                    ("app page (few objects)", "/apps/team-1/app-00001"),
+                    (f"app page ({objects} objects)", "/apps/team-0/app-00000"),
+                ):
                     p50, p90 = await _timed(client, path, requests)
                     print(f"{size:>7} {label:<31} {p50:>8.1f} {p90:>8.1f}", flush=True)
             if loads:
                 print(f"{'apps':>7} {'interactive in Chromium':<31} {'p50 ms':>8} {'p90 ms':>8} {'domInt. ms':>10}")
                 await _time_to_interactive(
-                    f"http://127.0.0.1:{web_port}", f"/login/local?code={dashboard.sessions.local_code()}",
+                    f"http://127.0.0.1:{web_port}",
+                    f"/login/local?code={dashboard.sessions.local_code()}",
                     [("list (first page of 50)", "/apps"), (f"app page ({objects} objects)", "/apps/team-0/app-00000")],
-                    loads, size)
+                    loads,
+                    size,
+                )
             await runner.cleanup()
         await kube.close()
     finally:

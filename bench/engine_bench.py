@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"}
-_SAMPLE = re.compile(r'^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$')
+_SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$")
 _VERB = re.compile(r'verb="([^"]*)"')
 
 
@@ -47,21 +47,50 @@ def make_objects(total: int) -> list[dict[str, Any]]:
         ns, name = f"bench-{index % namespaces}", f"obj-{index:05d}"
         slot = index % 10
         if slot < 5:
-            obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
-                   "data": {"key": f"value-{index}", "config.yaml": f"replicas: {index % 7}\nlevel: info\n"}}
+            obj = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": ns},
+                "data": {"key": f"value-{index}", "config.yaml": f"replicas: {index % 7}\nlevel: info\n"},
+            }
         elif slot < 7:
-            obj = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-                   "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+            obj = {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+            }
         elif slot < 9:
-            obj = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
-                   "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
-                                {"name": "main", "image": "registry.example.com/app:1.0",
-                                 "ports": [{"containerPort": 8080}],
-                                 "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]}}}}
+            obj = {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {
+                        "metadata": {"labels": {"app": name}},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "main",
+                                    "image": "registry.example.com/app:1.0",
+                                    "ports": [{"containerPort": 8080}],
+                                    "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
+                                }
+                            ]
+                        },
+                    },
+                },
+            }
         else:
-            obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
-                   "type": "Opaque", "data": {"token": "c2VjcmV0"}}
+            obj = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": ns},
+                "type": "Opaque",
+                "data": {"token": "c2VjcmV0"},
+            }
         objs.append(obj)
         index += 1
     return objs
@@ -71,7 +100,7 @@ def write_files(objs: list[dict[str, Any]], root: Path, per_file: int = 100) -> 
     root.mkdir(parents=True, exist_ok=True)
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     for start in range(0, len(objs), per_file):
-        chunk = objs[start:start + per_file]
+        chunk = objs[start : start + per_file]
         (root / f"{start // per_file:04d}.yaml").write_text(yaml.dump_all(chunk, Dumper=dumper, sort_keys=False))
     return root
 
@@ -84,9 +113,22 @@ class SandboxProcess:
         self.data = workdir / "sandbox"
         self.kubeconfig = workdir / "kubeconfig"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tether.cli.main", "sandbox", "--port", "0", "--data", str(self.data),
-             "--kubeconfig-out", str(self.kubeconfig)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            [
+                sys.executable,
+                "-m",
+                "tether.cli.main",
+                "sandbox",
+                "--port",
+                "0",
+                "--data",
+                str(self.data),
+                "--kubeconfig-out",
+                str(self.kubeconfig),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         line = self.process.stdout.readline() if self.process.stdout else ""
         if not line.strip():
             raise RuntimeError("the sandbox did not start")
@@ -141,15 +183,38 @@ def measure(sandbox: SandboxProcess, argv: list[str], label: str) -> dict[str, A
 
 
 def tether_argv(files: Path, kubeconfig: Path) -> list[str]:
-    return [sys.executable, "-m", "tether.cli.main", "apply", str(files), "--app", "bench",
-            "--kubeconfig", str(kubeconfig), "-o", "json"]
+    return [
+        sys.executable,
+        "-m",
+        "tether.cli.main",
+        "apply",
+        str(files),
+        "--app",
+        "bench",
+        "--kubeconfig",
+        str(kubeconfig),
+        "-o",
+        "json",
+    ]
 
 
 def kubectl_argv(files: Path, kubeconfig: Path) -> list[str]:
     # a private discovery cache: kubectl's default one is keyed by host:port, and a later sandbox
     # on the same port would otherwise be served this one's stale discovery
-    return ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(kubeconfig.parent / "kube-cache"),
-            "apply", "--server-side", "--field-manager", "kubectl-bench", "-R", "-f", str(files)]
+    return [
+        "kubectl",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--cache-dir",
+        str(kubeconfig.parent / "kube-cache"),
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "kubectl-bench",
+        "-R",
+        "-f",
+        str(files),
+    ]
 
 
 async def breakdown(files: Path, kubeconfig: Path) -> dict[str, float]:
@@ -207,18 +272,24 @@ def run_size(total: int, workdir: Path) -> dict[str, Any]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| objects | run | wall s | client CPU s | requests | writes | peak RSS MiB |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| objects | run | wall s | client CPU s | requests | writes | peak RSS MiB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for res in results:
         for key in ("tether_cold", "kubectl_cold", "tether_noop", "kubectl_noop"):
             run = res[key]
-            lines.append(f"| {res['objects']:,} | {run['run']} | {run['seconds']} | {run['cpu_seconds']} | "
-                         f"{run['requests']:,} | "
-                         f"{run['writes']:,} | {run['peak_rss_mib']} |")
+            lines.append(
+                f"| {res['objects']:,} | {run['run']} | {run['seconds']} | {run['cpu_seconds']} | "
+                f"{run['requests']:,} | "
+                f"{run['writes']:,} | {run['peak_rss_mib']} |"
+            )
     lines.append("")
     for res in results:
-        lines.append(f"{res['objects']:,} objects: kubectl/tether wall-time ratio cold {res['ratio_cold']}x, "
-                     f"no-op {res['ratio_noop']}x; tether no-op stages (s): {res['tether_noop_stages']}")
+        lines.append(
+            f"{res['objects']:,} objects: kubectl/tether wall-time ratio cold {res['ratio_cold']}x, "
+            f"no-op {res['ratio_noop']}x; tether no-op stages (s): {res['tether_noop_stages']}"
+        )
     return "\n".join(lines)
 
 

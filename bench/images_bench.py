@@ -33,24 +33,44 @@ def setup(env: LocalEnvironment, registry: LocalRegistry, namespace: str, interv
     deployment = DEPLOYMENT.replace("imgloop", namespace).replace("IMAGE", image).replace(":1.1.0", ":1.0.0")
     deployment = deployment.replace("default:api", f"default:{namespace}")
     git(env.work, "pull", "-q", "--rebase", "origin", "main")  # the image updates pushed to it
-    env.commit(f"Add {namespace}", {f"{namespace}/ns.yaml": f"apiVersion: v1\nkind: Namespace\nmetadata:\n"
-                                                            f"  name: {namespace}\n",
-                                    f"{namespace}/deploy.yaml": deployment})
+    env.commit(
+        f"Add {namespace}",
+        {
+            f"{namespace}/ns.yaml": f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n",
+            f"{namespace}/deploy.yaml": deployment,
+        },
+    )
     secret = base64.b64encode(registry.dockerconfigjson().encode()).decode()
-    apply(env, {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-                "metadata": {"name": f"{namespace}-auth", "namespace": "default"},
-                "data": {".dockerconfigjson": secret}})
+    apply(
+        env,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": f"{namespace}-auth", "namespace": "default"},
+            "data": {".dockerconfigjson": secret},
+        },
+    )
     app = env.application(namespace, path=namespace)
     app["spec"]["destination"] = {"namespace": namespace}
     apply(env, app)
     for kind, spec in (
-        ("ImageRepository", {"image": image, "interval": interval, "insecure": True,
-                             "secretRef": {"name": f"{namespace}-auth"}}),
+        (
+            "ImageRepository",
+            {"image": image, "interval": interval, "insecure": True, "secretRef": {"name": f"{namespace}-auth"}},
+        ),
         ("ImagePolicy", {"imageRepositoryRef": {"name": namespace}, "policy": {"semver": {"range": ">=1.0.0"}}}),
         ("ImageUpdate", {"git": {"url": env.repo_url, "branch": "main"}, "path": namespace, "interval": "10m"}),
     ):
-        apply(env, {"apiVersion": "tether.dev/v1alpha1", "kind": kind,
-                    "metadata": {"name": namespace, "namespace": "default"}, "spec": spec})
+        apply(
+            env,
+            {
+                "apiVersion": "tether.dev/v1alpha1",
+                "kind": kind,
+                "metadata": {"name": namespace, "namespace": "default"},
+                "spec": spec,
+            },
+        )
     eventually(lambda: running_images_in(env, namespace) == {f"{image}:1.0.0"}, f"{namespace} at 1.0.0", 120)
     return image
 
@@ -60,8 +80,12 @@ def running_images_in(env: LocalEnvironment, namespace: str) -> set[str]:
 
     async def action(kube: Kube) -> set[str]:
         pods = await kube.list(await kube.info("v1", "Pod"), namespace)
-        return {c["image"] for p in pods if (p.get("status") or {}).get("phase") == "Running"
-                and not p["metadata"].get("deletionTimestamp") for c in p["spec"]["containers"]}
+        return {
+            c["image"]
+            for p in pods
+            if (p.get("status") or {}).get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+            for c in p["spec"]["containers"]
+        }
 
     return test_loop.kube_call(env, action)
 
@@ -92,8 +116,9 @@ def main() -> None:
 
     test_loop.kube_call(env, webhook_secret)
     token = secrets.token_hex(12)
-    notifying = LocalRegistry(directory / "notifying", notify_token=token,
-                              notify_url=f"http://127.0.0.1:{env.controller_port}/hooks/registry").start()
+    notifying = LocalRegistry(
+        directory / "notifying", notify_token=token, notify_url=f"http://127.0.0.1:{env.controller_port}/hooks/registry"
+    ).start()
     quiet = LocalRegistry(directory / "quiet").start()
     controller = Controller(env, token, directory / "images").start()
     eventually(lambda: controller.automation is not None, "the automation")

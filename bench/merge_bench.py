@@ -39,8 +39,15 @@ def deployment(image: str) -> dict:
 
 def run(seconds: float = 2.0) -> dict[str, float]:
     type_info = builtin_type("apps", "v1", "Deployment")
-    live = apply_patch(None, deployment("nginx:1"), manager="tether", api_version="apps/v1", force=False,
-                       type_info=type_info, now="2024-01-01T00:00:00Z")
+    live = apply_patch(
+        None,
+        deployment("nginx:1"),
+        manager="tether",
+        api_version="apps/v1",
+        force=False,
+        type_info=type_info,
+        now="2024-01-01T00:00:00Z",
+    )
     results = {}
     for label, images in (("unchanged", ["nginx:1"]), ("image-change", ["nginx:1", "nginx:2"])):
         configs = [deployment(image) for image in images]
@@ -49,8 +56,15 @@ def run(seconds: float = 2.0) -> dict[str, float]:
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
             for config in configs:
-                current = apply_patch(current, config, manager="tether", api_version="apps/v1", force=False,
-                                      type_info=type_info, now="2024-01-01T00:00:01Z")
+                current = apply_patch(
+                    current,
+                    config,
+                    manager="tether",
+                    api_version="apps/v1",
+                    force=False,
+                    type_info=type_info,
+                    now="2024-01-01T00:00:01Z",
+                )
                 count += 1
         results[label] = count / (time.perf_counter() - start)
     return results

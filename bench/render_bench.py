@@ -25,15 +25,21 @@ PER_FILE = 100
 def object_yaml(i: int) -> str:
     kind = i % 3
     if kind == 0:
-        return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  labels: {{app: bench}}\n"
-                f"data:\n  key: value-{i}\n  region: ${{REGION:=eu}}\n")
+        return (
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  labels: {{app: bench}}\n"
+            f"data:\n  key: value-{i}\n  region: ${{REGION:=eu}}\n"
+        )
     if kind == 1:
-        return (f"apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{i}\nspec:\n  selector: {{app: a{i}}}\n"
-                f"  ports:\n    - port: 80\n      targetPort: 8080\n")
-    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: dep-{i}\nspec:\n  replicas: 1\n"
-            f"  selector:\n    matchLabels: {{app: a{i}}}\n  template:\n    metadata:\n      labels: {{app: a{i}}}\n"
-            f"    spec:\n      containers:\n        - name: c\n          image: nginx:1.27.3\n"
-            f"          resources:\n            limits: {{cpu: 100m, memory: 64Mi}}\n")
+        return (
+            f"apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{i}\nspec:\n  selector: {{app: a{i}}}\n"
+            f"  ports:\n    - port: 80\n      targetPort: 8080\n"
+        )
+    return (
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: dep-{i}\nspec:\n  replicas: 1\n"
+        f"  selector:\n    matchLabels: {{app: a{i}}}\n  template:\n    metadata:\n      labels: {{app: a{i}}}\n"
+        f"    spec:\n      containers:\n        - name: c\n          image: nginx:1.27.3\n"
+        f"          resources:\n            limits: {{cpu: 100m, memory: 64Mi}}\n"
+    )
 
 
 def generate(directory: Path, count: int) -> None:
@@ -59,10 +65,14 @@ def measure(count: int) -> dict[str, float]:
         report = validate_manifests(result.manifests)
         validate_s = time.perf_counter() - started
         assert report.valid, [str(f) for f in report.findings[:3]]
-    return {"objects": count, "render_s": round(render_s, 3), "validate_s": round(validate_s, 3),
-            "render_per_object_us": round(render_s / count * 1e6, 1),
-            "peak_rss_after_render_mib": round(rss_render, 1),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "objects": count,
+        "render_s": round(render_s, 3),
+        "validate_s": round(validate_s, 3),
+        "render_per_object_us": round(render_s / count * 1e6, 1),
+        "peak_rss_after_render_mib": round(rss_render, 1),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def schema_engines(count: int = 1_000) -> dict[str, float]:
@@ -84,8 +94,11 @@ def schema_engines(count: int = 1_000) -> dict[str, float]:
     for obj in objects:
         fast(obj)
     fast_us = (time.perf_counter() - started) / count * 1e6
-    return {"jsonschema_us_per_deployment": round(jsonschema_us, 1), "fastjsonschema_compile_s": round(compile_s, 3),
-            "fastjsonschema_us_per_deployment": round(fast_us, 1)}
+    return {
+        "jsonschema_us_per_deployment": round(jsonschema_us, 1),
+        "fastjsonschema_compile_s": round(compile_s, 3),
+        "fastjsonschema_us_per_deployment": round(fast_us, 1),
+    }
 
 
 def renderer_latency() -> dict[str, float]:
@@ -114,8 +127,9 @@ def main() -> None:
         return
     rows = []
     for count in SIZES:
-        done = subprocess.run([sys.executable, __file__, "--child", str(count)], capture_output=True, text=True,
-                              check=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", str(count)], capture_output=True, text=True, check=True
+        )
         rows.append(json.loads(done.stdout))
     engines, latency = schema_engines(), renderer_latency()
     if "--json" in sys.argv:
@@ -123,8 +137,10 @@ def main() -> None:
         return
     print(f"{'objects':>8} {'render s':>9} {'us/object':>10} {'validate s':>11} {'peak RSS MiB':>13}")
     for row in rows:
-        print(f"{row['objects']:>8} {row['render_s']:>9} {row['render_per_object_us']:>10} {row['validate_s']:>11} "
-              f"{row['peak_rss_mib']:>13}")
+        print(
+            f"{row['objects']:>8} {row['render_s']:>9} {row['render_per_object_us']:>10} {row['validate_s']:>11} "
+            f"{row['peak_rss_mib']:>13}"
+        )
     print()
     for key, value in {**engines, **latency}.items():
         print(f"{key:<36} {value}")

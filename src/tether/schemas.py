@@ -36,8 +36,7 @@ def _schema_dir(kube_version: str) -> Path:
     path = _SCHEMA_ROOT / f"v{minor}.0-local"
     if not path.is_dir():
         raise UsageError(
-            f"no Kubernetes schemas for version {kube_version!r}; "
-            f"available: {', '.join(available_versions())}"
+            f"no Kubernetes schemas for version {kube_version!r}; available: {', '.join(available_versions())}"
         )
     return path
 

@@ -13,7 +13,6 @@ def screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"dashboard-{name}.png"), full_page=True)
 
 
-
 # colour parsing, compositing and the WCAG 2 contrast ratio, shared by the checks below
 _COLOUR_JS = """
   const parse = s => { const m = s.match(/rgba?\\(([^)]+)\\)/); if (!m) { return null; }
@@ -33,7 +32,10 @@ _COLOUR_JS = """
 #: For every visible element with text of its own: the WCAG contrast ratio of its text colour with
 #: the background behind it (its own and its ancestors' backgrounds composited) and the ratio AA
 #: asks for (3 for large text, else 4.5).
-CONTRAST_JS = "() => {" + _COLOUR_JS + """
+CONTRAST_JS = (
+    "() => {"
+    + _COLOUR_JS
+    + """
   const found = [];
   for (const el of document.querySelectorAll("body *")) {
     if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) { continue; }
@@ -47,16 +49,21 @@ CONTRAST_JS = "() => {" + _COLOUR_JS + """
   }
   return found;
 }"""
+)
 
 #: The focused element, and its focus outline: style, width and contrast with the background around it
 #: (WCAG 1.4.11 asks 3:1 of a focus indicator).
-FOCUSED_JS = "() => {" + _COLOUR_JS + """
+FOCUSED_JS = (
+    "() => {"
+    + _COLOUR_JS
+    + """
   const el = document.activeElement, style = getComputedStyle(el);
   const outline = over(parse(style.outlineColor) || [0, 0, 0, 0], [255, 255, 255, 1]);
   return { tag: el.tagName.toLowerCase(), id: el.id, text: (el.textContent || "").trim().slice(0, 40),
            href: el.getAttribute("href") || "", outline: style.outlineStyle, width: parseFloat(style.outlineWidth),
            ratio: ratio(outline, behind(el.parentElement || el)) };
 }"""
+)
 
 #: Form controls (visible, not hidden inputs) without an accessible name from a label, ARIA or their text.
 UNLABELLED_JS = """() => [...document.querySelectorAll("input, select, textarea, button")]

@@ -44,7 +44,8 @@ def _is_app_link(focused: dict[str, Any]) -> bool:
 
 
 def test_the_keyboard_reaches_search_filters_apps_and_actions_in_order_with_focus_visible(
-        page: Any, environment: Environment) -> None:
+    page: Any, environment: Environment
+) -> None:
     _sign_in_as_admin(page, environment)
     seen = _tab_until(page, _is_app_link)
     ids = [f["id"] for f in seen]
@@ -91,10 +92,14 @@ def test_text_and_status_badges_meet_wcag_aa_contrast(page: Any, environment: En
     badges = {m["element"] for m in measured if m["element"].startswith("span.badge ")}
     # every sync and health state the seeded apps are in has its badge on the list, each measured
     expected = {f"span.badge sync-{s.lower()}" for s in SYNC_STATES} | {
-        f"span.badge health-{h.lower()}" for h in HEALTH_STATES}
+        f"span.badge health-{h.lower()}" for h in HEALTH_STATES
+    }
     assert expected <= badges, expected - badges
-    for path, ready in (("overview", "Failing applications"), ("apps/team-a/worker", "Resources"),
-                        ("apps/live/shop", "Pending changes")):
+    for path, ready in (
+        ("overview", "Failing applications"),
+        ("apps/team-a/worker", "Resources"),
+        ("apps/live/shop", "Pending changes"),
+    ):
         page.goto(environment.dashboard_url + path)
         expect(page.get_by_role("heading", name=re.compile(ready))).to_be_visible()
         if path == "apps/live/shop":  # the pending diff (added and removed lines) loads after the page

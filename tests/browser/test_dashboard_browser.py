@@ -30,10 +30,15 @@ def _admin_read(env: Environment, fn: Any) -> Any:
 
 def test_the_list_shows_every_apps_sync_and_health(page: Any, environment: Environment) -> None:
     _sign_in_as_admin(page, environment)
-    expected = {"team-a/web": ("Synced", "Healthy"), "team-a/api": ("OutOfSync", "Progressing"),
-                "team-a/worker": ("Synced", "Degraded"), "team-a/batch": ("Synced", "Suspended"),
-                "team-b/billing": ("Synced", "Healthy"), "team-b/legacy": ("OutOfSync", "Missing"),
-                "team-b/fresh": ("Unknown", "Unknown")}
+    expected = {
+        "team-a/web": ("Synced", "Healthy"),
+        "team-a/api": ("OutOfSync", "Progressing"),
+        "team-a/worker": ("Synced", "Degraded"),
+        "team-a/batch": ("Synced", "Suspended"),
+        "team-b/billing": ("Synced", "Healthy"),
+        "team-b/legacy": ("OutOfSync", "Missing"),
+        "team-b/fresh": ("Unknown", "Unknown"),
+    }
     for app, (sync, health) in expected.items():
         row = page.locator(f'tr[data-app="{app}"]')
         expect(row.locator("td").nth(4)).to_have_text(sync)
@@ -47,7 +52,8 @@ def test_the_list_shows_every_apps_sync_and_health(page: Any, environment: Envir
 
 
 def test_a_click_opens_the_tree_of_a_degraded_app_with_the_failing_pods_reason(
-        page: Any, environment: Environment) -> None:
+    page: Any, environment: Environment
+) -> None:
     _sign_in_as_admin(page, environment)
     page.get_by_label("Health").select_option("Degraded")
     page.get_by_role("button", name="Apply").click()
@@ -66,6 +72,7 @@ def test_the_sync_button_applies_a_pending_change(page: Any, environment: Enviro
         async def check() -> Any:
             obj = await kube.get(APPLICATION, "shop", "live")
             return ((obj.get("status") or {}).get("sync") or {}).get("status") == "OutOfSync"
+
         return kube.wait_for("live/shop reported OutOfSync", check, 60)
 
     _admin_read(environment, reported)
@@ -81,6 +88,7 @@ def test_the_sync_button_applies_a_pending_change(page: Any, environment: Enviro
 
         async def check() -> Any:
             return await kube.get(info, "settings", "live-dest")
+
         return await kube.wait_for("the ConfigMap applied by the sync", check, 60)
 
     assert _admin_read(environment, settings)["data"] == {"colour": "blue"}

@@ -35,16 +35,32 @@ class Cluster:
 
     def apply(self, obj: dict[str, Any], manager: str = "e2e") -> dict:
         async def action(kube: Kube) -> Any:
-            return await kube.apply(await kube.info(obj["apiVersion"], obj["kind"]), obj, force=True,
-                                    field_manager=manager)
+            return await kube.apply(
+                await kube.info(obj["apiVersion"], obj["kind"]), obj, force=True, field_manager=manager
+            )
 
         return self._do(action)
 
-    def patch(self, api_version: str, kind: str, name: str, namespace: str | None, body: dict, *,
-              subresource: str = "", manager: str = "kubectl-edit") -> dict:
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        body: dict,
+        *,
+        subresource: str = "",
+        manager: str = "kubectl-edit",
+    ) -> dict:
         async def action(kube: Kube) -> Any:
-            return await kube.patch(await kube.info(api_version, kind), name, namespace, body,
-                                    subresource=subresource, field_manager=manager)
+            return await kube.patch(
+                await kube.info(api_version, kind),
+                name,
+                namespace,
+                body,
+                subresource=subresource,
+                field_manager=manager,
+            )
 
         return self._do(action)
 

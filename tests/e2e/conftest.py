@@ -37,9 +37,15 @@ class ControllerThread:
         async def main() -> None:
             kube = await Kube.connect(kubeconfig=str(self.env.kubeconfig))
             try:
-                self.controller = Controller(kube, ControllerOptions(
-                    listen=f"127.0.0.1:{self.env.controller_port}", webhook_secret="tether-system/tether-webhooks",
-                    cache_dir=str(self.env.directory / "cache"), **self.options))
+                self.controller = Controller(
+                    kube,
+                    ControllerOptions(
+                        listen=f"127.0.0.1:{self.env.controller_port}",
+                        webhook_secret="tether-system/tether-webhooks",
+                        cache_dir=str(self.env.directory / "cache"),
+                        **self.options,
+                    ),
+                )
                 self._ready.set()
                 await self.controller.run()
             finally:
@@ -80,8 +86,13 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         try:
             await _create_webhook_secret(kube, environment)
             # a GitHub secret of its own, so a generic signature cannot pass for a GitHub one
-            await kube.patch(await kube.info("v1", "Secret"), "tether-webhooks", "tether-system",
-                             {"stringData": {"github": GITHUB_SECRET}}, field_manager="e2e")
+            await kube.patch(
+                await kube.info("v1", "Secret"),
+                "tether-webhooks",
+                "tether-system",
+                {"stringData": {"github": GITHUB_SECRET}},
+                field_manager="e2e",
+            )
         finally:
             await kube.close()
 

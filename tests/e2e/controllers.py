@@ -25,10 +25,22 @@ class ControllerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ControllerProcess:
-        command = [sys.executable, "-c", "from tether.cli.main import main; main()", "controller",
-                   "--kubeconfig", str(self.env.kubeconfig), "-A", "--listen", f"127.0.0.1:{self.port}",
-                   "--webhook-secret", "tether-system/tether-webhooks",
-                   "--cache-dir", str(self.env.directory / f"cache-{self.name}"), *self.args]
+        command = [
+            sys.executable,
+            "-c",
+            "from tether.cli.main import main; main()",
+            "controller",
+            "--kubeconfig",
+            str(self.env.kubeconfig),
+            "-A",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--webhook-secret",
+            "tether-system/tether-webhooks",
+            "--cache-dir",
+            str(self.env.directory / f"cache-{self.name}"),
+            *self.args,
+        ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, env={**os.environ})
         return self

@@ -33,8 +33,7 @@ def pair(env: LocalEnvironment) -> Iterator[list[ControllerProcess]]:
         controller.stop()
 
 
-def test_only_the_leader_writes_and_the_other_takes_over(env: LocalEnvironment,
-                                                         pair: list[ControllerProcess]) -> None:
+def test_only_the_leader_writes_and_the_other_takes_over(env: LocalEnvironment, pair: list[ControllerProcess]) -> None:
     cluster = Cluster(env.kubeconfig)
     assert env.git_server is not None
     env.git_server.set_on_push(lambda _repository: announce(env, pair))
@@ -46,8 +45,9 @@ def test_only_the_leader_writes_and_the_other_takes_over(env: LocalEnvironment,
     leader_identity = holder(cluster)
     assert leader_identity.endswith(f"-{first.process.pid}")  # type: ignore[union-attr]
 
-    commit = env.commit("Leader app", {"leader/cm.yaml": (
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: led\ndata:\n  v: \"1\"\n")})
+    commit = env.commit(
+        "Leader app", {"leader/cm.yaml": ('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: led\ndata:\n  v: "1"\n')}
+    )
     app = env.application("led", path="leader")
     app["spec"]["destination"] = {"namespace": "default"}
     cluster.apply(app)
@@ -59,8 +59,10 @@ def test_only_the_leader_writes_and_the_other_takes_over(env: LocalEnvironment,
     first.kill()
     eventually(second.ready, "the standby to take over", timeout=LEASE_DURATION + 15)
     assert holder(cluster).endswith(f"-{second.process.pid}")  # type: ignore[union-attr]
-    bumped = env.commit("After the failover", {"leader/cm.yaml": (
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: led\ndata:\n  v: \"2\"\n")})
+    bumped = env.commit(
+        "After the failover",
+        {"leader/cm.yaml": ('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: led\ndata:\n  v: "2"\n')},
+    )
     eventually(lambda: ready_at(cluster.app("led"), bumped), "the new leader applies the next push")
     assert (cluster.get("v1", "ConfigMap", "led", "default") or {}).get("data") == {"v": "2"}
     assert metric_sum(second.metrics(), "tether_reconcile_total") >= 1

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("controller")
 
 
 def configmap(name: str, namespace: str, **data: str) -> str:
-    lines = "".join(f"  {k}: \"{v}\"\n" for k, v in data.items())
+    lines = "".join(f'  {k}: "{v}"\n' for k, v in data.items())
     return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n{lines}"
 
 
@@ -68,8 +68,10 @@ def test_without_self_heal_drift_is_reported_with_the_manager(env: LocalEnvironm
     cluster.apply(app(env, "watch", "watch", "watch", self_heal=False))
     eventually(lambda: ready_at(cluster.app("watch"), env.head()), "watch Ready")
     cluster.patch("v1", "ConfigMap", "c", "watch", {"data": {"v": "edited"}}, manager="kubectl-edit")
-    drifted = eventually(lambda: condition(cluster.app("watch"), "Drifted").get("status") == "True"
-                         and cluster.app("watch"), "Drifted=True")
+    drifted = eventually(
+        lambda: condition(cluster.app("watch"), "Drifted").get("status") == "True" and cluster.app("watch"),
+        "Drifted=True",
+    )
     assert drifted["status"]["sync"]["status"] == "OutOfSync"
     entry = drifted["status"]["drift"][0]
     assert entry["object"] == "ConfigMap watch/c"
@@ -78,15 +80,24 @@ def test_without_self_heal_drift_is_reported_with_the_manager(env: LocalEnvironm
     assert data_of(cluster, "c", "watch")["v"] == "edited"  # reported, not reverted
 
 
-def test_prune_on_removal_and_a_broken_commit_keeps_the_last_good_state(env: LocalEnvironment,
-                                                                         cluster: Cluster) -> None:
-    env.commit("Add prune", {"prune/ns.yaml": namespace("prune"), "prune/a.yaml": configmap("a", "prune", v="1"),
-                             "prune/b.yaml": configmap("b", "prune", v="1")})
+def test_prune_on_removal_and_a_broken_commit_keeps_the_last_good_state(
+    env: LocalEnvironment, cluster: Cluster
+) -> None:
+    env.commit(
+        "Add prune",
+        {
+            "prune/ns.yaml": namespace("prune"),
+            "prune/a.yaml": configmap("a", "prune", v="1"),
+            "prune/b.yaml": configmap("b", "prune", v="1"),
+        },
+    )
     cluster.apply(app(env, "prune", "prune", "prune"))
     eventually(lambda: ready_at(cluster.app("prune"), env.head()), "prune Ready")
     env.commit("Break prune", {"prune/b.yaml": None, "prune/a.yaml": "kind: [unclosed\n"})
-    failed = eventually(lambda: condition(cluster.app("prune"), "Ready").get("status") == "False"
-                        and cluster.app("prune"), "Ready=False after the broken commit")
+    failed = eventually(
+        lambda: condition(cluster.app("prune"), "Ready").get("status") == "False" and cluster.app("prune"),
+        "Ready=False after the broken commit",
+    )
     assert "RenderFailed" in condition(failed, "Ready")["reason"]
     assert cluster.get("v1", "ConfigMap", "b", "prune") is not None, "nothing may be pruned after a failed render"
     assert cluster.get("v1", "ConfigMap", "a", "prune") is not None
@@ -97,11 +108,19 @@ def test_prune_on_removal_and_a_broken_commit_keeps_the_last_good_state(env: Loc
 
 
 def test_depends_on_orders_two_apps(env: LocalEnvironment, cluster: Cluster) -> None:
-    env.commit("Add base and top", {"base/ns.yaml": namespace("base"), "base/cm.yaml": configmap("c", "base", v="1"),
-                                    "top/cm.yaml": configmap("c", "base", w="1").replace("name: c", "name: top")})
+    env.commit(
+        "Add base and top",
+        {
+            "base/ns.yaml": namespace("base"),
+            "base/cm.yaml": configmap("c", "base", v="1"),
+            "top/cm.yaml": configmap("c", "base", w="1").replace("name: c", "name: top"),
+        },
+    )
     cluster.apply(app(env, "top", "top", "base", dependsOn=[{"name": "base"}]))
-    waiting = eventually(lambda: condition(cluster.app("top"), "Ready").get("reason") == "DependencyNotReady"
-                         and cluster.app("top"), "top waiting for base")
+    waiting = eventually(
+        lambda: condition(cluster.app("top"), "Ready").get("reason") == "DependencyNotReady" and cluster.app("top"),
+        "top waiting for base",
+    )
     assert cluster.get("v1", "ConfigMap", "top", "base") is None
     assert waiting
     cluster.apply(app(env, "base", "base", "base"))
@@ -113,11 +132,21 @@ def test_suspend_then_resume(env: LocalEnvironment, cluster: Cluster) -> None:
     cluster.apply(app(env, "susp", "susp", "susp"))
     eventually(lambda: ready_at(cluster.app("susp"), env.head()), "susp Ready")
     cluster.patch(*("tether.dev/v1alpha1", "Application"), "susp", "default", {"spec": {"suspend": True}})
-    eventually(lambda: (cluster.app("susp") or {}).get("status", {}).get("observedGeneration")
-               == cluster.app("susp")["metadata"]["generation"], "the suspension to be observed")
+    eventually(
+        lambda: (
+            (cluster.app("susp") or {}).get("status", {}).get("observedGeneration")
+            == cluster.app("susp")["metadata"]["generation"]
+        ),
+        "the suspension to be observed",
+    )
     commit = env.commit("Change susp", {"susp/cm.yaml": configmap("c", "susp", v="2")})
-    cluster.patch("tether.dev/v1alpha1", "Application", "susp", "default",
-                  {"metadata": {"annotations": {"tether.dev/refresh-requested-at": "now"}}})
+    cluster.patch(
+        "tether.dev/v1alpha1",
+        "Application",
+        "susp",
+        "default",
+        {"metadata": {"annotations": {"tether.dev/refresh-requested-at": "now"}}},
+    )
     import time
 
     time.sleep(1.5)
@@ -133,10 +162,16 @@ def test_pin_and_unpin(env: LocalEnvironment, cluster: Cluster) -> None:
     eventually(lambda: ready_at(cluster.app("pin"), first), "pin Ready")
     second = env.commit("Pin v2", {"pin/cm.yaml": configmap("c", "pin", v="2")})
     eventually(lambda: ready_at(cluster.app("pin"), second), "pin at v2")
-    cluster.patch("tether.dev/v1alpha1", "Application", "pin", "default",
-                  {"spec": {"pin": {"revision": first, "reason": "bad release"}}})
-    eventually(lambda: data_of(cluster, "c", "pin").get("v") == "1" and ready_at(cluster.app("pin"), first),
-               "the rollback")
+    cluster.patch(
+        "tether.dev/v1alpha1",
+        "Application",
+        "pin",
+        "default",
+        {"spec": {"pin": {"revision": first, "reason": "bad release"}}},
+    )
+    eventually(
+        lambda: data_of(cluster, "c", "pin").get("v") == "1" and ready_at(cluster.app("pin"), first), "the rollback"
+    )
     assert condition(cluster.app("pin"), "Pinned")["status"] == "True"
     cluster.patch("tether.dev/v1alpha1", "Application", "pin", "default", {"spec": {"pin": None}})
     eventually(lambda: data_of(cluster, "c", "pin").get("v") == "2", "back to the branch head")
@@ -147,28 +182,45 @@ def test_an_invalid_object_is_refused_before_anything_is_written(env: LocalEnvir
     env.commit("Add valid", {"valid/ns.yaml": namespace("valid"), "valid/cm.yaml": configmap("c", "valid", v="1")})
     cluster.apply(app(env, "valid", "valid", "valid"))
     eventually(lambda: ready_at(cluster.app("valid"), env.head()), "valid Ready")
-    bad = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: valid\n"
-           "spec:\n  replicas: two\n  selector: {matchLabels: {a: b}}\n"
-           "  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: nginx}]}\n")
+    bad = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: valid\n"
+        "spec:\n  replicas: two\n  selector: {matchLabels: {a: b}}\n"
+        "  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: nginx}]}\n"
+    )
     env.commit("Add an invalid Deployment", {"valid/d.yaml": bad, "valid/cm.yaml": configmap("c", "valid", v="2")})
-    failed = eventually(lambda: condition(cluster.app("valid"), "Ready").get("reason") == "ValidationFailed"
-                        and cluster.app("valid"), "ValidationFailed")
+    failed = eventually(
+        lambda: condition(cluster.app("valid"), "Ready").get("reason") == "ValidationFailed" and cluster.app("valid"),
+        "ValidationFailed",
+    )
     assert "replicas" in condition(failed, "Ready")["message"]
     assert condition(failed, "Stalled")["status"] == "True"  # only a new commit can help
     assert data_of(cluster, "c", "valid")["v"] == "1", "nothing of the invalid commit may be applied"
 
 
-def test_app_diff_shows_the_live_drift_and_changes_nothing(env: LocalEnvironment, cluster: Cluster,
-                                                          tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_app_diff_shows_the_live_drift_and_changes_nothing(env: LocalEnvironment, cluster: Cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import subprocess
     import sys
 
-    env.commit("Add livediff", {"livediff/ns.yaml": namespace("livediff"),
-                                "livediff/cm.yaml": configmap("c", "livediff", v="git")})
+    env.commit(
+        "Add livediff",
+        {"livediff/ns.yaml": namespace("livediff"), "livediff/cm.yaml": configmap("c", "livediff", v="git")},
+    )
     cluster.apply(app(env, "livediff", "livediff", "livediff", self_heal=False))
     eventually(lambda: ready_at(cluster.app("livediff"), env.head()), "livediff Ready")
-    cli = [sys.executable, "-m", "tether.cli.main", "app", "diff", "livediff", "-n", "default",
-           "--kubeconfig", str(env.kubeconfig), "--cache-dir", str(tmp_path)]
+    cli = [
+        sys.executable,
+        "-m",
+        "tether.cli.main",
+        "app",
+        "diff",
+        "livediff",
+        "-n",
+        "default",
+        "--kubeconfig",
+        str(env.kubeconfig),
+        "--cache-dir",
+        str(tmp_path),
+    ]
     same = subprocess.run(cli, capture_output=True, text=True, timeout=120)
     assert same.returncode == 0, same.stdout + same.stderr
     cluster.patch("v1", "ConfigMap", "c", "livediff", {"data": {"v": "edited"}})
@@ -184,8 +236,13 @@ def test_delete_with_cascade_prunes_the_apps_objects_first(env: LocalEnvironment
     eventually(lambda: ready_at(cluster.app("gone"), env.head()), "gone Ready")
     assert cluster.get("v1", "ConfigMap", "c", "default") is not None
     current = cluster.app("gone")
-    cluster.patch("tether.dev/v1alpha1", "Application", "gone", "default", {"metadata": {
-        "finalizers": ["tether.dev/cascade"], "resourceVersion": current["metadata"]["resourceVersion"]}})
+    cluster.patch(
+        "tether.dev/v1alpha1",
+        "Application",
+        "gone",
+        "default",
+        {"metadata": {"finalizers": ["tether.dev/cascade"], "resourceVersion": current["metadata"]["resourceVersion"]}},
+    )
     cluster.delete("tether.dev/v1alpha1", "Application", "gone", "default")
     eventually(lambda: cluster.app("gone") is None, "the Application to go once its objects are pruned")
     assert cluster.get("v1", "ConfigMap", "c", "default") is None

@@ -21,8 +21,9 @@ from tether.cli.demo_env import LocalEnvironment, git
 
 
 def configmap(name: str, namespace: str, value: str) -> str:
-    return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
-            f"data:\n  v: \"{value}\"\n")
+    return (
+        f'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  v: "{value}"\n'
+    )
 
 
 def files(value: str) -> dict[str, str | None]:
@@ -38,17 +39,27 @@ def quiet(env: LocalEnvironment, controller: Any) -> Iterator[LocalEnvironment]:
     env.git_server.set_on_push(env._announce)
 
 
-def post_github(env: LocalEnvironment, payload: dict, *, secret: str = GITHUB_SECRET,
-                delivery: str = "", signature: str | None = None) -> tuple[int, dict]:
+def post_github(
+    env: LocalEnvironment,
+    payload: dict,
+    *,
+    secret: str = GITHUB_SECRET,
+    delivery: str = "",
+    signature: str | None = None,
+) -> tuple[int, dict]:
     body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
-               "X-GitHub-Delivery": delivery or str(uuid.uuid4())}
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+    }
     if signature is None:
         signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if signature:
         headers["X-Hub-Signature-256"] = signature
-    request = urllib.request.Request(f"http://127.0.0.1:{env.controller_port}/hooks/github", data=body,
-                                     method="POST", headers=headers)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{env.controller_port}/hooks/github", data=body, method="POST", headers=headers
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -57,8 +68,12 @@ def post_github(env: LocalEnvironment, payload: dict, *, secret: str = GITHUB_SE
 
 
 def push_payload(env: LocalEnvironment, branch: str, commit: str) -> dict:
-    return {"ref": f"refs/heads/{branch}", "before": "0" * 39 + "1", "after": commit,
-            "repository": {"clone_url": env.repo_url, "full_name": "local/apps"}}
+    return {
+        "ref": f"refs/heads/{branch}",
+        "before": "0" * 39 + "1",
+        "after": commit,
+        "repository": {"clone_url": env.repo_url, "full_name": "local/apps"},
+    }
 
 
 def webhook_metrics(env: LocalEnvironment) -> dict[str, float]:
@@ -67,7 +82,8 @@ def webhook_metrics(env: LocalEnvironment) -> dict[str, float]:
 
 
 def test_a_github_push_refreshes_exactly_the_apps_on_that_branch_and_forgeries_are_counted(
-        quiet: LocalEnvironment) -> None:
+    quiet: LocalEnvironment,
+) -> None:
     env, cluster = quiet, Cluster(quiet.kubeconfig)
     first = env.commit("Add hook apps", files("1"))
     git(env.work, "push", "-q", "origin", "HEAD:other")
@@ -106,8 +122,9 @@ def test_a_github_push_refreshes_exactly_the_apps_on_that_branch_and_forgeries_a
     eventually(lambda: ready_at(cluster.app("hook-other"), second), "hook-other at the pushed commit")
 
 
-def test_a_push_announced_during_a_reconcile_is_fetched_by_the_next_one(quiet: LocalEnvironment,
-                                                                         controller: Any) -> None:
+def test_a_push_announced_during_a_reconcile_is_fetched_by_the_next_one(
+    quiet: LocalEnvironment, controller: Any
+) -> None:
     """The webhook lands while the app's pass runs (after its fetch): the push must not be lost."""
     env, cluster = quiet, Cluster(quiet.kubeconfig)
     first = env.commit("Add racer", {"racer/cm.yaml": configmap("racer", "hooks", "1")})
@@ -130,8 +147,13 @@ def test_a_push_announced_during_a_reconcile_is_fetched_by_the_next_one(quiet: L
 
     reconciler.run_pass = held
     try:
-        cluster.patch("tether.dev/v1alpha1", "Application", "racer", "default",
-                      {"metadata": {"annotations": {"tether.dev/refresh-requested-at": "race-1"}}})
+        cluster.patch(
+            "tether.dev/v1alpha1",
+            "Application",
+            "racer",
+            "default",
+            {"metadata": {"annotations": {"tether.dev/refresh-requested-at": "race-1"}}},
+        )
         assert in_pass.wait(30), "the refresh pass started"
         second = env.commit("Bump racer", {"racer/cm.yaml": configmap("racer", "hooks", "2")})  # unannounced
         code, answer = post_github(env, push_payload(env, "main", second))

@@ -19,8 +19,9 @@ from tether.kube import Kube, ResourceInfo
 
 GROUP, VERSION, KIND, PLURAL = "tether.dev", "v1alpha1", "Application", "applications"
 API_VERSION = f"{GROUP}/{VERSION}"
-APPLICATION = ResourceInfo(GROUP, VERSION, KIND, PLURAL, True,
-                           frozenset({"create", "delete", "get", "list", "patch", "update", "watch"}))
+APPLICATION = ResourceInfo(
+    GROUP, VERSION, KIND, PLURAL, True, frozenset({"create", "delete", "get", "list", "patch", "update", "watch"})
+)
 EVENT = ResourceInfo("", "v1", "Event", "events", True, frozenset({"list"}))
 
 REFRESH_ANNOTATION = "tether.dev/refresh-requested-at"
@@ -68,17 +69,25 @@ async def events_of(kube: Kube, obj: dict[str, Any], limit: int = 20) -> list[di
     found = []
     for event in await kube.list(EVENT, meta["namespace"]):
         involved = event.get("involvedObject") or {}
-        if involved.get("kind") == KIND and involved.get("name") == meta["name"] \
-                and involved.get("namespace", meta["namespace"]) == meta["namespace"] \
-                and (not involved.get("uid") or not meta.get("uid") or involved["uid"] == meta["uid"]):
+        if (
+            involved.get("kind") == KIND
+            and involved.get("name") == meta["name"]
+            and involved.get("namespace", meta["namespace"]) == meta["namespace"]
+            and (not involved.get("uid") or not meta.get("uid") or involved["uid"] == meta["uid"])
+        ):
             found.append(event)
     found.sort(key=event_time)
     return found[-limit:]
 
 
 def event_time(event: dict[str, Any]) -> str:
-    return (event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp")
-            or (event.get("metadata") or {}).get("creationTimestamp") or "")
+    return (
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("firstTimestamp")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+        or ""
+    )
 
 
 # ------------------------------------------------------------------ create
@@ -104,8 +113,16 @@ class CreateOptions:
 
 def build_application(name: str, namespace: str, options: CreateOptions) -> dict[str, Any]:
     """The Application manifest ``tether app create`` sends; usage errors name the flag at fault."""
-    refs = {k: v for k, v in (("branch", options.branch), ("tag", options.tag), ("semver", options.semver),
-                              ("commit", options.commit)) if v}
+    refs = {
+        k: v
+        for k, v in (
+            ("branch", options.branch),
+            ("tag", options.tag),
+            ("semver", options.semver),
+            ("commit", options.commit),
+        )
+        if v
+    }
     if len(refs) > 1:
         raise UsageError(f"give at most one of --branch, --tag, --semver, --commit (got {', '.join(refs)})")
     if options.commit and not _SHA.match(options.commit):
@@ -119,16 +136,16 @@ def build_application(name: str, namespace: str, options: CreateOptions) -> dict
         source["ref"] = refs
     spec: dict[str, Any] = {"source": source}
     if options.dest_namespace or options.create_namespace:
-        spec["destination"] = {k: v for k, v in (("namespace", options.dest_namespace),
-                                                 ("createNamespace", options.create_namespace)) if v}
+        spec["destination"] = {
+            k: v for k, v in (("namespace", options.dest_namespace), ("createNamespace", options.create_namespace)) if v
+        }
     spec["interval"] = options.interval
     spec["syncPolicy"] = {"automated": options.automated, "prune": options.prune, "selfHeal": options.self_heal}
     if options.service_account:
         spec["serviceAccountName"] = options.service_account
     if options.depends_on:
         spec["dependsOn"] = [parse_dependency(d) for d in options.depends_on]
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "namespace": namespace},
-            "spec": spec}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 
 def parse_dependency(text: str) -> dict[str, str]:
@@ -151,7 +168,7 @@ class SyncOutcome:
 
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    for item in ((obj.get("status") or {}).get("conditions") or []):
+    for item in (obj.get("status") or {}).get("conditions") or []:
         if isinstance(item, dict) and item.get("type") == kind:
             return item
     return {}
@@ -164,8 +181,9 @@ async def request(kube: Kube, name: str, namespace: str, annotation: str) -> str
     return value
 
 
-async def wait_for_sync(kube: Kube, name: str, namespace: str, value: str, timeout: float,
-                        interval: float = 0.5) -> SyncOutcome:
+async def wait_for_sync(
+    kube: Kube, name: str, namespace: str, value: str, timeout: float, interval: float = 0.5
+) -> SyncOutcome:
     """Poll until the controller records ``value`` in status.lastHandledSyncAt, or the timeout passes."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -174,13 +192,23 @@ async def wait_for_sync(kube: Kube, name: str, namespace: str, value: str, timeo
         status = obj.get("status") or {}
         if status.get("lastHandledSyncAt") == value:
             ready = condition(obj, "Ready")
-            return SyncOutcome(True, ready.get("status") == "True", ready.get("reason", ""),
-                               ready.get("message", ""), status.get("lastAppliedRevision", ""))
+            return SyncOutcome(
+                True,
+                ready.get("status") == "True",
+                ready.get("reason", ""),
+                ready.get("message", ""),
+                status.get("lastAppliedRevision", ""),
+            )
         if loop.time() >= deadline:
-            return SyncOutcome(False, False, "Timeout",
-                               f"the controller did not handle the sync request within {timeout:g}s "
-                               f"(status.lastHandledSyncAt is {status.get('lastHandledSyncAt') or 'unset'}; "
-                               "is the controller running and watching this namespace?)", "")
+            return SyncOutcome(
+                False,
+                False,
+                "Timeout",
+                f"the controller did not handle the sync request within {timeout:g}s "
+                f"(status.lastHandledSyncAt is {status.get('lastHandledSyncAt') or 'unset'}; "
+                "is the controller running and watching this namespace?)",
+                "",
+            )
         await asyncio.sleep(min(interval, max(deadline - loop.time(), 0.01)))
 
 
@@ -206,13 +234,15 @@ def default_rollback_revision(obj: dict[str, Any]) -> str:
     current = (obj.get("status") or {}).get("lastAppliedRevision") or ""
     positions = [i for i, h in enumerate(entries) if h["revision"] == current]
     # entries before the newest deployment of the current revision are newer than it: skip them
-    older = entries[positions[0] + 1:] if positions else entries
+    older = entries[positions[0] + 1 :] if positions else entries
     for entry in older:
         if entry.get("result", "Succeeded") == "Succeeded" and entry["revision"] != current:
             return str(entry["revision"])
     meta = obj["metadata"]
-    raise UsageError(f"{where(meta['namespace'], meta['name'])}: no earlier successful revision in status.history "
-                     f"than {current[:12] or '(none applied)'}; name one: tether app rollback {meta['name']} REV")
+    raise UsageError(
+        f"{where(meta['namespace'], meta['name'])}: no earlier successful revision in status.history "
+        f"than {current[:12] or '(none applied)'}; name one: tether app rollback {meta['name']} REV"
+    )
 
 
 def rollback_revision(obj: dict[str, Any], revision: str | None, *, force: bool) -> str:
@@ -226,8 +256,10 @@ def rollback_revision(obj: dict[str, Any], revision: str | None, *, force: bool)
     if force:
         return revision.lower()
     meta = obj["metadata"]
-    raise UsageError(f"{where(meta['namespace'], meta['name'])}: revision {revision} is not in status.history "
-                     "(see: tether app history); pass --force to pin it anyway")
+    raise UsageError(
+        f"{where(meta['namespace'], meta['name'])}: revision {revision} is not in status.history "
+        "(see: tether app history); pass --force to pin it anyway"
+    )
 
 
 def current_user() -> str:

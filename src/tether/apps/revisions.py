@@ -47,8 +47,14 @@ async def render_inputs(kube: Any, obj: dict[str, Any]) -> tuple[dict[str, str],
     return dict(await substitution_variables(kube, app)), await decryption_keys(kube, app)
 
 
-def render_revision(cache: GitCache, mirror: Path, obj: dict[str, Any], revision: str, options: RenderOptions,
-                    decryption_keys: dict[str, str]) -> RenderedRevision:
+def render_revision(
+    cache: GitCache,
+    mirror: Path,
+    obj: dict[str, Any],
+    revision: str,
+    options: RenderOptions,
+    decryption_keys: dict[str, str],
+) -> RenderedRevision:
     from tether.delivery.render import render_tree
     from tether.secrets import Decryptor
 
@@ -57,31 +63,42 @@ def render_revision(cache: GitCache, mirror: Path, obj: dict[str, Any], revision
     resolved = cache.resolve(mirror, url, revision)
     root = cache.export(mirror, url, resolved.commit)
     try:
-        manifests = render_tree(root, "" if path == "." else path, options,
-                                Decryptor.from_key_material(decryption_keys))
+        manifests = render_tree(
+            root, "" if path == "." else path, options, Decryptor.from_key_material(decryption_keys)
+        )
     except SourceError as error:
         raise SourceError(f"{mask_url(url)}@{resolved.commit[:12]}: {error} (spec.source.path)") from None
-    return RenderedRevision(resolved.commit, {m.ref: m.obj for m in manifests if isinstance(m, Manifest)},
-                            tuple(manifests))
+    return RenderedRevision(
+        resolved.commit, {m.ref: m.obj for m in manifests if isinstance(m, Manifest)}, tuple(manifests)
+    )
 
 
-def render_both(obj: dict[str, Any], from_rev: str, to_rev: str, variables: dict[str, str],
-                decryption_keys: dict[str, str], cache_dir: str = "") -> tuple[RenderedRevision, RenderedRevision]:
+def render_both(
+    obj: dict[str, Any],
+    from_rev: str,
+    to_rev: str,
+    variables: dict[str, str],
+    decryption_keys: dict[str, str],
+    cache_dir: str = "",
+) -> tuple[RenderedRevision, RenderedRevision]:
     url = obj["spec"]["source"]["url"]
     cache = GitCache(Path(cache_dir) if cache_dir else None)
     mirror = cache.fetch(url, Credentials.for_url(url))
     options = render_options_for(obj, variables)
-    return (render_revision(cache, mirror, obj, from_rev, options, decryption_keys),
-            render_revision(cache, mirror, obj, to_rev, options, decryption_keys))
+    return (
+        render_revision(cache, mirror, obj, from_rev, options, decryption_keys),
+        render_revision(cache, mirror, obj, to_rev, options, decryption_keys),
+    )
 
 
-def render_current(obj: dict[str, Any], variables: dict[str, str], decryption_keys: dict[str, str],
-                   cache_dir: str = "") -> RenderedRevision:
+def render_current(
+    obj: dict[str, Any], variables: dict[str, str], decryption_keys: dict[str, str], cache_dir: str = ""
+) -> RenderedRevision:
     """The app rendered at the revision the controller last resolved (else the ref's head)."""
     url = obj["spec"]["source"]["url"]
     cache = GitCache(Path(cache_dir) if cache_dir else None)
     mirror = cache.fetch(url, Credentials.for_url(url))
-    revision = ((obj.get("status") or {}).get("sourceRevision") or "")
+    revision = (obj.get("status") or {}).get("sourceRevision") or ""
     if not revision:
         ref = obj["spec"]["source"].get("ref") or {}
         kind = next((k for k in ("commit", "tag", "semver", "branch") if ref.get(k)), "")
@@ -96,9 +113,12 @@ def unified_diff(old: RenderedRevision, new: RenderedRevision) -> str:
         before, after = to_yaml(mask_secret(old.objects.get(ref))), to_yaml(mask_secret(new.objects.get(ref)))
         if before == after:
             continue
-        lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                     fromfile=f"{ref} @ {old.commit[:12]}" if before else "/dev/null",
-                                     tofile=f"{ref} @ {new.commit[:12]}" if after else "/dev/null")
+        lines = difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=f"{ref} @ {old.commit[:12]}" if before else "/dev/null",
+            tofile=f"{ref} @ {new.commit[:12]}" if after else "/dev/null",
+        )
         chunks.append("".join(line if line.endswith("\n") else line + "\n" for line in lines))
     return "".join(chunks)
 
@@ -114,23 +134,25 @@ class RevertResult:
 
 
 def _git(args: list[str], cwd: Path | None, env: dict[str, str], url: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False,
-                          timeout=300)
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=300)
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().replace(url, mask_url(url))
         raise SourceError(f"git {args[0]} in {mask_url(url)} failed: {detail}")
     return done.stdout.strip()
 
 
-def revert_branch(obj: dict[str, Any], revision: str, user: str,
-                  on_step: Callable[[str], None] = lambda _message: None) -> RevertResult:
+def revert_branch(
+    obj: dict[str, Any], revision: str, user: str, on_step: Callable[[str], None] = lambda _message: None
+) -> RevertResult:
     """Clone the app's repository, revert every commit after ``revision`` on its branch (one commit), push."""
     meta, source = obj["metadata"], obj["spec"]["source"]
     ref = source.get("ref") or {}
     if ref and "branch" not in ref:
         kind = next(iter(ref))
-        raise UsageError(f"{meta['namespace']}/{meta['name']} follows {kind} {ref[kind]!r}, not a branch: a revert "
-                         "has nowhere to be pushed; roll back with a pin (tether app rollback NAME REV) instead")
+        raise UsageError(
+            f"{meta['namespace']}/{meta['name']} follows {kind} {ref[kind]!r}, not a branch: a revert "
+            "has nowhere to be pushed; roll back with a pin (tether app rollback NAME REV) instead"
+        )
     url = source["url"]
     env = {**os.environ, **Credentials.for_url(url).git_env(url), "GIT_TERMINAL_PROMPT": "0"}
     with tempfile.TemporaryDirectory(prefix="tether-revert-") as scratch:
@@ -143,24 +165,38 @@ def revert_branch(obj: dict[str, Any], revision: str, user: str,
             full = _git(["rev-parse", "--verify", "--end-of-options", f"{revision}^{{commit}}"], work, env, url)
         except SourceError:
             raise UsageError(f"revision {revision} is not in {mask_url(url)}") from None
-        if subprocess.run(["git", "merge-base", "--is-ancestor", full, "HEAD"], cwd=work, env=env,
-                          check=False).returncode != 0:
+        if (
+            subprocess.run(
+                ["git", "merge-base", "--is-ancestor", full, "HEAD"], cwd=work, env=env, check=False
+            ).returncode
+            != 0
+        ):
             raise UsageError(f"revision {full[:12]} is not an ancestor of branch {branch}: nothing to revert back to")
         reverted = _git(["rev-list", f"{full}..HEAD"], work, env, url).split()
         if not reverted:
             raise UsageError(f"branch {branch} is already at {full[:12]}: nothing to revert")
         on_step(f"reverting {len(reverted)} commit(s) on {branch}")
-        done = subprocess.run(["git", "revert", "--no-edit", "--no-commit", f"{full}..HEAD"], cwd=work, env=env,
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["git", "revert", "--no-edit", "--no-commit", f"{full}..HEAD"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             conflicted = _git(["diff", "--name-only", "--diff-filter=U"], work, env, url).split()
             what = f"conflicts in {', '.join(conflicted)}" if conflicted else (done.stderr or done.stdout).strip()
-            raise SourceError(f"cannot revert {branch} of {mask_url(url)} to {full[:12]}: {what}; nothing was "
-                              "pushed. Revert by hand, or roll back with a pin: tether app rollback "
-                              f"{meta['name']} {full[:12]}")
+            raise SourceError(
+                f"cannot revert {branch} of {mask_url(url)} to {full[:12]}: {what}; nothing was "
+                "pushed. Revert by hand, or roll back with a pin: tether app rollback "
+                f"{meta['name']} {full[:12]}"
+            )
         subjects = _git(["log", "--format=%h %s", f"{full}..HEAD"], work, env, url)
-        message = (f"Revert {branch} to {full[:12]}\n\nRolled back by {user} via tether app rollback --revert "
-                   f"({meta['namespace']}/{meta['name']}). Reverted:\n{subjects}\n")
+        message = (
+            f"Revert {branch} to {full[:12]}\n\nRolled back by {user} via tether app rollback --revert "
+            f"({meta['namespace']}/{meta['name']}). Reverted:\n{subjects}\n"
+        )
         _git(["commit", "--quiet", "--allow-empty", "-m", message], work, env, url)
         on_step(f"pushing {branch}")
         _git(["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], work, env, url)

@@ -72,8 +72,9 @@ def _quantile(values: list[float], q: float) -> float:
 def exact(values: list[float]) -> Distribution:
     if not values:
         return Distribution()
-    return Distribution(len(values), sum(values) / len(values), _quantile(values, 0.5), _quantile(values, 0.9),
-                        max(values))
+    return Distribution(
+        len(values), sum(values) / len(values), _quantile(values, 0.5), _quantile(values, 0.9), max(values)
+    )
 
 
 def _ready(obj: dict[str, Any]) -> dict[str, Any]:
@@ -104,16 +105,20 @@ def from_history(obj: dict[str, Any], now: float | None = None) -> AppStats:
         stats.per_day = len(entries) / days if days > 0 else None
     leads = []
     for entry in entries:
-        committed, applied = parse_time(str(entry.get("committedAt") or "")), parse_time(str(entry.get("deployedAt")
-                                                                                             or ""))
+        committed, applied = (
+            parse_time(str(entry.get("committedAt") or "")),
+            parse_time(str(entry.get("deployedAt") or "")),
+        )
         if entry.get("result") != "Failed" and committed is not None and applied is not None:
             leads.append(max(applied - committed, 0.0))
     stats.lead_time = exact(leads)
     if failed:
         stats.change_failure_rate = failed / len(entries)
     limit = int((obj.get("spec") or {}).get("revisionHistoryLimit") or 10)
-    stats.notes.append(f"the last {limit} deployments at most (spec.revisionHistoryLimit); lead time is commit to "
-                       "applied; failures and time to restore are counted by the controller: use --controller URL")
+    stats.notes.append(
+        f"the last {limit} deployments at most (spec.revisionHistoryLimit); lead time is commit to "
+        "applied; failures and time to restore are counted by the controller: use --controller URL"
+    )
     return _current(stats, obj)
 
 
@@ -129,21 +134,30 @@ def read_metrics(url: str, timeout: float = 10.0) -> str:
             return response.read().decode()
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        raise StatsError(f"--controller {url}: cannot read {target}: {reason} (is the controller running with "
-                         "--listen, and is the URL its address?)") from None
+        raise StatsError(
+            f"--controller {url}: cannot read {target}: {reason} (is the controller running with "
+            "--listen, and is the URL its address?)"
+        ) from None
 
 
 def _histogram(samples: list[tuple[str, dict[str, str], float]], name: str) -> Distribution | None:
-    buckets = sorted(((math.inf if labels["le"] in ("+Inf", "inf") else float(labels["le"]), value)
-                      for sample, labels, value in samples if sample == f"{name}_bucket"), key=lambda b: b[0])
+    buckets = sorted(
+        (
+            (math.inf if labels["le"] in ("+Inf", "inf") else float(labels["le"]), value)
+            for sample, labels, value in samples
+            if sample == f"{name}_bucket"
+        ),
+        key=lambda b: b[0],
+    )
     count = next((v for s, _labels, v in samples if s == f"{name}_count"), None)
     total = next((v for s, _labels, v in samples if s == f"{name}_sum"), None)
     if count is None:
         return None
     if not count:
         return Distribution()
-    return Distribution(int(count), (total or 0.0) / count, _bucket_quantile(buckets, 0.5),
-                        _bucket_quantile(buckets, 0.9))
+    return Distribution(
+        int(count), (total or 0.0) / count, _bucket_quantile(buckets, 0.5), _bucket_quantile(buckets, 0.9)
+    )
 
 
 def _bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
@@ -182,8 +196,10 @@ def from_metrics(text: str, namespace: str, name: str, source: str, obj: dict[st
     stats.time_to_restore = _histogram(samples, "tether_time_to_restore_seconds") or Distribution()
     stats.notes.append("counted since the controller started; quantiles are estimated from histogram buckets")
     if not samples:
-        stats.notes.append(f"the controller has no delivery series for {namespace}/{name} (no deployment since it "
-                           "started, or another controller reconciles it)")
+        stats.notes.append(
+            f"the controller has no delivery series for {namespace}/{name} (no deployment since it "
+            "started, or another controller reconciles it)"
+        )
     return _current(stats, obj) if obj is not None else stats
 
 
@@ -217,19 +233,23 @@ def to_text(stats: AppStats) -> str:
         rate = f"{stats.change_failure_rate:.0%} ({stats.failed or 0} of {stats.deployments})"
     else:
         rate = "not recorded here (use --controller URL)" if stats.failed is None else "no deployments yet"
-    counts = f"{stats.succeeded} applied" if stats.failed is None else \
-        f"{stats.succeeded} succeeded, {stats.failed} failed"
+    counts = (
+        f"{stats.succeeded} applied" if stats.failed is None else f"{stats.succeeded} succeeded, {stats.failed} failed"
+    )
     frequency = f", {stats.per_day:.2g} a day" if stats.per_day is not None else ""
     rows = [
-        ("deployments", f"{stats.deployments} ({counts}){frequency}" + (f" since {stats.since}" if stats.since
-                                                                          else "")),
+        (
+            "deployments",
+            f"{stats.deployments} ({counts}){frequency}" + (f" since {stats.since}" if stats.since else ""),
+        ),
         ("lead time", _distribution(stats.lead_time, "deployments")),
         ("change failure rate", rate),
         ("time to restore", _distribution(stats.time_to_restore, "restores")),
     ]
     if stats.ready:
-        rows.append(("ready now", stats.ready + (f", failing since {stats.failing_since}"
-                                                  if stats.failing_since else "")))
+        rows.append(
+            ("ready now", stats.ready + (f", failing since {stats.failing_since}" if stats.failing_since else ""))
+        )
     lines = [f"{stats.namespace}/{stats.name} (from {stats.source})"]
     lines += [f"  {label:<20} {value}" for label, value in rows]
     lines += [f"  note: {note}" for note in stats.notes]

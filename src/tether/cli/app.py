@@ -59,8 +59,19 @@ from tether.cli import render as _render_cli  # noqa: E402
 from tether.cli import sandbox as _sandbox  # noqa: E402
 from tether.cli import secrets as _secrets  # noqa: E402
 
-for _group in (_apps, _controller, _dashboard, _demo, _image, _install, _preview, _push, _render_cli, _sandbox,
-               _secrets):
+for _group in (
+    _apps,
+    _controller,
+    _dashboard,
+    _demo,
+    _image,
+    _install,
+    _preview,
+    _push,
+    _render_cli,
+    _sandbox,
+    _secrets,
+):
     _group.register(app)
 
 

@@ -98,14 +98,20 @@ def list_rows(items: list[dict[str, Any]], *, all_namespaces: bool, wide: bool) 
         meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
         source = spec.get("source") or {}
         row = ([meta.get("namespace", "")] if all_namespaces else []) + [
-            meta["name"], mask_url(source.get("url", "")), short(status.get("lastAppliedRevision")),
+            meta["name"],
+            mask_url(source.get("url", "")),
+            short(status.get("lastAppliedRevision")),
             (status.get("sync") or {}).get("status") or "Unknown",
-            (status.get("health") or {}).get("status") or "Unknown", age(meta.get("creationTimestamp")),
+            (status.get("health") or {}).get("status") or "Unknown",
+            age(meta.get("creationTimestamp")),
         ]
         if wide:
             last = deployed(obj)
-            row += [source.get("path", "."), age(last.get("deployedAt")) if last.get("deployedAt") else "-",
-                    last.get("author") or "-"]
+            row += [
+                source.get("path", "."),
+                age(last.get("deployedAt")) if last.get("deployedAt") else "-",
+                last.get("author") or "-",
+            ]
         rows.append(row)
     return headers, rows
 
@@ -116,11 +122,20 @@ def history_rows(obj: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for entry in history(obj):
         counts = entry.get("objects") or {}
-        marks = ("current" if entry["revision"] == applied else "") + \
-                (" pinned" if pinned and entry["revision"].startswith(pinned) else "")
-        rows.append([short(entry["revision"]), entry.get("result", "Succeeded"), entry.get("deployedAt") or "-",
-                     entry.get("author") or "-", entry.get("subject") or "-",
-                     " ".join(f"{k}={v}" for k, v in counts.items() if v) or "-", marks.strip() or "-"])
+        marks = ("current" if entry["revision"] == applied else "") + (
+            " pinned" if pinned and entry["revision"].startswith(pinned) else ""
+        )
+        rows.append(
+            [
+                short(entry["revision"]),
+                entry.get("result", "Succeeded"),
+                entry.get("deployedAt") or "-",
+                entry.get("author") or "-",
+                entry.get("subject") or "-",
+                " ".join(f"{k}={v}" for k, v in counts.items() if v) or "-",
+                marks.strip() or "-",
+            ]
+        )
     return ["REVISION", "RESULT", "DEPLOYED", "AUTHOR", "SUBJECT", "OBJECTS", ""], rows
 
 
@@ -128,18 +143,35 @@ def describe_text(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
     meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
     source, policy = spec.get("source") or {}, spec.get("syncPolicy") or {}
     destination = spec.get("destination") or {}
-    lines = [f"Name:          {meta['name']}", f"Namespace:     {meta.get('namespace', '')}",
-             f"Created:       {meta.get('creationTimestamp', '-')} ({age(meta.get('creationTimestamp'))} ago)"]
+    lines = [
+        f"Name:          {meta['name']}",
+        f"Namespace:     {meta.get('namespace', '')}",
+        f"Created:       {meta.get('creationTimestamp', '-')} ({age(meta.get('creationTimestamp'))} ago)",
+    ]
     if meta.get("deletionTimestamp"):
         lines.append(f"Deleting:      since {meta['deletionTimestamp']}")
     if meta.get("finalizers"):
         lines.append(f"Finalizers:    {', '.join(meta['finalizers'])}")
-    lines += ["Source:", f"  URL:         {mask_url(source.get('url', ''))}", f"  Ref:         {ref_text(spec)}",
-              f"  Path:        {source.get('path', '.')}"]
-    lines += ["Destination:", f"  Namespace:   {destination.get('namespace') or '(as rendered)'}"
-              + (" (created when missing)" if destination.get("createNamespace") else "")]
-    flags = [name for name, on in (("automated", policy.get("automated", True)), ("prune", policy.get("prune")),
-                                   ("self-heal", policy.get("selfHeal"))) if on]
+    lines += [
+        "Source:",
+        f"  URL:         {mask_url(source.get('url', ''))}",
+        f"  Ref:         {ref_text(spec)}",
+        f"  Path:        {source.get('path', '.')}",
+    ]
+    lines += [
+        "Destination:",
+        f"  Namespace:   {destination.get('namespace') or '(as rendered)'}"
+        + (" (created when missing)" if destination.get("createNamespace") else ""),
+    ]
+    flags = [
+        name
+        for name, on in (
+            ("automated", policy.get("automated", True)),
+            ("prune", policy.get("prune")),
+            ("self-heal", policy.get("selfHeal")),
+        )
+        if on
+    ]
     lines += [f"Sync Policy:   {', '.join(flags) or 'manual'} every {spec.get('interval', '1m')}"]
     if spec.get("serviceAccountName"):
         lines.append(f"Applies As:    ServiceAccount {spec['serviceAccountName']}")
@@ -150,29 +182,53 @@ def describe_text(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
         lines.append("Suspended:     yes (nothing is fetched, applied or pruned)")
     if spec.get("pin"):
         lines.append(f"Pinned:        {spec['pin'].get('revision')} ({spec['pin'].get('reason') or 'no reason given'})")
-    lines += ["Status:", f"  Source Revision:  {status.get('sourceRevision') or '-'}",
-              f"  Applied Revision: {status.get('lastAppliedRevision') or '-'}",
-              f"  Sync:             {(status.get('sync') or {}).get('status') or 'Unknown'}",
-              f"  Health:           {(status.get('health') or {}).get('status') or 'Unknown'}"
-              + (f" ({status['health']['message']})" if (status.get("health") or {}).get("message") else ""),
-              f"  Objects:          {(status.get('inventory') or {}).get('count', 0)}"]
+    lines += [
+        "Status:",
+        f"  Source Revision:  {status.get('sourceRevision') or '-'}",
+        f"  Applied Revision: {status.get('lastAppliedRevision') or '-'}",
+        f"  Sync:             {(status.get('sync') or {}).get('status') or 'Unknown'}",
+        f"  Health:           {(status.get('health') or {}).get('status') or 'Unknown'}"
+        + (f" ({status['health']['message']})" if (status.get("health") or {}).get("message") else ""),
+        f"  Objects:          {(status.get('inventory') or {}).get('count', 0)}",
+    ]
     lines.append("Conditions:")
     present = [condition(obj, kind) for kind in CONDITION_TYPES if condition(obj, kind)]
     present += [c for c in status.get("conditions") or [] if c.get("type") not in CONDITION_TYPES]
-    lines += [f"  {c.get('type', ''):<12} {c.get('status', ''):<8} {c.get('reason', '') or '-':<22} "
-              f"{c.get('message', '')}".rstrip() for c in present] or ["  <none>"]
+    lines += [
+        f"  {c.get('type', ''):<12} {c.get('status', ''):<8} {c.get('reason', '') or '-':<22} "
+        f"{c.get('message', '')}".rstrip()
+        for c in present
+    ] or ["  <none>"]
     lines.append("Drift:")
-    lines += [f"  {d.get('object')}: {', '.join(d.get('fields') or []) or '(whole object)'}"
-              + (f" by {d['manager']}" if d.get("manager") else "") + (f" at {d['time']}" if d.get("time") else "")
-              for d in status.get("drift") or []] or ["  <none>"]
+    lines += [
+        f"  {d.get('object')}: {', '.join(d.get('fields') or []) or '(whole object)'}"
+        + (f" by {d['manager']}" if d.get("manager") else "")
+        + (f" at {d['time']}" if d.get("time") else "")
+        for d in status.get("drift") or []
+    ] or ["  <none>"]
     lines.append("History:")
-    lines += [f"  {short(h['revision'])}  {h.get('result', 'Succeeded'):<9} {h.get('deployedAt') or '-':<20} "
-              f"{h.get('author') or '-'}: {h.get('subject') or ''}".rstrip() for h in history(obj)] or ["  <none>"]
+    lines += [
+        f"  {short(h['revision'])}  {h.get('result', 'Succeeded'):<9} {h.get('deployedAt') or '-':<20} "
+        f"{h.get('author') or '-'}: {h.get('subject') or ''}".rstrip()
+        for h in history(obj)
+    ] or ["  <none>"]
     lines.append("Events:")
-    lines += [f"  {e.get('type', 'Normal'):<8} {e.get('reason', ''):<20} {age(event_time(e)):>5} ago  "
-              f"{e.get('message', '')}" for e in events] or ["  <none>"]
+    lines += [
+        f"  {e.get('type', 'Normal'):<8} {e.get('reason', ''):<20} {age(event_time(e)):>5} ago  {e.get('message', '')}"
+        for e in events
+    ] or ["  <none>"]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["OUTPUTS", "age", "as_list", "check_output", "describe_text", "dump", "history_rows", "list_rows",
-           "print_table", "short"]
+__all__ = [
+    "OUTPUTS",
+    "age",
+    "as_list",
+    "check_output",
+    "describe_text",
+    "dump",
+    "history_rows",
+    "list_rows",
+    "print_table",
+    "short",
+]

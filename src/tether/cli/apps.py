@@ -31,16 +31,18 @@ from tether.kube import Kube, NotFound
 T = TypeVar("T")
 
 group = typer.Typer(
-    name="app", no_args_is_help=True, add_completion=False,
+    name="app",
+    no_args_is_help=True,
+    add_completion=False,
     help="Inspect and operate Applications (applications.tether.dev).\n\nExit codes: 0 success; 1 sync --wait "
-         "ended without the Application Ready or timed out, or diff found differences; 2 any error."
-         "\n\nExample:\n\n    tether app list -A")
+    "ended without the Application Ready or timed out, or diff found differences; 2 any error."
+    "\n\nExample:\n\n    tether app list -A",
+)
 
 NameArg = Annotated[str, typer.Argument(help="Application name.")]
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's).")]
 AllNamespacesOpt = Annotated[bool, typer.Option("--all-namespaces", "-A", help="Applications of every namespace.")]
-KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE",
-                                                  help="Path to the kubeconfig file.")]
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE", help="Path to the kubeconfig file.")]
 ContextOpt = Annotated[str | None, typer.Option("--context", metavar="TEXT", help="Kubeconfig context to use.")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table, wide, json or yaml.")]
 
@@ -72,8 +74,13 @@ def _emit(data: Any, output: str) -> None:
 
 
 @group.command("list")
-def list_command(namespace: NamespaceOpt = None, all_namespaces: AllNamespacesOpt = False, output: OutputOpt = "table",
-                 kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
+def list_command(
+    namespace: NamespaceOpt = None,
+    all_namespaces: AllNamespacesOpt = False,
+    output: OutputOpt = "table",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
     """List Applications: source, applied revision, sync and health.
 
     Example:
@@ -95,8 +102,13 @@ def list_command(namespace: NamespaceOpt = None, all_namespaces: AllNamespacesOp
 
 
 @group.command("get")
-def get_command(name: NameArg, namespace: NamespaceOpt = None, output: OutputOpt = "table",
-                kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
+def get_command(
+    name: NameArg,
+    namespace: NamespaceOpt = None,
+    output: OutputOpt = "table",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
     """Show one Application (a table row, or the whole object with -o json|yaml).
 
     Example:
@@ -112,14 +124,16 @@ def get_command(name: NameArg, namespace: NamespaceOpt = None, output: OutputOpt
 
 
 @group.command("describe")
-def describe_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
-                     context: ContextOpt = None) -> None:
+def describe_command(
+    name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None
+) -> None:
     """Spec summary, conditions, drift, history and recent events of one Application.
 
     Example:
 
         tether app describe web -n shop
     """
+
     async def work(kube: Kube, ns: str) -> str:
         obj = await ops.get_app(kube, name, ns)
         return describe_text(obj, await ops.events_of(kube, obj))
@@ -137,20 +151,25 @@ def create_command(
     semver: Annotated[str, typer.Option("--semver", help="Deploy the highest tag in this semver range.")] = "",
     commit: Annotated[str, typer.Option("--commit", help="Deploy this commit SHA.")] = "",
     dest_namespace: Annotated[str, typer.Option("--dest-namespace", help="Namespace for objects without one.")] = "",
-    create_namespace: Annotated[bool, typer.Option("--create-namespace", help="Create the destination namespace.")]
-    = False,
-    no_auto: Annotated[bool, typer.Option("--no-auto", help="Only detect changes; apply on `tether app sync`.")]
-    = False,
+    create_namespace: Annotated[
+        bool, typer.Option("--create-namespace", help="Create the destination namespace.")
+    ] = False,
+    no_auto: Annotated[
+        bool, typer.Option("--no-auto", help="Only detect changes; apply on `tether app sync`.")
+    ] = False,
     prune: Annotated[bool, typer.Option("--prune", help="Delete objects no longer rendered.")] = False,
     self_heal: Annotated[bool, typer.Option("--self-heal", help="Undo changes made in the cluster.")] = False,
-    interval: Annotated[str, typer.Option("--interval", help="How often to check Git and drift (Go duration).")]
-    = "1m",
+    interval: Annotated[str, typer.Option("--interval", help="How often to check Git and drift (Go duration).")] = "1m",
     service_account: Annotated[str, typer.Option("--service-account", help="Apply as this ServiceAccount.")] = "",
-    depends_on: Annotated[list[str] | None, typer.Option("--depends-on", help="NS/NAME of an Application that must "
-                                                         "be Ready first (repeatable).")] = None,
+    depends_on: Annotated[
+        list[str] | None,
+        typer.Option("--depends-on", help="NS/NAME of an Application that must be Ready first (repeatable)."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the Application instead of creating it.")] = False,
     output: Annotated[str, typer.Option("--output", "-o", help="With --dry-run: yaml or json.")] = "yaml",
-    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Create an Application (with --dry-run: print it).
 
@@ -159,10 +178,22 @@ def create_command(
         tether app create web -n shop --url https://git.example.com/apps.git --path apps/web --branch main
     """
     check_output(output, ("yaml", "json"))
-    options = ops.CreateOptions(url=url, path=path, branch=branch, tag=tag, semver=semver, commit=commit,
-                                dest_namespace=dest_namespace, create_namespace=create_namespace,
-                                automated=not no_auto, prune=prune, self_heal=self_heal, interval=interval,
-                                service_account=service_account, depends_on=list(depends_on or []))
+    options = ops.CreateOptions(
+        url=url,
+        path=path,
+        branch=branch,
+        tag=tag,
+        semver=semver,
+        commit=commit,
+        dest_namespace=dest_namespace,
+        create_namespace=create_namespace,
+        automated=not no_auto,
+        prune=prune,
+        self_heal=self_heal,
+        interval=interval,
+        service_account=service_account,
+        depends_on=list(depends_on or []),
+    )
     if dry_run:
         _emit(ops.build_application(name, namespace or "default", options), output)
         return
@@ -171,8 +202,10 @@ def create_command(
         return await kube.create(ops.APPLICATION, ops.build_application(name, ns, options))
 
     created = Target(kubeconfig, context, namespace).run(work)
-    typer.echo(f"application.{ops.API_VERSION.split('/')[0]}/{created['metadata']['name']} created "
-               f"in namespace {created['metadata']['namespace']}")
+    typer.echo(
+        f"application.{ops.API_VERSION.split('/')[0]}/{created['metadata']['name']} created "
+        f"in namespace {created['metadata']['namespace']}"
+    )
 
 
 @group.command("sync")
@@ -180,7 +213,9 @@ def sync_command(
     name: NameArg,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the controller handled the request.")] = False,
     timeout: Annotated[str, typer.Option("--timeout", help="With --wait: how long to wait (90s, 5m).")] = "5m",
-    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Fetch and apply now, even when automated sync is off. With --wait: exit 1 unless it ends Ready.
 
@@ -210,8 +245,9 @@ def sync_command(
 
 
 @group.command("refresh")
-def refresh_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
-                    context: ContextOpt = None) -> None:
+def refresh_command(
+    name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None
+) -> None:
     """Fetch Git now and re-plan (applies only when automated sync is on).
 
     Example:
@@ -219,13 +255,19 @@ def refresh_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: K
         tether app refresh web -n shop
     """
     value = Target(kubeconfig, context, namespace).run(
-        lambda kube, ns: ops.request(kube, name, ns, ops.REFRESH_ANNOTATION))
+        lambda kube, ns: ops.request(kube, name, ns, ops.REFRESH_ANNOTATION)
+    )
     typer.echo(f"refresh requested for {name} ({ops.REFRESH_ANNOTATION}={value})")
 
 
 @group.command("history")
-def history_command(name: NameArg, namespace: NamespaceOpt = None, output: OutputOpt = "table",
-                    kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
+def history_command(
+    name: NameArg,
+    namespace: NamespaceOpt = None,
+    output: OutputOpt = "table",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
     """Deployed revisions, newest first.
 
     Example:
@@ -245,10 +287,18 @@ def history_command(name: NameArg, namespace: NamespaceOpt = None, output: Outpu
 @group.command("stats")
 def stats_command(
     name: NameArg,
-    controller: Annotated[str, typer.Option("--controller", metavar="URL", help="Read the controller's /metrics "
-                                            "(all four figures since it started) instead of status.history.")] = "",
+    controller: Annotated[
+        str,
+        typer.Option(
+            "--controller",
+            metavar="URL",
+            help="Read the controller's /metrics (all four figures since it started) instead of status.history.",
+        ),
+    ] = "",
     output: Annotated[str, typer.Option("--output", "-o", help="text, json or yaml.")] = "text",
-    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Delivery figures: deployments, lead time, change failure rate, time to restore.
 
@@ -277,12 +327,24 @@ def stats_command(
 @group.command("rollback")
 def rollback_command(
     name: NameArg,
-    revision: Annotated[str | None, typer.Argument(help="Revision (full or short SHA from `tether app history`); "
-                                                   "default: the previous successful one.")] = None,
+    revision: Annotated[
+        str | None,
+        typer.Argument(
+            help="Revision (full or short SHA from `tether app history`); default: the previous successful one."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Pin a revision that is not in the history.")] = False,
-    revert: Annotated[bool, typer.Option("--revert", help="Instead of pinning: revert every later commit on the "
-                                         "source branch and push (Git credentials from TETHER_GIT_*).")] = False,
-    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+    revert: Annotated[
+        bool,
+        typer.Option(
+            "--revert",
+            help="Instead of pinning: revert every later commit on the "
+            "source branch and push (Git credentials from TETHER_GIT_*).",
+        ),
+    ] = False,
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Roll back by pinning an earlier revision (undo with `tether app unpin`), or by a Git revert.
 
@@ -294,8 +356,9 @@ def rollback_command(
     target = Target(kubeconfig, context, namespace)
     if revert:
         if not revision:
-            raise UsageError("rollback --revert needs the revision to go back to: "
-                             "tether app rollback NAME REV --revert")
+            raise UsageError(
+                "rollback --revert needs the revision to go back to: tether app rollback NAME REV --revert"
+            )
         _revert(target, name, revision, user)
         return
 
@@ -313,24 +376,32 @@ def _revert(target: Target, name: str, revision: str, user: str) -> None:
     from tether.apps.revisions import revert_branch
 
     obj = target.run(lambda kube, ns: ops.get_app(kube, name, ns))
-    result = revert_branch(obj, ops.match_revision(ops.history(obj), revision) or revision, user,
-                           on_step=lambda message: typer.echo(message, err=True))
+    result = revert_branch(
+        obj,
+        ops.match_revision(ops.history(obj), revision) or revision,
+        user,
+        on_step=lambda message: typer.echo(message, err=True),
+    )
     target.run(lambda kube, ns: ops.request(kube, name, ns, ops.REFRESH_ANNOTATION))
-    typer.echo(f"reverted {len(result.reverted)} commit(s) on {result.branch}; new head {result.new_head[:12]} "
-               "pushed and a refresh requested")
+    typer.echo(
+        f"reverted {len(result.reverted)} commit(s) on {result.branch}; new head {result.new_head[:12]} "
+        "pushed and a refresh requested"
+    )
     if (obj.get("spec") or {}).get("pin"):
         typer.echo(f"note: {name} is pinned; it stays on the pinned revision until: tether app unpin {name}", err=True)
 
 
-def _set_spec(name: str, patch: dict[str, Any], done: str, namespace: str | None, kubeconfig: str | None,
-              context: str | None) -> None:
+def _set_spec(
+    name: str, patch: dict[str, Any], done: str, namespace: str | None, kubeconfig: str | None, context: str | None
+) -> None:
     Target(kubeconfig, context, namespace).run(lambda kube, ns: ops.patch_app(kube, name, ns, {"spec": patch}))
     typer.echo(f"{name} {done}")
 
 
 @group.command("unpin")
-def unpin_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
-                  context: ContextOpt = None) -> None:
+def unpin_command(
+    name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None
+) -> None:
     """Remove spec.pin: follow the source ref again.
 
     Example:
@@ -341,8 +412,9 @@ def unpin_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: Kub
 
 
 @group.command("suspend")
-def suspend_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
-                    context: ContextOpt = None) -> None:
+def suspend_command(
+    name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None
+) -> None:
     """Stop reconciling (nothing is fetched, applied or pruned) until resumed.
 
     Example:
@@ -353,8 +425,9 @@ def suspend_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: K
 
 
 @group.command("resume")
-def resume_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
-                   context: ContextOpt = None) -> None:
+def resume_command(
+    name: NameArg, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None
+) -> None:
     """Reconcile again after suspend.
 
     Example:
@@ -367,9 +440,12 @@ def resume_command(name: NameArg, namespace: NamespaceOpt = None, kubeconfig: Ku
 @group.command("delete")
 def delete_command(
     name: NameArg,
-    cascade: Annotated[bool, typer.Option("--cascade", help="Have the controller delete the app's objects first.")]
-    = False,
-    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+    cascade: Annotated[
+        bool, typer.Option("--cascade", help="Have the controller delete the app's objects first.")
+    ] = False,
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Delete an Application. Its objects stay in the cluster unless --cascade is given.
 
@@ -377,22 +453,34 @@ def delete_command(
 
         tether app delete web -n shop --cascade
     """
+
     async def work(kube: Kube, ns: str) -> list[str]:
         obj = await ops.get_app(kube, name, ns)
         finalizers = list(obj["metadata"].get("finalizers") or [])
         if cascade and ops.CASCADE_FINALIZER not in finalizers:
             # the whole list goes in a merge patch; resourceVersion makes a concurrent change a conflict
-            await kube.patch(ops.APPLICATION, name, ns, {"metadata": {
-                "finalizers": [*finalizers, ops.CASCADE_FINALIZER],
-                "resourceVersion": obj["metadata"]["resourceVersion"]}}, field_manager=ops.FIELD_MANAGER)
+            await kube.patch(
+                ops.APPLICATION,
+                name,
+                ns,
+                {
+                    "metadata": {
+                        "finalizers": [*finalizers, ops.CASCADE_FINALIZER],
+                        "resourceVersion": obj["metadata"]["resourceVersion"],
+                    }
+                },
+                field_manager=ops.FIELD_MANAGER,
+            )
             finalizers.append(ops.CASCADE_FINALIZER)
         await kube.delete(ops.APPLICATION, name, ns)
         return finalizers
 
     finalizers = Target(kubeconfig, context, namespace).run(work)
     if ops.CASCADE_FINALIZER in finalizers:
-        typer.echo(f"{name} deletion requested: the controller deletes its objects, then removes the "
-                   f"{ops.CASCADE_FINALIZER} finalizer")
+        typer.echo(
+            f"{name} deletion requested: the controller deletes its objects, then removes the "
+            f"{ops.CASCADE_FINALIZER} finalizer"
+        )
     else:
         typer.echo(f"{name} deleted (its objects were left in the cluster)")
 
@@ -403,7 +491,9 @@ def diff_command(
     from_rev: Annotated[str, typer.Option("--from", help="Old revision: SHA, tag or branch.")] = "",
     to_rev: Annotated[str, typer.Option("--to", help="New revision: SHA, tag or branch.")] = "",
     cache_dir: Annotated[str, typer.Option("--cache-dir", help="Git mirror cache (default: the user cache).")] = "",
-    namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Diff the cluster against Git, or two revisions (--from/--to). Exit 0 same, 1 different, 2 error.
 
@@ -445,8 +535,14 @@ def _live_diff(target: Target, obj: dict[str, Any], rendered: Any) -> None:
     destination = ((obj.get("spec") or {}).get("destination") or {}).get("namespace") or meta["namespace"]
 
     async def work(kube: Kube, _ns: str) -> Any:
-        return await plan_app(kube, list(rendered.manifests), AppIdentity(meta["namespace"], meta["name"]),
-                              exact=True, validate=False, default_namespace=destination)
+        return await plan_app(
+            kube,
+            list(rendered.manifests),
+            AppIdentity(meta["namespace"], meta["name"]),
+            exact=True,
+            validate=False,
+            default_namespace=destination,
+        )
 
     plan = target.run(work)
     typer.echo(plan.render_text(color=sys.stdout.isatty()), nl=False)

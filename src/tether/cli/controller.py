@@ -15,8 +15,12 @@ from tether.errors import UsageError
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(),
-                 "logger": record.name, "message": record.getMessage()}
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
         return json.dumps(entry)
@@ -26,8 +30,11 @@ def configure_logging(log_format: str, level: str) -> None:
     if log_format not in ("text", "json"):
         raise UsageError(f"--log-format must be text or json (got {log_format!r})")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if log_format == "json"
-                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        _JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger("tether")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -36,25 +43,40 @@ def configure_logging(log_format: str, level: str) -> None:
 def controller_command(
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE", help="Kubeconfig file.")] = None,
     context: Annotated[str | None, typer.Option("--context", metavar="TEXT", help="Kubeconfig context.")] = None,
-    namespace: Annotated[list[str] | None, typer.Option(
-        "--namespace", "-n", metavar="TEXT", help="Watch Applications in this namespace (repeatable).")] = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", metavar="TEXT", help="Watch Applications in this namespace (repeatable)."),
+    ] = None,
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace.")] = False,
-    listen: Annotated[str, typer.Option("--listen", metavar="HOST:PORT",
-                                        help="Serve /metrics, /healthz, /readyz and /hooks/* here.")] = "",
+    listen: Annotated[
+        str, typer.Option("--listen", metavar="HOST:PORT", help="Serve /metrics, /healthz, /readyz and /hooks/* here.")
+    ] = "",
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Apps reconciled at once.")] = 4,
     leader_elect: Annotated[bool, typer.Option("--leader-elect", help="Run only while holding the Lease.")] = False,
     lease_namespace: Annotated[str, typer.Option("--lease-namespace", metavar="TEXT")] = "tether-system",
-    webhook_secret: Annotated[str, typer.Option("--webhook-secret", metavar="NAMESPACE/NAME",
-                                                help="Secret with the webhook secrets (keys github, gitlab, ...).")]
-    = "",
+    webhook_secret: Annotated[
+        str,
+        typer.Option(
+            "--webhook-secret",
+            metavar="NAMESPACE/NAME",
+            help="Secret with the webhook secrets (keys github, gitlab, ...).",
+        ),
+    ] = "",
     cache_dir: Annotated[str, typer.Option("--cache-dir", metavar="DIRECTORY", help="Git mirror cache.")] = "",
     log_format: Annotated[str, typer.Option("--log-format", metavar="text|json")] = "text",
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL")] = "info",
     no_install: Annotated[bool, typer.Option("--no-install-crd", help="Do not install/upgrade the CRD.")] = False,
-    images: Annotated[bool, typer.Option("--images", help="Also run image automation (ImageRepository, "
-                                         "ImagePolicy, ImageUpdate; POST /hooks/registry).")] = False,
-    dashboard: Annotated[str, typer.Option("--dashboard", metavar="HOST:PORT",
-                                           help="Also serve the web dashboard here (sign-in by token).")] = "",
+    images: Annotated[
+        bool,
+        typer.Option(
+            "--images",
+            help="Also run image automation (ImageRepository, ImagePolicy, ImageUpdate; POST /hooks/registry).",
+        ),
+    ] = False,
+    dashboard: Annotated[
+        str,
+        typer.Option("--dashboard", metavar="HOST:PORT", help="Also serve the web dashboard here (sign-in by token)."),
+    ] = "",
 ) -> None:
     """Run the pull-mode controller until stopped (SIGTERM/SIGINT finish in-flight work).
 
@@ -69,11 +91,17 @@ def controller_command(
     if all_namespaces and namespace:
         raise UsageError("give --namespace or --all-namespaces, not both")
     configure_logging(log_format, log_level)
-    options = ControllerOptions(namespaces=tuple(namespace or ()), concurrency=concurrency, listen=listen,
-                                leader_elect=leader_elect, lease_namespace=lease_namespace,
-                                install_crd=not no_install, cache_dir=cache_dir, webhook_secret=webhook_secret,
-                                companions=(_image_automation(namespace or (), webhook_secret, cache_dir),) if images
-                                else ())
+    options = ControllerOptions(
+        namespaces=tuple(namespace or ()),
+        concurrency=concurrency,
+        listen=listen,
+        leader_elect=leader_elect,
+        lease_namespace=lease_namespace,
+        install_crd=not no_install,
+        cache_dir=cache_dir,
+        webhook_secret=webhook_secret,
+        companions=(_image_automation(namespace or (), webhook_secret, cache_dir),) if images else (),
+    )
 
     async def run() -> None:
         kube = await Kube.connect(kubeconfig=kubeconfig, context=context)
@@ -108,8 +136,12 @@ def _image_automation(namespaces: Any, webhook_secret: str, cache_dir: str) -> A
     def make(kube: Any) -> Any:
         from tether.images import ImageAutomation
 
-        return ImageAutomation(kube, namespaces=namespaces, webhook_secret=webhook_secret,
-                               work_dir=Path(cache_dir) / "images" if cache_dir else None)
+        return ImageAutomation(
+            kube,
+            namespaces=namespaces,
+            webhook_secret=webhook_secret,
+            work_dir=Path(cache_dir) / "images" if cache_dir else None,
+        )
 
     return make
 

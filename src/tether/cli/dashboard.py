@@ -20,11 +20,16 @@ def parse_listen(listen: str, flag: str = "--listen") -> tuple[str, int]:
 def dashboard_command(
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE", help="Kubeconfig file.")] = None,
     context: Annotated[str | None, typer.Option("--context", metavar="TEXT", help="Kubeconfig context.")] = None,
-    listen: Annotated[str, typer.Option("--listen", metavar="HOST:PORT", help="Serve the dashboard here.")]
-    = "127.0.0.1:8081",
+    listen: Annotated[
+        str, typer.Option("--listen", metavar="HOST:PORT", help="Serve the dashboard here.")
+    ] = "127.0.0.1:8081",
     cache_dir: Annotated[str, typer.Option("--cache-dir", metavar="DIRECTORY", help="Git mirrors for diffs.")] = "",
-    no_local_sign_in: Annotated[bool, typer.Option(
-        "--no-local-sign-in", help="Do not print a sign-in link acting with the kubeconfig's credentials.")] = False,
+    no_local_sign_in: Annotated[
+        bool,
+        typer.Option(
+            "--no-local-sign-in", help="Do not print a sign-in link acting with the kubeconfig's credentials."
+        ),
+    ] = False,
 ) -> None:
     """Serve the web dashboard: apps, resource trees, diffs, history and actions.
 

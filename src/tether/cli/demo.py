@@ -17,10 +17,13 @@ import typer
 
 
 def demo_command(
-    tour: Annotated[bool, typer.Option("--tour", help="Run the tour unattended; exit 0 only if every step held.")]
-    = False,
-    data: Annotated[Path | None, typer.Option("--data", metavar="DIRECTORY",
-                                              help="Keep state here (default: a temporary directory).")] = None,
+    tour: Annotated[
+        bool, typer.Option("--tour", help="Run the tour unattended; exit 0 only if every step held.")
+    ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", metavar="DIRECTORY", help="Keep state here (default: a temporary directory)."),
+    ] = None,
 ) -> None:
     """Run the GitOps loop locally: sandbox, Git server, controller and an example app.
 

@@ -28,8 +28,12 @@ from tether.sandbox.git_server import GitServer
 from tether.sandbox.server import SandboxConfig, SandboxThread
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "demo"
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Dana Developer", "GIT_AUTHOR_EMAIL": "dana@example.com",
-                "GIT_COMMITTER_NAME": "Dana Developer", "GIT_COMMITTER_EMAIL": "dana@example.com"}
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Dana Developer",
+    "GIT_AUTHOR_EMAIL": "dana@example.com",
+    "GIT_COMMITTER_NAME": "Dana Developer",
+    "GIT_COMMITTER_EMAIL": "dana@example.com",
+}
 
 
 def free_port() -> int:
@@ -69,8 +73,14 @@ class LocalEnvironment:
 
         self.directory.mkdir(parents=True, exist_ok=True)
         tokens = [self.admin_token] if self.authz.lower() == "rbac" else []
-        self.sandbox = SandboxThread(SandboxConfig(port=0, data_dir=self.directory / "sandbox", tokens=tokens,
-                                                   extras=ExtrasConfig(sim_delay=self.sim_delay, authz=self.authz)))
+        self.sandbox = SandboxThread(
+            SandboxConfig(
+                port=0,
+                data_dir=self.directory / "sandbox",
+                tokens=tokens,
+                extras=ExtrasConfig(sim_delay=self.sim_delay, authz=self.authz),
+            )
+        )
         server = self.sandbox.start()
         self.kubeconfig = server.write_kubeconfig(self.directory / "kubeconfig")
         self.sandbox_url = server.url
@@ -116,28 +126,52 @@ class LocalEnvironment:
 
     def _announce(self, repository: str) -> None:
         """The Git server's post-receive: a signed generic webhook to the controller."""
-        body = json.dumps({"url": self.git_server.url(repository) if self.git_server else "",
-                           "ref": "main", "commit": git(self.directory / "git" / repository, "rev-parse", "main")})
+        body = json.dumps(
+            {
+                "url": self.git_server.url(repository) if self.git_server else "",
+                "ref": "main",
+                "commit": git(self.directory / "git" / repository, "rev-parse", "main"),
+            }
+        )
         signature = "sha256=" + hmac.new(self.webhook_secret.encode(), body.encode(), hashlib.sha256).hexdigest()
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.controller_port}/hooks/generic", data=body.encode(), method="POST",
-            headers={"Content-Type": "application/json", "X-Tether-Signature": signature,
-                     "X-Tether-Delivery": secrets.token_hex(8)})
+            f"http://127.0.0.1:{self.controller_port}/hooks/generic",
+            data=body.encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-Tether-Signature": signature,
+                "X-Tether-Delivery": secrets.token_hex(8),
+            },
+        )
         # no controller listening: it still polls Git at the app's interval
         with contextlib.suppress(OSError):
             urllib.request.urlopen(request, timeout=5).read()
 
     # ------------------------------------------------------------ the cluster
 
-    def application(self, name: str = "demo", namespace: str = "default", *, path: str = "apps/demo",
-                    self_heal: bool = True, prune: bool = True, interval: str = "1m",
-                    **spec: Any) -> dict[str, Any]:
+    def application(
+        self,
+        name: str = "demo",
+        namespace: str = "default",
+        *,
+        path: str = "apps/demo",
+        self_heal: bool = True,
+        prune: bool = True,
+        interval: str = "1m",
+        **spec: Any,
+    ) -> dict[str, Any]:
         return {
-            "apiVersion": "tether.dev/v1alpha1", "kind": "Application",
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "Application",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {"source": {"url": self.repo_url, "ref": {"branch": "main"}, "path": path},
-                     "destination": {"namespace": "demo"}, "interval": interval,
-                     "syncPolicy": {"automated": True, "prune": prune, "selfHeal": self_heal}, **spec},
+            "spec": {
+                "source": {"url": self.repo_url, "ref": {"branch": "main"}, "path": path},
+                "destination": {"namespace": "demo"},
+                "interval": interval,
+                "syncPolicy": {"automated": True, "prune": prune, "selfHeal": self_heal},
+                **spec,
+            },
         }
 
 

@@ -71,8 +71,9 @@ class Tour:
             return f"revision {first[:12]} applied"
 
         async def push() -> str:
-            commit = env.commit("Greet in French", {"apps/demo/app.yaml": original.replace(
-                "hello from tether", "bonjour de tether")})
+            commit = env.commit(
+                "Greet in French", {"apps/demo/app.yaml": original.replace("hello from tether", "bonjour de tether")}
+            )
             await wait_until("the push to apply", lambda: self._greets("bonjour de tether", commit))
             return f"{commit[:12]} live"
 
@@ -89,8 +90,9 @@ class Tour:
             return f"Ready=False {ready.get('reason')}; last good state still running"
 
         async def fix() -> str:
-            commit = env.commit("Fix the manifest", {"apps/demo/app.yaml": original.replace(
-                "hello from tether", "bonjour de tether")})
+            commit = env.commit(
+                "Fix the manifest", {"apps/demo/app.yaml": original.replace("hello from tether", "bonjour de tether")}
+            )
             await wait_until("recovery", lambda: self._is_ready(commit))
             return f"{commit[:12]} Ready"
 
@@ -107,9 +109,13 @@ class Tour:
             return f"back at {head[:12]}"
 
         steps: list[tuple[str, Callable[[], Awaitable[str]]]] = [
-            ("initial sync", initial), ("a push is applied", push), ("kubectl scale is reverted", scale),
-            ("a broken commit keeps the last good state", broken), ("a fix recovers", fix),
-            ("rollback pins an earlier revision", rollback), ("unpin returns to the branch", unpin),
+            ("initial sync", initial),
+            ("a push is applied", push),
+            ("kubectl scale is reverted", scale),
+            ("a broken commit keeps the last good state", broken),
+            ("a fix recovers", fix),
+            ("rollback pins an earlier revision", rollback),
+            ("unpin returns to the branch", unpin),
         ]
         for title, action in steps:
             if not await self.step(title, action):
@@ -132,15 +138,29 @@ class Tour:
     async def _scale(self, replicas: int) -> None:
         kubectl = shutil.which("kubectl")
         if kubectl:
-            done = await asyncio.to_thread(subprocess.run, [
-                kubectl, "--kubeconfig", str(self.env.kubeconfig), "-n", "demo", "scale", "deployment/web",
-                f"--replicas={replicas}"], capture_output=True, text=True, check=False)
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    kubectl,
+                    "--kubeconfig",
+                    str(self.env.kubeconfig),
+                    "-n",
+                    "demo",
+                    "scale",
+                    "deployment/web",
+                    f"--replicas={replicas}",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"kubectl scale failed: {done.stderr.strip()}")
             return
         info = await self.kube.info("apps/v1", "Deployment")
-        await self.kube.patch(info, "web", "demo", {"spec": {"replicas": replicas}}, subresource="scale",
-                              field_manager="kubectl")
+        await self.kube.patch(
+            info, "web", "demo", {"spec": {"replicas": replicas}}, subresource="scale", field_manager="kubectl"
+        )
 
     async def _patch_spec(self, spec: dict[str, Any]) -> None:
         info = await self.kube.info("tether.dev/v1alpha1", "Application")
@@ -154,9 +174,14 @@ async def run_demo(directory: Path, *, tour: bool) -> int:
     env = LocalEnvironment(directory).start()
     kube = await Kube.connect(kubeconfig=str(env.kubeconfig))
     await _create_webhook_secret(kube, env)
-    controller = Controller(kube, ControllerOptions(listen=f"127.0.0.1:{env.controller_port}",
-                                                    webhook_secret="tether-system/tether-webhooks",
-                                                    cache_dir=str(directory / "cache")))
+    controller = Controller(
+        kube,
+        ControllerOptions(
+            listen=f"127.0.0.1:{env.controller_port}",
+            webhook_secret="tether-system/tether-webhooks",
+            cache_dir=str(directory / "cache"),
+        ),
+    )
     running = asyncio.create_task(controller.run())
     try:
         await wait_until("the controller", lambda: _true(controller.ready), timeout=60)
@@ -184,12 +209,24 @@ async def _true(value: bool) -> bool:
 
 async def _create_webhook_secret(kube: Any, env: LocalEnvironment) -> None:
     namespace = await kube.info("v1", "Namespace")
-    await kube.apply(namespace, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tether-system"}},
-                     force=True, field_manager="tether-demo")
+    await kube.apply(
+        namespace,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tether-system"}},
+        force=True,
+        field_manager="tether-demo",
+    )
     secret = await kube.info("v1", "Secret")
-    await kube.apply(secret, {"apiVersion": "v1", "kind": "Secret",
-                              "metadata": {"name": "tether-webhooks", "namespace": "tether-system"},
-                              "stringData": {"generic": env.webhook_secret}}, force=True, field_manager="tether-demo")
+    await kube.apply(
+        secret,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "tether-webhooks", "namespace": "tether-system"},
+            "stringData": {"generic": env.webhook_secret},
+        },
+        force=True,
+        field_manager="tether-demo",
+    )
 
 
 def _instructions(env: LocalEnvironment, directory: Path) -> str:

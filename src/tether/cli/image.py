@@ -15,9 +15,12 @@ from tether.errors import UsageError
 from tether.kube import Kube
 
 group = typer.Typer(
-    name="image", no_args_is_help=True, add_completion=False,
+    name="image",
+    no_args_is_help=True,
+    add_completion=False,
     help="Image automation: repositories scanned, policies' latest images, Git updates.\n\nExit codes: 0 "
-         "success; 2 any error.\n\nExample:\n\n    tether image scan api -n apps")
+    "success; 2 any error.\n\nExample:\n\n    tether image scan api -n apps",
+)
 
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's).")]
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE", help="Kubeconfig file.")]
@@ -55,10 +58,12 @@ def list_command(namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = Non
         for info in (REPOSITORY_INFO, POLICY_INFO, UPDATE_INFO):
             for obj in await kube.list(info, ns):
                 status = obj.get("status") or {}
-                detail = {"ImageRepository": f"{obj['spec'].get('image')} "
-                                             f"({(status.get('lastScanResult') or {}).get('tagCount', '?')} tags)",
-                          "ImagePolicy": status.get("latestImage") or "-",
-                          "ImageUpdate": (status.get("lastPushCommit") or "-")[:12]}[info.kind]
+                detail = {
+                    "ImageRepository": f"{obj['spec'].get('image')} "
+                    f"({(status.get('lastScanResult') or {}).get('tagCount', '?')} tags)",
+                    "ImagePolicy": status.get("latestImage") or "-",
+                    "ImageUpdate": (status.get("lastPushCommit") or "-")[:12],
+                }[info.kind]
                 rows.append((info.kind, obj["metadata"]["name"], detail, _ready(obj)))
         return rows
 
@@ -69,8 +74,12 @@ def list_command(namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = Non
 
 
 @group.command("get")
-def get_command(name: Annotated[str, typer.Argument(help="ImagePolicy, ImageRepository or ImageUpdate name.")],
-                namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
+def get_command(
+    name: Annotated[str, typer.Argument(help="ImagePolicy, ImageRepository or ImageUpdate name.")],
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
     """Show one object (an ImagePolicy first, then an ImageRepository, then an ImageUpdate) as JSON.
 
     Example:
@@ -92,8 +101,12 @@ def get_command(name: Annotated[str, typer.Argument(help="ImagePolicy, ImageRepo
 
 
 @group.command("scan")
-def scan_command(name: Annotated[str, typer.Argument(help="ImageRepository name.")], namespace: NamespaceOpt = None,
-                 kubeconfig: KubeconfigOpt = None, context: ContextOpt = None) -> None:
+def scan_command(
+    name: Annotated[str, typer.Argument(help="ImageRepository name.")],
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
     """Scan an ImageRepository now (from here), print what each of its policies selects, and ask the
     controller to scan it too (annotation tether.dev/scan-requested-at).
 

@@ -28,8 +28,11 @@ FIELD_MANAGER = "tether-install"
 PORT = 8080
 #: deploy/ files in apply order (the order kustomization.yaml lists them and --dry-run prints them)
 FILES = ("crds/applications.yaml", "rbac.yaml", "controller.yaml")
-LABELS = {"app.kubernetes.io/name": "tether", "app.kubernetes.io/component": "controller",
-          "app.kubernetes.io/part-of": "tether"}
+LABELS = {
+    "app.kubernetes.io/name": "tether",
+    "app.kubernetes.io/component": "controller",
+    "app.kubernetes.io/part-of": "tether",
+}
 
 
 @dataclass(frozen=True)
@@ -48,37 +51,83 @@ WRITE = ("create", "update", "patch", "delete")
 
 #: what the controller itself needs, cluster-wide because it watches Applications in every namespace
 CONTROLLER_RULES = (
-    Rule("Watch Applications and update them (add and remove the tether.dev/cascade finalizer).",
-         ("tether.dev",), ("applications",), (*READ, "update", "patch")),
-    Rule("Write what it observed: conditions, revisions, drift and history.",
-         ("tether.dev",), ("applications/status",), ("get", "update", "patch")),
-    Rule("Block owner deletion on objects owned by an Application (OwnerReferencesPermissionEnforcement).",
-         ("tether.dev",), ("applications/finalizers",), ("update",)),
-    Rule("Record Events on Applications (kubectl describe, tether app describe).",
-         ("", "events.k8s.io"), ("events",), ("create", "patch", "update")),
-    Rule("Keep each app's inventory (what was applied, so it can be pruned) in a ConfigMap; read ConfigMaps "
-         "named by spec.render.substitute.from.", ("",), ("configmaps",), (*READ, *WRITE)),
-    Rule("Read Git credentials (spec.source.secretRef), signing keys (spec.source.verify), SOPS keys "
-         "(spec.decryption) and variables (spec.render.substitute.from).", ("",), ("secrets",), READ),
-    Rule("Apply as the ServiceAccount an Application names (spec.serviceAccountName), with that account's "
-         "rights only.", ("",), ("serviceaccounts",), ("impersonate",)),
-    Rule("Check destination namespaces and create them (spec.destination.createNamespace).",
-         ("",), ("namespaces",), (*READ, "create")),
-    Rule("Read CRD schemas to validate custom resources before applying them.",
-         ("apiextensions.k8s.io",), ("customresourcedefinitions",), READ),
+    Rule(
+        "Watch Applications and update them (add and remove the tether.dev/cascade finalizer).",
+        ("tether.dev",),
+        ("applications",),
+        (*READ, "update", "patch"),
+    ),
+    Rule(
+        "Write what it observed: conditions, revisions, drift and history.",
+        ("tether.dev",),
+        ("applications/status",),
+        ("get", "update", "patch"),
+    ),
+    Rule(
+        "Block owner deletion on objects owned by an Application (OwnerReferencesPermissionEnforcement).",
+        ("tether.dev",),
+        ("applications/finalizers",),
+        ("update",),
+    ),
+    Rule(
+        "Record Events on Applications (kubectl describe, tether app describe).",
+        ("", "events.k8s.io"),
+        ("events",),
+        ("create", "patch", "update"),
+    ),
+    Rule(
+        "Keep each app's inventory (what was applied, so it can be pruned) in a ConfigMap; read ConfigMaps "
+        "named by spec.render.substitute.from.",
+        ("",),
+        ("configmaps",),
+        (*READ, *WRITE),
+    ),
+    Rule(
+        "Read Git credentials (spec.source.secretRef), signing keys (spec.source.verify), SOPS keys "
+        "(spec.decryption) and variables (spec.render.substitute.from).",
+        ("",),
+        ("secrets",),
+        READ,
+    ),
+    Rule(
+        "Apply as the ServiceAccount an Application names (spec.serviceAccountName), with that account's rights only.",
+        ("",),
+        ("serviceaccounts",),
+        ("impersonate",),
+    ),
+    Rule(
+        "Check destination namespaces and create them (spec.destination.createNamespace).",
+        ("",),
+        ("namespaces",),
+        (*READ, "create"),
+    ),
+    Rule(
+        "Read CRD schemas to validate custom resources before applying them.",
+        ("apiextensions.k8s.io",),
+        ("customresourcedefinitions",),
+        READ,
+    ),
 )
 
 #: apps without spec.serviceAccountName are applied with the controller's own identity
 APPLY_RULES = (
-    Rule("Create, update, watch (drift) and prune the objects of Applications that do not name a "
-         "ServiceAccount: they may hold any kind. To restrict this, delete the tether-controller-apply "
-         "ClusterRoleBinding and give every Application a spec.serviceAccountName with the rights it needs.",
-         ("*",), ("*",), ("*",)),
+    Rule(
+        "Create, update, watch (drift) and prune the objects of Applications that do not name a "
+        "ServiceAccount: they may hold any kind. To restrict this, delete the tether-controller-apply "
+        "ClusterRoleBinding and give every Application a spec.serviceAccountName with the rights it needs.",
+        ("*",),
+        ("*",),
+        ("*",),
+    ),
 )
 
 LEADER_RULES = (
-    Rule("Leader election: one active controller holds a Lease in its own namespace.",
-         ("coordination.k8s.io",), ("leases",), (*READ, *WRITE)),
+    Rule(
+        "Leader election: one active controller holds a Lease in its own namespace.",
+        ("coordination.k8s.io",),
+        ("leases",),
+        (*READ, *WRITE),
+    ),
     Rule("Events about leadership changes.", ("", "events.k8s.io"), ("events",), ("create", "patch")),
 )
 
@@ -123,27 +172,46 @@ def _wrap(text: str, width: int = 100) -> list[str]:
 
 
 def _binding(kind: str, name: str, role_kind: str, namespace: str, bound_in: str | None = None) -> dict[str, Any]:
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": _meta(name, bound_in),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}]}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": _meta(name, bound_in),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
+    }
 
 
 def rbac_documents(namespace: str) -> list[str]:
     role = {"apiVersion": "rbac.authorization.k8s.io/v1"}
     return [
-        _document({"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)},
-                  "The controller's namespace: its ServiceAccount, Deployment and leader-election Lease."),
-        _document({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, namespace)},
-                  "The identity the controller runs as."),
-        _document({**role, "kind": "ClusterRole", "metadata": _meta(NAME)},
-                  "What the controller needs for itself, in every namespace it watches.", CONTROLLER_RULES),
+        _document(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)},
+            "The controller's namespace: its ServiceAccount, Deployment and leader-election Lease.",
+        ),
+        _document(
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, namespace)},
+            "The identity the controller runs as.",
+        ),
+        _document(
+            {**role, "kind": "ClusterRole", "metadata": _meta(NAME)},
+            "What the controller needs for itself, in every namespace it watches.",
+            CONTROLLER_RULES,
+        ),
         _document(_binding("ClusterRoleBinding", NAME, "ClusterRole", namespace)),
-        _document({**role, "kind": "ClusterRole", "metadata": _meta(f"{NAME}-apply")},
-                  "The rights to manage app objects applied with the controller's own identity.", APPLY_RULES),
-        _document(_binding("ClusterRoleBinding", f"{NAME}-apply", "ClusterRole", namespace),
-                  "Delete this binding to make every Application apply as its own spec.serviceAccountName."),
-        _document({**role, "kind": "Role", "metadata": _meta(f"{NAME}-leader-election", namespace)},
-                  "Rights in the controller's own namespace only.", LEADER_RULES),
+        _document(
+            {**role, "kind": "ClusterRole", "metadata": _meta(f"{NAME}-apply")},
+            "The rights to manage app objects applied with the controller's own identity.",
+            APPLY_RULES,
+        ),
+        _document(
+            _binding("ClusterRoleBinding", f"{NAME}-apply", "ClusterRole", namespace),
+            "Delete this binding to make every Application apply as its own spec.serviceAccountName.",
+        ),
+        _document(
+            {**role, "kind": "Role", "metadata": _meta(f"{NAME}-leader-election", namespace)},
+            "Rights in the controller's own namespace only.",
+            LEADER_RULES,
+        ),
         _document(_binding("RoleBinding", f"{NAME}-leader-election", "Role", namespace, namespace)),
     ]
 
@@ -156,10 +224,16 @@ def _from_pod(name: str, field_path: str) -> dict[str, Any]:
 
 def deployment(namespace: str, image: str) -> dict[str, Any]:
     selector = {"app.kubernetes.io/name": "tether", "app.kubernetes.io/component": "controller"}
-    probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5,
-             "failureThreshold": 3}
+    probe = {
+        "httpGet": {"path": "/healthz", "port": "http"},
+        "periodSeconds": 10,
+        "timeoutSeconds": 5,
+        "failureThreshold": 3,
+    }
     container = {
-        "name": "controller", "image": image, "imagePullPolicy": "IfNotPresent",
+        "name": "controller",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
         "command": ["tether"],
         "args": ["controller", "--all-namespaces", "--leader-elect", "--listen", f"0.0.0.0:{PORT}"],
         "env": [
@@ -171,23 +245,37 @@ def deployment(namespace: str, image: str) -> dict[str, Any]:
         "livenessProbe": {**probe, "initialDelaySeconds": 10},
         "readinessProbe": {**probe, "httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
         "volumeMounts": [{"name": "cache", "mountPath": "/var/cache/tether"}, {"name": "tmp", "mountPath": "/tmp"}],
     }
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(NAME, namespace),
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(NAME, namespace),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": selector},
             "template": {
-                "metadata": {"labels": dict(LABELS),
-                             "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT),
-                                             "prometheus.io/path": "/metrics"}},
+                "metadata": {
+                    "labels": dict(LABELS),
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(PORT),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
                 "spec": {
                     "serviceAccountName": NAME,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "fsGroup": 65532,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65532,
+                        "fsGroup": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "terminationGracePeriodSeconds": 30,
                     "containers": [container],
                     "volumes": [{"name": "cache", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
@@ -198,10 +286,14 @@ def deployment(namespace: str, image: str) -> dict[str, Any]:
 
 
 def controller_documents(namespace: str, image: str) -> list[str]:
-    return [_document(deployment(namespace, image),
-                      f"The controller: watches Applications in every namespace; one replica leads (Lease). "
-                      f"Port {PORT} serves /healthz (liveness), /readyz (readiness), /metrics (Prometheus) and "
-                      "webhooks.")]
+    return [
+        _document(
+            deployment(namespace, image),
+            f"The controller: watches Applications in every namespace; one replica leads (Lease). "
+            f"Port {PORT} serves /healthz (liveness), /readyz (readiness), /metrics (Prometheus) and "
+            "webhooks.",
+        )
+    ]
 
 
 def manifest_files(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE) -> dict[str, str]:
@@ -211,10 +303,11 @@ def manifest_files(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAG
         "rbac.yaml": "---\n".join(rbac_documents(namespace)),
         "controller.yaml": "---\n".join(controller_documents(namespace, image)),
     }
-    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                     "resources": list(FILES)}
-    files["kustomization.yaml"] = _document(kustomization, "tether install --dry-run --write-dir deploy/ writes "
-                                                          "these files; edit src/tether/cli/install.py, not them.")
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": list(FILES)}
+    files["kustomization.yaml"] = _document(
+        kustomization,
+        "tether install --dry-run --write-dir deploy/ writes these files; edit src/tether/cli/install.py, not them.",
+    )
     return files
 
 
@@ -239,8 +332,10 @@ async def apply_all(kube: Kube, objects: list[dict[str, Any]], timeout: float = 
 
     async def established() -> bool:
         crd = await kube.get(crd_info, CRD_NAME) or {}
-        return any(c.get("type") == "Established" and c.get("status") == "True"
-                   for c in (crd.get("status") or {}).get("conditions") or [])
+        return any(
+            c.get("type") == "Established" and c.get("status") == "True"
+            for c in (crd.get("status") or {}).get("conditions") or []
+        )
 
     await kube.wait_for(f"CustomResourceDefinition {CRD_NAME} to be Established", established, timeout)
     return done
@@ -248,11 +343,18 @@ async def apply_all(kube: Kube, objects: list[dict[str, Any]], timeout: float = 
 
 def install_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the manifests instead of applying them.")] = False,
-    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the controller.")]
-    = DEFAULT_NAMESPACE,
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", help="Namespace of the controller.")
+    ] = DEFAULT_NAMESPACE,
     image: Annotated[str, typer.Option("--image", help="Controller image.")] = DEFAULT_IMAGE,
-    write_dir: Annotated[str, typer.Option("--write-dir", help="With --dry-run: write the manifests as files "
-                                           "(crds/, rbac.yaml, controller.yaml, kustomization.yaml) here.")] = "",
+    write_dir: Annotated[
+        str,
+        typer.Option(
+            "--write-dir",
+            help="With --dry-run: write the manifests as files "
+            "(crds/, rbac.yaml, controller.yaml, kustomization.yaml) here.",
+        ),
+    ] = "",
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.")] = None,
     context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")] = None,
 ) -> None:

@@ -97,8 +97,9 @@ def _run(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
     from tether.cli.app import command
 
     try:
-        result = command().main(args=list(argv) if argv is not None else None, prog_name="tether",
-                                standalone_mode=False)
+        result = command().main(
+            args=list(argv) if argv is not None else None, prog_name="tether", standalone_mode=False
+        )
     except typer.Abort as error:  # what a prompt raises on Ctrl-C or on a closed stdin
         if isinstance(error.__cause__, KeyboardInterrupt):
             raise KeyboardInterrupt from None

@@ -81,8 +81,12 @@ class Repository:
         target = self._scratch / commit
         if not target.is_dir():
             target.mkdir()
-            archive = subprocess.run(["git", "--git-dir", str(self.git_dir), "archive", "--format=tar", commit],
-                                     capture_output=True, check=False, timeout=300)
+            archive = subprocess.run(
+                ["git", "--git-dir", str(self.git_dir), "archive", "--format=tar", commit],
+                capture_output=True,
+                check=False,
+                timeout=300,
+            )
             if archive.returncode != 0:
                 raise SourceError(f"git archive {commit[:12]} in {self.location}: {archive.stderr.decode().strip()}")
             subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True, timeout=300)
@@ -152,8 +156,9 @@ async def _validate(kube: Any, manifests: list[Any], kube_version: str) -> list[
     if not manifests:
         return []
     crds: dict[tuple[str, str, str], dict[str, Any]] = {}
-    if kube is not None and any((m.ref.group, m.ref.version, m.ref.kind) not in gvk_index(kube_version)
-                                for m in manifests):
+    if kube is not None and any(
+        (m.ref.group, m.ref.version, m.ref.kind) not in gvk_index(kube_version) for m in manifests
+    ):
         for crd in await kube.list(await kube.info("apiextensions.k8s.io/v1", "CustomResourceDefinition")):
             for gvk in crd_versions(crd):
                 crds[gvk] = crd
@@ -164,12 +169,21 @@ async def _validate(kube: Any, manifests: list[Any], kube_version: str) -> list[
 def _violations(policies: list[Any], manifests: list[Any]) -> list[Violation]:
     from tether.validate.policy import evaluate
 
-    return [Violation(f.policy, f.severity, f.object, f.message.removeprefix(f"policy {f.policy}: "))
-            for manifest in manifests for f in evaluate(policies, manifest)]
+    return [
+        Violation(f.policy, f.severity, f.object, f.message.removeprefix(f"policy {f.policy}: "))
+        for manifest in manifests
+        for f in evaluate(policies, manifest)
+    ]
 
 
-async def preview_app(app: dict[str, Any], kube: Any, base_root: Path, head_root: Path,
-                      kube_version: str, policies: list[Any] | None = None) -> AppPreview:
+async def preview_app(
+    app: dict[str, Any],
+    kube: Any,
+    base_root: Path,
+    head_root: Path,
+    kube_version: str,
+    policies: list[Any] | None = None,
+) -> AppPreview:
     """``policies``: checked on the objects validated (those the change would apply; without a cluster,
     all of the head's)."""
     from tether.apps.revisions import RenderedRevision, render_inputs, unified_diff
@@ -204,21 +218,26 @@ async def preview_app(app: dict[str, Any], kube: Any, base_root: Path, head_root
             result.violations = _violations(policies or [], manifests)
         else:
             identity = AppIdentity(typed.namespace, typed.name)
-            plan = await make_plan(kube, manifests, identity, exact=True,
-                                   ignore_rules=[ignore_rule(r) for r in typed.spec.ignore_differences],
-                                   default_namespace=typed.spec.destination.namespace or typed.namespace)
+            plan = await make_plan(
+                kube,
+                manifests,
+                identity,
+                exact=True,
+                ignore_rules=[ignore_rule(r) for r in typed.spec.ignore_differences],
+                default_namespace=typed.spec.destination.namespace or typed.namespace,
+            )
             for change in plan.changes:
                 if change.action is Action.UNCHANGED:
                     continue
                 target = result.prune if change.action is Action.DELETE else result.changes
-                target.append(Change(str(change.action), change.label(), "\n".join(change.diff_lines()),
-                                     change.owner))
+                target.append(Change(str(change.action), change.label(), "\n".join(change.diff_lines()), change.owner))
             result.skipped = [str(s) for s in plan.skipped]
             result.prune_enabled = bool(typed.spec.sync_policy.prune)
             result.findings = await _validate(kube, plan.changed_manifests(), kube_version)
             result.violations = _violations(policies or [], plan.changed_manifests())
         result.invalid = any(f.startswith("error:") for f in result.findings) or any(
-            v.severity == "error" for v in result.violations)
+            v.severity == "error" for v in result.violations
+        )
     except TetherError as error:
         result.error = str(error)
     return result
@@ -227,10 +246,20 @@ async def preview_app(app: dict[str, Any], kube: Any, base_root: Path, head_root
 # ------------------------------------------------------------------ the whole preview
 
 
-async def run_preview(*, base: str, head: str, repo: str = ".", kubeconfig: str | None = None,
-                      context: str | None = None, apps_file: str = "", namespace: str | None = None,
-                      kube_version: str = "1.32", cache_dir: str = "", use_cluster: bool = True,
-                      policies: list[Any] | None = None) -> PreviewResult:
+async def run_preview(
+    *,
+    base: str,
+    head: str,
+    repo: str = ".",
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    apps_file: str = "",
+    namespace: str | None = None,
+    kube_version: str = "1.32",
+    cache_dir: str = "",
+    use_cluster: bool = True,
+    policies: list[Any] | None = None,
+) -> PreviewResult:
     from tether.controller.api import APPLICATION_INFO
     from tether.kube import Kube
 
@@ -252,8 +281,14 @@ async def run_preview(*, base: str, head: str, repo: str = ".", kubeconfig: str 
             apps = [a for a in apps if a["metadata"]["namespace"] == namespace]
         chosen = affected(apps, repository.url, changed, [base_root, head_root])
         previews = [await preview_app(app, kube, base_root, head_root, kube_version, policies) for app in chosen]
-        return PreviewResult(base_sha, head_sha, changed, previews, cluster=kube is not None,
-                             requests=dict(kube.requests) if kube is not None else {})
+        return PreviewResult(
+            base_sha,
+            head_sha,
+            changed,
+            previews,
+            cluster=kube is not None,
+            requests=dict(kube.requests) if kube is not None else {},
+        )
     finally:
         if kube is not None:
             await kube.close()
@@ -282,8 +317,11 @@ def ci_defaults(provider: str, environ: dict[str, str]) -> tuple[int, str, str]:
     import json
 
     if provider == "gitlab":
-        return (int(environ.get("CI_MERGE_REQUEST_IID") or 0), environ.get("CI_PROJECT_PATH", ""),
-                environ.get("CI_API_V4_URL", ""))
+        return (
+            int(environ.get("CI_MERGE_REQUEST_IID") or 0),
+            environ.get("CI_PROJECT_PATH", ""),
+            environ.get("CI_API_V4_URL", ""),
+        )
     number = 0
     event = environ.get("GITHUB_EVENT_PATH", "")
     if event and Path(event).is_file():
@@ -299,24 +337,37 @@ def preview_command(
     repo: Annotated[str, typer.Option("--repo", metavar="URL|PATH", help="The repository (default: here).")] = ".",
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE", help="Kubeconfig file.")] = None,
     context: Annotated[str | None, typer.Option("--context", metavar="TEXT", help="Kubeconfig context.")] = None,
-    apps_file: Annotated[str, typer.Option("--apps", metavar="FILE",
-                                           help="Applications from this YAML file, not from the cluster.")] = "",
-    no_cluster: Annotated[bool, typer.Option("--no-cluster", help="With --apps: render diff only, no dry-run.")]
-    = False,
-    namespace: Annotated[str | None, typer.Option("--namespace", "-n", metavar="TEXT",
-                                                  help="Only Applications of this namespace.")] = None,
+    apps_file: Annotated[
+        str, typer.Option("--apps", metavar="FILE", help="Applications from this YAML file, not from the cluster.")
+    ] = "",
+    no_cluster: Annotated[
+        bool, typer.Option("--no-cluster", help="With --apps: render diff only, no dry-run.")
+    ] = False,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", metavar="TEXT", help="Only Applications of this namespace.")
+    ] = None,
     output_format: Annotated[str, typer.Option("--format", metavar="markdown|json")] = "markdown",
-    post: Annotated[str, typer.Option("--post", metavar="github|gitlab|gitea",
-                                      help="Create or update the preview comment on the pull request.")] = "",
+    post: Annotated[
+        str,
+        typer.Option(
+            "--post", metavar="github|gitlab|gitea", help="Create or update the preview comment on the pull request."
+        ),
+    ] = "",
     pr: Annotated[int, typer.Option("--pr", metavar="NUMBER", help="Pull request (default: from the CI job).")] = 0,
-    forge_repository: Annotated[str, typer.Option("--forge-repository", metavar="OWNER/NAME",
-                                                  help="Repository on the forge (default: from the CI job).")] = "",
+    forge_repository: Annotated[
+        str,
+        typer.Option(
+            "--forge-repository", metavar="OWNER/NAME", help="Repository on the forge (default: from the CI job)."
+        ),
+    ] = "",
     api_url: Annotated[str, typer.Option("--api-url", metavar="URL", help="Forge API base URL.")] = "",
     max_chars: Annotated[int, typer.Option("--max-chars", help="Bound of the Markdown report.")] = 60000,
     kube_version: Annotated[str, typer.Option("--kube-version", metavar="X.Y")] = "1.32",
     cache_dir: Annotated[str, typer.Option("--cache-dir", metavar="DIRECTORY", help="Git mirror cache.")] = "",
-    policy: Annotated[list[str] | None, typer.Option("--policy", metavar="FILE", help="CEL policy file, as for "
-                                                     "tether validate (repeatable).")] = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option("--policy", metavar="FILE", help="CEL policy file, as for tether validate (repeatable)."),
+    ] = None,
 ) -> None:
     """Preview a pull request against the live cluster (server-side dry-run; writes nothing).
 
@@ -336,21 +387,35 @@ def preview_command(
         from tether.validate.policy import load_policies
 
         policies = [p for file in policy or () for p in load_policies(file)]
-        result = asyncio.run(run_preview(base=base, head=head, repo=repo, kubeconfig=kubeconfig, context=context,
-                                         apps_file=apps_file, namespace=namespace, kube_version=kube_version,
-                                         cache_dir=cache_dir, use_cluster=not no_cluster, policies=policies))
+        result = asyncio.run(
+            run_preview(
+                base=base,
+                head=head,
+                repo=repo,
+                kubeconfig=kubeconfig,
+                context=context,
+                apps_file=apps_file,
+                namespace=namespace,
+                kube_version=kube_version,
+                cache_dir=cache_dir,
+                use_cluster=not no_cluster,
+                policies=policies,
+            )
+        )
         markdown = to_markdown(result, max_chars=max_chars)
         sys.stdout.write(to_json(result) if output_format == "json" else markdown)
         if post:
             number, repository, api = ci_defaults(post, dict(os.environ))
             number, repository, api = pr or number, forge_repository or repository, api_url or api
             if not (number and repository and api):
-                raise UsageError(f"--post {post}: give --pr, --forge-repository and --api-url (not all of them are "
-                                 "in the CI job's environment)")
-            comment, created = asyncio.run(post_comment(post, markdown, number=number, repository=repository,
-                                                        api_url=api))
-            print(f"{'created' if created else 'updated'} comment {comment} on {repository}#{number}",
-                  file=sys.stderr)
+                raise UsageError(
+                    f"--post {post}: give --pr, --forge-repository and --api-url (not all of them are "
+                    "in the CI job's environment)"
+                )
+            comment, created = asyncio.run(
+                post_comment(post, markdown, number=number, repository=repository, api_url=api)
+            )
+            print(f"{'created' if created else 'updated'} comment {comment} on {repository}#{number}", file=sys.stderr)
     except TetherError as error:
         print_error(str(error))
         raise typer.Exit(EXIT_ERROR) from None

@@ -77,9 +77,14 @@ class PreviewResult:
 
 
 def to_json(result: PreviewResult) -> str:
-    data = {"base": result.base, "head": result.head, "changedFiles": result.changed_files,
-            "cluster": result.cluster, "writes": result.writes(),
-            "apps": [{**asdict(app), "counts": app.counts(), "hasChanges": app.has_changes()} for app in result.apps]}
+    data = {
+        "base": result.base,
+        "head": result.head,
+        "changedFiles": result.changed_files,
+        "cluster": result.cluster,
+        "writes": result.writes(),
+        "apps": [{**asdict(app), "counts": app.counts(), "hasChanges": app.has_changes()} for app in result.apps],
+    }
     return json.dumps(data, indent=2) + "\n"
 
 
@@ -92,8 +97,10 @@ def _summary(result: PreviewResult) -> str:
     invalid = sum(1 for app in result.apps if app.invalid)
     violations = sum(len(app.violations) for app in result.apps)
     failed = sum(1 for app in result.apps if app.error and not app.invalid)
-    text = (f"**{len(result.apps)} app(s) affected, {changing} with changes**: {totals['create']} to create, "
-            f"{totals['update']} to update, {totals['delete']} to delete")
+    text = (
+        f"**{len(result.apps)} app(s) affected, {changing} with changes**: {totals['create']} to create, "
+        f"{totals['update']} to update, {totals['delete']} to delete"
+    )
     if invalid:
         text += f", **{invalid} invalid**"
     if violations:
@@ -139,16 +146,27 @@ def _section(app: AppPreview, diff_lines: int) -> str:
     for skipped in app.skipped:
         out.append(f"- inventory entry not verified, never pruned: {skipped}")
     if app.render_diff:
-        out += ["Rendered base against head (no cluster):", "", "```diff", _short(app.render_diff, diff_lines * 4),
-                "```", ""]
+        out += [
+            "Rendered base against head (no cluster):",
+            "",
+            "```diff",
+            _short(app.render_diff, diff_lines * 4),
+            "```",
+            "",
+        ]
     out += ["</details>", ""]
     return "\n".join(out)
 
 
 def to_markdown(result: PreviewResult, *, max_chars: int = 60000) -> str:
     where = "against the live cluster (server-side dry-run)" if result.cluster else "render only (no cluster)"
-    head = [MARKER, f"### tether preview: `{result.base[:12]}` → `{result.head[:12]}`, {where}", "",
-            _summary(result), ""]
+    head = [
+        MARKER,
+        f"### tether preview: `{result.base[:12]}` → `{result.head[:12]}`, {where}",
+        "",
+        _summary(result),
+        "",
+    ]
     if not result.apps:
         head.append("No Application's inputs are touched by this change.")
         return "\n".join(head) + "\n"
@@ -156,8 +174,11 @@ def to_markdown(result: PreviewResult, *, max_chars: int = 60000) -> str:
         sections = [_section(app, diff_lines) for app in result.apps]
         body = "\n".join(head) + "\n" + "".join(sections)
         if len(body) <= max_chars:
-            return body + ("" if diff_lines == DIFF_LINES else
-                           f"\n_Diffs shortened to {diff_lines} line(s) per object to fit the comment._\n")
+            return body + (
+                ""
+                if diff_lines == DIFF_LINES
+                else f"\n_Diffs shortened to {diff_lines} line(s) per object to fit the comment._\n"
+            )
     kept, size = [], len("\n".join(head)) + 200
     for section in sections:
         if size + len(section) > max_chars:
@@ -165,9 +186,13 @@ def to_markdown(result: PreviewResult, *, max_chars: int = 60000) -> str:
         kept.append(section)
         size += len(section)
     left = len(sections) - len(kept)
-    return ("\n".join(head) + "\n" + "".join(kept)
-            + f"\n_Report cut at {max_chars} characters: {left} app(s) not shown; run `tether preview --format json` "
-              "for all of it._\n")
+    return (
+        "\n".join(head)
+        + "\n"
+        + "".join(kept)
+        + f"\n_Report cut at {max_chars} characters: {left} app(s) not shown; run `tether preview --format json` "
+        "for all of it._\n"
+    )
 
 
 __all__ = ["MARKER", "AppPreview", "Change", "PreviewResult", "Violation", "to_json", "to_markdown"]

@@ -58,9 +58,20 @@ def parse_duration(text: str) -> float:
 class Common:
     """Options shared by diff and apply."""
 
-    def __init__(self, *, render: RenderOptions, kubeconfig: str | None, context: str | None, output: str,
-                 inventory_namespace: str, ignore_rules: str | None, force: bool, kube_version: str,
-                 validate: bool, adopt: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        render: RenderOptions,
+        kubeconfig: str | None,
+        context: str | None,
+        output: str,
+        inventory_namespace: str,
+        ignore_rules: str | None,
+        force: bool,
+        kube_version: str,
+        validate: bool,
+        adopt: bool = False,
+    ) -> None:
         if not render.app:
             raise UsageError("--app is required: it labels the objects and names the inventory")
         if output not in ("text", "json", "yaml"):
@@ -75,15 +86,25 @@ class Common:
         rendered = render_source(path, self.render)
         for warning in rendered.warnings:
             print_warning(warning)
-        kube = await Kube.connect(kubeconfig=self.kubeconfig, context=self.context,
-                                  namespace=self.render.namespace or None)
+        kube = await Kube.connect(
+            kubeconfig=self.kubeconfig, context=self.context, namespace=self.render.namespace or None
+        )
         try:
             rules = load_ignore_rules(self.ignore_rules) if self.ignore_rules else []
             # plain files: field errors can point at the field's own line
             root = (rendered.source_root or rendered.root) if rendered.renderer == "yaml" else None
-            plan = await plan_app(kube, rendered.manifests, self.identity, ignore_rules=rules, exact=exact,
-                                  adopt=self.adopt, default_namespace=self.render.namespace or None,
-                                  validate=self.validate, kube_version=self.kube_version, root=root)
+            plan = await plan_app(
+                kube,
+                rendered.manifests,
+                self.identity,
+                ignore_rules=rules,
+                exact=exact,
+                adopt=self.adopt,
+                default_namespace=self.render.namespace or None,
+                validate=self.validate,
+                kube_version=self.kube_version,
+                root=root,
+            )
         except BaseException:
             await kube.close()
             raise
@@ -144,6 +165,7 @@ def apply_command(path: str, common: Common, options: ApplyOptions) -> int:
         try:
             reporter = Reporter(plan, options, enabled=interactive)
             try:
+
                 def progress(outcome: Outcome) -> None:
                     done.append(outcome)
                     reporter.outcome(outcome)
@@ -170,34 +192,55 @@ def apply_command(path: str, common: Common, options: ApplyOptions) -> int:
     except KeyboardInterrupt:
         if planned:
             print_apply_result(planned[0], ApplyResult(outcomes=done, health=health[0]), options, common.output)
-        typer.echo("interrupted: the apply stopped part-way; run it again to converge "
-                   "(nothing was pruned unless the prune phase had begun)", err=True)
+        typer.echo(
+            "interrupted: the apply stopped part-way; run it again to converge "
+            "(nothing was pruned unless the prune phase had begun)",
+            err=True,
+        )
         return 130
     print_apply_result(plan, result, options, common.output)
     return 0
 
 
-PathArg = Annotated[str, typer.Argument(metavar="DIRECTORY|URL",
-                                        help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1")]
+PathArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="DIRECTORY|URL", help="Directory, or a Git source such as https://host/repo.git//dir?ref=v1"
+    ),
+]
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", metavar="FILE", help="Path to the kubeconfig file.")]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text, json or yaml.")]
 InventoryNsOpt = Annotated[str, typer.Option("--inventory-namespace", help="Namespace of the app inventory.")]
-IgnoreOpt = Annotated[str | None, typer.Option("--ignore-rules", metavar="FILE",
-                                               help="YAML file: fields left out of comparison.")]
-ForceOpt = Annotated[bool, typer.Option(
-    "--force/--no-force", help="Take fields other field managers own (the default: Git wins); --no-force refuses.")]
-AdoptOpt = Annotated[bool, typer.Option(
-    "--adopt", help="Take over objects another app owns (otherwise they are reported as conflicts).")]
+IgnoreOpt = Annotated[
+    str | None, typer.Option("--ignore-rules", metavar="FILE", help="YAML file: fields left out of comparison.")
+]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force/--no-force", help="Take fields other field managers own (the default: Git wins); --no-force refuses."
+    ),
+]
+AdoptOpt = Annotated[
+    bool, typer.Option("--adopt", help="Take over objects another app owns (otherwise they are reported as conflicts).")
+]
 KubeVersionOpt = Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")]
 ValidateOpt = Annotated[bool, typer.Option("--validate/--no-validate", help="Validate before touching the cluster.")]
 
 
 @with_render_options
 def diff(
-    path: PathArg, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, output: OutputOpt = "text",
-    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = True,
-    kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True, adopt: AdoptOpt = False, *,
+    path: PathArg,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    output: OutputOpt = "text",
+    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE,
+    ignore_rules: IgnoreOpt = None,
+    force: ForceOpt = True,
+    kube_version: KubeVersionOpt = "1.32",
+    validate: ValidateOpt = True,
+    adopt: AdoptOpt = False,
+    *,
     render_options: RenderOptions,
 ) -> None:
     """Show what apply would change. Exit 0: no changes, 1: changes, 2: error.
@@ -209,9 +252,18 @@ def diff(
         tether diff ./deploy --app web --kubeconfig ~/.kube/config
     """
     try:
-        common = Common(render=render_options, kubeconfig=kubeconfig, context=context, output=output,
-                        inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,
-                        kube_version=kube_version, validate=validate, adopt=adopt)
+        common = Common(
+            render=render_options,
+            kubeconfig=kubeconfig,
+            context=context,
+            output=output,
+            inventory_namespace=inventory_namespace,
+            ignore_rules=ignore_rules,
+            force=force,
+            kube_version=kube_version,
+            validate=validate,
+            adopt=adopt,
+        )
         code = diff_command(path, common)
     except TetherError as error:
         print_error(str(error))
@@ -222,23 +274,39 @@ def diff(
 
 @with_render_options
 def apply(
-    path: PathArg, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None, output: OutputOpt = "text",
-    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE, ignore_rules: IgnoreOpt = None, force: ForceOpt = True,
-    kube_version: KubeVersionOpt = "1.32", validate: ValidateOpt = True, adopt: AdoptOpt = False,
+    path: PathArg,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    output: OutputOpt = "text",
+    inventory_namespace: InventoryNsOpt = DEFAULT_NAMESPACE,
+    ignore_rules: IgnoreOpt = None,
+    force: ForceOpt = True,
+    kube_version: KubeVersionOpt = "1.32",
+    validate: ValidateOpt = True,
+    adopt: AdoptOpt = False,
     prune: Annotated[bool, typer.Option("--prune", help="Delete inventory objects that left the desired set.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every object is healthy.")] = False,
-    timeout: Annotated[str, typer.Option("--timeout", metavar="DURATION",
-                                         help="How long --wait waits (e.g. 90s, 5m).")] = "5m",
+    timeout: Annotated[
+        str, typer.Option("--timeout", metavar="DURATION", help="How long --wait waits (e.g. 90s, 5m).")
+    ] = "5m",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Server-side dry run: persist nothing.")] = False,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256, help="Parallel writes.")] = 16,
-    allow_empty_prune: Annotated[bool, typer.Option(
-        "--allow-empty-prune", help="Allow --prune when nothing is desired (deletes everything).")] = False,
-    recreate: Annotated[bool, typer.Option(
-        "--recreate", help="Delete and create again objects whose immutable fields changed "
-        "(per object: tether.dev/recreate, Argo CD Replace=true, Flux force: enabled).")] = False,
-    no_hooks: Annotated[bool, typer.Option(
-        "--no-hooks", help="Do not run Argo CD / Helm hooks (PreSync, PostSync, pre-install, ...).")] = False,
-    *, render_options: RenderOptions,
+    allow_empty_prune: Annotated[
+        bool, typer.Option("--allow-empty-prune", help="Allow --prune when nothing is desired (deletes everything).")
+    ] = False,
+    recreate: Annotated[
+        bool,
+        typer.Option(
+            "--recreate",
+            help="Delete and create again objects whose immutable fields changed "
+            "(per object: tether.dev/recreate, Argo CD Replace=true, Flux force: enabled).",
+        ),
+    ] = False,
+    no_hooks: Annotated[
+        bool, typer.Option("--no-hooks", help="Do not run Argo CD / Helm hooks (PreSync, PostSync, pre-install, ...).")
+    ] = False,
+    *,
+    render_options: RenderOptions,
 ) -> None:
     """Apply PATH (server-side apply); optionally prune and wait for health. Exit 0 ok, 1 invalid/unhealthy, 2 error.
 
@@ -249,12 +317,29 @@ def apply(
         tether apply ./deploy --app web --prune --wait --timeout 5m
     """
     try:
-        common = Common(render=render_options, kubeconfig=kubeconfig, context=context, output=output,
-                        inventory_namespace=inventory_namespace, ignore_rules=ignore_rules, force=force,
-                        kube_version=kube_version, validate=validate, adopt=adopt)
-        options = ApplyOptions(force=force, dry_run=dry_run, prune=prune, wait=wait, timeout=parse_duration(timeout),
-                               concurrency=concurrency, allow_empty_prune=allow_empty_prune, recreate=recreate,
-                               hooks=not no_hooks)
+        common = Common(
+            render=render_options,
+            kubeconfig=kubeconfig,
+            context=context,
+            output=output,
+            inventory_namespace=inventory_namespace,
+            ignore_rules=ignore_rules,
+            force=force,
+            kube_version=kube_version,
+            validate=validate,
+            adopt=adopt,
+        )
+        options = ApplyOptions(
+            force=force,
+            dry_run=dry_run,
+            prune=prune,
+            wait=wait,
+            timeout=parse_duration(timeout),
+            concurrency=concurrency,
+            allow_empty_prune=allow_empty_prune,
+            recreate=recreate,
+            hooks=not no_hooks,
+        )
         code = apply_command(path, common, options)
     except TetherError as error:
         print_error(str(error))

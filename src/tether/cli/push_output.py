@@ -30,8 +30,14 @@ class Reporter:
         self._progress: Progress | None = None
         self._status: Any = None
         if enabled and total:
-            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), console=self.console, transient=True)
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
             self._task = self._progress.add_task(f"applying {plan.app}", total=total)
             self._progress.start()
 
@@ -82,8 +88,15 @@ def result_dict(plan: Plan, result: ApplyResult, options: ApplyOptions) -> dict[
         ],
         "kept": [str(ref) for ref in plan.kept],
         "skipped": [{"entry": s.entry, "reason": s.reason} for s in plan.skipped],
-        "health": [{"object": str(h.ref), "status": str(h.result.status), "health": str(h.result.health),
-                    "message": h.result.message} for h in result.health],
+        "health": [
+            {
+                "object": str(h.ref),
+                "status": str(h.result.status),
+                "health": str(h.result.health),
+                "message": h.result.message,
+            }
+            for h in result.health
+        ],
     }
 
 
@@ -112,9 +125,10 @@ def print_apply_result(plan: Plan, result: ApplyResult, options: ApplyOptions, o
     if result.outcomes:
         console.print(table)
     s = data["summary"]
-    console.print(f"{plan.app}: {s['created']} created, {s['adopted']} adopted, {s['updated']} updated, "
-                  f"{s['deleted']} deleted, {s['unchanged']} unchanged"
-                  + (f", {s['failed']} failed" if s["failed"] else ""))
+    console.print(
+        f"{plan.app}: {s['created']} created, {s['adopted']} adopted, {s['updated']} updated, "
+        f"{s['deleted']} deleted, {s['unchanged']} unchanged" + (f", {s['failed']} failed" if s["failed"] else "")
+    )
     for ref in plan.kept:
         console.print(f"kept {ref} (annotated {plan.keep_reasons.get(ref, 'tether.dev/prune: disabled')})")
     for skipped in plan.skipped:

@@ -45,70 +45,192 @@ def _pairs(values: list[str] | None, flag: str) -> tuple[tuple[str, str], ...]:
 
 
 def build_render_options(
-    *, values: list[str] | None = None, set_values: list[str] | None = None, set_string: list[str] | None = None,
-    release_name: str = "", tla_str: list[str] | None = None, tla_code: list[str] | None = None,
-    ext_str: list[str] | None = None, ext_code: list[str] | None = None, jpath: list[str] | None = None,
-    var: list[str] | None = None, app: str = "", namespace: str = "", renderer: str = "auto",
-    render_timeout: float = DEFAULT_RENDER_TIMEOUT, verify: str = "", allowed_signers: str = "",
-    decryption_key: list[str] | None = None, substitute: bool = False,
+    *,
+    values: list[str] | None = None,
+    set_values: list[str] | None = None,
+    set_string: list[str] | None = None,
+    release_name: str = "",
+    tla_str: list[str] | None = None,
+    tla_code: list[str] | None = None,
+    ext_str: list[str] | None = None,
+    ext_code: list[str] | None = None,
+    jpath: list[str] | None = None,
+    var: list[str] | None = None,
+    app: str = "",
+    namespace: str = "",
+    renderer: str = "auto",
+    render_timeout: float = DEFAULT_RENDER_TIMEOUT,
+    verify: str = "",
+    allowed_signers: str = "",
+    decryption_key: list[str] | None = None,
+    substitute: bool = False,
 ) -> RenderOptions:
     if renderer not in RENDERERS:
         raise UsageError(f"--renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
     if verify not in ("", "ssh", "gpg"):
         raise UsageError(f"--verify {verify!r}: choose ssh or gpg")
     return RenderOptions(
-        app=app, namespace=namespace, renderer=renderer, values_files=tuple(values or ()),
-        set_values=tuple(set_values or ()), set_string_values=tuple(set_string or ()), release_name=release_name,
-        tla_str=_pairs(tla_str, "--tla-str"), tla_code=_pairs(tla_code, "--tla-code"),
-        ext_str=_pairs(ext_str, "--ext-str"), ext_code=_pairs(ext_code, "--ext-code"),
-        jsonnet_paths=tuple(jpath or ()), variables=_pairs(var, "--var"), substitute=substitute,
+        app=app,
+        namespace=namespace,
+        renderer=renderer,
+        values_files=tuple(values or ()),
+        set_values=tuple(set_values or ()),
+        set_string_values=tuple(set_string or ()),
+        release_name=release_name,
+        tla_str=_pairs(tla_str, "--tla-str"),
+        tla_code=_pairs(tla_code, "--tla-code"),
+        ext_str=_pairs(ext_str, "--ext-str"),
+        ext_code=_pairs(ext_code, "--ext-code"),
+        jsonnet_paths=tuple(jpath or ()),
+        variables=_pairs(var, "--var"),
+        substitute=substitute,
         timeout=render_timeout,
-        verify=verify, allowed_signers=allowed_signers, decryption_keys=tuple(decryption_key or ()),
+        verify=verify,
+        allowed_signers=allowed_signers,
+        decryption_keys=tuple(decryption_key or ()),
     )
 
 
 # (parameter name, annotation) of every render option, in --help order
 _OPTIONS: list[tuple[str, Any]] = [
-    ("app", Annotated[str, typer.Option("--app", help="Application name (label tether.dev/app); "
-                                        "required by diff and apply.")]),
-    ("namespace", Annotated[str, typer.Option("--namespace", "-n", help="Namespace for namespaced objects "
-                                              "without one (and the Helm release namespace).")]),
+    (
+        "app",
+        Annotated[
+            str, typer.Option("--app", help="Application name (label tether.dev/app); required by diff and apply.")
+        ],
+    ),
+    (
+        "namespace",
+        Annotated[
+            str,
+            typer.Option(
+                "--namespace",
+                "-n",
+                help="Namespace for namespaced objects without one (and the Helm release namespace).",
+            ),
+        ],
+    ),
     ("renderer", Annotated[str, typer.Option("--renderer", help=f"Force a renderer: {', '.join(RENDERERS)}.")]),
-    ("values", Annotated[list[str] | None, typer.Option("--values", "-f", metavar="FILE",
-                                                        help="Helm values file (repeatable).")]),
-    ("set_values", Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
-                                                            help="Helm value KEY=VALUE as helm --set.")]),
-    ("set_string", Annotated[list[str] | None, typer.Option("--set-string", metavar="KEY=VALUE",
-                                                            help="Helm string value KEY=VALUE.")]),
+    (
+        "values",
+        Annotated[
+            list[str] | None, typer.Option("--values", "-f", metavar="FILE", help="Helm values file (repeatable).")
+        ],
+    ),
+    (
+        "set_values",
+        Annotated[
+            list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="Helm value KEY=VALUE as helm --set.")
+        ],
+    ),
+    (
+        "set_string",
+        Annotated[
+            list[str] | None, typer.Option("--set-string", metavar="KEY=VALUE", help="Helm string value KEY=VALUE.")
+        ],
+    ),
     ("release_name", Annotated[str, typer.Option("--release-name", help="Helm release name (default: --app).")]),
-    ("tla_str", Annotated[list[str] | None, typer.Option("--tla-str", metavar="KEY=TEXT",
-                                                         help="Jsonnet top-level argument KEY=STRING.")]),
-    ("tla_code", Annotated[list[str] | None, typer.Option("--tla-code", metavar="KEY=CODE",
-                                                          help="Jsonnet top-level argument KEY=CODE.")]),
-    ("ext_str", Annotated[list[str] | None, typer.Option("--ext-str", metavar="KEY=TEXT",
-                                                         help="Jsonnet external variable KEY=STRING.")]),
-    ("ext_code", Annotated[list[str] | None, typer.Option("--ext-code", metavar="KEY=CODE",
-                                                          help="Jsonnet external variable KEY=CODE.")]),
-    ("jpath", Annotated[list[str] | None, typer.Option("--jpath", "-J", metavar="DIRECTORY",
-                                                       help="Jsonnet library directory.")]),
-    ("var", Annotated[list[str] | None, typer.Option("--var", metavar="KEY=VALUE",
-                                                     help="Substitution variable KEY=VALUE for ${KEY} "
-                                                          "(turns substitution on).")]),
-    ("substitute", Annotated[bool, typer.Option("--substitute", help="Substitute ${VAR} / ${VAR:=default} even "
-                                                "without --var (off by default, as Flux's postBuild).")]),
-    ("render_timeout", Annotated[float, typer.Option("--render-timeout", metavar="SECONDS",
-                                                     help="Seconds a renderer (kustomize, helm, jsonnet) may run.")]),
+    (
+        "tla_str",
+        Annotated[
+            list[str] | None,
+            typer.Option("--tla-str", metavar="KEY=TEXT", help="Jsonnet top-level argument KEY=STRING."),
+        ],
+    ),
+    (
+        "tla_code",
+        Annotated[
+            list[str] | None,
+            typer.Option("--tla-code", metavar="KEY=CODE", help="Jsonnet top-level argument KEY=CODE."),
+        ],
+    ),
+    (
+        "ext_str",
+        Annotated[
+            list[str] | None,
+            typer.Option("--ext-str", metavar="KEY=TEXT", help="Jsonnet external variable KEY=STRING."),
+        ],
+    ),
+    (
+        "ext_code",
+        Annotated[
+            list[str] | None, typer.Option("--ext-code", metavar="KEY=CODE", help="Jsonnet external variable KEY=CODE.")
+        ],
+    ),
+    (
+        "jpath",
+        Annotated[
+            list[str] | None, typer.Option("--jpath", "-J", metavar="DIRECTORY", help="Jsonnet library directory.")
+        ],
+    ),
+    (
+        "var",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--var", metavar="KEY=VALUE", help="Substitution variable KEY=VALUE for ${KEY} (turns substitution on)."
+            ),
+        ],
+    ),
+    (
+        "substitute",
+        Annotated[
+            bool,
+            typer.Option(
+                "--substitute",
+                help="Substitute ${VAR} / ${VAR:=default} even without --var (off by default, as Flux's postBuild).",
+            ),
+        ],
+    ),
+    (
+        "render_timeout",
+        Annotated[
+            float,
+            typer.Option(
+                "--render-timeout", metavar="SECONDS", help="Seconds a renderer (kustomize, helm, jsonnet) may run."
+            ),
+        ],
+    ),
     ("verify", Annotated[str, typer.Option("--verify", help="Require Git revisions signed by: ssh or gpg.")]),
-    ("allowed_signers", Annotated[str, typer.Option("--allowed-signers", metavar="FILE",
-                                                    help="SSH allowed-signers file or GPG public keys file.")]),
-    ("decryption_key", Annotated[list[str] | None, typer.Option(
-        "--decryption-key", metavar="FILE",
-        help="SOPS decryption key file: age identity or armored PGP secret key (repeatable).")]),
+    (
+        "allowed_signers",
+        Annotated[
+            str,
+            typer.Option("--allowed-signers", metavar="FILE", help="SSH allowed-signers file or GPG public keys file."),
+        ],
+    ),
+    (
+        "decryption_key",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--decryption-key",
+                metavar="FILE",
+                help="SOPS decryption key file: age identity or armored PGP secret key (repeatable).",
+            ),
+        ],
+    ),
 ]
-_DEFAULTS = {"app": "", "namespace": "", "renderer": "auto", "values": None, "set_values": None, "set_string": None,
-             "release_name": "", "tla_str": None, "tla_code": None, "ext_str": None, "ext_code": None, "jpath": None,
-             "var": None, "render_timeout": DEFAULT_RENDER_TIMEOUT, "verify": "", "allowed_signers": "",
-             "decryption_key": None, "substitute": False}
+_DEFAULTS = {
+    "app": "",
+    "namespace": "",
+    "renderer": "auto",
+    "values": None,
+    "set_values": None,
+    "set_string": None,
+    "release_name": "",
+    "tla_str": None,
+    "tla_code": None,
+    "ext_str": None,
+    "ext_code": None,
+    "jpath": None,
+    "var": None,
+    "render_timeout": DEFAULT_RENDER_TIMEOUT,
+    "verify": "",
+    "allowed_signers": "",
+    "decryption_key": None,
+    "substitute": False,
+}
 
 
 def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -116,11 +238,17 @@ def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:
     signature = inspect.signature(func)
     # resolve string annotations for typer; the command's own module need not import RenderOptions
     hints = typing.get_type_hints(func, localns={"RenderOptions": RenderOptions}, include_extras=True)
-    own = [p.replace(annotation=hints.get(p.name, p.annotation))
-           for p in signature.parameters.values() if p.name != "render_options"]
+    own = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in signature.parameters.values()
+        if p.name != "render_options"
+    ]
     taken = {p.name for p in own}
-    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name], annotation=annotation)
-             for name, annotation in _OPTIONS if name not in taken]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name], annotation=annotation)
+        for name, annotation in _OPTIONS
+        if name not in taken
+    ]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -138,19 +266,30 @@ def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def dump_manifests(objects: list[dict[str, Any]], output: str) -> str:
     if output == "json":
-        return json.dumps(objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects},
-                          indent=2) + "\n"
+        return (
+            json.dumps(
+                objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects}, indent=2
+            )
+            + "\n"
+        )
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump_all(objects, Dumper=dumper, sort_keys=False, default_flow_style=False, explicit_start=True,
-                         allow_unicode=True)
+    return yaml.dump_all(
+        objects, Dumper=dumper, sort_keys=False, default_flow_style=False, explicit_start=True, allow_unicode=True
+    )
 
 
 @with_render_options
 def render_command(
-    path: Annotated[str, typer.Argument(
-        metavar="PATH|URL", help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
+    path: Annotated[
+        str,
+        typer.Argument(
+            metavar="PATH|URL",
+            help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0",
+        ),
+    ],
     output: Annotated[str, typer.Option("--output", "-o", help="yaml or json.")] = "yaml",
-    *, render_options: RenderOptions,
+    *,
+    render_options: RenderOptions,
 ) -> None:
     """Render PATH (plain YAML/JSON, Kustomize, Helm or Jsonnet) and print the objects.
 
@@ -165,8 +304,11 @@ def render_command(
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if result.revision is not None:  # on stderr: stdout stays pure YAML/JSON for pipes
-        typer.echo(f"rendered {result.revision.url} at {result.revision.commit} ({len(result.manifests)} objects, "
-                   f"{result.renderer})", err=True)
+        typer.echo(
+            f"rendered {result.revision.url} at {result.revision.commit} ({len(result.manifests)} objects, "
+            f"{result.renderer})",
+            err=True,
+        )
 
 
 def _cluster_crds(kubeconfig: str, context: str | None) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -185,21 +327,36 @@ def _cluster_crds(kubeconfig: str, context: str | None) -> dict[tuple[str, str, 
 
 @with_render_options
 def validate_command(
-    path: Annotated[str, typer.Argument(
-        metavar="PATH|URL", help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0")],
+    path: Annotated[
+        str,
+        typer.Argument(
+            metavar="PATH|URL",
+            help="Directory or one file, or a Git source such as https://host/repo.git//dir?ref=v1.2.0",
+        ),
+    ],
     kube_version: Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")] = "1.32",
     policy: Annotated[str, typer.Option("--policy", metavar="FILE", help="Policy file with CEL expressions.")] = "",
     fmt: Annotated[str, typer.Option("--format", help="text, json, junit or sarif.")] = "text",
-    kubeconfig: Annotated[str | None, typer.Option(
-        "--kubeconfig", metavar="FILE",
-        help="Also take CRD schemas from this cluster's CustomResourceDefinitions.")] = None,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option(
+            "--kubeconfig", metavar="FILE", help="Also take CRD schemas from this cluster's CustomResourceDefinitions."
+        ),
+    ] = None,
     context: Annotated[str | None, typer.Option("--context", help="kubeconfig context (with --kubeconfig).")] = None,
-    schema_location: Annotated[list[str] | None, typer.Option(
-        "--schema-location", metavar="DIRECTORY", help="Also take CRD schemas from the CRD files under DIRECTORY "
-        "(repeatable).")] = None,
-    ignore_missing_schemas: Annotated[bool, typer.Option(
-        "--ignore-missing-schemas", help="A kind without any schema is a warning, not an error.")] = False,
-    *, render_options: RenderOptions,
+    schema_location: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--schema-location",
+            metavar="DIRECTORY",
+            help="Also take CRD schemas from the CRD files under DIRECTORY (repeatable).",
+        ),
+    ] = None,
+    ignore_missing_schemas: Annotated[
+        bool, typer.Option("--ignore-missing-schemas", help="A kind without any schema is a warning, not an error.")
+    ] = False,
+    *,
+    render_options: RenderOptions,
 ) -> None:
     """Validate PATH: syntax, duplicates, schemas, unknown kinds, policies. Exit 0 valid, 1 invalid, 2 error.
 
@@ -220,8 +377,14 @@ def validate_command(
         tables.append(_cluster_crds(kubeconfig, context))
     lookup = lookup_in(*tables) if tables else None
     try:
-        report = validate_source(path, render_options, kube_version=kube_version, policy_file=policy or None,
-                                 crd_lookup=lookup, ignore_missing_schemas=ignore_missing_schemas)
+        report = validate_source(
+            path,
+            render_options,
+            kube_version=kube_version,
+            policy_file=policy or None,
+            crd_lookup=lookup,
+            ignore_missing_schemas=ignore_missing_schemas,
+        )
     except TetherError:
         raise
     except Exception as error:  # an internal error is exit 2, never "invalid"

@@ -31,8 +31,11 @@ def _serve(config: object, kubeconfig: Path, after_start: object = None) -> None
                 if error.errno not in _BIND_ERRORS:
                     raise
                 host, port = sandbox.config.host, sandbox.config.port
-                hint = ("is --host an address of this machine?" if error.errno == errno.EADDRNOTAVAIL
-                        else "choose another --port, or --port 0 for a free one")
+                hint = (
+                    "is --host an address of this machine?"
+                    if error.errno == errno.EADDRNOTAVAIL
+                    else "choose another --port, or --port 0 for a free one"
+                )
                 raise UsageError(f"cannot listen on {host}:{port}: {os.strerror(error.errno or 0)} ({hint})") from None
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -56,28 +59,47 @@ def _serve(config: object, kubeconfig: Path, after_start: object = None) -> None
 def sandbox_command(
     host: str = typer.Option("127.0.0.1", metavar=conventions.HOST, help="Address to listen on."),
     port: int = typer.Option(6443, metavar=conventions.PORT, help="Port to listen on (0 picks a free one)."),
-    data: Path = typer.Option(Path(".tether-sandbox"), "--data", metavar=conventions.DIRECTORY,
-                              help="Directory of the persistent store."),
+    data: Path = typer.Option(
+        Path(".tether-sandbox"), "--data", metavar=conventions.DIRECTORY, help="Directory of the persistent store."
+    ),
     kubeconfig_out: Path = typer.Option(
-        None, "--kubeconfig-out", metavar=conventions.FILE,
+        None,
+        "--kubeconfig-out",
+        metavar=conventions.FILE,
         help="Where to write the kubeconfig (default: DATA/kubeconfig).",
     ),
-    tls: bool = typer.Option(False, "--tls", help="Serve HTTPS with a generated CA (kept under DATA/pki); without "
-                             "--token an admin token is generated (DATA/pki/admin-token)."),
-    token: list[str] = typer.Option([], "--token", metavar=conventions.TEXT,
-                                    help="Require this admin bearer token (repeatable)."),
-    history: int = typer.Option(10_000, metavar=conventions.INTEGER,
-                                help="Watch history kept in memory; older versions get 410 Gone."),
-    sim_delay: float = typer.Option(1.0, "--sim-delay", metavar=conventions.SECONDS,
-                                    help="Seconds until simulated pods run (0.05 or more)."),
+    tls: bool = typer.Option(
+        False,
+        "--tls",
+        help="Serve HTTPS with a generated CA (kept under DATA/pki); without "
+        "--token an admin token is generated (DATA/pki/admin-token).",
+    ),
+    token: list[str] = typer.Option(
+        [], "--token", metavar=conventions.TEXT, help="Require this admin bearer token (repeatable)."
+    ),
+    history: int = typer.Option(
+        10_000, metavar=conventions.INTEGER, help="Watch history kept in memory; older versions get 410 Gone."
+    ),
+    sim_delay: float = typer.Option(
+        1.0, "--sim-delay", metavar=conventions.SECONDS, help="Seconds until simulated pods run (0.05 or more)."
+    ),
     no_simulation: bool = typer.Option(False, "--no-simulation", help="Do not simulate workload controllers."),
-    authz: str = typer.Option("AlwaysAllow", "--authz", metavar=conventions.TEXT,
-                              help="Authorization mode: AlwaysAllow or rbac (every request then needs a token; "
-                              "implies --tls, since kubectl sends tokens only over HTTPS)."),
-    token_file: Path = typer.Option(None, "--token-file", metavar=conventions.FILE,
-                                    help="Static tokens, one token,user,uid,groups line each (groups quoted)."),
-    fault: list[str] = typer.Option([], "--fault", metavar=conventions.TEXT,
-                                    help="Inject faults, e.g. error=create:0.2 (see docs)."),
+    authz: str = typer.Option(
+        "AlwaysAllow",
+        "--authz",
+        metavar=conventions.TEXT,
+        help="Authorization mode: AlwaysAllow or rbac (every request then needs a token; "
+        "implies --tls, since kubectl sends tokens only over HTTPS).",
+    ),
+    token_file: Path = typer.Option(
+        None,
+        "--token-file",
+        metavar=conventions.FILE,
+        help="Static tokens, one token,user,uid,groups line each (groups quoted).",
+    ),
+    fault: list[str] = typer.Option(
+        [], "--fault", metavar=conventions.TEXT, help="Inject faults, e.g. error=create:0.2 (see docs)."
+    ),
 ) -> None:
     """Serve a local Kubernetes-compatible API server until stopped; prints the kubeconfig path.
 

@@ -39,9 +39,14 @@ FileArg = Annotated[Path, typer.Argument(metavar="FILE", help="The file to opera
 InPlace = Annotated[bool, typer.Option("--in-place", "-i", help="Write the result back to FILE.")]
 InputType = Annotated[str | None, typer.Option("--input-type", help="yaml, json, dotenv, ini or binary.")]
 OutputType = Annotated[str | None, typer.Option("--output-type", help="yaml, json, dotenv, ini or binary.")]
-KeyFiles = Annotated[list[Path] | None, typer.Option("--decryption-key", metavar="FILE",
-                                                     help="age identity file or armored PGP secret key "
-                                                     "(repeatable), besides SOPS_AGE_KEY(_FILE).")]
+KeyFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--decryption-key",
+        metavar="FILE",
+        help="age identity file or armored PGP secret key (repeatable), besides SOPS_AGE_KEY(_FILE).",
+    ),
+]
 IgnoreMac = Annotated[bool, typer.Option("--ignore-mac", help="Do not refuse a file whose MAC does not match.")]
 AgeOpt = Annotated[list[str] | None, typer.Option("--age", "-a", help="age recipient (repeatable, or comma list).")]
 PgpOpt = Annotated[list[str] | None, typer.Option("--pgp", "-p", help="PGP fingerprint (repeatable, or comma list).")]
@@ -51,8 +56,9 @@ EncSuffix = Annotated[str | None, typer.Option("--encrypted-suffix", help="Encry
 UnencSuffix = Annotated[str | None, typer.Option("--unencrypted-suffix", help="Leave keys with this suffix plain.")]
 MacOnly = Annotated[bool, typer.Option("--mac-only-encrypted", help="MAC covers encrypted values only.")]
 Shamir = Annotated[int, typer.Option("--shamir-secret-sharing-threshold", help="Key groups needed to decrypt.")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", metavar="FILE",
-                                                help="Path of .sops.yaml (default: nearest one).")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", metavar="FILE", help="Path of .sops.yaml (default: nearest one).")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -96,14 +102,21 @@ def _decryptor(key_files: list[Path] | None) -> Decryptor:
     return Decryptor.from_environment(key_files or [])
 
 
-def _selector_rules(enc_regex: str | None, unenc_regex: str | None, enc_suffix: str | None,
-                    unenc_suffix: str | None, mac_only: bool) -> Rules:
-    return Rules(unencrypted_suffix=unenc_suffix, encrypted_suffix=enc_suffix, unencrypted_regex=unenc_regex,
-                 encrypted_regex=enc_regex, mac_only_encrypted=mac_only)
+def _selector_rules(
+    enc_regex: str | None, unenc_regex: str | None, enc_suffix: str | None, unenc_suffix: str | None, mac_only: bool
+) -> Rules:
+    return Rules(
+        unencrypted_suffix=unenc_suffix,
+        encrypted_suffix=enc_suffix,
+        unencrypted_regex=unenc_regex,
+        encrypted_regex=enc_regex,
+        mac_only_encrypted=mac_only,
+    )
 
 
-def _creation(path: Path, age: list[str] | None, pgp: list[str] | None, rules: Rules, shamir: int,
-              config: Path | None) -> api.EncryptOptions:
+def _creation(
+    path: Path, age: list[str] | None, pgp: list[str] | None, rules: Rules, shamir: int, config: Path | None
+) -> api.EncryptOptions:
     """Recipients and selectors: flags first, then SOPS_AGE_RECIPIENTS / SOPS_PGP_FP, then .sops.yaml."""
     ages = _split(age) or _split([os.environ.get("SOPS_AGE_RECIPIENTS", "")])
     pgps = _split(pgp) or _split([os.environ.get("SOPS_PGP_FP", "")])
@@ -120,17 +133,22 @@ def _creation(path: Path, age: list[str] | None, pgp: list[str] | None, rules: R
         except SecretsError:
             rule = None
     if rule and rules.is_empty():
-        rules = dataclasses.replace(rule.rules, mac_only_encrypted=rule.rules.mac_only_encrypted
-                                    or rules.mac_only_encrypted)
+        rules = dataclasses.replace(
+            rule.rules, mac_only_encrypted=rule.rules.mac_only_encrypted or rules.mac_only_encrypted
+        )
     threshold = shamir or (rule.shamir_threshold if rule and len(rule.key_groups) == len(groups) else 0)
     return api.EncryptOptions(key_groups=groups, shamir_threshold=threshold, rules=rules)
 
 
 @secrets_app.command()
-def keygen(output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE",
-                                                      help="Write the identity to FILE "
-                                                                                 "(mode 0600) instead of stdout.")]
-           = None) -> None:
+def keygen(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write the identity to FILE (mode 0600) instead of stdout."
+        ),
+    ] = None,
+) -> None:
     """Generate an age identity (X25519); the public key is the recipient to encrypt for.
 
     Example:
@@ -155,11 +173,21 @@ def keygen(output: Annotated[Path | None, typer.Option("--output", "-o", metavar
 
 
 @secrets_app.command()
-def encrypt(file: FileArg, age: AgeOpt = None, pgp: PgpOpt = None, in_place: InPlace = False,
-            encrypted_regex: EncRegex = None, unencrypted_regex: UnencRegex = None,
-            encrypted_suffix: EncSuffix = None, unencrypted_suffix: UnencSuffix = None,
-            mac_only_encrypted: MacOnly = False, shamir_secret_sharing_threshold: Shamir = 0,
-            input_type: InputType = None, output_type: OutputType = None, config: ConfigOpt = None) -> None:
+def encrypt(
+    file: FileArg,
+    age: AgeOpt = None,
+    pgp: PgpOpt = None,
+    in_place: InPlace = False,
+    encrypted_regex: EncRegex = None,
+    unencrypted_regex: UnencRegex = None,
+    encrypted_suffix: EncSuffix = None,
+    unencrypted_suffix: UnencSuffix = None,
+    mac_only_encrypted: MacOnly = False,
+    shamir_secret_sharing_threshold: Shamir = 0,
+    input_type: InputType = None,
+    output_type: OutputType = None,
+    config: ConfigOpt = None,
+) -> None:
     """Encrypt FILE for the given recipients (or those of the matching .sops.yaml rule).
 
     Example:
@@ -168,16 +196,23 @@ def encrypt(file: FileArg, age: AgeOpt = None, pgp: PgpOpt = None, in_place: InP
     """
     fmt_in = stores.format_for(file, input_type)
     fmt_out = stores.format_for(file, output_type or input_type)
-    rules = _selector_rules(encrypted_regex, unencrypted_regex, encrypted_suffix, unencrypted_suffix,
-                            mac_only_encrypted)
+    rules = _selector_rules(
+        encrypted_regex, unencrypted_regex, encrypted_suffix, unencrypted_suffix, mac_only_encrypted
+    )
     options = _creation(file, age, pgp, rules, shamir_secret_sharing_threshold, config)
     plain = convert(_read(file), fmt_in, fmt_out, str(file))
     _emit(api.encrypt(plain, fmt_out, options, str(file)), file, in_place)
 
 
 @secrets_app.command()
-def decrypt(file: FileArg, in_place: InPlace = False, decryption_key: KeyFiles = None, ignore_mac: IgnoreMac = False,
-            input_type: InputType = None, output_type: OutputType = None) -> None:
+def decrypt(
+    file: FileArg,
+    in_place: InPlace = False,
+    decryption_key: KeyFiles = None,
+    ignore_mac: IgnoreMac = False,
+    input_type: InputType = None,
+    output_type: OutputType = None,
+) -> None:
     """Decrypt FILE (MAC verified) to stdout, or in place.
 
     Example:
@@ -191,10 +226,19 @@ def decrypt(file: FileArg, in_place: InPlace = False, decryption_key: KeyFiles =
 
 
 @secrets_app.command()
-def edit(file: FileArg, decryption_key: KeyFiles = None, ignore_mac: IgnoreMac = False, age: AgeOpt = None,
-         pgp: PgpOpt = None, encrypted_regex: EncRegex = None, unencrypted_regex: UnencRegex = None,
-         encrypted_suffix: EncSuffix = None, unencrypted_suffix: UnencSuffix = None,
-         input_type: InputType = None, config: ConfigOpt = None) -> None:
+def edit(
+    file: FileArg,
+    decryption_key: KeyFiles = None,
+    ignore_mac: IgnoreMac = False,
+    age: AgeOpt = None,
+    pgp: PgpOpt = None,
+    encrypted_regex: EncRegex = None,
+    unencrypted_regex: UnencRegex = None,
+    encrypted_suffix: EncSuffix = None,
+    unencrypted_suffix: UnencSuffix = None,
+    input_type: InputType = None,
+    config: ConfigOpt = None,
+) -> None:
     """Open a decrypted copy of FILE in $SOPS_EDITOR / $EDITOR; re-encrypt it when saved.
 
     The copy lives in a private temporary directory that is removed afterwards. A new FILE is
@@ -260,12 +304,16 @@ def _keys(age: list[str] | None, pgp: list[str] | None) -> list[MasterKey]:
 
 
 @secrets_app.command()
-def rotate(file: FileArg, in_place: InPlace = False, decryption_key: KeyFiles = None,
-           add_age: Annotated[list[str] | None, typer.Option("--add-age", help="age recipient to add.")] = None,
-           rm_age: Annotated[list[str] | None, typer.Option("--rm-age", help="age recipient to remove.")] = None,
-           add_pgp: Annotated[list[str] | None, typer.Option("--add-pgp", help="PGP fingerprint to add.")] = None,
-           rm_pgp: Annotated[list[str] | None, typer.Option("--rm-pgp", help="PGP fingerprint to remove.")] = None,
-           input_type: InputType = None) -> None:
+def rotate(
+    file: FileArg,
+    in_place: InPlace = False,
+    decryption_key: KeyFiles = None,
+    add_age: Annotated[list[str] | None, typer.Option("--add-age", help="age recipient to add.")] = None,
+    rm_age: Annotated[list[str] | None, typer.Option("--rm-age", help="age recipient to remove.")] = None,
+    add_pgp: Annotated[list[str] | None, typer.Option("--add-pgp", help="PGP fingerprint to add.")] = None,
+    rm_pgp: Annotated[list[str] | None, typer.Option("--rm-pgp", help="PGP fingerprint to remove.")] = None,
+    input_type: InputType = None,
+) -> None:
     """Re-encrypt FILE with a new data key, optionally adding or removing recipients.
 
     Example:
@@ -274,14 +322,20 @@ def rotate(file: FileArg, in_place: InPlace = False, decryption_key: KeyFiles = 
     """
     fmt = stores.format_for(file, input_type)
     removed = [k.label for k in _keys(rm_age, rm_pgp)]
-    result = api.rotate(_read(file), fmt, _decryptor(decryption_key).ring, str(file), add=_keys(add_age, add_pgp),
-                        remove=removed)
+    result = api.rotate(
+        _read(file), fmt, _decryptor(decryption_key).ring, str(file), add=_keys(add_age, add_pgp), remove=removed
+    )
     _emit(result, file, in_place)
 
 
 @secrets_app.command()
-def updatekeys(file: FileArg, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
-               decryption_key: KeyFiles = None, input_type: InputType = None, config: ConfigOpt = None) -> None:
+def updatekeys(
+    file: FileArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    decryption_key: KeyFiles = None,
+    input_type: InputType = None,
+    config: ConfigOpt = None,
+) -> None:
     """Make FILE's recipients match its .sops.yaml creation rule (the data key is kept).
 
     Example:
@@ -292,8 +346,9 @@ def updatekeys(file: FileArg, yes: Annotated[bool, typer.Option("--yes", "-y", h
     if rule is None or not rule.key_groups:
         raise UsageError(f"{file}: no .sops.yaml creation rule with recipients applies")
     fmt = stores.format_for(file, input_type)
-    data, added, removed = api.update_keys(_read(file), fmt, _decryptor(decryption_key).ring, str(file),
-                                           rule.key_groups, rule.shamir_threshold)
+    data, added, removed = api.update_keys(
+        _read(file), fmt, _decryptor(decryption_key).ring, str(file), rule.key_groups, rule.shamir_threshold
+    )
     if not added and not removed:
         typer.echo(f"{file}: keys already up to date", err=True)
         return

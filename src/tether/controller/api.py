@@ -35,7 +35,11 @@ CRD_PATH = Path(__file__).parent / "crds" / "applications.yaml"
 
 #: how the controller reaches Applications without a discovery round trip
 APPLICATION_INFO = ResourceInfo(
-    GROUP, VERSION, KIND, PLURAL, True,
+    GROUP,
+    VERSION,
+    KIND,
+    PLURAL,
+    True,
     frozenset({"create", "delete", "get", "list", "patch", "update", "watch", "deletecollection"}),
 )
 CRD_INFO = ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False)
@@ -203,12 +207,14 @@ class Source(_Model):
     @classmethod
     def _url(cls, url: str) -> str:
         if not (url.startswith(_URL_PREFIXES) or _SCP_LIKE.match(url)):
-            raise ValueError(f"unsupported URL {url!r}: use an absolute path, file://, http(s)://, ssh:// or "
-                             "git@host:org/repo")
+            raise ValueError(
+                f"unsupported URL {url!r}: use an absolute path, file://, http(s)://, ssh:// or git@host:org/repo"
+            )
         parts = urllib.parse.urlsplit(url)
         if parts.scheme in ("http", "https", "ssh") and parts.password is not None:
-            raise ValueError("the URL carries a password; put Git credentials in a Secret named by "
-                             "spec.source.secretRef")
+            raise ValueError(
+                "the URL carries a password; put Git credentials in a Secret named by spec.source.secretRef"
+            )
         return url
 
     @field_validator("path")
@@ -487,11 +493,49 @@ def parse_application(obj: dict[str, Any]) -> Application:
 
 
 __all__ = [
-    "API_VERSION", "APPLICATION_INFO", "CRD_INFO", "CRD_NAME", "GROUP", "KIND", "MAX_DRIFT_ENTRIES", "PLURAL",
-    "VERSION", "Application", "ApplicationSpec", "ApplicationStatus", "Backoff", "Condition", "Decryption",
-    "Dependency", "Destination", "DriftEntry", "Duration", "HealthStatus", "HelmOptions", "HistoryEntry",
-    "IgnoreDifference", "InvalidApplication", "Inventory", "JsonnetOptions", "LocalObjectReference", "ObjectCounts",
-    "ObjectMeta", "Pin", "Render", "Retry", "Source", "SourceRef", "Substitute", "SubstituteFrom", "SyncPolicy",
-    "SyncStatus", "Verification", "crd_schema", "format_duration", "install_crd", "load_crd", "parse_application",
+    "API_VERSION",
+    "APPLICATION_INFO",
+    "CRD_INFO",
+    "CRD_NAME",
+    "GROUP",
+    "KIND",
+    "MAX_DRIFT_ENTRIES",
+    "PLURAL",
+    "VERSION",
+    "Application",
+    "ApplicationSpec",
+    "ApplicationStatus",
+    "Backoff",
+    "Condition",
+    "Decryption",
+    "Dependency",
+    "Destination",
+    "DriftEntry",
+    "Duration",
+    "HealthStatus",
+    "HelmOptions",
+    "HistoryEntry",
+    "IgnoreDifference",
+    "InvalidApplication",
+    "Inventory",
+    "JsonnetOptions",
+    "LocalObjectReference",
+    "ObjectCounts",
+    "ObjectMeta",
+    "Pin",
+    "Render",
+    "Retry",
+    "Source",
+    "SourceRef",
+    "Substitute",
+    "SubstituteFrom",
+    "SyncPolicy",
+    "SyncStatus",
+    "Verification",
+    "crd_schema",
+    "format_duration",
+    "install_crd",
+    "load_crd",
+    "parse_application",
     "parse_duration",
 ]

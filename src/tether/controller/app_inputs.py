@@ -38,8 +38,10 @@ async def substitution_variables(kube: Any, app: Any) -> tuple[tuple[str, str], 
         if found is None:
             if source.optional:
                 continue
-            raise StageError("SubstituteFailed", f"spec.render.substitute.from names {source.kind} "
-                                                 f"{app.namespace}/{source.name}, which does not exist")
+            raise StageError(
+                "SubstituteFailed",
+                f"spec.render.substitute.from names {source.kind} {app.namespace}/{source.name}, which does not exist",
+            )
         values.update(decode_secret(found) if source.kind == "Secret" else dict(found.get("data") or {}))
     values.update(substitute.vars)
     return tuple(sorted(values.items()))
@@ -49,5 +51,6 @@ async def decryption_keys(kube: Any, app: Any) -> dict[str, str]:
     """The SOPS keys of spec.decryption.secretRef ({} when the app has none)."""
     if app.spec.decryption is None:
         return {}
-    return await secret_data(kube, app.namespace, app.spec.decryption.secret_ref.name,
-                             field="spec.decryption.secretRef")
+    return await secret_data(
+        kube, app.namespace, app.spec.decryption.secret_ref.name, field="spec.decryption.secretRef"
+    )

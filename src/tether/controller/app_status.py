@@ -34,53 +34,97 @@ def status_after(app: Any, memory: AppMemory, result: PassResult, now: datetime)
     status.health = HealthStatus(status=result.health, message=result.health_message or None)
     if result.inventory is not None:
         status.inventory = Inventory(count=result.inventory)
-    found = [DriftEntry(object=d.object, fields=list(d.fields), manager=d.manager or None, time=d.time or None)
-             for d in result.drift]
+    found = [
+        DriftEntry(object=d.object, fields=list(d.fields), manager=d.manager or None, time=d.time or None)
+        for d in result.drift
+    ]
     status.drift = record_drift([], found) if found else []
-    conds = c.set_condition(conds, c.SYNCED, "True" if synced else "False" if synced is False else "Unknown",
-                            "Synced" if synced else "OutOfSync", f"at {_short(memory.commit)}" if synced else
-                            "the cluster differs from Git", generation, now)
+    conds = c.set_condition(
+        conds,
+        c.SYNCED,
+        "True" if synced else "False" if synced is False else "Unknown",
+        "Synced" if synced else "OutOfSync",
+        f"at {_short(memory.commit)}" if synced else "the cluster differs from Git",
+        generation,
+        now,
+    )
     healthy = {"Healthy": "True", "Suspended": "True", "Progressing": "Unknown", "Unknown": "Unknown"}.get(
-        result.health, "False")
+        result.health, "False"
+    )
     conds = c.set_condition(conds, c.HEALTHY, healthy, result.health, result.health_message, generation, now)
-    conds = c.set_condition(conds, c.DRIFTED, "True" if found else "False",
-                            "DriftDetected" if found else "NoDrift",
-                            "; ".join(d.describe() for d in result.drift[:3]), generation, now)
+    conds = c.set_condition(
+        conds,
+        c.DRIFTED,
+        "True" if found else "False",
+        "DriftDetected" if found else "NoDrift",
+        "; ".join(d.describe() for d in result.drift[:3]),
+        generation,
+        now,
+    )
     pin = app.spec.pin
     if pin is not None:
-        conds = c.set_condition(conds, c.PINNED, "True", "Pinned",
-                                f"pinned to {pin.revision}" + (f": {pin.reason}" if pin.reason else ""),
-                                generation, now)
+        conds = c.set_condition(
+            conds,
+            c.PINNED,
+            "True",
+            "Pinned",
+            f"pinned to {pin.revision}" + (f": {pin.reason}" if pin.reason else ""),
+            generation,
+            now,
+        )
     else:
         conds = c.delete(conds, c.PINNED)
     if result.applied or (synced and status.last_applied_revision != memory.commit and result.synced):
         if result.applied:
-            counts = ObjectCounts(total=result.inventory or 0, created=result.counts.get("create", 0),
-                                  updated=result.counts.get("update", 0),
-                                  unchanged=result.counts.get("unchanged", 0), pruned=result.pruned)
+            counts = ObjectCounts(
+                total=result.inventory or 0,
+                created=result.counts.get("create", 0),
+                updated=result.counts.get("update", 0),
+                unchanged=result.counts.get("unchanged", 0),
+                pruned=result.pruned,
+            )
             info = memory.commit_info
-            entry = HistoryEntry(revision=memory.commit, author=info.author if info else None,
-                                 subject=info.subject if info else None,
-                                 committed_at=info.committed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if info else None,
-                                 deployed_at=c.rfc3339(now), result="Succeeded", objects=counts)
+            entry = HistoryEntry(
+                revision=memory.commit,
+                author=info.author if info else None,
+                subject=info.subject if info else None,
+                committed_at=info.committed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if info else None,
+                deployed_at=c.rfc3339(now),
+                result="Succeeded",
+                objects=counts,
+            )
             status.history = record_history(status.history, entry, app.spec.revision_history_limit)
         status.last_applied_revision = memory.commit
     if not synced:
-        conds = c.mark_ready(conds, "OutOfSync", "the cluster differs from Git (automated sync is off)", generation,
-                             now)
-        conds = c.set_condition(conds, c.READY, "False", "OutOfSync",
-                                "; ".join(d.describe() for d in result.drift[:3]) or "the cluster differs from Git",
-                                generation, now)
+        conds = c.mark_ready(
+            conds, "OutOfSync", "the cluster differs from Git (automated sync is off)", generation, now
+        )
+        conds = c.set_condition(
+            conds,
+            c.READY,
+            "False",
+            "OutOfSync",
+            "; ".join(d.describe() for d in result.drift[:3]) or "the cluster differs from Git",
+            generation,
+            now,
+        )
     elif result.health == "Degraded":
-        conds = c.set_condition(c.delete(c.delete(conds, c.RECONCILING), c.STALLED), c.READY, "False",
-                                "HealthDegraded", result.health_message, generation, now)
+        conds = c.set_condition(
+            c.delete(c.delete(conds, c.RECONCILING), c.STALLED),
+            c.READY,
+            "False",
+            "HealthDegraded",
+            result.health_message,
+            generation,
+            now,
+        )
     elif result.health in ("Progressing", "Unknown", "Missing"):
-        conds = c.mark_reconciling(conds, "Progressing", result.health_message or "waiting for health",
-                                   generation, now)
+        conds = c.mark_reconciling(conds, "Progressing", result.health_message or "waiting for health", generation, now)
         conds = c.set_condition(conds, c.READY, "Unknown", "Progressing", result.health_message, generation, now)
     else:
-        conds = c.mark_ready(conds, "ReconciliationSucceeded", f"applied revision {_short(memory.commit)}",
-                             generation, now)
+        conds = c.mark_ready(
+            conds, "ReconciliationSucceeded", f"applied revision {_short(memory.commit)}", generation, now
+        )
     status.conditions = list(conds)
     status.observed_generation = generation
     return status

@@ -89,7 +89,11 @@ class ObjectCache:
         return self._objects.get((group, kind, namespace or "", name))
 
     def by_app(
-        self, app_namespace: str | None, app_name: str, group: str | None = None, kind: str | None = None,
+        self,
+        app_namespace: str | None,
+        app_name: str,
+        group: str | None = None,
+        kind: str | None = None,
     ) -> dict[Key, Obj]:
         """Objects labelled ``tether.dev/app=app_name``; with ``app_namespace`` only those also
         labelled ``tether.dev/app-namespace=app_namespace`` (None: whatever that label says, as
@@ -98,7 +102,8 @@ class ObjectCache:
         sets = [by_namespace.get(app_namespace) or set()] if app_namespace is not None else by_namespace.values()
         return {
             key: self._objects[key]
-            for keys in sets for key in keys
+            for keys in sets
+            for key in keys
             if (group is None or key[0] == group) and (kind is None or key[1] == kind)
         }
 
@@ -119,8 +124,14 @@ class InformerSet:
     the cache took them."""
 
     def __init__(
-        self, kube: Kube, cache: ObjectCache | None = None, *, namespace: str | None = None,
-        label_selector: str | None = None, watch_timeout: int = 300, sync_timeout: float = 60.0,
+        self,
+        kube: Kube,
+        cache: ObjectCache | None = None,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        watch_timeout: int = 300,
+        sync_timeout: float = 60.0,
     ) -> None:
         self.kube = kube
         self.cache = cache if cache is not None else ObjectCache()
@@ -169,8 +180,15 @@ class InformerSet:
         return informer
 
     def _start(self, info: ResourceInfo, known: list[Obj] | None = None) -> Informer:
-        informer = Informer(self.kube, info, self.namespace, self.label_selector, transform=slim,
-                            watch_timeout=self._watch_timeout, known=known or ())
+        informer = Informer(
+            self.kube,
+            info,
+            self.namespace,
+            self.label_selector,
+            transform=slim,
+            watch_timeout=self._watch_timeout,
+            known=known or (),
+        )
         informer.on_event(self._dispatch)
         self._informers[(info.group, info.kind)] = informer
         informer.start()
@@ -228,8 +246,9 @@ class CacheReader:
         self.informers = informers
         self.app_namespace = app_namespace
 
-    async def list_app_objects(self, infos: list[ResourceInfo], identity: Any, *,
-                               namespaces: Iterable[str] = ()) -> dict[Key, dict[str, Any]]:
+    async def list_app_objects(
+        self, infos: list[ResourceInfo], identity: Any, *, namespaces: Iterable[str] = ()
+    ) -> dict[Key, dict[str, Any]]:
         """Live objects labelled with the app's name, of these kinds, keyed by (group, kind, namespace,
         name); ``identity`` is an ``AppIdentity`` (or a plain app name). The watches are cluster-wide,
         so ``namespaces`` (where the engine would list when it cannot list everywhere) is not needed."""
@@ -264,6 +283,8 @@ class CacheReader:
             info = served
         missing = {"list", "watch"} - info.verbs
         if missing:
-            raise KubeError(f"{info.kind}.{info.group or 'core'}: the API server does not allow "
-                            f"{' or '.join(sorted(missing))} on {info.plural}; the controller cannot watch it")
+            raise KubeError(
+                f"{info.kind}.{info.group or 'core'}: the API server does not allow "
+                f"{' or '.join(sorted(missing))} on {info.plural}; the controller cannot watch it"
+            )
         return True

@@ -81,14 +81,25 @@ def is_true(conditions: Sequence[Condition], type_: str) -> bool:
 
 
 def set_condition(
-    conditions: Sequence[Condition], type_: str, status: ConditionStatus, reason: str, message: str,
-    generation: int, now: datetime | None = None,
+    conditions: Sequence[Condition],
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime | None = None,
 ) -> Conditions:
     """``conditions`` with ``type_`` set; its lastTransitionTime moves only when the status changes."""
     old = get(conditions, type_)
     transition = old.last_transition_time if old is not None and old.status == status else rfc3339(now)
-    new = Condition(type=type_, status=status, reason=reason, message=message,
-                    last_transition_time=transition, observed_generation=generation)
+    new = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=transition,
+        observed_generation=generation,
+    )
     return _sorted([*(c for c in conditions if c.type != type_), new])
 
 
@@ -97,7 +108,11 @@ def delete(conditions: Sequence[Condition], type_: str) -> Conditions:
 
 
 def mark_reconciling(
-    conditions: Sequence[Condition], reason: str, message: str, generation: int, now: datetime | None = None,
+    conditions: Sequence[Condition],
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime | None = None,
 ) -> Conditions:
     """Work has started (or is retrying): Reconciling=True, Stalled gone, Ready Unknown unless it
     already describes this generation (a periodic resync does not flap Ready)."""
@@ -110,7 +125,11 @@ def mark_reconciling(
 
 
 def mark_ready(
-    conditions: Sequence[Condition], reason: str, message: str, generation: int, now: datetime | None = None,
+    conditions: Sequence[Condition],
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime | None = None,
 ) -> Conditions:
     """The reconcile succeeded: Ready=True, Reconciling and Stalled gone."""
     result = delete(delete(conditions, RECONCILING), STALLED)
@@ -118,7 +137,11 @@ def mark_ready(
 
 
 def mark_failed(
-    conditions: Sequence[Condition], reason: str, message: str, generation: int, now: datetime | None = None,
+    conditions: Sequence[Condition],
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime | None = None,
 ) -> Conditions:
     """A transient failure that will be retried: Ready=False, Reconciling=True (ProgressingWithRetry)."""
     result = delete(conditions, STALLED)
@@ -127,7 +150,11 @@ def mark_failed(
 
 
 def mark_stalled(
-    conditions: Sequence[Condition], reason: str, message: str, generation: int, now: datetime | None = None,
+    conditions: Sequence[Condition],
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime | None = None,
 ) -> Conditions:
     """A terminal failure (invalid spec, retries exhausted): Stalled=True, Ready=False, Reconciling gone."""
     result = delete(conditions, RECONCILING)
@@ -136,7 +163,10 @@ def mark_stalled(
 
 
 def mark_suspended(
-    conditions: Sequence[Condition], message: str, generation: int, now: datetime | None = None,
+    conditions: Sequence[Condition],
+    message: str,
+    generation: int,
+    now: datetime | None = None,
 ) -> Conditions:
     """Suspended: nothing is being worked on, and Ready keeps its last value (kstatus treats a
     suspended object as current when neither Reconciling nor Stalled is set)."""
@@ -166,9 +196,35 @@ def to_dicts(conditions: Sequence[Condition]) -> list[dict[str, object]]:
 
 
 __all__ = [
-    "ABNORMAL_TRUE", "DEPENDENCY_NOT_READY", "DRIFTED", "HEALTHY", "INVALID_SPEC", "ORDER", "PINNED", "PROGRESSING",
-    "PROGRESSING_WITH_RETRY", "READY", "RECONCILIATION_FAILED", "RECONCILIATION_SUCCEEDED", "RECONCILING",
-    "RETRIES_EXHAUSTED", "STALLED", "SUSPENDED", "SYNCED", "Conditions", "delete", "get", "is_true", "mark_failed",
-    "mark_ready", "mark_reconciling", "mark_stalled", "mark_suspended", "parse_time", "rfc3339", "set_condition",
-    "summarize_ready", "to_dicts",
+    "ABNORMAL_TRUE",
+    "DEPENDENCY_NOT_READY",
+    "DRIFTED",
+    "HEALTHY",
+    "INVALID_SPEC",
+    "ORDER",
+    "PINNED",
+    "PROGRESSING",
+    "PROGRESSING_WITH_RETRY",
+    "READY",
+    "RECONCILIATION_FAILED",
+    "RECONCILIATION_SUCCEEDED",
+    "RECONCILING",
+    "RETRIES_EXHAUSTED",
+    "STALLED",
+    "SUSPENDED",
+    "SYNCED",
+    "Conditions",
+    "delete",
+    "get",
+    "is_true",
+    "mark_failed",
+    "mark_ready",
+    "mark_reconciling",
+    "mark_stalled",
+    "mark_suspended",
+    "parse_time",
+    "rfc3339",
+    "set_condition",
+    "summarize_ready",
+    "to_dicts",
 ]

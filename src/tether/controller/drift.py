@@ -14,8 +14,7 @@ from typing import Any
 #: at most this many fields are listed per object (status stays small at any drift)
 MAX_FIELDS = 10
 _IGNORED_TOP = frozenset({"status"})
-_IGNORED_META = frozenset({"managedFields", "resourceVersion", "uid", "creationTimestamp", "generation",
-                           "selfLink"})
+_IGNORED_META = frozenset({"managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink"})
 
 
 @dataclass(frozen=True)
@@ -36,8 +35,11 @@ class Drift:
         return out
 
     def describe(self) -> str:
-        who = f" by {self.manager}" + (f" (subresource {self.subresource})" if self.subresource else "") \
-            if self.manager else ""
+        who = (
+            f" by {self.manager}" + (f" (subresource {self.subresource})" if self.subresource else "")
+            if self.manager
+            else ""
+        )
         if not self.fields:
             return f"{self.object}: deleted{who}"
         return f"{self.object}: {', '.join(self.fields)} changed{who}"
@@ -74,8 +76,11 @@ def _covers(fields: Any, path: tuple[str, ...]) -> bool:
 
 
 def find_manager(live: dict[str, Any], path: tuple[str, ...], ours: set[str]) -> dict[str, Any] | None:
-    entries = [e for e in (live.get("metadata") or {}).get("managedFields") or []
-               if isinstance(e, dict) and e.get("manager") not in ours]
+    entries = [
+        e
+        for e in (live.get("metadata") or {}).get("managedFields") or []
+        if isinstance(e, dict) and e.get("manager") not in ours
+    ]
     entries.sort(key=lambda e: e.get("time") or "", reverse=True)
     for entry in entries:
         if _covers(entry.get("fieldsV1") or {}, path):
@@ -96,5 +101,11 @@ def detect(label: str, after: dict[str, Any] | None, live: dict[str, Any] | None
             break
     if manager is None:
         return Drift(label, fields, "")
-    return Drift(label, fields, str(manager.get("manager") or ""), str(manager.get("operation") or ""),
-                 str(manager.get("subresource") or ""), str(manager.get("time") or ""))
+    return Drift(
+        label,
+        fields,
+        str(manager.get("manager") or ""),
+        str(manager.get("operation") or ""),
+        str(manager.get("subresource") or ""),
+        str(manager.get("time") or ""),
+    )

@@ -37,8 +37,9 @@ PRUNED = "Pruned"
 PROGRESSING = "Progressing"
 
 EventType = Literal["Normal", "Warning"]
-EVENT_INFO = ResourceInfo("", "v1", "Event", "events", True,
-                          frozenset({"create", "get", "list", "patch", "watch", "delete"}))
+EVENT_INFO = ResourceInfo(
+    "", "v1", "Event", "events", True, frozenset({"create", "get", "list", "patch", "watch", "delete"})
+)
 MAX_MESSAGE = 1024  # events.k8s.io caps the note at 1 kB; keep core/v1 messages as short
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@")
 _URL_TOKEN = re.compile(r"(?P<scheme>https?://)(?P<token>[^:/@\s]+)@")
@@ -71,8 +72,14 @@ class EventRecorder:
     """Records Events on Applications. ``requests`` counts API calls (creates and bumps)."""
 
     def __init__(
-        self, kube: Kube, *, component: str = COMPONENT, reporting_controller: str = REPORTING_CONTROLLER,
-        instance: str | None = None, clock: Callable[[], str] = rfc3339, cache_size: int = 4096,
+        self,
+        kube: Kube,
+        *,
+        component: str = COMPONENT,
+        reporting_controller: str = REPORTING_CONTROLLER,
+        instance: str | None = None,
+        clock: Callable[[], str] = rfc3339,
+        cache_size: int = 4096,
     ) -> None:
         self.kube = kube
         self.component = component
@@ -99,7 +106,11 @@ class EventRecorder:
         return await self.event(app, "Warning", reason, message)
 
     async def event(
-        self, app: Application | dict[str, Any], type_: EventType, reason: str, message: str,
+        self,
+        app: Application | dict[str, Any],
+        type_: EventType,
+        reason: str,
+        message: str,
     ) -> dict[str, Any]:
         """Create the Event, or bump the one already recorded with the same type, reason and message."""
         involved = _involved(app)
@@ -115,13 +126,19 @@ class EventRecorder:
                 return bumped
         name = event_name(involved["name"], uid, type_, reason, message)
         body = {
-            "apiVersion": "v1", "kind": "Event",
+            "apiVersion": "v1",
+            "kind": "Event",
             "metadata": {"name": name, "namespace": namespace},
             "involvedObject": involved,
-            "reason": reason, "message": message, "type": type_,
+            "reason": reason,
+            "message": message,
+            "type": type_,
             "source": {"component": self.component, "host": self.instance},
-            "reportingComponent": self.reporting_controller, "reportingInstance": self.instance,
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "reportingComponent": self.reporting_controller,
+            "reportingInstance": self.instance,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
         }
         self.requests += 1
         try:
@@ -138,8 +155,9 @@ class EventRecorder:
     async def _bump(self, namespace: str, seen: _Seen, now: str) -> dict[str, Any] | None:
         self.requests += 1
         try:
-            updated = await self.kube.patch(EVENT_INFO, seen.name, namespace,
-                                            {"count": seen.count + 1, "lastTimestamp": now})
+            updated = await self.kube.patch(
+                EVENT_INFO, seen.name, namespace, {"count": seen.count + 1, "lastTimestamp": now}
+            )
         except NotFound:
             return None  # expired (events live about an hour): record it afresh
         seen.count = int(updated.get("count") or seen.count + 1)
@@ -155,18 +173,41 @@ class EventRecorder:
 def _involved(app: Application | dict[str, Any]) -> dict[str, str]:
     if isinstance(app, Application):
         meta = app.metadata
-        ref = {"apiVersion": app.api_version or API_VERSION, "kind": app.kind or KIND, "name": meta.name,
-               "namespace": meta.namespace, "uid": meta.uid, "resourceVersion": meta.resource_version}
+        ref = {
+            "apiVersion": app.api_version or API_VERSION,
+            "kind": app.kind or KIND,
+            "name": meta.name,
+            "namespace": meta.namespace,
+            "uid": meta.uid,
+            "resourceVersion": meta.resource_version,
+        }
     else:
         metadata = app.get("metadata") or {}
-        ref = {"apiVersion": app.get("apiVersion") or API_VERSION, "kind": app.get("kind") or KIND,
-               "name": metadata.get("name", ""), "namespace": metadata.get("namespace", ""),
-               "uid": metadata.get("uid", ""), "resourceVersion": metadata.get("resourceVersion", "")}
+        ref = {
+            "apiVersion": app.get("apiVersion") or API_VERSION,
+            "kind": app.get("kind") or KIND,
+            "name": metadata.get("name", ""),
+            "namespace": metadata.get("namespace", ""),
+            "uid": metadata.get("uid", ""),
+            "resourceVersion": metadata.get("resourceVersion", ""),
+        }
     return {k: v for k, v in ref.items() if v}
 
 
 __all__ = [
-    "COMPONENT", "DEPENDENCY_NOT_READY", "DRIFT_CORRECTED", "DRIFT_DETECTED", "EVENT_INFO", "HEALTH_DEGRADED",
-    "PROGRESSING", "PRUNED", "RECONCILIATION_FAILED", "RECONCILIATION_SUCCEEDED", "REPORTING_CONTROLLER",
-    "EventRecorder", "EventType", "event_name", "sanitize",
+    "COMPONENT",
+    "DEPENDENCY_NOT_READY",
+    "DRIFT_CORRECTED",
+    "DRIFT_DETECTED",
+    "EVENT_INFO",
+    "HEALTH_DEGRADED",
+    "PROGRESSING",
+    "PRUNED",
+    "RECONCILIATION_FAILED",
+    "RECONCILIATION_SUCCEEDED",
+    "REPORTING_CONTROLLER",
+    "EventRecorder",
+    "EventType",
+    "event_name",
+    "sanitize",
 ]

@@ -51,8 +51,15 @@ class InformerStats:
 
 class Informer:
     def __init__(
-        self, kube: Kube, info: ResourceInfo, namespace: str | None = None, label_selector: str | None = None, *,
-        transform: Transform | None = None, backoff: Backoff | None = None, watch_timeout: int = 300,
+        self,
+        kube: Kube,
+        info: ResourceInfo,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        *,
+        transform: Transform | None = None,
+        backoff: Backoff | None = None,
+        watch_timeout: int = 300,
         known: Iterable[Obj] = (),
     ) -> None:
         """``known``: objects a previous informer of the same set had seen; the first LIST then
@@ -182,8 +189,9 @@ class Informer:
         return failures + 1
 
     async def _list(self) -> None:
-        items, version = await self.kube.list_with_version(self.info, self.namespace,
-                                                           label_selector=self.label_selector)
+        items, version = await self.kube.list_with_version(
+            self.info, self.namespace, label_selector=self.label_selector
+        )
         self.stats.lists += 1
         if self._synced.is_set():
             self.stats.relists += 1
@@ -212,8 +220,13 @@ class Informer:
         self.stats.watches += 1
         loop = asyncio.get_running_loop()
         started, seen = loop.time(), False
-        stream = self.kube.watch(self.info, self.namespace, label_selector=self.label_selector,
-                                 resource_version=self.resource_version, timeout_seconds=self._watch_timeout)
+        stream = self.kube.watch(
+            self.info,
+            self.namespace,
+            label_selector=self.label_selector,
+            resource_version=self.resource_version,
+            timeout_seconds=self._watch_timeout,
+        )
         async with aclosing(stream) as events:
             async for kind, raw in events:
                 seen = True

@@ -48,8 +48,15 @@ def _now() -> str:
 
 class LeaderElector:
     def __init__(
-        self, kube: Kube, namespace: str, name: str, identity: str, *, lease_duration: float = 15,
-        renew_deadline: float = 10, retry_period: float = 2,
+        self,
+        kube: Kube,
+        namespace: str,
+        name: str,
+        identity: str,
+        *,
+        lease_duration: float = 15,
+        renew_deadline: float = 10,
+        retry_period: float = 2,
     ) -> None:
         if not lease_duration > renew_deadline > retry_period * (1 + _JITTER) > 0:
             raise UsageError(
@@ -108,8 +115,13 @@ class LeaderElector:
             spec = (lease or {}).get("spec") or {}
             if lease is not None and spec.get("holderIdentity") == self.identity:
                 now = _now()
-                lease["spec"] = {**spec, "holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": now,
-                                 "acquireTime": now}
+                lease["spec"] = {
+                    **spec,
+                    "holderIdentity": "",
+                    "leaseDurationSeconds": 1,
+                    "renewTime": now,
+                    "acquireTime": now,
+                }
                 await self.kube.replace(await self._lease_info(), lease)
                 log.info("%r: released", self)
         except KubeError as error:
@@ -175,12 +187,21 @@ class LeaderElector:
         try:
             lease = await self.kube.get(info, self.name, self.namespace)
             if lease is None:
-                created = await self.kube.create(info, {
-                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": self.name, "namespace": self.namespace},
-                    "spec": {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.lease_duration),
-                             "acquireTime": now, "renewTime": now, "leaseTransitions": 0},
-                })
+                created = await self.kube.create(
+                    info,
+                    {
+                        "apiVersion": "coordination.k8s.io/v1",
+                        "kind": "Lease",
+                        "metadata": {"name": self.name, "namespace": self.namespace},
+                        "spec": {
+                            "holderIdentity": self.identity,
+                            "leaseDurationSeconds": int(self.lease_duration),
+                            "acquireTime": now,
+                            "renewTime": now,
+                            "leaseTransitions": 0,
+                        },
+                    },
+                )
                 self._observe(created)
                 return True
             self._observe(lease)

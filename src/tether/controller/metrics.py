@@ -32,8 +32,9 @@ class _ApiRequests(Collector):
         self.source = source
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(f"{PREFIX}_kube_api_requests", "Kubernetes API requests by verb and HTTP code",
-                                     labels=["verb", "code"])
+        family = CounterMetricFamily(
+            f"{PREFIX}_kube_api_requests", "Kubernetes API requests by verb and HTTP code", labels=["verb", "code"]
+        )
         try:
             counts = self.source()
         except Exception:  # a broken source must not break the whole scrape
@@ -50,29 +51,47 @@ class ControllerMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.reconcile_duration = Histogram(
-            f"{PREFIX}_reconcile_duration_seconds", "Time one reconcile of an Application took", ["result"],
-            buckets=RECONCILE_BUCKETS, registry=r)
+            f"{PREFIX}_reconcile_duration_seconds",
+            "Time one reconcile of an Application took",
+            ["result"],
+            buckets=RECONCILE_BUCKETS,
+            registry=r,
+        )
         self.reconciles = PromCounter(f"{PREFIX}_reconcile", "Reconciles by result", ["result"], registry=r)
         self.queue_depth = Gauge(f"{PREFIX}_workqueue_depth", "Applications waiting in the work queue", registry=r)
         self.queue_latency = Histogram(
-            f"{PREFIX}_workqueue_latency_seconds", "Time an Application waited in the queue before its reconcile",
-            buckets=QUEUE_BUCKETS, registry=r)
+            f"{PREFIX}_workqueue_latency_seconds",
+            "Time an Application waited in the queue before its reconcile",
+            buckets=QUEUE_BUCKETS,
+            registry=r,
+        )
         self.git_fetch_duration = Histogram(
-            f"{PREFIX}_git_fetch_duration_seconds", "Time a Git fetch took", ["result"], buckets=FETCH_BUCKETS,
-            registry=r)
+            f"{PREFIX}_git_fetch_duration_seconds",
+            "Time a Git fetch took",
+            ["result"],
+            buckets=FETCH_BUCKETS,
+            registry=r,
+        )
         self.app_info = Gauge(
-            f"{PREFIX}_application_info", "One series per Application with its sync and health status (value 1)",
-            ["namespace", "name", "sync", "health", "revision"], registry=r)
+            f"{PREFIX}_application_info",
+            "One series per Application with its sync and health status (value 1)",
+            ["namespace", "name", "sync", "health", "revision"],
+            registry=r,
+        )
         self.commit_to_ready = Histogram(
             f"{PREFIX}_commit_to_ready_seconds",
             "Seconds from a commit (its commit time, or the webhook that announced it) to the Application Ready on it",
-            buckets=COMMIT_TO_READY_BUCKETS, registry=r)
+            buckets=COMMIT_TO_READY_BUCKETS,
+            registry=r,
+        )
         self.webhook_requests = PromCounter(
-            f"{PREFIX}_webhook_requests", "Webhook requests by provider and result", ["provider", "result"],
-            registry=r)
+            f"{PREFIX}_webhook_requests", "Webhook requests by provider and result", ["provider", "result"], registry=r
+        )
         self.renders = PromCounter(
-            f"{PREFIX}_renders", "Renders of an Application's manifests (a commit that does not touch it renders none)",
-            registry=r)
+            f"{PREFIX}_renders",
+            "Renders of an Application's manifests (a commit that does not touch it renders none)",
+            registry=r,
+        )
         self._app_labels: dict[tuple[str, str], tuple[str, str, str, str, str]] = {}
         if api_requests is not None:
             r.register(_ApiRequests(api_requests))

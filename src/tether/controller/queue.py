@@ -42,7 +42,10 @@ class QueueShutDown(TetherError):
 
 class WorkQueue(Generic[K]):
     def __init__(
-        self, backoff: Backoff | None = None, *, on_latency: LatencyHook[K] | None = None,
+        self,
+        backoff: Backoff | None = None,
+        *,
+        on_latency: LatencyHook[K] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ready: deque[K] = deque()

@@ -47,9 +47,20 @@ __all__ = ["CASCADE_FINALIZER", "REFRESH_ANNOTATION", "SYNC_ANNOTATION", "Reconc
 class Reconciler:
     """One pass over one Application; everything it needs is handed in (no global state)."""
 
-    def __init__(self, *, kube: Any, apps: Any, cache: Any, informers: Any, fetcher: SourceFetcher,
-                 status: Any, events: Any, metrics: Any, reports: Reports | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        kube: Any,
+        apps: Any,
+        cache: Any,
+        informers: Any,
+        fetcher: SourceFetcher,
+        status: Any,
+        events: Any,
+        metrics: Any,
+        reports: Reports | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.kube, self.apps, self.cache, self.informers = kube, apps, cache, informers
         self.reports = reports or Reports()
         self.fetcher, self.status, self.events, self.metrics, self.clock = fetcher, status, events, metrics, clock
@@ -82,26 +93,43 @@ class Reconciler:
         result = PassResult()
         memory = self.memory_of(app.key)
         source = app.spec.source
-        secret = await secret_data(kube, app.namespace, source.secret_ref.name, field="spec.source.secretRef") \
-            if source.secret_ref else None
+        secret = (
+            await secret_data(kube, app.namespace, source.secret_ref.name, field="spec.source.secretRef")
+            if source.secret_ref
+            else None
+        )
         started = time.monotonic()
-        fetched = await fetch_revision(self.fetcher, app.raw, memory, force=force_fetch, secret_data=secret,
-                                       interval=app.spec.interval.total_seconds())
+        fetched = await fetch_revision(
+            self.fetcher,
+            app.raw,
+            memory,
+            force=force_fetch,
+            secret_data=secret,
+            interval=app.spec.interval.total_seconds(),
+        )
         if fetched and self.metrics is not None:
             self.metrics.observe_git_fetch(time.monotonic() - started)
         if memory.commit != (app.status.last_applied_revision or "") and memory.started_reported != memory.commit:
             memory.started_reported = memory.commit
             self.reports.send(self._report(app, memory, "started"))
         options = await self._render_options(kube, app)
-        if await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app)) \
-                and self.metrics is not None:
+        if (
+            await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app))
+            and self.metrics is not None
+        ):
             self.metrics.renders.inc()
         manifests = memory.manifests or []
         identity = AppIdentity(app.namespace, app.name)
         rules = [ignore_rule(rule) for rule in app.spec.ignore_differences]
         try:
-            plan = await plan_app(kube, manifests, identity, reader=self.cache.reader(), ignore_rules=rules,
-                                  default_namespace=app.spec.destination.namespace or app.namespace)
+            plan = await plan_app(
+                kube,
+                manifests,
+                identity,
+                reader=self.cache.reader(),
+                ignore_rules=rules,
+                default_namespace=app.spec.destination.namespace or app.namespace,
+            )
         except ValidationError as error:
             raise StageError("ValidationFailed", f"{memory.commit[:12]}: {error}") from None
         except TetherError as error:
@@ -124,8 +152,9 @@ class Reconciler:
             self._observe_health(plan, result)
             return result
         prune = app.spec.sync_policy.prune
-        options_ = ApplyOptions(prune=prune, allow_empty_prune=app.spec.sync_policy.allow_empty,
-                                field_manager=identity.field_manager)
+        options_ = ApplyOptions(
+            prune=prune, allow_empty_prune=app.spec.sync_policy.allow_empty, field_manager=identity.field_manager
+        )
         if changes or (prune and deletes) or memory.commit != (app.status.last_applied_revision or ""):
             try:
                 if app.spec.destination.create_namespace and app.spec.destination.namespace:
@@ -152,8 +181,12 @@ class Reconciler:
         deadline = time.monotonic() + timeout
         pending = list(changes)
         while pending and time.monotonic() < deadline:
-            pending = [c for c in pending if applied_digest(self.cache.get(c.ref.group, c.ref.kind, c.ref.namespace,
-                                                                    c.ref.name)) != applied_digest(c.desired)]
+            pending = [
+                c
+                for c in pending
+                if applied_digest(self.cache.get(c.ref.group, c.ref.kind, c.ref.namespace, c.ref.name))
+                != applied_digest(c.desired)
+            ]
             if pending:
                 await asyncio.sleep(0.02)
 
@@ -179,8 +212,6 @@ class Reconciler:
                 worst, message = state, f"{ref}: {health.message}" if health.message else str(ref)
         result.health, result.health_message = str(worst), message
 
-
-
     async def reconcile(self, key: tuple[str, str]) -> float | None:
         """The reconcile of one key, as the work queue calls it; returns seconds until the next pass."""
         from tether.controller import conditions as c
@@ -202,12 +233,21 @@ class Reconciler:
             return None
         if app.spec.suspend:
             status = app.status.model_copy(deep=True)
-            status.conditions = list(c.mark_suspended(status.conditions, "suspended (spec.suspend)",
-                                                      app.generation, now))
+            status.conditions = list(
+                c.mark_suspended(status.conditions, "suspended (spec.suspend)", app.generation, now)
+            )
             status.observed_generation = app.generation
             await self.status.write(app, status)
-            self.reports.send(self._report(app, self.memory_of(key), "finished", kinds=(rp.SUSPENDED,),
-                                           reason="Suspended", message="suspended (spec.suspend)"))
+            self.reports.send(
+                self._report(
+                    app,
+                    self.memory_of(key),
+                    "finished",
+                    kinds=(rp.SUSPENDED,),
+                    reason="Suspended",
+                    message="suspended (spec.suspend)",
+                )
+            )
             return None
         for dep in app.spec.depends_on:
             namespace = dep.namespace or app.namespace
@@ -240,8 +280,10 @@ class Reconciler:
             retry = app.spec.retry
             exhausted = not terminal and memory.failures > retry.limit
             if exhausted:
-                error = StageError(error.stage, f"{error} (gave up after {retry.limit} retries; the next "
-                                                f"change or spec.interval tries again)")
+                error = StageError(
+                    error.stage,
+                    f"{error} (gave up after {retry.limit} retries; the next change or spec.interval tries again)",
+                )
             if pushed and not terminal:
                 self.fetch_now.add(key)  # the retry must still fetch what the push announced
             await self._fail(app, error, now, terminal=terminal or exhausted)
@@ -266,10 +308,17 @@ class Reconciler:
     def _report(self, app: Any, memory: AppMemory, phase: str, **fields: Any) -> AppReport:
         info = memory.commit_info
         return AppReport(
-            namespace=app.namespace, name=app.name, phase=phase, revision=memory.commit,  # type: ignore[arg-type]
-            source_url=app.spec.source.url, author=info.author if info else "", subject=info.subject if info else "",
+            namespace=app.namespace,
+            name=app.name,
+            phase=phase,
+            revision=memory.commit,  # type: ignore[arg-type]
+            source_url=app.spec.source.url,
+            author=info.author if info else "",
+            subject=info.subject if info else "",
             committed_at=info.committed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if info else "",
-            labels=dict(app.metadata.labels), **fields)
+            labels=dict(app.metadata.labels),
+            **fields,
+        )
 
     def _finished(self, app: Any, memory: AppMemory, result: PassResult, status: Any, deployed: bool) -> AppReport:
         """The facts of a successful pass; the notifier decides what is a transition worth telling.
@@ -294,13 +343,24 @@ class Reconciler:
             kinds.append(rp.DRIFT_CORRECTED)
         if result.prune_blocked:
             kinds.append(rp.PRUNE_BLOCKED)
-        failing = ((result.health_message.partition(":")[0], result.health_message),) \
-            if result.health == "Degraded" and result.health_message else ()
+        failing = (
+            ((result.health_message.partition(":")[0], result.health_message),)
+            if result.health == "Degraded" and result.health_message
+            else ()
+        )
         return self._report(
-            app, memory, "finished", kinds=tuple(kinds), ready=is_ready if ready is not None else None,
-            reason=ready.reason if ready else "", message=ready.message if ready else "",
-            sync=status.sync.status, health=status.health.status, failing=failing,
-            drift=tuple(d.describe() for d in (result.drift or result.drift_corrected)))
+            app,
+            memory,
+            "finished",
+            kinds=tuple(kinds),
+            ready=is_ready if ready is not None else None,
+            reason=ready.reason if ready else "",
+            message=ready.message if ready else "",
+            sync=status.sync.status,
+            health=status.health.status,
+            failing=failing,
+            drift=tuple(d.describe() for d in (result.drift or result.drift_corrected)),
+        )
 
     def _kube_for(self, app: Any) -> Any:
         if not app.spec.service_account_name:
@@ -328,10 +388,14 @@ class Reconciler:
         ready_now = after.get(c.READY)
         was = before.get(c.READY)
         deployed = False
-        if ready_now is not None and ready_now.status == "True" and (
-                was is None or was.status != "True" or app.status.last_applied_revision != memory.commit):
-            await self.events.normal(app, ev.RECONCILIATION_SUCCEEDED,
-                                     f"revision {memory.commit[:12]} applied and healthy")
+        if (
+            ready_now is not None
+            and ready_now.status == "True"
+            and (was is None or was.status != "True" or app.status.last_applied_revision != memory.commit)
+        ):
+            await self.events.normal(
+                app, ev.RECONCILIATION_SUCCEEDED, f"revision {memory.commit[:12]} applied and healthy"
+            )
             deployed = memory.ready_revision != memory.commit
             if deployed and self.metrics is not None:
                 since = memory.announced.pop(memory.commit, None)
@@ -340,13 +404,13 @@ class Reconciler:
                 if since is not None:
                     self.metrics.observe_commit_to_ready(max(self.clock() - since, 0.0))
             memory.ready_revision = memory.commit
-        if result.health == "Degraded" and (before.get(c.HEALTHY) is None
-                                            or before[c.HEALTHY].reason != "Degraded"):
+        if result.health == "Degraded" and (before.get(c.HEALTHY) is None or before[c.HEALTHY].reason != "Degraded"):
             await self.events.warning(app, ev.HEALTH_DEGRADED, result.health_message)
         return deployed
 
-    async def _fail(self, app: Any, error: StageError, now: datetime, *, terminal: bool,
-                    event_type: str = "Warning") -> None:
+    async def _fail(
+        self, app: Any, error: StageError, now: datetime, *, terminal: bool, event_type: str = "Warning"
+    ) -> None:
         from tether.controller import events as ev
 
         memory = self.memory_of(app.key)
@@ -358,8 +422,9 @@ class Reconciler:
             await self.events.normal(app, reason, str(error))
         await self.status.write(app, status)
         kind = rp.DEPENDENCY_NOT_READY if reason == ev.DEPENDENCY_NOT_READY else rp.SYNC_FAILED
-        self.reports.send(self._report(app, memory, "finished", kinds=(kind,), ready=False, reason=error.stage,
-                                       message=str(error)))
+        self.reports.send(
+            self._report(app, memory, "finished", kinds=(kind,), ready=False, reason=error.stage, message=str(error))
+        )
 
     async def _write_raw_stalled(self, obj: dict[str, Any], message: str, now: datetime) -> None:
         from tether.controller import conditions as c
@@ -367,13 +432,22 @@ class Reconciler:
 
         meta = obj.get("metadata") or {}
         generation = int(meta.get("generation") or 0)
-        conds = [c.Condition.model_validate(x) for x in (obj.get("status") or {}).get("conditions") or []
-                 if isinstance(x, dict) and x.get("type")]
+        conds = [
+            c.Condition.model_validate(x)
+            for x in (obj.get("status") or {}).get("conditions") or []
+            if isinstance(x, dict) and x.get("type")
+        ]
         conds = list(c.mark_stalled(conds, c.INVALID_SPEC, message, generation, now))
         body = {"status": {"observedGeneration": generation, "conditions": c.to_dicts(conds)}}
         await self.events.warning(obj, ev.RECONCILIATION_FAILED, message)
-        await self.kube.patch(self.status.info, meta.get("name"), meta.get("namespace"), body, subresource="status",
-                              field_manager=self.status.field_manager)
+        await self.kube.patch(
+            self.status.info,
+            meta.get("name"),
+            meta.get("namespace"),
+            body,
+            subresource="status",
+            field_manager=self.status.field_manager,
+        )
 
     async def _finalize(self, app: Any) -> None:
         """Deleted with the cascade finalizer: prune everything the inventory lists, then let go."""
@@ -385,12 +459,16 @@ class Reconciler:
         kube = self._kube_for(app)
         identity = AppIdentity(app.namespace, app.name)
         plan = await make_plan(kube, [], identity, reader=self.cache.reader())
-        await apply_plan(kube, plan, ApplyOptions(prune=True, allow_empty_prune=True,
-                                                  field_manager=identity.field_manager))
+        await apply_plan(
+            kube, plan, ApplyOptions(prune=True, allow_empty_prune=True, field_manager=identity.field_manager)
+        )
         finalizers = [f for f in app.metadata.finalizers if f != CASCADE_FINALIZER]
-        await self.kube.patch(self.status.info, app.name, app.namespace,
-                              {"metadata": {"finalizers": finalizers or None,
-                                            "resourceVersion": app.metadata.resource_version}})
+        await self.kube.patch(
+            self.status.info,
+            app.name,
+            app.namespace,
+            {"metadata": {"finalizers": finalizers or None, "resourceVersion": app.metadata.resource_version}},
+        )
         self.memory.pop(app.key, None)
 
     def _observe(self, app: Any, result: str, started: float, status: Any = None) -> None:
@@ -398,8 +476,9 @@ class Reconciler:
             return
         self.metrics.observe_reconcile(time.monotonic() - started, result)
         if status is not None:
-            self.metrics.set_app(app.namespace, app.name, status.sync.status, status.health.status,
-                                      status.source_revision or "")
+            self.metrics.set_app(
+                app.namespace, app.name, status.sync.status, status.health.status, status.source_revision or ""
+            )
 
 
 async def _ensure_namespace(kube: Any, name: str) -> None:

@@ -114,9 +114,16 @@ class Controller:
         self.queue: WorkQueue[Key] = WorkQueue(on_latency=lambda _key, seconds: self._observe_queue(seconds))
         self.fetcher = SourceFetcher(_path(options.cache_dir), min_interval=options.fetch_min_interval)
         self.reconciler = Reconciler(
-            kube=kube, apps=self.apps, cache=_CacheView(self.cache, self.informers), informers=self.informers,
-            fetcher=self.fetcher, status=StatusWriter(kube), events=EventRecorder(kube), metrics=self.metrics,
-            reports=self.reports)
+            kube=kube,
+            apps=self.apps,
+            cache=_CacheView(self.cache, self.informers),
+            informers=self.informers,
+            fetcher=self.fetcher,
+            status=StatusWriter(kube),
+            events=EventRecorder(kube),
+            metrics=self.metrics,
+            reports=self.reports,
+        )
         self.ready = False
         self.companions: list[Any] = []
         #: set once this process may write (it holds the Lease, or runs without leader election)
@@ -199,8 +206,12 @@ class Controller:
             if self.options.leader_elect:
                 from tether.controller.leader import LeaderElector
 
-                elector = LeaderElector(self.kube, self.options.lease_namespace, self.options.lease_name,
-                                        self.options.identity or _identity())
+                elector = LeaderElector(
+                    self.kube,
+                    self.options.lease_namespace,
+                    self.options.lease_name,
+                    self.options.identity or _identity(),
+                )
                 await elector.acquire()
                 elector.on_lost(lambda: self._stopping.set())
             self.leading.set()
@@ -254,8 +265,13 @@ class Controller:
             namespace, _, name = self.options.webhook_secret.rpartition("/")
             secrets = await load_webhook_secrets(self.kube, name, namespace or self.options.lease_namespace)
         extra = [route for companion in self.companions for route in getattr(companion, "routes", list)()]
-        app = build_app(metrics=self.metrics, verifier=WebhookVerifier(secrets), on_push=self.on_push,
-                        ready=lambda: self.ready, extra_routes=extra)
+        app = build_app(
+            metrics=self.metrics,
+            verifier=WebhookVerifier(secrets),
+            on_push=self.on_push,
+            ready=lambda: self.ready,
+            extra_routes=extra,
+        )
         host, _, port = self.options.listen.rpartition(":")
         runner, _port = await start_server(app, host or "127.0.0.1", int(port))
         return runner

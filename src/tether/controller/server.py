@@ -63,8 +63,12 @@ async def _read_bounded(request: web.Request, limit: int) -> bytes:
 
 
 def build_app(
-    *, metrics: ControllerMetrics, verifier: WebhookVerifier, on_push: OnPush,
-    ready: Readiness = lambda: True, extra_routes: Iterable[web.AbstractRouteDef] = (),
+    *,
+    metrics: ControllerMetrics,
+    verifier: WebhookVerifier,
+    on_push: OnPush,
+    ready: Readiness = lambda: True,
+    extra_routes: Iterable[web.AbstractRouteDef] = (),
 ) -> web.Application:
     """The aiohttp application (serve it with ``start_server`` or aiohttp's runners); ``extra_routes``
     (such as ``POST /hooks/registry``) take precedence over ``/hooks/{provider}``."""

@@ -73,8 +73,15 @@ def ref_text(ref: Any) -> str:
     return ""
 
 
-async def fetch_revision(fetcher: SourceFetcher, app: dict[str, Any], memory: AppMemory, *, force: bool,
-                         secret_data: dict[str, str] | None, interval: float) -> bool:
+async def fetch_revision(
+    fetcher: SourceFetcher,
+    app: dict[str, Any],
+    memory: AppMemory,
+    *,
+    force: bool,
+    secret_data: dict[str, str] | None,
+    interval: float,
+) -> bool:
     """Bring ``memory.commit`` up to date when due; True when it was looked up this pass.
 
     Due: the interval passed, a push/refresh asked for it, or what is wanted changed (URL, ref,
@@ -104,8 +111,9 @@ async def fetch_revision(fetcher: SourceFetcher, app: dict[str, Any], memory: Ap
     return True
 
 
-async def render_revision(fetcher: SourceFetcher, app: dict[str, Any], memory: AppMemory, options: Any,
-                          decryptor: Any) -> bool:
+async def render_revision(
+    fetcher: SourceFetcher, app: dict[str, Any], memory: AppMemory, options: Any, decryptor: Any
+) -> bool:
     """Render when the spec changed or a new commit touched the app's inputs; True when rendered."""
     spec = spec_of(app)
     source = spec.get("source") or {}
@@ -192,5 +200,3 @@ def ignore_rule(rule: Any) -> Any:
 
     manager = rule.managed_fields_managers[0] if rule.managed_fields_managers else None
     return IgnoreRule(group=rule.group or "", kind=rule.kind, pointers=tuple(rule.json_pointers), manager=manager)
-
-

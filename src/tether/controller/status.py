@@ -55,7 +55,9 @@ def record_history(history: Iterable[HistoryEntry], entry: HistoryEntry, limit: 
 
 
 def record_drift(
-    drift: Iterable[DriftEntry], found: Iterable[DriftEntry], limit: int = MAX_DRIFT_ENTRIES,
+    drift: Iterable[DriftEntry],
+    found: Iterable[DriftEntry],
+    limit: int = MAX_DRIFT_ENTRIES,
 ) -> list[DriftEntry]:
     """Drift with ``found`` first (newest), one entry per object, at most ``limit`` entries."""
     merged: list[DriftEntry] = []
@@ -71,17 +73,20 @@ def bounded(status: ApplicationStatus, revision_history_limit: int) -> Applicati
     """``status`` with history trimmed to the limit (newest first) and drift to its bound."""
     if len(status.history) <= revision_history_limit and len(status.drift) <= MAX_DRIFT_ENTRIES:
         return status
-    return status.model_copy(update={
-        "history": status.history[: max(revision_history_limit, 0)],
-        "drift": status.drift[:MAX_DRIFT_ENTRIES],
-    })
+    return status.model_copy(
+        update={
+            "history": status.history[: max(revision_history_limit, 0)],
+            "drift": status.drift[:MAX_DRIFT_ENTRIES],
+        }
+    )
 
 
 class StatusWriter:
     """Patches ``/status`` of Applications as one field manager; ``writes`` counts the requests made."""
 
-    def __init__(self, kube: Kube, info: ResourceInfo = APPLICATION_INFO,
-                 field_manager: str = STATUS_FIELD_MANAGER) -> None:
+    def __init__(
+        self, kube: Kube, info: ResourceInfo = APPLICATION_INFO, field_manager: str = STATUS_FIELD_MANAGER
+    ) -> None:
         self.kube = kube
         self.info = info
         self.field_manager = field_manager
@@ -102,8 +107,14 @@ class StatusWriter:
             return None
         self.writes += 1
         try:
-            return await self.kube.patch(self.info, app.name, app.namespace, {"status": patch},
-                                         subresource="status", field_manager=self.field_manager)
+            return await self.kube.patch(
+                self.info,
+                app.name,
+                app.namespace,
+                {"status": patch},
+                subresource="status",
+                field_manager=self.field_manager,
+            )
         except NotFound:
             return None  # deleted while it was being reconciled: nothing to report on
 

@@ -234,8 +234,9 @@ def _bitbucket(payload: dict[str, Any], event: str) -> tuple[frozenset[str], str
 def _generic(payload: dict[str, Any], event: str) -> tuple[frozenset[str], str, str, bool] | None:
     url = payload.get("url")
     if not isinstance(url, str) or not url:
-        raise BadPayload("generic webhook: the body must be JSON with a non-empty string 'url' (and optional "
-                         "'ref', 'commit')")
+        raise BadPayload(
+            "generic webhook: the body must be JSON with a non-empty string 'url' (and optional 'ref', 'commit')"
+        )
     for key in ("ref", "commit"):
         if payload.get(key) is not None and not isinstance(payload[key], str):
             raise BadPayload(f"generic webhook: '{key}' must be a string")
@@ -244,13 +245,25 @@ def _generic(payload: dict[str, Any], event: str) -> tuple[frozenset[str], str, 
 
 
 _PARSERS: dict[str, Callable[[dict[str, Any], str], tuple[frozenset[str], str, str, bool] | None]] = {
-    "github": _github_like, "gitea": _github_like, "gitlab": _gitlab, "bitbucket": _bitbucket, "generic": _generic,
+    "github": _github_like,
+    "gitea": _github_like,
+    "gitlab": _gitlab,
+    "bitbucket": _bitbucket,
+    "generic": _generic,
 }
-_EVENT_HEADER = {"github": "X-GitHub-Event", "gitea": "X-Gitea-Event", "gitlab": "X-Gitlab-Event",
-                 "bitbucket": "X-Event-Key", "generic": ""}
+_EVENT_HEADER = {
+    "github": "X-GitHub-Event",
+    "gitea": "X-Gitea-Event",
+    "gitlab": "X-Gitlab-Event",
+    "bitbucket": "X-Event-Key",
+    "generic": "",
+}
 _DELIVERY_HEADERS = {
-    "github": ("X-GitHub-Delivery",), "gitea": ("X-Gitea-Delivery",), "gitlab": ("X-Gitlab-Event-UUID",),
-    "bitbucket": ("X-Request-UUID", "X-Request-Id"), "generic": ("X-Tether-Delivery",),
+    "github": ("X-GitHub-Delivery",),
+    "gitea": ("X-Gitea-Delivery",),
+    "gitlab": ("X-Gitlab-Event-UUID",),
+    "bitbucket": ("X-Request-UUID", "X-Request-Id"),
+    "generic": ("X-Tether-Delivery",),
 }
 
 
@@ -276,7 +289,7 @@ def _check_hmac(secret: bytes, body: bytes, given: str | None, header: str, pref
     if prefix:
         if not given.startswith(prefix):
             raise BadSignature(f"{header} must be '{prefix}<hex HMAC-SHA256 of the body>'")
-        given = given[len(prefix):]
+        given = given[len(prefix) :]
     if not hmac.compare_digest(sign(secret, body).encode(), given.strip().lower().encode()):
         raise BadSignature(f"{header} does not match the body signed with the configured secret")
 
@@ -284,8 +297,9 @@ def _check_hmac(secret: bytes, body: bytes, given: str | None, header: str, pref
 class ReplayCache:
     """Delivery ids seen within ``window`` seconds, at most ``capacity`` of them (oldest forgotten first)."""
 
-    def __init__(self, window: float = 3600.0, capacity: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, window: float = 3600.0, capacity: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.window, self.capacity, self.clock = window, capacity, clock
         self._seen: OrderedDict[str, float] = OrderedDict()
 
@@ -311,8 +325,7 @@ class ReplayCache:
 class WebhookVerifier:
     """Verifies and parses webhook requests; ``rejections`` counts refusals by reason."""
 
-    def __init__(self, secrets: WebhookSecrets, *, replay: ReplayCache | None = None,
-                 max_body: int = MAX_BODY) -> None:
+    def __init__(self, secrets: WebhookSecrets, *, replay: ReplayCache | None = None, max_body: int = MAX_BODY) -> None:
         self.secrets = secrets
         self.replay = replay or ReplayCache()
         self.max_body = max_body
@@ -393,7 +406,21 @@ def matches(event: PushEvent, url: str, ref_kind: str | None, ref_value: str | N
 
 
 __all__ = [
-    "MAX_BODY", "PROVIDERS", "BadPayload", "BadSignature", "NotConfigured", "PushEvent", "ReplayCache", "Replayed",
-    "TooLarge", "Unauthenticated", "UnknownProvider", "WebhookRejected", "WebhookSecrets", "WebhookVerifier",
-    "matches", "normalize_repo_url", "sign",
+    "MAX_BODY",
+    "PROVIDERS",
+    "BadPayload",
+    "BadSignature",
+    "NotConfigured",
+    "PushEvent",
+    "ReplayCache",
+    "Replayed",
+    "TooLarge",
+    "Unauthenticated",
+    "UnknownProvider",
+    "WebhookRejected",
+    "WebhookSecrets",
+    "WebhookVerifier",
+    "matches",
+    "normalize_repo_url",
+    "sign",
 ]

@@ -51,8 +51,9 @@ ACTIONS: dict[str, tuple[str, Callable[[dict[str, Any], str, dict[str, str]], di
 }
 
 
-async def perform(kube: Kube, action: str, namespace: str, name: str, user: str,
-                  form: dict[str, str]) -> tuple[str, dict[str, Any]]:
+async def perform(
+    kube: Kube, action: str, namespace: str, name: str, user: str, form: dict[str, str]
+) -> tuple[str, dict[str, Any]]:
     """Do ``action``; returns a message for the page and the object as the server stored it."""
     if action not in ACTIONS:
         raise UsageError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")

@@ -24,8 +24,7 @@ from tether.apps.ops import APPLICATION
 from tether.errors import KubeError
 from tether.kube import Forbidden, Kube, ResourceInfo, Unauthorized
 
-TOKEN_REVIEW = ResourceInfo("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False,
-                            frozenset({"create"}))
+TOKEN_REVIEW = ResourceInfo("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, frozenset({"create"}))
 SESSION_COOKIE = "tether_session"
 SESSION_TTL = 8 * 3600.0
 ACCESS_TTL = 15.0
@@ -121,11 +120,14 @@ class Sessions:
         if not token:
             raise SignInFailed("no token given: paste a bearer token (kubectl create token NAME -n NAMESPACE)")
         try:
-            answer = await self.kube.create(TOKEN_REVIEW, {
-                "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}})
+            answer = await self.kube.create(
+                TOKEN_REVIEW,
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}},
+            )
         except (Forbidden, Unauthorized) as error:
-            raise SignInFailed(f"the dashboard may not review tokens (it needs create on tokenreviews."
-                               f"authentication.k8s.io): {error}") from None
+            raise SignInFailed(
+                f"the dashboard may not review tokens (it needs create on tokenreviews.authentication.k8s.io): {error}"
+            ) from None
         status = answer.get("status") or {}
         if not status.get("authenticated"):
             raise SignInFailed(f"the API server did not accept the token: {status.get('error') or 'not authenticated'}")

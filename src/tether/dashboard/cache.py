@@ -89,8 +89,9 @@ class AppCache:
                 continue  # the resourceVersion is too old: list again at once
             except KubeError as error:
                 self.error = str(error)
-                log.warning("dashboard: cannot list or watch Applications (retrying in %gs): %s",
-                            self._retry_delay, error)
+                log.warning(
+                    "dashboard: cannot list or watch Applications (retrying in %gs): %s", self._retry_delay, error
+                )
                 await asyncio.sleep(self._retry_delay)
 
     async def _watch(self, version: str) -> None:

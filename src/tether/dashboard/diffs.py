@@ -51,8 +51,9 @@ async def _inputs(kube: Kube, obj: dict[str, Any]) -> tuple[dict[str, str], dict
     return await render_inputs(kube, obj)
 
 
-def _render(obj: dict[str, Any], revision: str, variables: dict[str, str], keys: dict[str, str],
-            cache_dir: str) -> RenderedRevision:
+def _render(
+    obj: dict[str, Any], revision: str, variables: dict[str, str], keys: dict[str, str], cache_dir: str
+) -> RenderedRevision:
     from tether.apps.revisions import render_revision
 
     url = obj["spec"]["source"]["url"]
@@ -85,20 +86,27 @@ async def pending_diff(kube: Kube, obj: dict[str, Any], cache_dir: str = "") -> 
         plan = await make_plan(kube, manifests, identity, exact=True, default_namespace=default_namespace)
     except Forbidden as refused:
         return await _read_only(kube, rendered.commit, manifests, identity, default_namespace, str(refused))
-    changes = [ObjectDiff(c.label(), str(c.action), c.diff_lines()) for c in plan.changes
-               if c.action not in (Action.UNCHANGED,)]
+    changes = [
+        ObjectDiff(c.label(), str(c.action), c.diff_lines())
+        for c in plan.changes
+        if c.action not in (Action.UNCHANGED,)
+    ]
     unchanged = sum(1 for c in plan.changes if c.action is Action.UNCHANGED)
     return PendingDiff(rendered.commit, changes, unchanged)
 
 
-async def _read_only(kube: Kube, commit: str, manifests: list[Manifest], identity: AppIdentity,
-                     default_namespace: str, refused: str) -> PendingDiff:
+async def _read_only(
+    kube: Kube, commit: str, manifests: list[Manifest], identity: AppIdentity, default_namespace: str, refused: str
+) -> PendingDiff:
     """A user who may not dry-run (no ``patch``) still sees what they can read, and why it is only that."""
     compared = await compare_readable(kube, manifests, identity, default_namespace)
-    return PendingDiff(commit, [ObjectDiff(c.label, c.action, c.lines) for c in compared
-                                if c.action in ("create", "update")],
-                       sum(1 for c in compared if c.action == "unchanged"), read_only_reason=refused,
-                       unreadable=[(c.label, c.reason) for c in compared if c.action == "unreadable"])
+    return PendingDiff(
+        commit,
+        [ObjectDiff(c.label, c.action, c.lines) for c in compared if c.action in ("create", "update")],
+        sum(1 for c in compared if c.action == "unchanged"),
+        read_only_reason=refused,
+        unreadable=[(c.label, c.reason) for c in compared if c.action == "unreadable"],
+    )
 
 
 async def revision_diff(kube: Kube, obj: dict[str, Any], from_rev: str, to_rev: str, cache_dir: str = "") -> str:

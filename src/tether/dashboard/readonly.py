@@ -62,8 +62,9 @@ def project(live: Any, desired: Any) -> Any:
     return live
 
 
-async def compare_readable(kube: Kube, manifests: list[Manifest], identity: AppIdentity,
-                           default_namespace: str) -> list[Compared]:
+async def compare_readable(
+    kube: Kube, manifests: list[Manifest], identity: AppIdentity, default_namespace: str
+) -> list[Compared]:
     """Each manifest against its live object, read as ``kube``'s user; nothing is written."""
     gate = asyncio.Semaphore(_READ_CONCURRENCY)
 
@@ -72,8 +73,9 @@ async def compare_readable(kube: Kube, manifests: list[Manifest], identity: AppI
             info = await kube.info(str(manifest.obj.get("apiVersion") or ""), str(manifest.obj.get("kind") or ""))
         except UnknownKind as error:
             return Compared(_label(manifest.obj), "unreadable", reason=str(error))
-        desired = _fold_string_data(strip_noise(prepare(manifest, identity, default_namespace, info),
-                                                keep_digest=False))
+        desired = _fold_string_data(
+            strip_noise(prepare(manifest, identity, default_namespace, info), keep_digest=False)
+        )
         label = _label(desired)
         meta = desired["metadata"]
         if not meta.get("name"):  # generateName: a new object on every apply

@@ -52,24 +52,34 @@ class Dashboard:
         self.sessions = Sessions(kube)
         self._rows: dict[AppKey, tuple[dict[str, Any], views.AppRow]] = {}
         self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True,
-            lstrip_blocks=True, undefined=jinja2.ChainableUndefined)  # status fields are often absent
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=jinja2.ChainableUndefined,
+        )  # status fields are often absent
         self.templates.filters["short"] = lambda sha: (sha or "")[:8]
         self.templates.filters["urlencode_params"] = lambda params: urlencode(params)
         self.app = web.Application(middlewares=[self._errors, self._authenticate])
         self.app.on_startup.append(self._start)
         self.app.on_cleanup.append(self._stop)
-        self.app.add_routes([
-            web.get("/", self.index), web.get("/healthz", self.healthz),
-            web.get("/login", self.login_page), web.post("/login", self.login),
-            web.get("/login/local", self.login_local), web.post("/logout", self.logout),
-            web.get("/apps", self.app_list), web.get("/overview", self.overview),
-            web.get("/apps/{namespace}/{name}", self.app_page),
-            web.get("/apps/{namespace}/{name}/diff", self.pending_diff),
-            web.post("/apps/{namespace}/{name}/actions/{action}", self.action),
-            web.get("/events", self.events),
-            web.static("/static", HERE / "static", append_version=True),
-        ])
+        self.app.add_routes(
+            [
+                web.get("/", self.index),
+                web.get("/healthz", self.healthz),
+                web.get("/login", self.login_page),
+                web.post("/login", self.login),
+                web.get("/login/local", self.login_local),
+                web.post("/logout", self.logout),
+                web.get("/apps", self.app_list),
+                web.get("/overview", self.overview),
+                web.get("/apps/{namespace}/{name}", self.app_page),
+                web.get("/apps/{namespace}/{name}/diff", self.pending_diff),
+                web.post("/apps/{namespace}/{name}/actions/{action}", self.action),
+                web.get("/events", self.events),
+                web.static("/static", HERE / "static", append_version=True),
+            ]
+        )
 
     async def _start(self, _app: web.Application) -> None:
         await self.cache.start()
@@ -124,8 +134,7 @@ class Dashboard:
 
     def _error_page(self, request: web.Request, status: int, title: str, message: str) -> web.Response:
         session = request.get(SESSION)
-        return self._render("error.html", request, status=status, title=title, message=message,
-                            session=session)
+        return self._render("error.html", request, status=status, title=title, message=message, session=session)
 
     def _render(self, template: str, request: web.Request, status: int = 200, **context: Any) -> web.Response:
         context.setdefault("session", request.get(SESSION))
@@ -134,45 +143,74 @@ class Dashboard:
         context.setdefault("flash", flash[1] if flash[0] == "done" else "")
         context.setdefault("failure", flash[1] if flash[0] == "failed" else "")
         text = self.templates.get_template(template).render(request=request, **context)
-        return web.Response(text=text, status=status, content_type="text/html", charset="utf-8",
-                            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                                     "Content-Security-Policy": "default-src 'self'; style-src 'self'; "
-                                                                "script-src 'self'; frame-ancestors 'none'",
-                                     "Referrer-Policy": "same-origin"})
+        return web.Response(
+            text=text,
+            status=status,
+            content_type="text/html",
+            charset="utf-8",
+            headers={
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'self'; style-src 'self'; "
+                "script-src 'self'; frame-ancestors 'none'",
+                "Referrer-Policy": "same-origin",
+            },
+        )
 
     # ------------------------------------------------------------ sign-in
 
     async def healthz(self, _request: web.Request) -> web.Response:
-        return web.Response(text="ok" if self.cache.synced.is_set() and not self.cache.error else "not ready",
-                            status=200 if self.cache.synced.is_set() else 503)
+        return web.Response(
+            text="ok" if self.cache.synced.is_set() and not self.cache.error else "not ready",
+            status=200 if self.cache.synced.is_set() else 503,
+        )
 
     async def index(self, _request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/apps")
 
     async def login_page(self, request: web.Request, message: str = "", status: int = 200) -> web.Response:
-        return self._render("login.html", request, status=status, message=message,
-                            next=_safe_next(request.query.get("next", "")), session=None)
+        return self._render(
+            "login.html",
+            request,
+            status=status,
+            message=message,
+            next=_safe_next(request.query.get("next", "")),
+            session=None,
+        )
 
     async def login(self, request: web.Request) -> web.Response:
         form = await request.post()
         try:
             session_id, _session = await self.sessions.sign_in(str(form.get("token", "")))
         except SignInFailed as error:
-            return self._render("login.html", request, status=401, message=str(error),
-                                next=_safe_next(str(form.get("next", ""))), session=None)
+            return self._render(
+                "login.html",
+                request,
+                status=401,
+                message=str(error),
+                next=_safe_next(str(form.get("next", ""))),
+                session=None,
+            )
         return self._signed_in(request, session_id, _safe_next(str(form.get("next", ""))))
 
     async def login_local(self, request: web.Request) -> web.Response:
         redeemed = self.sessions.redeem_local(request.query.get("code", "")) if self.options.local_sign_in else None
         if redeemed is None:
-            return self._render("login.html", request, status=401, session=None, next="/apps",
-                                message="this sign-in link was used already or is not valid: sign in with a token")
+            return self._render(
+                "login.html",
+                request,
+                status=401,
+                session=None,
+                next="/apps",
+                message="this sign-in link was used already or is not valid: sign in with a token",
+            )
         return self._signed_in(request, redeemed[0], "/apps")
 
     def _signed_in(self, request: web.Request, session_id: str, target: str) -> web.Response:
         response = web.HTTPSeeOther(target or "/apps")
-        response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Strict", path="/",
-                            secure=request.secure)
+        response.set_cookie(
+            SESSION_COOKIE, session_id, httponly=True, samesite="Strict", path="/", secure=request.secure
+        )
         raise response
 
     async def logout(self, request: web.Request) -> web.Response:
@@ -204,9 +242,17 @@ class Dashboard:
         rows = await self.visible_rows(session)
         page = views.page_of(rows, query)
         namespaces = sorted({r.namespace for r in rows})
-        return self._render("list.html", request, query=query, page=page, namespaces=namespaces,
-                            sync_states=views.SYNC_STATES, health_states=views.HEALTH_STATES,
-                            page_sizes=views.PAGE_SIZES, cache_error=self.cache.error)
+        return self._render(
+            "list.html",
+            request,
+            query=query,
+            page=page,
+            namespaces=namespaces,
+            sync_states=views.SYNC_STATES,
+            health_states=views.HEALTH_STATES,
+            page_sizes=views.PAGE_SIZES,
+            cache_error=self.cache.error,
+        )
 
     async def overview(self, request: web.Request) -> web.Response:
         rows = await self.visible_rows(request[SESSION])
@@ -217,17 +263,27 @@ class Dashboard:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
         obj = await app_ops.get_app(session.kube, name, namespace)  # as the user: 403 / 404 from the server
         self.cache.put(obj)
-        tree, events = await asyncio.gather(build_tree(session.kube, namespace, name),
-                                            self._events(session.kube, obj))
+        tree, events = await asyncio.gather(build_tree(session.kube, namespace, name), self._events(session.kube, obj))
         history = app_ops.history(obj)
         compare = None
         from_rev, to_rev = request.query.get("from", ""), request.query.get("to", "")
         if from_rev and to_rev:
             compare = await self._compare(session.kube, obj, from_rev, to_rev)
-        return self._render("app.html", request, app=obj, row=views.row_of(obj), tree=tree, events=events,
-                            history=history, compare=compare, from_rev=from_rev, to_rev=to_rev,
-                            conditions=(obj.get("status") or {}).get("conditions") or [],
-                            drift=(obj.get("status") or {}).get("drift") or [], spec=obj.get("spec") or {})
+        return self._render(
+            "app.html",
+            request,
+            app=obj,
+            row=views.row_of(obj),
+            tree=tree,
+            events=events,
+            history=history,
+            compare=compare,
+            from_rev=from_rev,
+            to_rev=to_rev,
+            conditions=(obj.get("status") or {}).get("conditions") or [],
+            drift=(obj.get("status") or {}).get("drift") or [],
+            spec=obj.get("spec") or {},
+        )
 
     async def _events(self, kube: Kube, obj: dict[str, Any]) -> list[dict[str, Any]] | str:
         try:
@@ -263,8 +319,9 @@ class Dashboard:
         form = {k: str(v) for k, v in (await request.post()).items()}
         target = f"/apps/{quote(namespace)}/{quote(name)}"
         try:
-            message, stored = await actions.perform(session.kube, request.match_info["action"], namespace, name,
-                                                    session.user, form)
+            message, stored = await actions.perform(
+                session.kube, request.match_info["action"], namespace, name, session.user, form
+            )
         except Forbidden as error:
             if request.headers.get("Accept", "").startswith("application/json"):
                 raise
@@ -283,8 +340,9 @@ class Dashboard:
         """Server-sent events: ``changed`` with ``namespace/name`` for each app the user may see that changed."""
         session = request[SESSION]
         only = request.query.get("app", "")
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                               "X-Accel-Buffering": "no"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
         await response.prepare(request)
         await response.write(b"retry: 5000\n: connected\n\n")
         async with self.cache.subscribe() as queue:
@@ -322,8 +380,14 @@ def _safe_next(target: str) -> str:
     return "/apps"
 
 
-async def serve(kube: Kube, host: str, port: int, options: DashboardOptions | None = None,
-                stop: asyncio.Event | None = None, on_ready: Any = None) -> None:
+async def serve(
+    kube: Kube,
+    host: str,
+    port: int,
+    options: DashboardOptions | None = None,
+    stop: asyncio.Event | None = None,
+    on_ready: Any = None,
+) -> None:
     """Serve the dashboard until ``stop`` is set (or the task is cancelled)."""
     dashboard = Dashboard(kube, options)
     runner = web.AppRunner(dashboard.app, access_log=None, shutdown_timeout=2.0)

@@ -71,8 +71,15 @@ class Tree:
 def _node(obj: dict[str, Any]) -> Node:
     meta = obj.get("metadata") or {}
     result = object_health.compute(obj)
-    return Node(obj.get("kind", ""), obj.get("apiVersion", ""), meta.get("namespace", ""), meta.get("name", ""),
-                result.health.value, result.message, meta.get("uid", ""))
+    return Node(
+        obj.get("kind", ""),
+        obj.get("apiVersion", ""),
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+        result.health.value,
+        result.message,
+        meta.get("uid", ""),
+    )
 
 
 def _missing(ref: ObjectRef) -> Node:
@@ -118,8 +125,19 @@ async def build_tree(kube: Kube, namespace: str, name: str) -> Tree:
     return Tree(roots, sorted(problems), _count(roots))
 
 
-_KIND_ORDER = {"Namespace": 0, "CustomResourceDefinition": 1, "ServiceAccount": 2, "Secret": 3, "ConfigMap": 4,
-               "Service": 5, "Deployment": 6, "StatefulSet": 7, "DaemonSet": 8, "CronJob": 9, "Job": 10}
+_KIND_ORDER = {
+    "Namespace": 0,
+    "CustomResourceDefinition": 1,
+    "ServiceAccount": 2,
+    "Secret": 3,
+    "ConfigMap": 4,
+    "Service": 5,
+    "Deployment": 6,
+    "StatefulSet": 7,
+    "DaemonSet": 8,
+    "CronJob": 9,
+    "Job": 10,
+}
 
 
 def _register(node: Node, parents: dict[tuple[str, str, str], list[Node]]) -> None:

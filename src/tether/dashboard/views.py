@@ -66,16 +66,22 @@ def row_of(obj: dict[str, Any]) -> AppRow:
     ready = next((c for c in status.get("conditions") or [] if isinstance(c, dict) and c.get("type") == "Ready"), {})
     health = status.get("health") or {}
     return AppRow(
-        namespace=meta.get("namespace", ""), name=meta.get("name", ""),
-        source=mask_url(str(source.get("url", ""))), path=str(source.get("path") or "."),
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        source=mask_url(str(source.get("url", ""))),
+        path=str(source.get("path") or "."),
         ref=_ref_text(source.get("ref")),
         revision=str(status.get("lastAppliedRevision") or ""),
         sync=str((status.get("sync") or {}).get("status") or "Unknown"),
-        health=str(health.get("status") or "Unknown"), health_message=str(health.get("message") or ""),
-        deployed_at=str(latest.get("deployedAt") or ""), author=str(latest.get("author") or ""),
-        drift=len(status.get("drift") or []), suspended=bool(spec.get("suspend")),
+        health=str(health.get("status") or "Unknown"),
+        health_message=str(health.get("message") or ""),
+        deployed_at=str(latest.get("deployedAt") or ""),
+        author=str(latest.get("author") or ""),
+        drift=len(status.get("drift") or []),
+        suspended=bool(spec.get("suspend")),
         pinned=str((spec.get("pin") or {}).get("revision") or ""),
-        ready=str(ready.get("status") or "Unknown"), ready_reason=str(ready.get("reason") or ""),
+        ready=str(ready.get("status") or "Unknown"),
+        ready_reason=str(ready.get("reason") or ""),
         ready_message=str(ready.get("message") or ""),
         labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
     )
@@ -103,20 +109,35 @@ class Query:
                 return default
 
         per_page = number("per_page", 50)
-        return cls(search=str(params.get("q", "")).strip(), namespace=str(params.get("namespace", "")).strip(),
-                   sync=_one_of(params.get("sync", ""), SYNC_STATES),
-                   health=_one_of(params.get("health", ""), HEALTH_STATES),
-                   label=str(params.get("label", "")).strip(), drift=params.get("drift", "") in ("1", "on", "true"),
-                   page=number("page", 1), per_page=per_page if per_page in PAGE_SIZES else 50)
+        return cls(
+            search=str(params.get("q", "")).strip(),
+            namespace=str(params.get("namespace", "")).strip(),
+            sync=_one_of(params.get("sync", ""), SYNC_STATES),
+            health=_one_of(params.get("health", ""), HEALTH_STATES),
+            label=str(params.get("label", "")).strip(),
+            drift=params.get("drift", "") in ("1", "on", "true"),
+            page=number("page", 1),
+            per_page=per_page if per_page in PAGE_SIZES else 50,
+        )
 
     def params(self, **changes: Any) -> dict[str, str]:
         """This query as URL parameters (defaults left out), with ``changes`` applied."""
-        values = {"q": self.search, "namespace": self.namespace, "sync": self.sync, "health": self.health,
-                  "label": self.label, "drift": "1" if self.drift else "", "page": str(self.page),
-                  "per_page": str(self.per_page)}
+        values = {
+            "q": self.search,
+            "namespace": self.namespace,
+            "sync": self.sync,
+            "health": self.health,
+            "label": self.label,
+            "drift": "1" if self.drift else "",
+            "page": str(self.page),
+            "per_page": str(self.per_page),
+        }
         values.update({k: str(v) for k, v in changes.items()})
-        return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")
-                and not (k == "per_page" and v == "50")}
+        return {
+            k: v
+            for k, v in values.items()
+            if v and not (k == "page" and v == "1") and not (k == "per_page" and v == "50")
+        }
 
     def matches(self, row: AppRow) -> bool:
         if self.namespace and row.namespace != self.namespace:
@@ -157,7 +178,7 @@ def page_of(rows: Iterable[AppRow], query: Query) -> Page:
     pages = max((len(matching) + query.per_page - 1) // query.per_page, 1)
     page = min(query.page, pages)
     start = (page - 1) * query.per_page
-    return Page(matching[start:start + query.per_page], len(matching), page, pages, len(everything))
+    return Page(matching[start : start + query.per_page], len(matching), page, pages, len(everything))
 
 
 @dataclass(frozen=True)
@@ -175,8 +196,9 @@ def overview_of(rows: Iterable[AppRow], failing_limit: int = 100) -> Overview:
     everything = list(rows)
     health = Counter(r.health for r in everything)
     sync = Counter(r.sync for r in everything)
-    failing = sorted((r for r in everything if r.failing),
-                     key=lambda r: (HEALTH_ORDER.get(r.health, 2), r.namespace, r.name))
+    failing = sorted(
+        (r for r in everything if r.failing), key=lambda r: (HEALTH_ORDER.get(r.health, 2), r.namespace, r.name)
+    )
     namespaces: dict[str, list[int]] = {}
     for r in everything:
         counts = namespaces.setdefault(r.namespace, [0, 0])
@@ -186,7 +208,8 @@ def overview_of(rows: Iterable[AppRow], failing_limit: int = 100) -> Overview:
         total=len(everything),
         by_health=sorted(((h, health[h]) for h in health), key=lambda item: HEALTH_ORDER.get(item[0], 2)),
         by_sync=[(s, sync[s]) for s in SYNC_STATES if sync[s]],
-        drifted=sum(1 for r in everything if r.drift), suspended=sum(1 for r in everything if r.suspended),
+        drifted=sum(1 for r in everything if r.drift),
+        suspended=sum(1 for r in everything if r.suspended),
         failing=failing[:failing_limit],
         by_namespace=sorted(((ns, c[0], c[1]) for ns, c in namespaces.items()), key=lambda item: (-item[2], item[0])),
     )

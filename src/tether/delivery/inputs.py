@@ -15,20 +15,21 @@ from pathlib import Path
 import yaml
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-_LIST_KEYS = ("resources", "bases", "components", "crds", "configurations", "transformers", "generators",
-              "validators")
+_LIST_KEYS = ("resources", "bases", "components", "crds", "configurations", "transformers", "generators", "validators")
 WHOLE_TREE = frozenset({""})
 
 
 def app_inputs(root: Path, path: str, extra: tuple[str, ...] = ()) -> frozenset[str]:
     """Paths (relative to ``root``, "/"-separated, "" = everything) whose change may change the render."""
-    found: set[str] = {_norm(path)} | {_norm(posixpath.join(path, e)) if not e.startswith("/") else _norm(e)
-                                       for e in extra}
+    found: set[str] = {_norm(path)} | {
+        _norm(posixpath.join(path, e)) if not e.startswith("/") else _norm(e) for e in extra
+    }
     pending = [_norm(path)]
     while pending:
         directory = pending.pop()
-        kustomization = next((root / directory / n for n in KUSTOMIZATION_FILES if (root / directory / n).is_file()),
-                             None)
+        kustomization = next(
+            (root / directory / n for n in KUSTOMIZATION_FILES if (root / directory / n).is_file()), None
+        )
         if kustomization is None:
             continue
         try:

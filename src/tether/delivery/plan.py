@@ -34,24 +34,45 @@ async def validate_changes(kube: Kube, manifests: list[Manifest], kube_version: 
         for crd in await kube.list(info):
             for gvk in crd_versions(crd):
                 crds[gvk] = crd
-    report = validate_manifests(manifests, kube_version=kube_version, root=root,
-                                crd_lookup=lambda group, version, kind: crds.get((group, version, kind)))
+    report = validate_manifests(
+        manifests,
+        kube_version=kube_version,
+        root=root,
+        crd_lookup=lambda group, version, kind: crds.get((group, version, kind)),
+    )
     if not report.valid:
         shown = [str(f) for f in report.errors[:SHOWN_FINDINGS]]
         more = f"\n... and {len(report.errors) - SHOWN_FINDINGS} more" if len(report.errors) > SHOWN_FINDINGS else ""
-        raise ValidationError(f"{len(report.errors)} validation error(s); nothing was applied:\n"
-                              + "\n".join(shown) + more)
+        raise ValidationError(
+            f"{len(report.errors)} validation error(s); nothing was applied:\n" + "\n".join(shown) + more
+        )
 
 
 async def plan_app(
-    kube: Kube, manifests: list[Manifest], identity: AppIdentity, *, reader: LiveReader | None = None,
-    ignore_rules: list[IgnoreRule] | tuple[IgnoreRule, ...] = (), default_namespace: str | None = None,
-    exact: bool = False, adopt: bool = False, validate: bool = True, kube_version: str = "1.32",
+    kube: Kube,
+    manifests: list[Manifest],
+    identity: AppIdentity,
+    *,
+    reader: LiveReader | None = None,
+    ignore_rules: list[IgnoreRule] | tuple[IgnoreRule, ...] = (),
+    default_namespace: str | None = None,
+    exact: bool = False,
+    adopt: bool = False,
+    validate: bool = True,
+    kube_version: str = "1.32",
     root: Path | None = None,
 ) -> Plan:
     """Plan, then validate what the plan would write; raises before anything is written."""
-    plan = await make_plan(kube, manifests, identity, reader=reader, ignore_rules=ignore_rules, exact=exact,
-                           adopt=adopt, default_namespace=default_namespace)
+    plan = await make_plan(
+        kube,
+        manifests,
+        identity,
+        reader=reader,
+        ignore_rules=ignore_rules,
+        exact=exact,
+        adopt=adopt,
+        default_namespace=default_namespace,
+    )
     if validate and plan.changed_manifests():
         await validate_changes(kube, plan.changed_manifests(), kube_version, root)
     return plan

@@ -26,10 +26,16 @@ def render_tree(root: Path, path: str, options: RenderOptions, decryptor: Decryp
         # SOPS documents are decrypted or refused (naming the file), never applied as ciphertext
         decryptor = SopsDecryptor.from_key_material({})
     manifests, _renderer = render_directory(directory, root, options, decryptor, None)
-    return postprocess(manifests, app=options.app, namespace=options.namespace,
-                       variables=options.substitution, add_labels=options.add_labels)
+    return postprocess(
+        manifests,
+        app=options.app,
+        namespace=options.namespace,
+        variables=options.substitution,
+        add_labels=options.add_labels,
+    )
 
 
-async def render_tree_async(root: Path, path: str, options: RenderOptions,
-                            decryptor: Decryptor | None = None) -> list[Manifest]:
+async def render_tree_async(
+    root: Path, path: str, options: RenderOptions, decryptor: Decryptor | None = None
+) -> list[Manifest]:
     return await asyncio.to_thread(render_tree, root, path, options, decryptor)

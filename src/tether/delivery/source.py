@@ -119,8 +119,7 @@ class SourceFetcher:
         if not old or not self.has_commit(url, old):
             return None
         mirror = self.cache.mirror_path(url)
-        out = await asyncio.to_thread(self.cache._git, ["diff", "--name-only", "-z", old, new], url=url,
-                                      git_dir=mirror)
+        out = await asyncio.to_thread(self.cache._git, ["diff", "--name-only", "-z", old, new], url=url, git_dir=mirror)
         paths = [p for p in out.decode("utf-8", "replace").split("\0") if p]
         self._changes.put((url, old, new), paths)
         return paths
@@ -128,8 +127,12 @@ class SourceFetcher:
     async def log(self, url: str, old: str, new: str, limit: int = 50) -> list[CommitInfo]:
         mirror = self.cache.mirror_path(url)
         span = f"{old}..{new}" if old else new
-        out = await asyncio.to_thread(self.cache._git, ["log", f"-{limit}", "--format=%H%x00%an <%ae>%x00%s%x00%ct",
-                                                        span], url=url, git_dir=mirror)
+        out = await asyncio.to_thread(
+            self.cache._git,
+            ["log", f"-{limit}", "--format=%H%x00%an <%ae>%x00%s%x00%ct", span],
+            url=url,
+            git_dir=mirror,
+        )
         infos = []
         for line in out.decode("utf-8", "replace").splitlines():
             sha, author, subject, stamp = ([*line.split("\x00"), "", "", "", "0"])[:4]
@@ -172,8 +175,9 @@ class SecretCredentials:
         if data.get("known_hosts"):
             known_hosts = self._private_file("known_hosts", data["known_hosts"])
         base = Credentials.for_url(url, environ={})
-        self.credentials = Credentials(data.get("username", base.username), data.get("password", base.password),
-                                       key_file, known_hosts)
+        self.credentials = Credentials(
+            data.get("username", base.username), data.get("password", base.password), key_file, known_hosts
+        )
 
     def _private_file(self, name: str, content: str) -> str:
         if self._dir is None:

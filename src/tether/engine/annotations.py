@@ -81,7 +81,7 @@ def recreate_reason(obj: dict[str, Any] | None) -> str:
     """The annotation that allows deleting and creating the object again when an immutable field changes."""
     annotations = annotations_of(obj)
     if str(annotations.get(RECREATE_ANNOTATION, "")).lower() in ("true", "enabled"):
-        return f"{RECREATE_ANNOTATION}: \"true\""
+        return f'{RECREATE_ANNOTATION}: "true"'
     options = sync_options(obj)
     for name in ("Replace", "Force"):
         if options.get(name, "").lower() == "true":
@@ -111,8 +111,23 @@ def wave_of(obj: dict[str, Any], where: str = "") -> int:
 
 
 __all__ = [
-    "ARGO_COMPARE_OPTIONS", "ARGO_SYNC_OPTIONS", "ARGO_SYNC_WAVE", "FLUX_FORCE", "FLUX_PRUNE", "FLUX_RECONCILE",
-    "FLUX_SSA", "HELM_RESOURCE_POLICY", "PRUNE_ANNOTATION", "RECREATE_ANNOTATION", "WAVE_ANNOTATION",
-    "annotations_of", "create_only", "ignore_extraneous", "ignore_reason", "keep_reason", "recreate_reason",
-    "sync_options", "wave_of",
+    "ARGO_COMPARE_OPTIONS",
+    "ARGO_SYNC_OPTIONS",
+    "ARGO_SYNC_WAVE",
+    "FLUX_FORCE",
+    "FLUX_PRUNE",
+    "FLUX_RECONCILE",
+    "FLUX_SSA",
+    "HELM_RESOURCE_POLICY",
+    "PRUNE_ANNOTATION",
+    "RECREATE_ANNOTATION",
+    "WAVE_ANNOTATION",
+    "annotations_of",
+    "create_only",
+    "ignore_extraneous",
+    "ignore_reason",
+    "keep_reason",
+    "recreate_reason",
+    "sync_options",
+    "wave_of",
 ]

@@ -108,13 +108,20 @@ async def _wait_established(kube: Kube, changes: list[Change], timeout: float) -
 
 
 def _conflict_text(change: Change) -> str:
-    return (f"owned by app {change.owner}; not applied (adopt it with --adopt or the annotation "
-            "tether.dev/adopt: \"true\" in the source)")
+    return (
+        f"owned by app {change.owner}; not applied (adopt it with --adopt or the annotation "
+        'tether.dev/adopt: "true" in the source)'
+    )
 
 
 async def apply_plan(
-    kube: Kube, plan: Plan, options: ApplyOptions = ApplyOptions(), progress: Progress | None = None,
-    on_health: Callable[[list[ObjectHealth]], None] | None = None, *, reader: LiveReader | None = None,
+    kube: Kube,
+    plan: Plan,
+    options: ApplyOptions = ApplyOptions(),
+    progress: Progress | None = None,
+    on_health: Callable[[list[ObjectHealth]], None] | None = None,
+    *,
+    reader: LiveReader | None = None,
 ) -> ApplyResult:
     """Carry out ``plan``. Raises ApplyFailed (carrying ``.result``) when anything failed; health
     errors (HealthFailed, HealthTimedOut) carry ``.result`` too."""
@@ -126,7 +133,9 @@ async def apply_plan(
     if options.prune and not desired and plan.of(Action.DELETE) and not options.allow_empty_prune:
         raise ApplyFailed(
             f"app {plan.app}: nothing is desired; refusing to prune all {len(plan.of(Action.DELETE))} objects "
-            "(an empty render is usually a mistake; pass --allow-empty-prune if it is not)", result)
+            "(an empty render is usually a mistake; pass --allow-empty-prune if it is not)",
+            result,
+        )
 
     # Inventory first: whatever this run creates must be reachable by a later prune.
     writes = [c for c in plan.changes if c.action in WRITES]
@@ -135,8 +144,9 @@ async def apply_plan(
     added |= {c.ref for c in plan.changes if c.action is Action.UNCHANGED and c.ref not in recorded}
     inventory = plan.inventory
     if not options.dry_run and added:
-        inventory = await update_inventory(kube, identity, add=added, known=inventory,
-                                           create_namespace=not inventory.resource_version)
+        inventory = await update_inventory(
+            kube, identity, add=added, known=inventory, create_namespace=not inventory.resource_version
+        )
 
     new_namespaces = {c.ref.name for c in plan.of(Action.CREATE) if c.ref.kind == "Namespace" and not c.ref.group}
 
@@ -148,23 +158,35 @@ async def apply_plan(
                 await kube.create(change.info, change.desired or {})
         else:
             try:
-                live = await kube.apply(change.info, change.desired or {}, force=options.force,
-                                        dry_run=options.dry_run, field_manager=manager)
+                live = await kube.apply(
+                    change.info,
+                    change.desired or {},
+                    force=options.force,
+                    dry_run=options.dry_run,
+                    field_manager=manager,
+                )
             except Invalid as error:
                 if not is_immutable_error(error) or change.action is Action.CREATE:
                     raise
                 allowed = "--recreate" if options.recreate else recreate_reason(change.desired)
                 if not allowed:
-                    raise KubeError(f"{error} (an immutable field changed: annotate the object {RECREATE_HINT}, "
-                                    "or pass --recreate, to delete and create it again)") from None
+                    raise KubeError(
+                        f"{error} (an immutable field changed: annotate the object {RECREATE_HINT}, "
+                        "or pass --recreate, to delete and create it again)"
+                    ) from None
                 if options.dry_run:
                     return
                 await _recreate(kube, change, manager, options.crd_timeout)
                 return
             if not options.dry_run and has_legacy_manager(live):
-                await kube.patch(change.info, change.ref.name, change.ref.namespace or None,
-                                 legacy_removal_patch(live), patch_type="application/json-patch+json",  # type: ignore
-                                 field_manager=manager)
+                await kube.patch(
+                    change.info,
+                    change.ref.name,
+                    change.ref.namespace or None,
+                    legacy_removal_patch(live),
+                    patch_type="application/json-patch+json",  # type: ignore
+                    field_manager=manager,
+                )
 
     async def run(change: Change) -> Outcome:
         outcome = Outcome(change.ref, change.action)
@@ -176,8 +198,10 @@ async def apply_plan(
                     await write(change)
             except NotFound as error:
                 # A dry run cannot place an object in a namespace, or of a CRD, that the same (dry) run would create.
-                if not (options.dry_run and (change.ref.namespace in new_namespaces
-                                             or not kube.discovery.served(change.info))):
+                if not (
+                    options.dry_run
+                    and (change.ref.namespace in new_namespaces or not kube.discovery.served(change.info))
+                ):
                     outcome.ok, outcome.error = False, str(error)
             except KubeError as error:
                 outcome.ok, outcome.error = False, str(error)
@@ -185,12 +209,20 @@ async def apply_plan(
             progress(outcome)
         return outcome
 
-    syncing = bool(options.hooks and not options.dry_run and plan.hooks
-                   and (writes or (options.prune and plan.of(Action.DELETE))))
+    syncing = bool(
+        options.hooks and not options.dry_run and plan.hooks and (writes or (options.prune and plan.of(Action.DELETE)))
+    )
 
     async def hooks(phase: HookPhase) -> None:
-        await run_phase(kube, plan.hooks, phase, identity, manager=manager, timeout=options.timeout,
-                        interval=min(options.health_interval, 0.5))
+        await run_phase(
+            kube,
+            plan.hooks,
+            phase,
+            identity,
+            manager=manager,
+            timeout=options.timeout,
+            interval=min(options.health_interval, 0.5),
+        )
 
     try:
         if syncing:
@@ -201,8 +233,16 @@ async def apply_plan(
             await hooks(HookPhase.SYNC)
             if any(h.phase is HookPhase.POST_SYNC for h in plan.hooks):
                 # PostSync hooks run once the synced objects are healthy (Argo CD's rule)
-                await _wait(kube, plan, _settled(plan), options, reader, on_health, result,
-                            "the synced objects are not healthy, so no PostSync hook ran")
+                await _wait(
+                    kube,
+                    plan,
+                    _settled(plan),
+                    options,
+                    reader,
+                    on_health,
+                    result,
+                    "the synced objects are not healthy, so no PostSync hook ran",
+                )
                 await hooks(HookPhase.POST_SYNC)
     except (ApplyFailed, HookFailed, HealthFailed, HealthTimedOut) as error:
         if syncing and any(h.phase is HookPhase.SYNC_FAIL for h in plan.hooks):
@@ -223,13 +263,25 @@ def _settled(plan: Plan) -> list[Change]:
     return [c for c in plan.changes if c.action not in (Action.DELETE, Action.CONFLICT) and c.ref.name]
 
 
-async def _wait(kube: Kube, plan: Plan, changes: list[Change], options: ApplyOptions, reader: LiveReader | None,
-                on_health: Callable[[list[ObjectHealth]], None] | None, result: ApplyResult, what: str) -> None:
+async def _wait(
+    kube: Kube,
+    plan: Plan,
+    changes: list[Change],
+    options: ApplyOptions,
+    reader: LiveReader | None,
+    on_health: Callable[[list[ObjectHealth]], None] | None,
+    result: ApplyResult,
+    what: str,
+) -> None:
     """Wait until ``changes`` are healthy; a failure or timeout names ``what`` was waited for."""
     try:
-        result.health = await wait_healthy([c.ref for c in changes], _fetcher(kube, plan, changes, reader),
-                                           timeout=options.timeout, interval=options.health_interval,
-                                           on_update=on_health)
+        result.health = await wait_healthy(
+            [c.ref for c in changes],
+            _fetcher(kube, plan, changes, reader),
+            timeout=options.timeout,
+            interval=options.health_interval,
+            on_update=on_health,
+        )
     except (HealthFailed, HealthTimedOut) as error:
         if what:
             error.args = (f"{what}: {error}",)
@@ -239,20 +291,29 @@ async def _wait(kube: Kube, plan: Plan, changes: list[Change], options: ApplyOpt
 
 
 def _describe_batch(key: BatchKey) -> str:
-    scope = {Phase.CRDS: "CustomResourceDefinitions", Phase.NAMESPACES: "Namespaces",
-             Phase.CLUSTER: "cluster-scoped objects", Phase.NAMESPACED: "namespaced objects"}[key.phase]
+    scope = {
+        Phase.CRDS: "CustomResourceDefinitions",
+        Phase.NAMESPACES: "Namespaces",
+        Phase.CLUSTER: "cluster-scoped objects",
+        Phase.NAMESPACED: "namespaced objects",
+    }[key.phase]
     return f"wave {key.wave} ({scope})"
 
 
-async def _apply_waves(kube: Kube, plan: Plan, options: ApplyOptions, result: ApplyResult,
-                       run: Callable[[Change], Any], reader: LiveReader | None,
-                       on_health: Callable[[list[ObjectHealth]], None] | None) -> None:
+async def _apply_waves(
+    kube: Kube,
+    plan: Plan,
+    options: ApplyOptions,
+    result: ApplyResult,
+    run: Callable[[Change], Any],
+    reader: LiveReader | None,
+    on_health: Callable[[list[ObjectHealth]], None] | None,
+) -> None:
     """Apply batch by batch; before a batch of a later wave, every object of the earlier waves of its
     phase must be healthy (Argo CD's sync waves). Raises ApplyFailed / health errors."""
     to_apply = [c for c in plan.changes if c.action in WRITES or c.action is Action.CONFLICT]
     settled = _settled(plan)
-    by_key = dict(batches(settled, ref=lambda c: c.ref, namespaced=lambda c: c.info.namespaced,
-                          wave=lambda c: c.wave))
+    by_key = dict(batches(settled, ref=lambda c: c.ref, namespaced=lambda c: c.info.namespaced, wave=lambda c: c.wave))
     ordered = batches(to_apply, ref=lambda c: c.ref, namespaced=lambda c: c.info.namespaced, wave=lambda c: c.wave)
     waited: set[BatchKey] = set()
     for key, batch in ordered:
@@ -260,8 +321,16 @@ async def _apply_waves(kube: Kube, plan: Plan, options: ApplyOptions, result: Ap
         waiting = [c for k in earlier for c in by_key[k]]
         if waiting and not options.dry_run:
             waves = ", ".join(_describe_batch(k) for k in earlier)
-            await _wait(kube, plan, waiting, options, reader, on_health, result,
-                        f"{waves} not healthy, so {_describe_batch(key)} was not started")
+            await _wait(
+                kube,
+                plan,
+                waiting,
+                options,
+                reader,
+                on_health,
+                result,
+                f"{waves} not healthy, so {_describe_batch(key)} was not started",
+            )
         waited.update(earlier)
         outcomes = await asyncio.gather(*(run(c) for c in batch))
         result.outcomes.extend(outcomes)
@@ -275,8 +344,17 @@ async def _apply_waves(kube: Kube, plan: Plan, options: ApplyOptions, result: Ap
                 return
 
 
-async def _finish(kube: Kube, plan: Plan, options: ApplyOptions, result: ApplyResult, run: Callable[[Change], Any],
-                  added: set[ObjectRef], writes: list[Change], inventory: Any, desired: frozenset[ObjectRef]) -> None:
+async def _finish(
+    kube: Kube,
+    plan: Plan,
+    options: ApplyOptions,
+    result: ApplyResult,
+    run: Callable[[Change], Any],
+    added: set[ObjectRef],
+    writes: list[Change],
+    inventory: Any,
+    desired: frozenset[ObjectRef],
+) -> None:
     """After the writes: undo inventory entries of rejected creates (and fail), or prune."""
     identity = plan.identity
     if result.failed:
@@ -289,8 +367,9 @@ async def _finish(kube: Kube, plan: Plan, options: ApplyOptions, result: ApplyRe
         raise ApplyFailed(_failure_text(plan, result, "nothing was pruned"), result)
 
     if options.prune:
-        for _key, batch in prune_batches(plan.of(Action.DELETE), ref=lambda c: c.ref,
-                                         namespaced=lambda c: c.info.namespaced):
+        for _key, batch in prune_batches(
+            plan.of(Action.DELETE), ref=lambda c: c.ref, namespaced=lambda c: c.info.namespaced
+        ):
             outcomes = await asyncio.gather(*(run(c) for c in batch))
             result.outcomes.extend(outcomes)
             if any(not o.ok for o in outcomes):
@@ -300,15 +379,19 @@ async def _finish(kube: Kube, plan: Plan, options: ApplyOptions, result: ApplyRe
             await update_inventory(kube, identity, remove=gone, known=inventory)
 
 
-
-RECREATE_HINT = ('tether.dev/recreate: "true" (or argocd.argoproj.io/sync-options: Replace=true, '
-                 "kustomize.toolkit.fluxcd.io/force: enabled)")
+RECREATE_HINT = (
+    'tether.dev/recreate: "true" (or argocd.argoproj.io/sync-options: Replace=true, '
+    "kustomize.toolkit.fluxcd.io/force: enabled)"
+)
 
 
 def is_immutable_error(error: Invalid) -> bool:
     text = str(error)
-    return "field is immutable" in text or "Forbidden: updates to statefulset spec" in text or \
-        "spec is immutable after creation" in text
+    return (
+        "field is immutable" in text
+        or "Forbidden: updates to statefulset spec" in text
+        or "spec is immutable after creation" in text
+    )
 
 
 async def _recreate(kube: Kube, change: Change, manager: str, timeout: float) -> None:
@@ -333,8 +416,14 @@ async def _delete_verified(kube: Kube, change: Change, plan: Plan, dry_run: bool
     for attempt in range(2):
         meta = live.get("metadata") or {}
         try:
-            await kube.delete(change.info, change.ref.name, change.ref.namespace or None, dry_run=dry_run,
-                              uid=meta.get("uid"), resource_version=meta.get("resourceVersion"))
+            await kube.delete(
+                change.info,
+                change.ref.name,
+                change.ref.namespace or None,
+                dry_run=dry_run,
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            )
             return
         except Conflict:
             if attempt:
@@ -344,8 +433,10 @@ async def _delete_verified(kube: Kube, change: Change, plan: Plan, dry_run: bool
                 return
             problem = verify(change.ref, fresh, plan.identity)
             if problem or (fresh.get("metadata") or {}).get("uid") != meta.get("uid"):
-                raise KubeError(f"delete {change.ref}: not deleted, the object changed since it was verified "
-                                f"({problem or 'another object of that name'})") from None
+                raise KubeError(
+                    f"delete {change.ref}: not deleted, the object changed since it was verified "
+                    f"({problem or 'another object of that name'})"
+                ) from None
             live = fresh
 
 
@@ -363,12 +454,14 @@ def _fetcher(kube: Kube, plan: Plan, changes: list[Change], reader: LiveReader |
 
 
 def _failure_text(plan: Plan, result: ApplyResult, consequence: str) -> str:
-    done = ", ".join(f"{action}: {result.count(action)}"
-                     for action in (Action.CREATE, Action.ADOPT, Action.UPDATE, Action.DELETE))
+    done = ", ".join(
+        f"{action}: {result.count(action)}" for action in (Action.CREATE, Action.ADOPT, Action.UPDATE, Action.DELETE)
+    )
     failures = "; ".join(f"{o.ref}: {o.error}" for o in result.failed[:10])
     more = f" (and {len(result.failed) - 10} more)" if len(result.failed) > 10 else ""
-    return (f"app {plan.app}: {len(result.failed)} object(s) failed ({failures}{more}); "
-            f"done so far {done}; {consequence}")
+    return (
+        f"app {plan.app}: {len(result.failed)} object(s) failed ({failures}{more}); done so far {done}; {consequence}"
+    )
 
 
 __all__ = ["ApplyFailed", "ApplyOptions", "ApplyResult", "Outcome", "apply_plan"]

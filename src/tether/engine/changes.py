@@ -26,8 +26,14 @@ class Action(StrEnum):
 
 
 WRITES = frozenset({Action.CREATE, Action.ADOPT, Action.UPDATE})
-_SIGN = {Action.CREATE: "+", Action.ADOPT: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.UNCHANGED: "=",
-         Action.CONFLICT: "!"}
+_SIGN = {
+    Action.CREATE: "+",
+    Action.ADOPT: "+",
+    Action.UPDATE: "~",
+    Action.DELETE: "-",
+    Action.UNCHANGED: "=",
+    Action.CONFLICT: "!",
+}
 
 
 @dataclass
@@ -64,8 +70,10 @@ class Change:
         what = str(self.ref) if self.ref.name else f"{self.label()} (generateName: created on every apply)"
         text = f"{_SIGN[self.action]} {self.action} {what}{where}"
         if self.action is Action.CONFLICT:
-            text += (f": owned by app {self.owner}; not applied (adopt it with --adopt or the annotation "
-                     f"{ADOPT_ANNOTATION}: \"true\")")
+            text += (
+                f": owned by app {self.owner}; not applied (adopt it with --adopt or the annotation "
+                f'{ADOPT_ANNOTATION}: "true")'
+            )
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,8 +89,7 @@ class Change:
         if self.owner:
             out["owner"] = self.owner
         if self.takes:
-            out["takes"] = [{"field": t.path, "manager": t.manager, "subresource": t.subresource}
-                            for t in self.takes]
+            out["takes"] = [{"field": t.path, "manager": t.manager, "subresource": t.subresource} for t in self.takes]
         return out
 
 
@@ -161,8 +168,10 @@ class Plan:
 
     def render_text(self, *, color: bool = False, verbose: bool = False) -> str:
         counts = self.summary()
-        head = (f"Plan for app {self.app}: {counts['create']} to create, {counts['adopt']} to adopt, "
-                f"{counts['update']} to update, {counts['delete']} to delete, {counts['unchanged']} unchanged")
+        head = (
+            f"Plan for app {self.app}: {counts['create']} to create, {counts['adopt']} to adopt, "
+            f"{counts['update']} to update, {counts['delete']} to delete, {counts['unchanged']} unchanged"
+        )
         if counts["conflict"]:
             head += f", {counts['conflict']} owned by other apps"
         out = [_paint(head, "1", color)]

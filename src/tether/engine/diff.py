@@ -103,8 +103,12 @@ class IgnoreRule:
             pointers = raw["jsonPointers"]
             if isinstance(pointers, str) or not all(isinstance(p, str) for p in pointers):
                 raise TypeError("jsonPointers must be a list of strings")
-            return cls(group=str(raw.get("group", "")), kind=str(raw["kind"]), pointers=tuple(pointers),
-                       manager=raw.get("manager"))
+            return cls(
+                group=str(raw.get("group", "")),
+                kind=str(raw["kind"]),
+                pointers=tuple(pointers),
+                manager=raw.get("manager"),
+            )
         except (KeyError, TypeError) as error:
             raise UsageError(f"{where}: needs kind and jsonPointers ({error})") from None
 
@@ -254,7 +258,7 @@ def mask_secret(obj: dict[str, Any] | None) -> dict[str, Any] | None:
     for section in ("data", "stringData"):
         if isinstance(out.get(section), dict):
             out[section] = {key: _mask_value(key, value) for key, value in out[section].items()}
-    annotations = ((out.get("metadata") or {}).get("annotations") or {})
+    annotations = (out.get("metadata") or {}).get("annotations") or {}
     if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
         out["metadata"] = dict(out["metadata"])
         out["metadata"]["annotations"] = {**annotations, "kubectl.kubernetes.io/last-applied-configuration": "<masked>"}

@@ -90,14 +90,18 @@ def legacy_removal_patch(live: dict[str, Any]) -> list[dict[str, Any]]:
     for index, entry in enumerate((live.get("metadata") or {}).get("managedFields") or []):
         if entry.get("manager") == LEGACY_FIELD_MANAGER and entry.get("operation") == "Apply":
             pointer = f"/metadata/managedFields/{index}"
-            return [{"op": "test", "path": f"{pointer}/manager", "value": LEGACY_FIELD_MANAGER},
-                    {"op": "remove", "path": pointer}]
+            return [
+                {"op": "test", "path": f"{pointer}/manager", "value": LEGACY_FIELD_MANAGER},
+                {"op": "remove", "path": pointer},
+            ]
     return []
 
 
 def has_legacy_manager(live: dict[str, Any] | None) -> bool:
-    return any(e.get("manager") == LEGACY_FIELD_MANAGER and e.get("operation") == "Apply"
-               for e in ((live or {}).get("metadata") or {}).get("managedFields") or [])
+    return any(
+        e.get("manager") == LEGACY_FIELD_MANAGER and e.get("operation") == "Apply"
+        for e in ((live or {}).get("metadata") or {}).get("managedFields") or []
+    )
 
 
 __all__ = ["FieldTake", "has_legacy_manager", "legacy_removal_patch", "taken_fields"]

@@ -151,8 +151,9 @@ def deployment(obj: dict[str, Any]) -> HealthResult:
     want = _int(spec.get("replicas"), 1)
     progressing = _condition(obj, "Progressing")
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
-        return failed(f"progress deadline exceeded: {progressing.get('message') or ''}".strip(),
-                      "ProgressDeadlineExceeded")
+        return failed(
+            f"progress deadline exceeded: {progressing.get('message') or ''}".strip(), "ProgressDeadlineExceeded"
+        )
     if spec.get("paused") is True:
         return suspended("deployment is paused", "DeploymentPaused")
     updated = _int(st.get("updatedReplicas"))
@@ -179,8 +180,9 @@ def statefulset(obj: dict[str, Any]) -> HealthResult:
     spec, st = _spec(obj), _status(obj)
     want = _int(spec.get("replicas"), 1)
     if _int(st.get("replicas")) > want:
-        return in_progress(f"pending termination: {_int(st.get('replicas')) - want} extra replicas",
-                           "ExtraReplicasPending")
+        return in_progress(
+            f"pending termination: {_int(st.get('replicas')) - want} extra replicas", "ExtraReplicasPending"
+        )
     ready = _int(st.get("readyReplicas"))
     if ready < want:
         return in_progress(f"ready replicas: {ready}/{want}", "ReplicasNotReady")
@@ -205,8 +207,12 @@ def daemonset(obj: dict[str, Any]) -> HealthResult:
     if "desiredNumberScheduled" not in st:
         return in_progress("no status yet")
     want = _int(st.get("desiredNumberScheduled"))
-    checks = [("currentNumberScheduled", "scheduled"), ("updatedNumberScheduled", "updated"),
-              ("numberAvailable", "available"), ("numberReady", "ready")]
+    checks = [
+        ("currentNumberScheduled", "scheduled"),
+        ("updatedNumberScheduled", "updated"),
+        ("numberAvailable", "available"),
+        ("numberReady", "ready"),
+    ]
     if ((_spec(obj).get("updateStrategy") or {}).get("type")) == "OnDelete":
         checks.pop(1)  # pods are updated only when someone deletes them: old ones are not a rollout in progress
     for field_name, word in checks:
@@ -222,19 +228,34 @@ def replicaset(obj: dict[str, Any]) -> HealthResult:
         return failed(_cond_text(failure or {}))
     want = _int(_spec(obj).get("replicas"), 1)
     st = _status(obj)
-    for field_name, word in (("fullyLabeledReplicas", "labelled"), ("availableReplicas", "available"),
-                             ("readyReplicas", "ready")):
+    for field_name, word in (
+        ("fullyLabeledReplicas", "labelled"),
+        ("availableReplicas", "available"),
+        ("readyReplicas", "ready"),
+    ):
         have = _int(st.get(field_name))
         if have < want:
             return in_progress(f"{word} replicas: {have}/{want}")
     return current(f"{want} replicas ready")
 
 
-_POD_FAILURE_REASONS = frozenset({
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull",
-    "CreateContainerConfigError", "CreateContainerError", "RunContainerError", "ImageInspectError",
-    "PreStartHookError", "PostStartHookError", "RegistryUnavailable", "ContainerCannotRun",
-})
+_POD_FAILURE_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "ImageInspectError",
+        "PreStartHookError",
+        "PostStartHookError",
+        "RegistryUnavailable",
+        "ContainerCannotRun",
+    }
+)
 #: waiting reasons of a container that is simply starting
 _POD_STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing", ""})
 #: how long a pod may stay unschedulable before it counts as failed (a node may be on its way)
@@ -273,10 +294,13 @@ def pod(obj: dict[str, Any]) -> HealthResult:
         return current("pod running and ready")
     scheduled = _condition(obj, "PodScheduled")
     if _is_false(scheduled):
-        if (scheduled or {}).get("reason") == "Unschedulable" and \
-                _age_seconds((scheduled or {}).get("lastTransitionTime"), time.time()) > UNSCHEDULABLE_GRACE_SECONDS:
-            return failed(f"unschedulable for more than {UNSCHEDULABLE_GRACE_SECONDS:g}s: "
-                          f"{_cond_text(scheduled or {})}", "Unschedulable")
+        if (scheduled or {}).get("reason") == "Unschedulable" and _age_seconds(
+            (scheduled or {}).get("lastTransitionTime"), time.time()
+        ) > UNSCHEDULABLE_GRACE_SECONDS:
+            return failed(
+                f"unschedulable for more than {UNSCHEDULABLE_GRACE_SECONDS:g}s: {_cond_text(scheduled or {})}",
+                "Unschedulable",
+            )
         return in_progress(f"not scheduled: {_cond_text(scheduled or {})}", "PodNotScheduled")
     return in_progress(f"pod {phase or 'pending'}, not ready")
 
@@ -403,6 +427,7 @@ KIND_RULES: dict[tuple[str, str], Callable[[dict[str, Any]], HealthResult]] = {
     ("apiregistration.k8s.io", "APIService"): apiservice,
 }
 
+
 def compute(obj: dict[str, Any] | None) -> HealthResult:
     """The health of one live object (``None`` = it does not exist)."""
     if obj is None:
@@ -417,8 +442,9 @@ def compute(obj: dict[str, Any] | None) -> HealthResult:
     observed = st.get("observedGeneration")
     generation = meta.get("generation")
     if isinstance(observed, int) and isinstance(generation, int) and observed != generation:
-        return in_progress(f"controller has not observed generation {generation} yet (at {observed})",
-                           "GenerationNotObserved")
+        return in_progress(
+            f"controller has not observed generation {generation} yet (at {observed})", "GenerationNotObserved"
+        )
     rule = KIND_RULES.get(key)
     if rule is None:
         return generic(obj)

@@ -39,8 +39,11 @@ HELM_DELETE_POLICY = "helm.sh/hook-delete-policy"
 BEFORE_HOOK_CREATION = "BeforeHookCreation"
 HOOK_SUCCEEDED = "HookSucceeded"
 HOOK_FAILED = "HookFailed"
-_HELM_POLICIES = {"before-hook-creation": BEFORE_HOOK_CREATION, "hook-succeeded": HOOK_SUCCEEDED,
-                  "hook-failed": HOOK_FAILED}
+_HELM_POLICIES = {
+    "before-hook-creation": BEFORE_HOOK_CREATION,
+    "hook-succeeded": HOOK_SUCCEEDED,
+    "hook-failed": HOOK_FAILED,
+}
 _ARGO_POLICIES = {p.lower(): p for p in (BEFORE_HOOK_CREATION, HOOK_SUCCEEDED, HOOK_FAILED)}
 
 
@@ -53,10 +56,14 @@ class HookPhase(StrEnum):
 
 _ARGO_PHASES = {p.value.lower(): p for p in HookPhase}
 _ARGO_NEVER = {"skip": "Skip: never applied", "postdelete": "PostDelete: runs only when the app is deleted"}
-_HELM_NEVER = {"test": "a Helm test hook: never deployed by apply", "test-success": "a Helm test hook: never "
-               "deployed by apply", "pre-delete": "runs only when the app is deleted",
-               "post-delete": "runs only when the app is deleted", "pre-rollback": "Helm rollback hooks do not run",
-               "post-rollback": "Helm rollback hooks do not run"}
+_HELM_NEVER = {
+    "test": "a Helm test hook: never deployed by apply",
+    "test-success": "a Helm test hook: never deployed by apply",
+    "pre-delete": "runs only when the app is deleted",
+    "post-delete": "runs only when the app is deleted",
+    "pre-rollback": "Helm rollback hooks do not run",
+    "post-rollback": "Helm rollback hooks do not run",
+}
 
 
 @dataclass
@@ -86,8 +93,13 @@ class Hook:
         return f"{self.phase} {self.label()} (weight {self.weight}; {self.origin}; delete policy {policies})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"phase": str(self.phase), "object": self.label(), "weight": self.weight,
-                "deletePolicies": sorted(self.policies), "origin": self.origin}
+        return {
+            "phase": str(self.phase),
+            "object": self.label(),
+            "weight": self.weight,
+            "deletePolicies": sorted(self.policies),
+            "origin": self.origin,
+        }
 
 
 def _split(value: Any) -> list[str]:
@@ -105,8 +117,10 @@ def classify(obj: dict[str, Any], *, install: bool, where: str = "") -> tuple[Ho
             if part.lower() in _ARGO_NEVER:
                 return None, origin, _ARGO_NEVER[part.lower()]
             if part.lower() not in _ARGO_PHASES:
-                raise ValidationError(f"{where}: annotation {origin!r}: unknown hook {part!r} (use PreSync, Sync, "
-                                      "PostSync, SyncFail, PostDelete or Skip)")
+                raise ValidationError(
+                    f"{where}: annotation {origin!r}: unknown hook {part!r} (use PreSync, Sync, "
+                    "PostSync, SyncFail, PostDelete or Skip)"
+                )
             phases.append(_ARGO_PHASES[part.lower()])
         if not phases:
             raise ValidationError(f"{where}: annotation {ARGO_HOOK} is empty")
@@ -114,10 +128,12 @@ def classify(obj: dict[str, Any], *, install: bool, where: str = "") -> tuple[Ho
     if HELM_HOOK in annotations:
         origin = f"{HELM_HOOK}: {annotations[HELM_HOOK]}"
         parts = [p.lower() for p in _split(annotations[HELM_HOOK])]
-        wanted = {"pre-install": HookPhase.PRE_SYNC if install else None,
-                  "pre-upgrade": None if install else HookPhase.PRE_SYNC,
-                  "post-install": HookPhase.POST_SYNC if install else None,
-                  "post-upgrade": None if install else HookPhase.POST_SYNC}
+        wanted = {
+            "pre-install": HookPhase.PRE_SYNC if install else None,
+            "pre-upgrade": None if install else HookPhase.PRE_SYNC,
+            "post-install": HookPhase.POST_SYNC if install else None,
+            "post-upgrade": None if install else HookPhase.POST_SYNC,
+        }
         for part in parts:
             if wanted.get(part) is not None:
                 return wanted[part], origin, ""
@@ -125,8 +141,17 @@ def classify(obj: dict[str, Any], *, install: bool, where: str = "") -> tuple[Ho
         unknown = [p for p in parts if p not in _HELM_NEVER and p not in wanted]
         if unknown:
             raise ValidationError(f"{where}: annotation {origin!r}: unknown Helm hook {unknown[0]!r}")
-        return None, origin, reasons[0] if reasons else ("an install hook; the app exists already" if not install
-                                                         else "an upgrade hook; the app is being installed")
+        return (
+            None,
+            origin,
+            reasons[0]
+            if reasons
+            else (
+                "an install hook; the app exists already"
+                if not install
+                else "an upgrade hook; the app is being installed"
+            ),
+        )
     return None, "", ""
 
 
@@ -141,8 +166,9 @@ def delete_policies(obj: dict[str, Any], where: str = "") -> frozenset[str]:
     out = set()
     for part in _split(annotations[key]):
         if part.lower() not in table:
-            raise ValidationError(f"{where}: annotation {key}: unknown delete policy {part!r} "
-                                  f"(use {', '.join(sorted(table))})")
+            raise ValidationError(
+                f"{where}: annotation {key}: unknown delete policy {part!r} (use {', '.join(sorted(table))})"
+            )
         out.add(table[part.lower()])
     return frozenset(out or {BEFORE_HOOK_CREATION})
 
@@ -189,11 +215,14 @@ async def _delete(kube: Kube, hook: Hook, ref: ObjectRef, identity: AppIdentity,
         return
     ownership, owner = owner_of(live, identity)
     if ownership is Ownership.OTHER:
-        raise HookFailed(f"hook {hook.label()}: an object of that name belongs to app {owner}; not replaced",
-                         [(hook.label(), f"owned by app {owner}")])
+        raise HookFailed(
+            f"hook {hook.label()}: an object of that name belongs to app {owner}; not replaced",
+            [(hook.label(), f"owned by app {owner}")],
+        )
     uid = (live.get("metadata") or {}).get("uid")
     await kube.delete(hook.info, ref.name, ref.namespace or None, propagation="Background", uid=uid)
     if wait:
+
         async def gone() -> bool:
             again = await kube.get(hook.info, ref.name, ref.namespace or None)
             return again is None or (again.get("metadata") or {}).get("uid") != uid
@@ -201,8 +230,9 @@ async def _delete(kube: Kube, hook: Hook, ref: ObjectRef, identity: AppIdentity,
         await kube.wait_for(f"{ref} to be deleted before the hook runs again", gone, wait)
 
 
-async def _run_one(kube: Kube, hook: Hook, identity: AppIdentity, manager: str, deadline: float,
-                   interval: float) -> str:
+async def _run_one(
+    kube: Kube, hook: Hook, identity: AppIdentity, manager: str, deadline: float, interval: float
+) -> str:
     """Create the hook, wait for it to finish; '' when it succeeded, else why not."""
     meta = hook.obj.get("metadata") or {}
     if meta.get("name") and BEFORE_HOOK_CREATION in hook.policies:
@@ -224,8 +254,17 @@ async def _run_one(kube: Kube, hook: Hook, identity: AppIdentity, manager: str, 
         await asyncio.sleep(interval)
 
 
-async def run_phase(kube: Kube, hooks: list[Hook], phase: HookPhase, identity: AppIdentity, *, manager: str,
-                    timeout: float, interval: float = 0.5, on_event: Event | None = None) -> None:
+async def run_phase(
+    kube: Kube,
+    hooks: list[Hook],
+    phase: HookPhase,
+    identity: AppIdentity,
+    *,
+    manager: str,
+    timeout: float,
+    interval: float = 0.5,
+    on_event: Event | None = None,
+) -> None:
     """Run the hooks of ``phase`` in weight order; raise HookFailed at the first group with a failure
     (after applying the delete policies of that group)."""
     mine = sorted((h for h in hooks if h.phase is phase), key=lambda h: (h.weight, h.label()))
@@ -257,6 +296,21 @@ async def run_phase(kube: Kube, hooks: list[Hook], phase: HookPhase, identity: A
             raise HookFailed(f"{phase} hook(s) failed: {text}", failures)
 
 
-__all__ = ["ARGO_DELETE_POLICY", "ARGO_HOOK", "BEFORE_HOOK_CREATION", "HELM_DELETE_POLICY", "HELM_HOOK",
-           "HELM_WEIGHT", "HOOK_FAILED", "HOOK_SUCCEEDED", "Hook", "HookFailed", "HookPhase", "classify",
-           "delete_policies", "hook_health", "run_phase", "weight_of"]
+__all__ = [
+    "ARGO_DELETE_POLICY",
+    "ARGO_HOOK",
+    "BEFORE_HOOK_CREATION",
+    "HELM_DELETE_POLICY",
+    "HELM_HOOK",
+    "HELM_WEIGHT",
+    "HOOK_FAILED",
+    "HOOK_SUCCEEDED",
+    "Hook",
+    "HookFailed",
+    "HookPhase",
+    "classify",
+    "delete_policies",
+    "hook_health",
+    "run_phase",
+    "weight_of",
+]

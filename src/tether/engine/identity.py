@@ -80,7 +80,7 @@ class AppIdentity:
         if len(manager) <= MAX_FIELD_MANAGER:
             return manager
         tag = hashlib.sha256(manager.encode()).hexdigest()[:12]
-        return f"{manager[:MAX_FIELD_MANAGER - 13]}-{tag}"
+        return f"{manager[: MAX_FIELD_MANAGER - 13]}-{tag}"
 
 
 class Ownership(StrEnum):

@@ -70,8 +70,13 @@ class Inventory:
     #: of the ConfigMap as read ('' = it does not exist yet)
     resource_version: str = ""
 
-    def __init__(self, identity: AppIdentity | str, entries: Iterable[ObjectRef] = frozenset(),
-                 invalid: tuple[str, ...] = (), resource_version: str = "") -> None:
+    def __init__(
+        self,
+        identity: AppIdentity | str,
+        entries: Iterable[ObjectRef] = frozenset(),
+        invalid: tuple[str, ...] = (),
+        resource_version: str = "",
+    ) -> None:
         object.__setattr__(self, "identity", _identity(identity))
         object.__setattr__(self, "entries", frozenset(entries))
         object.__setattr__(self, "invalid", tuple(invalid))
@@ -89,13 +94,20 @@ class Inventory:
         meta: dict[str, Any] = {
             "name": self.identity.inventory_name,
             "namespace": namespace or self.identity.namespace,
-            "labels": {"app.kubernetes.io/managed-by": "tether", INVENTORY_LABEL: self.identity.name,
-                       APP_NAMESPACE_LABEL: self.identity.namespace},
+            "labels": {
+                "app.kubernetes.io/managed-by": "tether",
+                INVENTORY_LABEL: self.identity.name,
+                APP_NAMESPACE_LABEL: self.identity.namespace,
+            },
         }
         if self.resource_version:
             meta["resourceVersion"] = self.resource_version
-        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
-                **_encode(json.dumps(grouped, sort_keys=True, separators=(",", ":")))}
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta,
+            **_encode(json.dumps(grouped, sort_keys=True, separators=(",", ":"))),
+        }
 
     @classmethod
     def from_configmap(cls, identity: AppIdentity | str, obj: dict[str, Any] | None) -> Inventory:
@@ -157,8 +169,13 @@ def _identity_in(identity: AppIdentity | str, namespace: str) -> AppIdentity:
 
 
 async def update_inventory(
-    kube: Kube, identity: AppIdentity, *, add: Iterable[ObjectRef] = (), remove: Iterable[ObjectRef] = (),
-    known: Inventory | None = None, create_namespace: bool = False,
+    kube: Kube,
+    identity: AppIdentity,
+    *,
+    add: Iterable[ObjectRef] = (),
+    remove: Iterable[ObjectRef] = (),
+    known: Inventory | None = None,
+    create_namespace: bool = False,
 ) -> Inventory:
     """Add and remove entries with optimistic concurrency; returns the inventory as written.
 
@@ -185,8 +202,10 @@ async def update_inventory(
             # someone else wrote (or deleted) it since it was read: merge into what is there now
             current = await read_inventory(kube, identity)
             create_namespace = True
-    raise KubeError(f"inventory {identity.namespace}/{identity.inventory_name}: still changing after "
-                    f"{WRITE_ATTEMPTS} attempts (another writer keeps updating it); try again")
+    raise KubeError(
+        f"inventory {identity.namespace}/{identity.inventory_name}: still changing after "
+        f"{WRITE_ATTEMPTS} attempts (another writer keeps updating it); try again"
+    )
 
 
 async def _ensure_namespace(kube: Kube, namespace: str) -> None:

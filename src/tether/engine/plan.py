@@ -69,11 +69,15 @@ def _check_addressable(manifest: Manifest, info: ResourceInfo) -> None:
         if not isinstance(meta["generateName"], str) or not is_safe_name(meta["generateName"]):
             raise ValidationError(f"{manifest.where()}: metadata.generateName {meta['generateName']!r} is not valid")
     elif not isinstance(name, str) or not is_safe_name(name):
-        raise ValidationError(f"{manifest.where()}: metadata.name {name!r} is empty or not a valid object name "
-                              "(no '/', '%', '.' or '..'); fix it in the source")
+        raise ValidationError(
+            f"{manifest.where()}: metadata.name {name!r} is empty or not a valid object name "
+            "(no '/', '%', '.' or '..'); fix it in the source"
+        )
     if info.namespaced and namespace is not None and not (isinstance(namespace, str) and is_dns_label(namespace)):
-        raise ValidationError(f"{manifest.where()}: metadata.namespace {namespace!r} is not a valid namespace "
-                              "(a DNS label: lower-case letters, digits, '-')")
+        raise ValidationError(
+            f"{manifest.where()}: metadata.namespace {namespace!r} is not a valid namespace "
+            "(a DNS label: lower-case letters, digits, '-')"
+        )
 
 
 def _refuse_bookkeeping(manifests: list[Manifest]) -> None:
@@ -81,11 +85,13 @@ def _refuse_bookkeeping(manifests: list[Manifest]) -> None:
     if found:
         raise ValidationError(
             f"{', '.join(found[:5])}: tether-inventory-* ConfigMaps (and anything labelled tether.dev/inventory) "
-            "are tether's own bookkeeping and only tether writes them; remove them from the source")
+            "are tether's own bookkeeping and only tether writes them; remove them from the source"
+        )
 
 
-def prepare(manifest: Manifest, identity: AppIdentity | str, default_namespace: str,
-            info: ResourceInfo) -> dict[str, Any]:
+def prepare(
+    manifest: Manifest, identity: AppIdentity | str, default_namespace: str, info: ResourceInfo
+) -> dict[str, Any]:
     """The object as tether applies it: identity labels, namespace rules, digest annotation."""
     if isinstance(identity, str):
         identity = AppIdentity(DEFAULT_NAMESPACE, identity)
@@ -199,8 +205,17 @@ async def make_plan(
             continue
         obj = prepare(manifest, identity, namespace, info)
         if phase is not None:
-            hooks.append(Hook(phase, weight_of(obj, manifest.where()), delete_policies(obj, manifest.where()), info,
-                              obj, manifest, origin))
+            hooks.append(
+                Hook(
+                    phase,
+                    weight_of(obj, manifest.where()),
+                    delete_policies(obj, manifest.where()),
+                    info,
+                    obj,
+                    manifest,
+                    origin,
+                )
+            )
             continue
         reason = ignore_reason(obj)
         if reason:
@@ -253,8 +268,18 @@ async def make_plan(
         if not exact and _digest_of(live) != _digest_of(to_apply):
             # Desired content changed since the last apply (or tether never applied it): the
             # apply writes at least the new digest, so it is an update; no need to ask first.
-            return Change(ref, Action.UPDATE, info, to_apply, live, to_apply, source, wave, manifest,
-                          takes=taken_fields(live, to_apply, manager))
+            return Change(
+                ref,
+                Action.UPDATE,
+                info,
+                to_apply,
+                live,
+                to_apply,
+                source,
+                wave,
+                manifest,
+                takes=taken_fields(live, to_apply, manager),
+            )
         return None
 
     async def ask(manifest: Manifest, info: ResourceInfo, obj: dict[str, Any], wave: int) -> Change:
@@ -281,16 +306,28 @@ async def make_plan(
             to_apply = without(obj, apply_exclusions(ignore_rules, ref, live))
             takes = taken_fields(live, to_apply, manager)
             if verdict is Action.ADOPT and not exact:
-                return Change(ref, Action.ADOPT, info, to_apply, live, to_apply, source, wave, manifest,
-                              owner=owner, takes=takes)
+                return Change(
+                    ref, Action.ADOPT, info, to_apply, live, to_apply, source, wave, manifest, owner=owner, takes=takes
+                )
             after = await kube.apply(info, to_apply, force=True, dry_run=True, field_manager=manager)
         if verdict is Action.ADOPT:
             action = Action.ADOPT
         else:
             same = without(strip_noise(after), pointers) == without(strip_noise(live), pointers)
             action = Action.UNCHANGED if same else Action.UPDATE
-        return Change(ref, action, info, to_apply, without(live, pointers), without(after, pointers), source, wave,
-                      manifest, owner=owner, takes=takes if action is not Action.UNCHANGED else [])
+        return Change(
+            ref,
+            action,
+            info,
+            to_apply,
+            without(live, pointers),
+            without(after, pointers),
+            source,
+            wave,
+            manifest,
+            owner=owner,
+            takes=takes if action is not Action.UNCHANGED else [],
+        )
 
     # No coroutine per object: at 10,000 objects the event loop's own overhead would dominate.
     changes: list[Change | None] = [quick(*entry) for entry in desired]
@@ -302,9 +339,29 @@ async def make_plan(
     wanted = {c.ref for c in done if c.ref.name} | {ref for ref, _reason in ignored}
     deletes, kept, skipped, keep_reasons = await plan_deletes(kube, reader, identity, inventory, wanted, index)
     done.extend(deletes)
-    return Plan(identity, done, inventory, identity.namespace, kept, skipped, keep_reasons=keep_reasons,
-                ignored=ignored, hooks=hooks, not_run=not_run)
+    return Plan(
+        identity,
+        done,
+        inventory,
+        identity.namespace,
+        kept,
+        skipped,
+        keep_reasons=keep_reasons,
+        ignored=ignored,
+        hooks=hooks,
+        not_run=not_run,
+    )
 
 
-__all__ = ["PRUNE_ANNOTATION", "WRITES", "Action", "Change", "Plan", "Skipped", "make_plan", "mask_secret",
-           "prepare", "read_inventory"]
+__all__ = [
+    "PRUNE_ANNOTATION",
+    "WRITES",
+    "Action",
+    "Change",
+    "Plan",
+    "Skipped",
+    "make_plan",
+    "mask_secret",
+    "prepare",
+    "read_inventory",
+]

@@ -43,7 +43,11 @@ def verify(ref: ObjectRef, live: dict[str, Any], identity: AppIdentity) -> str:
 
 
 async def plan_deletes(
-    kube: Kube, reader: LiveReader, identity: AppIdentity, inventory: Inventory, desired: set[ObjectRef],
+    kube: Kube,
+    reader: LiveReader,
+    identity: AppIdentity,
+    inventory: Inventory,
+    desired: set[ObjectRef],
     index: dict[Key, dict[str, Any]],
 ) -> tuple[list[Change], list[ObjectRef], list[Skipped], dict[ObjectRef, str]]:
     """Deletes, kept objects, skipped entries and why each kept object is kept."""
@@ -59,8 +63,12 @@ async def plan_deletes(
             return ref, None, None, ""  # its CRD is gone, and its objects with it
         if info.namespaced != bool(ref.namespace):
             scope = "namespaced" if info.namespaced else "cluster-scoped"
-            return ref, info, None, f"{ref.kind} is {scope} but the entry {'lacks' if info.namespaced else 'has'} " \
-                                    "a namespace"
+            return (
+                ref,
+                info,
+                None,
+                f"{ref.kind} is {scope} but the entry {'lacks' if info.namespaced else 'has'} a namespace",
+            )
         live = index.get((ref.group, ref.kind, ref.namespace, ref.name))
         if live is None:
             try:

@@ -72,8 +72,9 @@ class ListingReader:
             except Forbidden:
                 if not info.namespaced or not wanted_namespaces:
                     raise
-                lists = await asyncio.gather(*(kube.list(info, ns, label_selector=identity.selector)
-                                               for ns in wanted_namespaces))
+                lists = await asyncio.gather(
+                    *(kube.list(info, ns, label_selector=identity.selector) for ns in wanted_namespaces)
+                )
                 items = [item for listed in lists for item in listed]
             for item in items:
                 index[key_of(item)] = item

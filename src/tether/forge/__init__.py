@@ -12,5 +12,16 @@
 from tether.forge.client import Comment, ForgeClient, ForgeError, PullRequest, StatusState, token_from_env
 from tether.forge.repo import PROVIDERS, ForgeRepo, forge_repo, same_repository, split_git_url
 
-__all__ = ["PROVIDERS", "Comment", "ForgeClient", "ForgeError", "ForgeRepo", "PullRequest", "StatusState", "forge_repo",
-           "same_repository", "split_git_url", "token_from_env"]
+__all__ = [
+    "PROVIDERS",
+    "Comment",
+    "ForgeClient",
+    "ForgeError",
+    "ForgeRepo",
+    "PullRequest",
+    "StatusState",
+    "forge_repo",
+    "same_repository",
+    "split_git_url",
+    "token_from_env",
+]

@@ -45,8 +45,12 @@ from tether.forge.repo import ForgeRepo
 StatusState = Literal["pending", "success", "failure", "error"]
 _GITLAB_STATES = {"pending": "running", "success": "success", "failure": "failed", "error": "failed"}
 _BITBUCKET_STATES = {"pending": "INPROGRESS", "success": "SUCCESSFUL", "failure": "FAILED", "error": "FAILED"}
-_TOKEN_VARIABLES = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN", "gitea": "GITEA_TOKEN",
-                    "bitbucket": "BITBUCKET_TOKEN"}
+_TOKEN_VARIABLES = {
+    "github": "GITHUB_TOKEN",
+    "gitlab": "GITLAB_TOKEN",
+    "gitea": "GITEA_TOKEN",
+    "bitbucket": "BITBUCKET_TOKEN",
+}
 _MAX_PAGES = 20
 
 
@@ -88,8 +92,9 @@ def token_from_env(provider: str, environ: dict[str, str] | None = None) -> str:
 class ForgeClient:
     """REST calls on one repository of one forge, authenticated with ``token``."""
 
-    def __init__(self, repo: ForgeRepo, token: str, *, timeout: float = 15.0,
-                 session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self, repo: ForgeRepo, token: str, *, timeout: float = 15.0, session: aiohttp.ClientSession | None = None
+    ) -> None:
         self.repo, self._token = repo, token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session, self._owns_session = session, session is None
@@ -107,8 +112,9 @@ class ForgeClient:
 
     # ------------------------------------------------------------ public
 
-    async def set_status(self, sha: str, state: StatusState, context: str, description: str = "",
-                         target_url: str = "") -> None:
+    async def set_status(
+        self, sha: str, state: StatusState, context: str, description: str = "", target_url: str = ""
+    ) -> None:
         """Set the status ``context`` of commit ``sha`` (a new status replaces the context's last one)."""
         description = description if len(description) <= 140 else description[:139] + "…"
         provider = self.repo.provider
@@ -125,8 +131,13 @@ class ForgeClient:
         elif provider == "bitbucket":
             # the key identifies the status (at most 40 characters); the name is what people read
             key = context if len(context) <= 40 else hashlib.sha256(context.encode()).hexdigest()[:40]
-            body = {"key": key, "state": _BITBUCKET_STATES[state], "name": context, "description": description,
-                    "url": target_url or self.repo.web_url}
+            body = {
+                "key": key,
+                "state": _BITBUCKET_STATES[state],
+                "name": context,
+                "description": description,
+                "url": target_url or self.repo.web_url,
+            }
             await self._call("POST", f"{self._repo_root()}/commit/{sha}/statuses/build", body)
         else:
             raise UsageError(f"unknown forge provider {provider!r}")
@@ -141,8 +152,11 @@ class ForgeClient:
             batch = await self._call("GET", path, query=query)
             if not isinstance(batch, list):
                 raise ForgeError(f"{self._where('GET', path)}: expected a list of comments, got {type(batch).__name__}")
-            found.extend(Comment(int(item["id"]), str(item.get("body") or "")) for item in batch
-                         if not (self.repo.provider == "gitlab" and item.get("system")))
+            found.extend(
+                Comment(int(item["id"]), str(item.get("body") or ""))
+                for item in batch
+                if not (self.repo.provider == "gitlab" and item.get("system"))
+            )
             if len(batch) < size:
                 break
         return found
@@ -175,20 +189,27 @@ class ForgeClient:
         provider, root = self.repo.provider, self._repo_root()
         if provider == "github":
             owner = self.repo.path.split("/", 1)[0]
-            found = await self._call("GET", f"{root}/pulls",
-                                     query={"head": f"{owner}:{head}", "base": base, "state": "open"})
+            found = await self._call(
+                "GET", f"{root}/pulls", query={"head": f"{owner}:{head}", "base": base, "state": "open"}
+            )
             candidates = [self._pull_request(item) for item in self._items(found, "GET", f"{root}/pulls")]
         elif provider == "gitlab":
             path = f"{root}/merge_requests"
-            found = await self._call("GET", path, query={"source_branch": head, "target_branch": base,
-                                                         "state": "opened"})
+            found = await self._call(
+                "GET", path, query={"source_branch": head, "target_branch": base, "state": "opened"}
+            )
             candidates = [self._pull_request(item) for item in self._items(found, "GET", path)]
         elif provider == "gitea":
             # Gitea's list has no head filter before 1.22: read the open ones and match
             candidates, size = [], 50
             for page in range(1, _MAX_PAGES + 1):
-                batch = self._items(await self._call("GET", f"{root}/pulls", query={
-                    "state": "open", "page": str(page), "limit": str(size)}), "GET", f"{root}/pulls")
+                batch = self._items(
+                    await self._call(
+                        "GET", f"{root}/pulls", query={"state": "open", "page": str(page), "limit": str(size)}
+                    ),
+                    "GET",
+                    f"{root}/pulls",
+                )
                 candidates.extend(self._pull_request(item) for item in batch)
                 if len(batch) < size:
                     break
@@ -199,11 +220,15 @@ class ForgeClient:
     async def create_pull_request(self, head: str, base: str, title: str, body: str) -> PullRequest:
         provider, root = self.repo.provider, self._repo_root()
         if provider == "gitlab":
-            answer = await self._call("POST", f"{root}/merge_requests", {
-                "source_branch": head, "target_branch": base, "title": title, "description": body})
+            answer = await self._call(
+                "POST",
+                f"{root}/merge_requests",
+                {"source_branch": head, "target_branch": base, "title": title, "description": body},
+            )
         elif provider in ("github", "gitea"):
-            answer = await self._call("POST", f"{root}/pulls", {"head": head, "base": base, "title": title,
-                                                                "body": body})
+            answer = await self._call(
+                "POST", f"{root}/pulls", {"head": head, "base": base, "title": title, "body": body}
+            )
         else:
             raise UsageError(f"pull requests are not supported for {provider}: use github, gitlab or gitea")
         return self._pull_request(answer)
@@ -211,8 +236,7 @@ class ForgeClient:
     async def update_pull_request(self, number: int, title: str, body: str) -> PullRequest:
         provider, root = self.repo.provider, self._repo_root()
         if provider == "gitlab":
-            answer = await self._call("PUT", f"{root}/merge_requests/{number}", {"title": title,
-                                                                                  "description": body})
+            answer = await self._call("PUT", f"{root}/merge_requests/{number}", {"title": title, "description": body})
         elif provider in ("github", "gitea"):
             answer = await self._call("PATCH", f"{root}/pulls/{number}", {"title": title, "body": body})
         else:
@@ -236,11 +260,21 @@ class ForgeClient:
 
     def _pull_request(self, item: dict[str, Any]) -> PullRequest:
         if self.repo.provider == "gitlab":
-            return PullRequest(int(item["iid"]), str(item.get("web_url") or ""), str(item.get("source_branch") or ""),
-                               str(item.get("target_branch") or ""), str(item.get("title") or ""))
+            return PullRequest(
+                int(item["iid"]),
+                str(item.get("web_url") or ""),
+                str(item.get("source_branch") or ""),
+                str(item.get("target_branch") or ""),
+                str(item.get("title") or ""),
+            )
         head, base = item.get("head") or {}, item.get("base") or {}
-        return PullRequest(int(item["number"]), str(item.get("html_url") or ""), str(head.get("ref") or ""),
-                           str(base.get("ref") or ""), str(item.get("title") or ""))
+        return PullRequest(
+            int(item["number"]),
+            str(item.get("html_url") or ""),
+            str(head.get("ref") or ""),
+            str(base.get("ref") or ""),
+            str(item.get("title") or ""),
+        )
 
     def _repo_root(self) -> str:
         provider, path = self.repo.provider, self.repo.path
@@ -262,8 +296,13 @@ class ForgeClient:
         provider = self.repo.provider
         headers = {"Accept": "application/json", "User-Agent": "tether"}
         if provider == "github":
-            headers.update({"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
-                            "Authorization": f"Bearer {self._token}"})
+            headers.update(
+                {
+                    "Accept": "application/vnd.github+json",
+                    "X-GitHub-Api-Version": "2022-11-28",
+                    "Authorization": f"Bearer {self._token}",
+                }
+            )
         elif provider == "gitlab":
             headers["PRIVATE-TOKEN"] = self._token
         elif provider == "gitea":
@@ -275,8 +314,9 @@ class ForgeClient:
     def _where(self, method: str, path: str) -> str:
         return f"{self.repo.provider} {method} {self.repo.api_url}{path}"
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-                    query: dict[str, str] | None = None) -> Any:
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, query: dict[str, str] | None = None
+    ) -> Any:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         url = self.repo.api_url + path
@@ -286,16 +326,22 @@ class ForgeClient:
                 if answer.status >= 400:
                     raise ForgeError(
                         f"{self._where(method, path)} answered {answer.status}: {_reason(text)}"
-                        + (" (check the token and its permissions on the repository)"
-                           if answer.status in (401, 403) else ""),
-                        status=answer.status, retryable=answer.status == 429 or answer.status >= 500)
+                        + (
+                            " (check the token and its permissions on the repository)"
+                            if answer.status in (401, 403)
+                            else ""
+                        ),
+                        status=answer.status,
+                        retryable=answer.status == 429 or answer.status >= 500,
+                    )
                 if not text.strip():
                     return {}
                 try:
                     return await answer.json(content_type=None)
                 except ValueError:
-                    raise ForgeError(f"{self._where(method, path)} answered {answer.status} with a body that is "
-                                     "not JSON") from None
+                    raise ForgeError(
+                        f"{self._where(method, path)} answered {answer.status} with a body that is not JSON"
+                    ) from None
         except aiohttp.ClientError as error:
             raise ForgeError(f"{self._where(method, path)} failed: {error}", retryable=True) from None
         except TimeoutError:

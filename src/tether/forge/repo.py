@@ -76,7 +76,8 @@ def forge_repo(source_url: str, *, provider: str = "", api_url: str = "", reposi
         if known is None:
             raise UsageError(
                 f"cannot tell which forge serves {source_url!r}: name the provider ({', '.join(PROVIDERS)}) and, "
-                "for a self-hosted instance, the API base URL")
+                "for a self-hosted instance, the API base URL"
+            )
         provider = known[0]
     web_scheme = scheme if scheme in ("http", "https") else "https"
     web_root = f"{web_scheme}://{host}" if host else ""

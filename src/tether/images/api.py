@@ -45,6 +45,7 @@ async def install_crds(kube: Kube, *, timeout: float = 60.0) -> None:
     for crd in load_crds():
         await kube.apply(CRD_INFO, crd, force=True, field_manager=FIELD_MANAGER)
     for info in (REPOSITORY_INFO, POLICY_INFO, UPDATE_INFO):
+
         async def served(kind: str = info.kind) -> bool:
             try:
                 await kube.info(API_VERSION, kind, refresh=True)
@@ -75,15 +76,21 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def set_condition(conditions: list[dict[str, Any]] | None, type_: str, status: bool, reason: str, message: str,
-                  generation: int | None) -> list[dict[str, Any]]:
+def set_condition(
+    conditions: list[dict[str, Any]] | None, type_: str, status: bool, reason: str, message: str, generation: int | None
+) -> list[dict[str, Any]]:
     """The conditions with ``type_`` set; ``lastTransitionTime`` moves only when the status changes."""
     value = "True" if status else "False"
     kept = [dict(c) for c in conditions or [] if c.get("type") != type_]
     old = next((c for c in conditions or [] if c.get("type") == type_), None)
     transition = old.get("lastTransitionTime") if old and old.get("status") == value else now_iso()
-    condition = {"type": type_, "status": value, "reason": reason, "message": message[:2000],
-                 "lastTransitionTime": transition or now_iso()}
+    condition = {
+        "type": type_,
+        "status": value,
+        "reason": reason,
+        "message": message[:2000],
+        "lastTransitionTime": transition or now_iso(),
+    }
     if generation is not None:
         condition["observedGeneration"] = generation
     return [*kept, condition]
@@ -95,6 +102,16 @@ def key_of(obj: dict[str, Any]) -> tuple[str, str]:
 
 
 __all__ = [
-    "API_VERSION", "FIELD_MANAGER", "POLICY_INFO", "REPOSITORY_INFO", "SCAN_ANNOTATION", "UPDATE_INFO",
-    "install_crds", "key_of", "load_crds", "now_iso", "parse_duration", "set_condition",
+    "API_VERSION",
+    "FIELD_MANAGER",
+    "POLICY_INFO",
+    "REPOSITORY_INFO",
+    "SCAN_ANNOTATION",
+    "UPDATE_INFO",
+    "install_crds",
+    "key_of",
+    "load_crds",
+    "now_iso",
+    "parse_duration",
+    "set_condition",
 ]

@@ -92,9 +92,18 @@ class _State:
 
 
 class ImageAutomation:
-    def __init__(self, kube: Kube, *, namespaces: Iterable[str] = (), work_dir: Path | None = None,
-                 resync: float = 10.0, notification_secret: bytes | None = None, install: bool = True,
-                 retry_after_failure: float = 10.0, webhook_secret: str = "") -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        namespaces: Iterable[str] = (),
+        work_dir: Path | None = None,
+        resync: float = 10.0,
+        notification_secret: bytes | None = None,
+        install: bool = True,
+        retry_after_failure: float = 10.0,
+        webhook_secret: str = "",
+    ) -> None:
         """``webhook_secret``: "NAMESPACE/NAME" of a Secret whose ``registry`` key is the notification
         token, read when ``run()`` starts (unless ``notification_secret`` is given)."""
         self.kube = kube
@@ -163,8 +172,11 @@ class ImageAutomation:
                     log.warning("image automation: listing failed: %s", error)
                 next_list = time.monotonic() + self.resync
             await self.step()
-            due = [next_list, *(m.next_scan for m in self.state.repositories.values()),
-                   *(m.window_closes or m.next_run for m in self.state.updates.values())]
+            due = [
+                next_list,
+                *(m.next_scan for m in self.state.repositories.values()),
+                *(m.window_closes or m.next_run for m in self.state.updates.values()),
+            ]
             wait = max(0.0, min(due) - time.monotonic())
             self._wake.clear()
             if self.state.scan_now:
@@ -210,16 +222,21 @@ class ImageAutomation:
             memory = self.state.repositories.setdefault(key, _RepositoryMemory())
             requested = ((repository.get("metadata") or {}).get("annotations") or {}).get(SCAN_ANNOTATION)
             generation = (repository.get("metadata") or {}).get("generation")
-            due = (key in self.state.scan_now or now >= memory.next_scan or requested != memory.handled_request
-                   or generation != memory.generation)
+            due = (
+                key in self.state.scan_now
+                or now >= memory.next_scan
+                or requested != memory.handled_request
+                or generation != memory.generation
+            )
             if spec.get("suspend") or not due:
                 continue
             self.state.scan_now.discard(key)
             memory.handled_request, memory.generation = requested, generation
             interval = self._duration(repository, "interval", 300.0)
             await self._scan(repository, memory, requested)
-            memory.next_scan = time.monotonic() + (interval if memory.tags is not None else
-                                                   min(interval, self.retry_after_failure))
+            memory.next_scan = time.monotonic() + (
+                interval if memory.tags is not None else min(interval, self.retry_after_failure)
+            )
             scanned = True
         return scanned
 
@@ -232,16 +249,18 @@ class ImageAutomation:
         except TetherError as error:
             self.stats.scan_failures += 1
             reason = error.reason if isinstance(error, RegistryError) else "ScanFailed"
-            status["conditions"] = set_condition(status.get("conditions"), "Ready", False, reason, str(error),
-                                                 generation)
+            status["conditions"] = set_condition(
+                status.get("conditions"), "Ready", False, reason, str(error), generation
+            )
             log.warning("%s", error)
         else:
             memory.tags, memory.scanned = result.tags, self.stats.scans
-            newest = sorted(result.tags, reverse=True)[:scanner.LATEST_TAGS_SHOWN]
+            newest = sorted(result.tags, reverse=True)[: scanner.LATEST_TAGS_SHOWN]
             status["lastScanResult"] = {"tagCount": len(result.tags), "scanTime": now_iso(), "latestTags": newest}
             status["canonicalImageName"] = str(result.image)
-            status["conditions"] = set_condition(status.get("conditions"), "Ready", True, "Succeeded",
-                                                 f"{len(result.tags)} tags found", generation)
+            status["conditions"] = set_condition(
+                status.get("conditions"), "Ready", True, "Succeeded", f"{len(result.tags)} tags found", generation
+            )
         status["observedGeneration"] = generation
         if requested is not None:
             status["lastHandledScanAt"] = requested
@@ -263,34 +282,52 @@ class ImageAutomation:
             status = dict(policy.get("status") or {})
             generation = (policy.get("metadata") or {}).get("generation")
             if repository is None:
-                status["conditions"] = set_condition(status.get("conditions"), "Ready", False, "RepositoryNotFound",
-                                                     f"ImageRepository {repo_key[0]}/{repo_key[1]} does not exist",
-                                                     generation)
+                status["conditions"] = set_condition(
+                    status.get("conditions"),
+                    "Ready",
+                    False,
+                    "RepositoryNotFound",
+                    f"ImageRepository {repo_key[0]}/{repo_key[1]} does not exist",
+                    generation,
+                )
             elif memory is None or memory.tags is None:
                 if not status.get("conditions"):
-                    status["conditions"] = set_condition(None, "Ready", False, "RepositoryNotScanned",
-                                                         f"ImageRepository {repo_key[1]} has no successful scan yet",
-                                                         generation)
+                    status["conditions"] = set_condition(
+                        None,
+                        "Ready",
+                        False,
+                        "RepositoryNotScanned",
+                        f"ImageRepository {repo_key[1]} has no successful scan yet",
+                        generation,
+                    )
             elif self.state.evaluated.get(key) == (memory.scanned, generation):
                 continue
             else:
                 try:
-                    chosen = await scanner.choose(self.kube, policy, repository, memory.tags,
-                                                  status.get("latestRef"))
+                    chosen = await scanner.choose(self.kube, policy, repository, memory.tags, status.get("latestRef"))
                 except TetherError as error:
                     reason = getattr(error, "reason", "PolicyFailed")
-                    status["conditions"] = set_condition(status.get("conditions"), "Ready", False,
-                                                         reason if isinstance(reason, str) else "PolicyFailed",
-                                                         str(error), generation)
+                    status["conditions"] = set_condition(
+                        status.get("conditions"),
+                        "Ready",
+                        False,
+                        reason if isinstance(reason, str) else "PolicyFailed",
+                        str(error),
+                        generation,
+                    )
                 else:
                     latest = chosen.full
                     if status.get("latestImage") and status.get("latestImage") != latest:
                         status["observedPreviousImage"] = status["latestImage"]
                     status["latestImage"] = latest
-                    status["latestRef"] = {"name": chosen.image, "tag": chosen.tag,
-                                           **({"digest": chosen.digest} if chosen.digest else {})}
-                    status["conditions"] = set_condition(status.get("conditions"), "Ready", True, "Succeeded",
-                                                         f"latest image is {latest}", generation)
+                    status["latestRef"] = {
+                        "name": chosen.image,
+                        "tag": chosen.tag,
+                        **({"digest": chosen.digest} if chosen.digest else {}),
+                    }
+                    status["conditions"] = set_condition(
+                        status.get("conditions"), "Ready", True, "Succeeded", f"latest image is {latest}", generation
+                    )
                     self.state.evaluated[key] = (memory.scanned, generation)
                     if self.state.chosen.get(key) != chosen:
                         self.state.chosen[key] = chosen
@@ -325,32 +362,41 @@ class ImageAutomation:
             result = await asyncio.to_thread(self.git.update, target, chosen)
             if result.pushed:
                 self.stats.commits += 1
-                status.update(lastPushCommit=result.commit, lastPushTime=now_iso(),
-                              lastChanges=[f"{c.file}:{c.line} {c.old} -> {c.new}" for c in result.changes][:20])
-            message = (f"pushed {result.commit[:12]} to {target.target_branch} ({len(result.changes)} changes)"
-                       if result.pushed else
-                       f"{target.target_branch} already holds {result.commit[:12]}" if result.commit else
-                       f"no change needed in {target.path} at {target.branch}")
+                status.update(
+                    lastPushCommit=result.commit,
+                    lastPushTime=now_iso(),
+                    lastChanges=[f"{c.file}:{c.line} {c.old} -> {c.new}" for c in result.changes][:20],
+                )
+            message = (
+                f"pushed {result.commit[:12]} to {target.target_branch} ({len(result.changes)} changes)"
+                if result.pushed
+                else f"{target.target_branch} already holds {result.commit[:12]}"
+                if result.commit
+                else f"no change needed in {target.path} at {target.branch}"
+            )
             if spec.get("pullRequest") and result.commit:
                 message += await self._pull_request(update, target, result, status)
         except TetherError as error:
             ok = False
-            status["conditions"] = set_condition(status.get("conditions"), "Ready", False, "UpdateFailed",
-                                                 str(error), generation)
+            status["conditions"] = set_condition(
+                status.get("conditions"), "Ready", False, "UpdateFailed", str(error), generation
+            )
             log.warning("%s", error)
         else:
             if not result.commit:
                 self.stats.updates_without_change += 1
             status["lastRunTime"] = now_iso()
             status["observedPolicies"] = sorted(chosen)
-            status["conditions"] = set_condition(status.get("conditions"), "Ready", True, "Succeeded", message,
-                                                 generation)
+            status["conditions"] = set_condition(
+                status.get("conditions"), "Ready", True, "Succeeded", message, generation
+            )
         status["observedGeneration"] = generation
         await self._write_status(UPDATE_INFO, update, status)
         return ok
 
-    async def _pull_request(self, update: dict[str, Any], target: GitTarget, result: PushResult,
-                            status: dict[str, Any]) -> str:
+    async def _pull_request(
+        self, update: dict[str, Any], target: GitTarget, result: PushResult, status: dict[str, Any]
+    ) -> str:
         """Open or update the pull request of a pushed branch; a branch already in an open pull request
         (recorded in the status) needs no call. Returns what to add to the Ready message."""
         recorded = status.get("pullRequest") or {}
@@ -361,8 +407,13 @@ class ImageAutomation:
             self.stats.pull_requests_opened += 1
         else:
             self.stats.pull_requests_updated += 1
-        status["pullRequest"] = {"number": pull.number, "url": pull.url, "head": target.target_branch,
-                                 "base": target.branch, "commit": result.commit}
+        status["pullRequest"] = {
+            "number": pull.number,
+            "url": pull.url,
+            "head": target.target_branch,
+            "base": target.branch,
+            "commit": result.commit,
+        }
         return f"; pull request #{pull.number} {'opened' if created else 'updated'}"
 
     async def _target(self, update: dict[str, Any]) -> GitTarget:
@@ -371,20 +422,29 @@ class ImageAutomation:
         author, where = commit.get("author") or {}, f"ImageUpdate {key[0]}/{key[1]}"
         username = password = ssh_key = ""
         if (git.get("secretRef") or {}).get("name"):
-            secret = await scanner.read_secret(self.kube, key[0], git["secretRef"]["name"],
-                                               f"{where} spec.git.secretRef")
+            secret = await scanner.read_secret(
+                self.kube, key[0], git["secretRef"]["name"], f"{where} spec.git.secretRef"
+            )
             username = (scanner._secret_value(secret, "username") or b"").decode()
             password = (scanner._secret_value(secret, "password") or b"").decode()
             ssh_key = (scanner._secret_value(secret, "identity") or b"").decode()
         signing_format, signing_key = await self._signing_key(key, commit.get("signingKey") or {})
         return GitTarget(
-            url=str(git.get("url") or ""), branch=str(git.get("branch") or "main"),
-            push_branch=str(git.get("pushBranch") or ""), path=str(spec.get("path") or "."),
+            url=str(git.get("url") or ""),
+            branch=str(git.get("branch") or "main"),
+            push_branch=str(git.get("pushBranch") or ""),
+            path=str(spec.get("path") or "."),
             author_name=str(author.get("name") or "tether"),
             author_email=str(author.get("email") or "tether@localhost"),
-            message_template=str(commit.get("messageTemplate") or ""), username=username, password=password,
-            ssh_key=ssh_key, name=f"{key[0]}/{key[1]}", rebuild_push_branch=bool(spec.get("pullRequest")),
-            signing_format=signing_format, signing_key=signing_key)
+            message_template=str(commit.get("messageTemplate") or ""),
+            username=username,
+            password=password,
+            ssh_key=ssh_key,
+            name=f"{key[0]}/{key[1]}",
+            rebuild_push_branch=bool(spec.get("pullRequest")),
+            signing_format=signing_format,
+            signing_key=signing_key,
+        )
 
     async def _signing_key(self, key: Key, signing: dict[str, Any]) -> tuple[str, str]:
         """(format, private key) of ``spec.commit.signingKey``; ("", "") when commits are not signed."""
@@ -398,8 +458,9 @@ class ImageAutomation:
             raise ImageError(f"{where}.type must be ssh or gpg, not {kind!r}")
         value = next((v for v in (scanner._secret_value(secret, k) for k in keys) if v), None)
         if value is None:
-            raise ImageError(f"{where}: Secret {key[0]}/{name} has none of the keys {', '.join(keys)} "
-                             f"(the {kind} private key)")
+            raise ImageError(
+                f"{where}: Secret {key[0]}/{name} has none of the keys {', '.join(keys)} (the {kind} private key)"
+            )
         return kind, value.decode()
 
     # ------------------------------------------------------------ helpers
@@ -407,8 +468,11 @@ class ImageAutomation:
     def _duration(self, obj: dict[str, Any], field_name: str, default: float) -> float:
         namespace, name = key_of(obj)
         try:
-            return parse_duration((obj.get("spec") or {}).get(field_name), f"{obj.get('kind')} {namespace}/{name} "
-                                  f"spec.{field_name}", default)
+            return parse_duration(
+                (obj.get("spec") or {}).get(field_name),
+                f"{obj.get('kind')} {namespace}/{name} spec.{field_name}",
+                default,
+            )
         except ImageError as error:
             log.warning("%s", error)
             return default
@@ -418,8 +482,9 @@ class ImageAutomation:
             return
         namespace, name = key_of(obj)
         try:
-            written = await self.kube.patch(info, name, namespace, {"status": status}, subresource="status",
-                                            field_manager=FIELD_MANAGER)
+            written = await self.kube.patch(
+                info, name, namespace, {"status": status}, subresource="status", field_manager=FIELD_MANAGER
+            )
         except KubeError as error:
             log.warning("writing the status of %s %s/%s failed: %s", info.kind, namespace, name, error)
             return

@@ -63,6 +63,13 @@ class WriteBackError(ImageError):
 
 
 __all__ = [
-    "ImageError", "InvalidImageReference", "PolicyError", "RegistryError", "RegistryNotFound", "RegistryRateLimited",
-    "RegistryUnauthorized", "RegistryUnreachable", "WriteBackError",
+    "ImageError",
+    "InvalidImageReference",
+    "PolicyError",
+    "RegistryError",
+    "RegistryNotFound",
+    "RegistryRateLimited",
+    "RegistryUnauthorized",
+    "RegistryUnreachable",
+    "WriteBackError",
 ]

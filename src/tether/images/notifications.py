@@ -55,15 +55,21 @@ def verify(secret: bytes, headers: Mapping[str, str], query: Mapping[str, str], 
     if signature:
         expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
-            raise NotificationForbidden("registry notification: the signature does not match the body signed "
-                                        "with the configured secret")
+            raise NotificationForbidden(
+                "registry notification: the signature does not match the body signed with the configured secret"
+            )
         return
     authorization = lowered.get("authorization", "")
-    token = (authorization[7:] if authorization.lower().startswith("bearer ") else authorization) \
-        or lowered.get("x-tether-token", "") or query.get("token", "")
+    token = (
+        (authorization[7:] if authorization.lower().startswith("bearer ") else authorization)
+        or lowered.get("x-tether-token", "")
+        or query.get("token", "")
+    )
     if not token:
-        raise NotificationUnauthenticated("registry notification: no token (Authorization: Bearer, X-Tether-Token "
-                                          "or ?token=) and no signature (X-Tether-Signature)")
+        raise NotificationUnauthenticated(
+            "registry notification: no token (Authorization: Bearer, X-Tether-Token "
+            "or ?token=) and no signature (X-Tether-Signature)"
+        )
     if not hmac.compare_digest(token.strip().encode(), secret):
         raise NotificationForbidden("registry notification: the token does not match the configured secret")
 
@@ -84,8 +90,9 @@ def parse(body: bytes) -> list[PushedImage]:
         return _docker_hub(payload)
     if isinstance(payload.get("package"), dict):
         return _ghcr(payload)
-    raise NotificationRejected("registry notification: not a payload of the distribution registry, Harbor, "
-                               "Docker Hub or GHCR")
+    raise NotificationRejected(
+        "registry notification: not a payload of the distribution registry, Harbor, Docker Hub or GHCR"
+    )
 
 
 def _distribution(events: list[Any]) -> list[PushedImage]:
@@ -139,5 +146,11 @@ def _ghcr(payload: dict[str, Any]) -> list[PushedImage]:
     return [PushedImage(f"{owner}/{name}".lower(), "ghcr.io")] if owner and name else []
 
 
-__all__ = ["NotificationForbidden", "NotificationRejected", "NotificationUnauthenticated", "PushedImage", "parse",
-           "verify"]
+__all__ = [
+    "NotificationForbidden",
+    "NotificationRejected",
+    "NotificationUnauthenticated",
+    "PushedImage",
+    "parse",
+    "verify",
+]

@@ -78,8 +78,10 @@ def parse_policy(spec: dict[str, Any], where: str = "ImagePolicy") -> Policy:
     policy = spec.get("policy") or {}
     chosen = [k for k in ("semver", "alphabetical", "numerical") if policy.get(k) is not None]
     if len(chosen) != 1:
-        raise PolicyError(f"{where}: spec.policy needs exactly one of semver, alphabetical, numerical "
-                          f"(found {', '.join(chosen) or 'none'})")
+        raise PolicyError(
+            f"{where}: spec.policy needs exactly one of semver, alphabetical, numerical "
+            f"(found {', '.join(chosen) or 'none'})"
+        )
     kind = chosen[0]
     body = policy[kind] or {}
     tag_filter = _parse_filter(spec.get("filterTags") or {}, where)
@@ -107,8 +109,10 @@ def _parse_filter(spec: dict[str, Any], where: str) -> TagFilter:
         name = ref.group(1) or ref.group(2)
         known = (name.isdigit() and int(name) <= pattern.groups) or name in pattern.groupindex
         if not known:
-            raise PolicyError(f"{where}: spec.filterTags.extract names group {name!r}, which "
-                              f"spec.filterTags.pattern {pattern_text!r} does not define")
+            raise PolicyError(
+                f"{where}: spec.filterTags.extract names group {name!r}, which "
+                f"spec.filterTags.pattern {pattern_text!r} does not define"
+            )
     return TagFilter(pattern, extract)
 
 

@@ -28,12 +28,14 @@ def title_and_body(result: PushResult, target: GitTarget) -> tuple[str, str]:
     title, _, rest = result.message.strip().partition("\n")
     body = (f"{rest.strip()}\n\n" if rest.strip() else "") + (
         f"Kept current by the ImageUpdate {target.name}: later image changes are force-pushed to "
-        f"`{target.target_branch}` and update this pull request.\n{MARKER}\n")
+        f"`{target.target_branch}` and update this pull request.\n{MARKER}\n"
+    )
     return title.strip() or f"Update images in {target.path}", body
 
 
-async def open_or_update(kube: Kube, update: dict[str, Any], target: GitTarget,
-                         result: PushResult) -> tuple[PullRequest, bool]:
+async def open_or_update(
+    kube: Kube, update: dict[str, Any], target: GitTarget, result: PushResult
+) -> tuple[PullRequest, bool]:
     """Open the pull request from ``target.target_branch`` into ``target.branch`` or update the open one;
     returns it and whether it was opened now."""
     meta, spec = update.get("metadata") or {}, (update.get("spec") or {}).get("pullRequest") or {}
@@ -46,8 +48,12 @@ async def open_or_update(kube: Kube, update: dict[str, Any], target: GitTarget,
     if not token:
         raise ImageError(f"{where}.tokenSecretRef: Secret {namespace}/{secret_name} has no 'token' key")
     try:
-        repo = forge_repo(target.url, provider=str(spec.get("provider") or ""), api_url=str(spec.get("apiURL") or ""),
-                          repository=str(spec.get("repository") or ""))
+        repo = forge_repo(
+            target.url,
+            provider=str(spec.get("provider") or ""),
+            api_url=str(spec.get("apiURL") or ""),
+            repository=str(spec.get("repository") or ""),
+        )
     except UsageError as error:
         raise ImageError(f"{where}: {error} (set provider, apiURL and repository)") from None
     title, body = title_and_body(result, target)

@@ -31,8 +31,9 @@ def registry_routes(automation: ImageAutomation) -> list[web.RouteDef]:
         if len(body) > MAX_BODY:
             return _json({"error": f"body over the {MAX_BODY} byte limit"}, 413)
         if not automation.notification_secret:
-            return _json({"error": "registry notifications are not enabled: no 'registry' key in the webhook "
-                                   "Secret"}, 403)
+            return _json(
+                {"error": "registry notifications are not enabled: no 'registry' key in the webhook Secret"}, 403
+            )
         try:
             notifications.verify(automation.notification_secret, request.headers, request.query, body)
             pushed = notifications.parse(body)

@@ -70,14 +70,15 @@ def parse_reference(text: str) -> ImageReference:
     last_slash = path.rfind("/")
     colon = path.rfind(":")
     if colon > last_slash:
-        path, tag = path[:colon], path[colon + 1:]
+        path, tag = path[:colon], path[colon + 1 :]
         if not _TAG.match(tag):
             raise InvalidImageReference(f"image {text!r}: tag {tag!r} is not a valid tag")
     if host == DOCKER_HUB and "/" not in path:
         path = f"library/{path}"
     if not _PATH.match(path):
         raise InvalidImageReference(
-            f"image {text!r}: repository path {path!r} must be lowercase components separated by '/'")
+            f"image {text!r}: repository path {path!r} must be lowercase components separated by '/'"
+        )
     return ImageReference(ImageName(host, path), tag, digest)
 
 

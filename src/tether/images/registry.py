@@ -36,11 +36,14 @@ from tether.images.errors import (
 )
 from tether.images.reference import ImageName
 
-MANIFEST_TYPES = ", ".join((
-    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-))
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 MAX_PAGES = 10_000
@@ -118,16 +121,21 @@ class RegistryClient:
         seen: set[str] = set()
         while url is not None:
             if url in seen or len(seen) >= MAX_PAGES:
-                raise RegistryError(f"{image}: the tag list pages loop (page {url} repeated)",
-                                    host=image.host, repository=image.path)
+                raise RegistryError(
+                    f"{image}: the tag list pages loop (page {url} repeated)", host=image.host, repository=image.path
+                )
             seen.add(url)
             response = await self._request("GET", url, image)
             self.stats.pages += 1
             try:
                 body = response.json()
             except ValueError:
-                raise RegistryError(f"{image}: the tag list at {url} is not JSON", host=image.host,
-                                    repository=image.path, status=response.status_code) from None
+                raise RegistryError(
+                    f"{image}: the tag list at {url} is not JSON",
+                    host=image.host,
+                    repository=image.path,
+                    status=response.status_code,
+                ) from None
             tags.extend(str(tag) for tag in body.get("tags") or [])
             url = _next_page(response, url)
         return tags
@@ -144,8 +152,15 @@ class RegistryClient:
 
     # ------------------------------------------------------------ requests
 
-    async def _request(self, method: str, url: str, image: ImageName, *, headers: dict[str, str] | None = None,
-                       content: bytes | None = None) -> httpx.Response:
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        image: ImageName,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
         scope = f"repository:{image.path}:pull"
         retries = 0
         answered_challenge = False
@@ -168,14 +183,18 @@ class RegistryClient:
                 return response
             raise _error(response, image, url, self.options.credentials is not None)
 
-    async def _send(self, method: str, url: str, image: ImageName, headers: dict[str, str],
-                    content: bytes | None) -> httpx.Response:
+    async def _send(
+        self, method: str, url: str, image: ImageName, headers: dict[str, str], content: bytes | None
+    ) -> httpx.Response:
         self.stats.requests += 1
         try:
             return await self._http.request(method, url, headers=headers, content=content)
         except httpx.HTTPError as error:
-            raise RegistryUnreachable(f"{image}: {method} {_redact(url)} failed: {error.__class__.__name__}: {error}",
-                                      host=image.host, repository=image.path) from None
+            raise RegistryUnreachable(
+                f"{image}: {method} {_redact(url)} failed: {error.__class__.__name__}: {error}",
+                host=image.host,
+                repository=image.path,
+            ) from None
 
     def _authorization(self, image: ImageName, scope: str) -> str:
         token = self._tokens.get((image.api_host, scope))
@@ -205,25 +224,37 @@ class RegistryClient:
         try:
             answer = await self._http.get(url, headers=headers)
         except httpx.HTTPError as error:
-            raise RegistryUnreachable(f"{image}: the token service {realm} could not be reached: {error}",
-                                      host=image.host, repository=image.path) from None
+            raise RegistryUnreachable(
+                f"{image}: the token service {realm} could not be reached: {error}",
+                host=image.host,
+                repository=image.path,
+            ) from None
         if answer.status_code in (401, 403):
             raise RegistryUnauthorized(
                 f"{image}: the token service {realm} refused the credentials (HTTP {answer.status_code}); "
                 f"check the username and password in the ImageRepository's spec.secretRef",
-                host=image.host, repository=image.path, status=answer.status_code)
+                host=image.host,
+                repository=image.path,
+                status=answer.status_code,
+            )
         if answer.status_code >= 400:
-            raise RegistryError(f"{image}: the token service {realm} answered HTTP {answer.status_code}",
-                                host=image.host, repository=image.path, status=answer.status_code)
+            raise RegistryError(
+                f"{image}: the token service {realm} answered HTTP {answer.status_code}",
+                host=image.host,
+                repository=image.path,
+                status=answer.status_code,
+            )
         try:
             body = answer.json()
         except ValueError:
-            raise RegistryError(f"{image}: the token service {realm} answered with no JSON", host=image.host,
-                                repository=image.path) from None
+            raise RegistryError(
+                f"{image}: the token service {realm} answered with no JSON", host=image.host, repository=image.path
+            ) from None
         value = body.get("token") or body.get("access_token")
         if not value:
-            raise RegistryError(f"{image}: the token service {realm} answered without a token", host=image.host,
-                                repository=image.path)
+            raise RegistryError(
+                f"{image}: the token service {realm} answered without a token", host=image.host, repository=image.path
+            )
         lifetime = float(body.get("expires_in") or 60)
         self._tokens[(image.api_host, scope)] = _Token(str(value), time.monotonic() + max(lifetime - 5, 1))
         return True
@@ -272,9 +303,12 @@ def _error(response: httpx.Response, image: ImageName, url: str, had_credentials
     suffix = f" ({detail})" if detail else ""
     common = {"host": image.host, "repository": image.path, "status": status}
     if status in (401, 403):
-        hint = ("the credentials in the ImageRepository's spec.secretRef were refused; check username and password"
-                if had_credentials else "the registry wants credentials: set spec.secretRef to a docker-registry "
-                "Secret (.dockerconfigjson) for this host")
+        hint = (
+            "the credentials in the ImageRepository's spec.secretRef were refused; check username and password"
+            if had_credentials
+            else "the registry wants credentials: set spec.secretRef to a docker-registry "
+            "Secret (.dockerconfigjson) for this host"
+        )
         return RegistryUnauthorized(f"{where}{suffix}: {hint}", **common)
     if status == 404:
         return RegistryNotFound(f"{where}{suffix}: check spec.image (the repository does not exist there)", **common)

@@ -54,12 +54,15 @@ async def registry_client(kube: Kube, repository: dict[str, Any]) -> tuple[Regis
         secret = await read_secret(kube, namespace, spec["secretRef"]["name"], f"{what} spec.secretRef")
         config = _secret_value(secret, ".dockerconfigjson")
         if config is None:
-            raise ImageError(f"{what}: Secret {namespace}/{spec['secretRef']['name']} has no .dockerconfigjson key "
-                             f"(create it with kubectl create secret docker-registry)")
+            raise ImageError(
+                f"{what}: Secret {namespace}/{spec['secretRef']['name']} has no .dockerconfigjson key "
+                f"(create it with kubectl create secret docker-registry)"
+            )
         options.credentials = credentials_from_dockerconfig(config, image.host)
         if options.credentials is None:
-            raise ImageError(f"{what}: the .dockerconfigjson of Secret {spec['secretRef']['name']} has no entry "
-                             f"for {image.host}")
+            raise ImageError(
+                f"{what}: the .dockerconfigjson of Secret {spec['secretRef']['name']} has no entry for {image.host}"
+            )
     if (spec.get("certSecretRef") or {}).get("name"):
         secret = await read_secret(kube, namespace, spec["certSecretRef"]["name"], f"{what} spec.certSecretRef")
         options.ca_pem = _secret_value(secret, "ca.crt")
@@ -76,23 +79,25 @@ async def scan(kube: Kube, repository: dict[str, Any]) -> ScanResult:
         try:
             exclusions.append(re.compile(str(pattern)))
         except re.error as error:
-            raise ImageError(f"ImageRepository {repository['metadata'].get('name')}: spec.exclusionList "
-                             f"{pattern!r} is not a valid regex: {error}") from None
+            raise ImageError(
+                f"ImageRepository {repository['metadata'].get('name')}: spec.exclusionList "
+                f"{pattern!r} is not a valid regex: {error}"
+            ) from None
     client, image = await registry_client(kube, repository)
     async with client:
         tags = await client.list_tags(image)
     return ScanResult(image, [t for t in tags if not any(p.search(t) for p in exclusions)])
 
 
-async def choose(kube: Kube, policy: dict[str, Any], repository: dict[str, Any], tags: list[str],
-                 previous: dict[str, Any] | None) -> ChosenImage:
+async def choose(
+    kube: Kube, policy: dict[str, Any], repository: dict[str, Any], tags: list[str], previous: dict[str, Any] | None
+) -> ChosenImage:
     """What the policy selects among ``tags``; the digest resolved when the policy reflects digests."""
     meta, spec = policy.get("metadata") or {}, policy.get("spec") or {}
     where = f"ImagePolicy {meta.get('namespace')}/{meta.get('name')}"
     tag = parse_policy(spec, where).latest(tags)
     if tag is None:
-        raise ImageError(f"{where}: none of the {len(tags)} tags of {repository['spec']['image']} satisfies the "
-                         f"policy")
+        raise ImageError(f"{where}: none of the {len(tags)} tags of {repository['spec']['image']} satisfies the policy")
     digest = ""
     reflect = str(spec.get("digestReflectionPolicy") or "Never")
     if reflect in ("Always", "IfNotPresent"):
@@ -106,8 +111,13 @@ async def choose(kube: Kube, policy: dict[str, Any], repository: dict[str, Any],
                     digest = await client.manifest_digest(image, tag)
                 except RegistryError as error:
                     raise ImageError(f"{where}: cannot read the digest of {image}:{tag}: {error}") from None
-    return ChosenImage(str(meta.get("namespace") or ""), str(meta.get("name") or ""),
-                       str(repository["spec"]["image"]).rstrip("/"), tag, digest)
+    return ChosenImage(
+        str(meta.get("namespace") or ""),
+        str(meta.get("name") or ""),
+        str(repository["spec"]["image"]).rstrip("/"),
+        tag,
+        digest,
+    )
 
 
 __all__ = ["LATEST_TAGS_SHOWN", "ScanResult", "choose", "read_secret", "registry_client", "scan"]

@@ -18,9 +18,12 @@ from tether.images.errors import PolicyError
 
 _VERSION = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)(?:\.(?P<minor>0|[1-9]\d*))?(?:\.(?P<patch>0|[1-9]\d*))?"
-    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$")
-_PART = re.compile(r"^(?P<op>!=|>=|<=|=>|=<|>|<|=|~>|~|\^)?\s*v?(?P<version>[0-9xX*]+(?:\.[0-9xX*]+){0,2}"
-                   r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)$")
+    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+)
+_PART = re.compile(
+    r"^(?P<op>!=|>=|<=|=>|=<|>|<|=|~>|~|\^)?\s*v?(?P<version>[0-9xX*]+(?:\.[0-9xX*]+){0,2}"
+    r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)$"
+)
 
 
 def parse_version(tag: str) -> semver.Version | None:
@@ -28,8 +31,9 @@ def parse_version(tag: str) -> semver.Version | None:
     match = _VERSION.match(tag)
     if not match:
         return None
-    return semver.Version(int(match["major"]), int(match["minor"] or 0), int(match["patch"] or 0),
-                          match["pre"], match["build"])
+    return semver.Version(
+        int(match["major"]), int(match["minor"] or 0), int(match["patch"] or 0), match["pre"], match["build"]
+    )
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,9 @@ class _Comparison:
 
     def allows(self, candidate: semver.Version) -> bool:
         order = candidate.compare(self.version)
-        return {"=": order == 0, "!=": order != 0, ">": order > 0, ">=": order >= 0, "<": order < 0,
-                "<=": order <= 0}[self.op]
+        return {"=": order == 0, "!=": order != 0, ">": order > 0, ">=": order >= 0, "<": order < 0, "<=": order <= 0}[
+            self.op
+        ]
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,11 @@ def _parts(alternative: str, whole: str) -> list[list[_Comparison]]:
     hyphen = re.match(r"^\s*(\S+)\s+-\s+(\S+)\s*$", alternative)
     if hyphen:
         low, high = _partial(hyphen[1], whole), _partial(hyphen[2], whole)
-        upper = [_Comparison("<=", _fill(high))] if high[1] is not None and high[2] is not None else \
-            [_Comparison("<", _bump_wild(high))]
+        upper = (
+            [_Comparison("<=", _fill(high))]
+            if high[1] is not None and high[2] is not None
+            else [_Comparison("<", _bump_wild(high))]
+        )
         return [[_Comparison(">=", _fill(low), low[3] is not None), *upper]]
     # "> = 1.0" and ">=1.0, <2" normalised: operators glued to their versions, commas as spaces
     normalised = re.sub(r"(!=|>=|<=|=>|=<|>|<|=|~>|~|\^)\s+", r"\1", alternative.replace(",", " "))
@@ -91,8 +99,9 @@ def _parts(alternative: str, whole: str) -> list[list[_Comparison]]:
 
 
 def _partial(text: str, whole: str) -> tuple[int | None, int | None, int | None, str | None]:
-    match = re.match(r"^v?([0-9xX*]+)(?:\.([0-9xX*]+))?(?:\.([0-9xX*]+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$",
-                     text)
+    match = re.match(
+        r"^v?([0-9xX*]+)(?:\.([0-9xX*]+))?(?:\.([0-9xX*]+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$", text
+    )
     if not match:
         raise PolicyError(f"semver range {whole!r}: {text!r} is not a version")
 
@@ -140,14 +149,20 @@ def _comparison(token: str, whole: str) -> list[_Comparison]:
             high = semver.Version(0, 0, (patch or 0) + 1, "0")
         return [_Comparison(">=", low, named), _Comparison("<", high)]
     if op == "~":
-        high = semver.Version((major or 0) + 1, 0, 0, "0") if minor is None else semver.Version(major or 0, minor + 1,
-                                                                                                0, "0")
+        high = (
+            semver.Version((major or 0) + 1, 0, 0, "0")
+            if minor is None
+            else semver.Version(major or 0, minor + 1, 0, "0")
+        )
         return [_Comparison(">=", low, named), _Comparison("<", high)]
     if not wild:
         return [_Comparison(op, low, named)]
     if major is None:
-        return [_Comparison(">=", semver.Version(0, 0, 0))] if op in ("=", ">=", "<=") else \
-            [_Comparison("<", semver.Version(0, 0, 0, "0"))]
+        return (
+            [_Comparison(">=", semver.Version(0, 0, 0))]
+            if op in ("=", ">=", "<=")
+            else [_Comparison("<", semver.Version(0, 0, 0, "0"))]
+        )
     upper = _bump_wild(parts)
     if op == "=":
         return [_Comparison(">=", low), _Comparison("<", upper)]

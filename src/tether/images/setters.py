@@ -95,13 +95,17 @@ def _yaml_files(directory: Path) -> Iterator[Path]:
     for path in sorted(directory.rglob("*")):
         if any(part in SKIP_DIRS for part in path.relative_to(directory).parts):
             continue
-        if path.is_file() and not path.is_symlink() and (path.suffix in (".yaml", ".yml") or
-                                                         path.name == "Kustomization"):
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and (path.suffix in (".yaml", ".yml") or path.name == "Kustomization")
+        ):
             yield path
 
 
-def update_text(text: str, chosen: Mapping[str, ChosenImage], relative: str = "<text>",
-                filename: str = "") -> tuple[str, list[Change]]:
+def update_text(
+    text: str, chosen: Mapping[str, ChosenImage], relative: str = "<text>", filename: str = ""
+) -> tuple[str, list[Change]]:
     """The text with every setter applied and the changes made (none: the text unchanged)."""
     if "$imagepolicy" not in text and not _may_auto_update(filename):
         return text, []
@@ -193,8 +197,9 @@ def _markers(document: Any, lines: list[str], chosen: Mapping[str, ChosenImage],
             continue
         new = {"": image.full, "tag": image.tag, "name": image.image, "digest": image.digest}[field]
         setter = "marker" + (f":{field}" if field else "")
-        edits.append(_Edit(line, column, new,
-                           Change(relative, line + 1, policy_key, image.image, str(value), new, setter)))
+        edits.append(
+            _Edit(line, column, new, Change(relative, line + 1, policy_key, image.image, str(value), new, setter))
+        )
     return edits
 
 
@@ -210,8 +215,9 @@ def _has_marker(container: CommentedMap) -> bool:
     return any(MARKER.search(_eol_comment(container, key)) for key in container)
 
 
-def _kustomize(document: CommentedMap, lines: list[str], chosen: Mapping[str, ChosenImage],
-               relative: str) -> list[_Edit]:
+def _kustomize(
+    document: CommentedMap, lines: list[str], chosen: Mapping[str, ChosenImage], relative: str
+) -> list[_Edit]:
     entries = document.get("images")
     if not isinstance(entries, CommentedSeq):
         return []
@@ -226,11 +232,19 @@ def _kustomize(document: CommentedMap, lines: list[str], chosen: Mapping[str, Ch
         for field, new in (("newTag", image.tag), ("digest", image.digest)):
             if new and field in entry:
                 line, column = entry.lc.value(field)
-                edits.append(_Edit(line, column, new, Change(relative, line + 1, image.key, image.image,
-                                                               str(entry[field]), new, "kustomize")))
+                edits.append(
+                    _Edit(
+                        line,
+                        column,
+                        new,
+                        Change(relative, line + 1, image.key, image.image, str(entry[field]), new, "kustomize"),
+                    )
+                )
         if "newTag" not in entry:
-            raise WriteBackError(f"{relative}:{entry.lc.line + 1}: the Kustomize images entry for {repository} has "
-                                 f"no newTag to update; add 'newTag: <current tag>' to it")
+            raise WriteBackError(
+                f"{relative}:{entry.lc.line + 1}: the Kustomize images entry for {repository} has "
+                f"no newTag to update; add 'newTag: <current tag>' to it"
+            )
     return edits
 
 
@@ -248,8 +262,11 @@ def _helm_values(document: Any, lines: list[str], chosen: Mapping[str, ChosenIma
         if image is None:
             continue
         line, column = mapping.lc.value("tag")
-        edits.append(_Edit(line, column, image.tag, Change(relative, line + 1, image.key, image.image, str(tag),
-                                                             image.tag, "helm")))
+        edits.append(
+            _Edit(
+                line, column, image.tag, Change(relative, line + 1, image.key, image.image, str(tag), image.tag, "helm")
+            )
+        )
     return edits
 
 
@@ -265,7 +282,7 @@ def _mappings(node: Any) -> Iterator[CommentedMap]:
 
 
 def _replace_scalar(line: str, column: int, new: str, relative: str, number: int) -> str:
-    body, ending = (line[:-2], "\r\n") if line.endswith("\r\n") else (line.rstrip("\n"), line[len(line.rstrip("\n")):])
+    body, ending = (line[:-2], "\r\n") if line.endswith("\r\n") else (line.rstrip("\n"), line[len(line.rstrip("\n")) :])
     rest = body[column:]
     if rest[:1] in ("'", '"'):
         end = _closing_quote(rest)
@@ -276,7 +293,7 @@ def _replace_scalar(line: str, column: int, new: str, relative: str, number: int
         comment = re.search(r"\s+#", rest)
         end = (comment.start() if comment else len(rest.rstrip())) - 1
         written = new if _plain_is_string(new) else json.dumps(new)
-    return body[:column] + written + rest[end + 1:] + ending
+    return body[:column] + written + rest[end + 1 :] + ending
 
 
 def _closing_quote(text: str) -> int:
@@ -287,7 +304,7 @@ def _closing_quote(text: str) -> int:
             index += 2
             continue
         if char == quote:
-            if quote == "'" and text[index + 1:index + 2] == "'":
+            if quote == "'" and text[index + 1 : index + 2] == "'":
                 index += 2
                 continue
             return index

@@ -96,8 +96,13 @@ def render_message(template: str, changes: list[Change], name: str = "") -> str:
             seen.add(entry)
             images.append({"image": entry[0], "from": entry[1], "to": entry[2], "policy": entry[3]})
     try:
-        text = SandboxedEnvironment(keep_trailing_newline=True).from_string(template or DEFAULT_MESSAGE).render(
-            images=images, changes=[vars(c) for c in changes], files=sorted({c.file for c in changes}), name=name)
+        text = (
+            SandboxedEnvironment(keep_trailing_newline=True)
+            .from_string(template or DEFAULT_MESSAGE)
+            .render(
+                images=images, changes=[vars(c) for c in changes], files=sorted({c.file for c in changes}), name=name
+            )
+        )
     except TemplateError as error:
         raise WriteBackError(f"ImageUpdate {name}: spec.commit.messageTemplate does not render: {error}") from None
     return text.strip() + "\n"
@@ -120,8 +125,10 @@ class GitWriteBack:
     def update(self, target: GitTarget, chosen: Mapping[str, ChosenImage]) -> PushResult:
         checkout = self.work_dir / hashlib.sha256(f"{target.url}\0{target.target_branch}".encode()).hexdigest()[:16]
         if target.rebuild_push_branch and target.target_branch == target.branch:
-            raise WriteBackError(f"ImageUpdate {target.name}: a pull request needs spec.git.pushBranch to name a "
-                                 f"branch other than spec.git.branch ({target.branch})")
+            raise WriteBackError(
+                f"ImageUpdate {target.name}: a pull request needs spec.git.pushBranch to name a "
+                f"branch other than spec.git.branch ({target.branch})"
+            )
         with _credentials(target) as env:
             if not (checkout / ".git").exists():
                 checkout.mkdir(parents=True, exist_ok=True)
@@ -131,8 +138,10 @@ class GitWriteBack:
                 lease = self._reset_to_tip(checkout, env, target)
                 directory = (checkout / target.path).resolve()
                 if not directory.is_relative_to(checkout.resolve()) or not directory.is_dir():
-                    raise WriteBackError(f"ImageUpdate {target.name}: spec.path {target.path!r} is not a directory "
-                                         f"of {target.url} at {target.branch}")
+                    raise WriteBackError(
+                        f"ImageUpdate {target.name}: spec.path {target.path!r} is not a directory "
+                        f"of {target.url} at {target.branch}"
+                    )
                 changes = update_directory(checkout, directory, chosen)
                 if not changes or not _git(checkout, env, "status", "--porcelain"):
                     return PushResult(attempts=attempt)
@@ -141,20 +150,32 @@ class GitWriteBack:
                 committed = _run(checkout, env, "commit", "-q", "-F", "-", stdin=message)
                 if committed.returncode != 0:
                     hint = " (is the signing key valid and without a passphrase?)" if target.signing_format else ""
-                    raise WriteBackError(f"ImageUpdate {target.name}: git commit failed{hint}: "
-                                         f"{committed.stderr.strip()}")
+                    raise WriteBackError(
+                        f"ImageUpdate {target.name}: git commit failed{hint}: {committed.stderr.strip()}"
+                    )
                 commit = _git(checkout, env, "rev-parse", "HEAD")
                 if target.rebuild_push_branch and lease and _same_change(checkout, env, lease, commit):
                     return PushResult(lease, changes, attempt, message, pushed=False)
-                pushed = _run(checkout, env, "push", "-q", "origin", f"HEAD:refs/heads/{target.target_branch}",
-                              lease=(target.target_branch, lease))
+                pushed = _run(
+                    checkout,
+                    env,
+                    "push",
+                    "-q",
+                    "origin",
+                    f"HEAD:refs/heads/{target.target_branch}",
+                    lease=(target.target_branch, lease),
+                )
                 if pushed.returncode == 0:
                     return PushResult(commit, changes, attempt, message, pushed=True)
                 if not any(marker in pushed.stderr for marker in _RACE_MARKERS):
-                    raise WriteBackError(f"ImageUpdate {target.name}: git push to {target.url} "
-                                         f"{target.target_branch} failed: {pushed.stderr.strip()}")
-            raise WriteBackError(f"ImageUpdate {target.name}: the branch {target.target_branch} of {target.url} "
-                                 f"kept moving; gave up after {PUSH_ATTEMPTS} attempts (the next update tries again)")
+                    raise WriteBackError(
+                        f"ImageUpdate {target.name}: git push to {target.url} "
+                        f"{target.target_branch} failed: {pushed.stderr.strip()}"
+                    )
+            raise WriteBackError(
+                f"ImageUpdate {target.name}: the branch {target.target_branch} of {target.url} "
+                f"kept moving; gave up after {PUSH_ATTEMPTS} attempts (the next update tries again)"
+            )
 
     @staticmethod
     def _reset_to_tip(checkout: Path, env: dict[str, str], target: GitTarget) -> str:
@@ -162,8 +183,10 @@ class GitWriteBack:
         refs = [f"+refs/heads/{target.branch}:refs/remotes/origin/{target.branch}"]
         fetched = _run(checkout, env, "fetch", "-q", "--prune", "origin", *refs)
         if fetched.returncode != 0:
-            raise WriteBackError(f"ImageUpdate {target.name}: cannot fetch branch {target.branch} of {target.url}: "
-                                 f"{fetched.stderr.strip()}")
+            raise WriteBackError(
+                f"ImageUpdate {target.name}: cannot fetch branch {target.branch} of {target.url}: "
+                f"{fetched.stderr.strip()}"
+            )
         base_ref = f"origin/{target.branch}"
         if target.push_branch and target.push_branch != target.branch:
             push_ref = f"+refs/heads/{target.push_branch}:refs/remotes/origin/{target.push_branch}"
@@ -182,6 +205,7 @@ class GitWriteBack:
 
 def _same_change(checkout: Path, env: dict[str, str], tip: str, commit: str) -> bool:
     """Does ``tip`` already carry ``commit``'s change: the same parent and the same tree?"""
+
     def show(revision: str) -> str:
         done = _run(checkout, env, "show", "-s", "--format=%T %P", revision)
         return done.stdout.strip() if done.returncode == 0 else ""
@@ -191,9 +215,14 @@ def _same_change(checkout: Path, env: dict[str, str], tip: str, commit: str) -> 
 
 @contextlib.contextmanager
 def _credentials(target: GitTarget) -> Iterator[dict[str, str]]:
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": target.author_name, "GIT_AUTHOR_EMAIL": target.author_email,
-           "GIT_COMMITTER_NAME": target.author_name, "GIT_COMMITTER_EMAIL": target.author_email,
-           "GIT_CONFIG_NOSYSTEM": "1"}
+    env = {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_AUTHOR_NAME": target.author_name,
+        "GIT_AUTHOR_EMAIL": target.author_email,
+        "GIT_COMMITTER_NAME": target.author_name,
+        "GIT_COMMITTER_EMAIL": target.author_email,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
     config: list[tuple[str, str]] = []
     if target.username or target.password:
         token = base64.b64encode(f"{target.username}:{target.password}".encode()).decode()
@@ -227,35 +256,53 @@ def _signing(target: GitTarget, env: dict[str, str]) -> Iterator[list[tuple[str,
         elif target.signing_format == "gpg":
             directory.chmod(0o700)
             env["GNUPGHOME"] = str(directory)
-            yield [("commit.gpgsign", "true"), ("gpg.format", "openpgp"),
-                   ("user.signingkey", _import_gpg_key(target, env))]
+            yield [
+                ("commit.gpgsign", "true"),
+                ("gpg.format", "openpgp"),
+                ("user.signingkey", _import_gpg_key(target, env)),
+            ]
         else:
-            raise WriteBackError(f"ImageUpdate {target.name}: spec.commit.signingKey.type must be ssh or gpg, not "
-                                 f"{target.signing_format!r}")
+            raise WriteBackError(
+                f"ImageUpdate {target.name}: spec.commit.signingKey.type must be ssh or gpg, not "
+                f"{target.signing_format!r}"
+            )
     finally:
         if target.signing_format == "gpg" and shutil.which("gpgconf"):
             # the agent gpg started for this home would otherwise outlive it
-            subprocess.run(["gpgconf", "--homedir", str(directory), "--kill", "gpg-agent"], capture_output=True,
-                           check=False)
+            subprocess.run(
+                ["gpgconf", "--homedir", str(directory), "--kill", "gpg-agent"], capture_output=True, check=False
+            )
         shutil.rmtree(directory, ignore_errors=True)
 
 
 def _import_gpg_key(target: GitTarget, env: dict[str, str]) -> str:
     """Import the armored secret key into ``env``'s GNUPGHOME; returns its fingerprint."""
     full_env = {**os.environ, **env}
-    imported = subprocess.run(["gpg", "--batch", "--quiet", "--import"], input=target.signing_key.encode(),
-                              env=full_env, capture_output=True, check=False)
-    listed = subprocess.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], env=full_env,
-                            capture_output=True, text=True, check=False)
+    imported = subprocess.run(
+        ["gpg", "--batch", "--quiet", "--import"],
+        input=target.signing_key.encode(),
+        env=full_env,
+        capture_output=True,
+        check=False,
+    )
+    listed = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-secret-keys"],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     lines = listed.stdout.splitlines()
     for index, line in enumerate(lines):
         if line.startswith("sec:"):
-            fingerprint = next((row.split(":")[9] for row in lines[index + 1:] if row.startswith("fpr:")), "")
+            fingerprint = next((row.split(":")[9] for row in lines[index + 1 :] if row.startswith("fpr:")), "")
             if fingerprint:
                 return fingerprint
     reason = imported.stderr.decode("utf-8", "replace").strip() or "no secret key in it"
-    raise WriteBackError(f"ImageUpdate {target.name}: spec.commit.signingKey: cannot import the GPG key: {reason} "
-                         f"(the Secret's git.asc must be an ASCII-armored secret key)")
+    raise WriteBackError(
+        f"ImageUpdate {target.name}: spec.commit.signingKey: cannot import the GPG key: {reason} "
+        f"(the Secret's git.asc must be an ASCII-armored secret key)"
+    )
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -270,15 +317,17 @@ def _git(cwd: Path, env: dict[str, str], *args: str, stdin: str | None = None) -
     return done.stdout.strip()
 
 
-def _run(cwd: Path, env: dict[str, str], *args: str, stdin: str | None = None,
-         lease: tuple[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    cwd: Path, env: dict[str, str], *args: str, stdin: str | None = None, lease: tuple[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = ["git", *args]
     if lease is not None:
         branch, expected = lease
         # the push only lands on the tip we edited; anything newer is a race, retried from the new tip
         command.insert(2, f"--force-with-lease=refs/heads/{branch}:{expected}")
-    return subprocess.run(command, cwd=cwd, env={**os.environ, **env}, input=stdin, capture_output=True, text=True,
-                          check=False)
+    return subprocess.run(
+        command, cwd=cwd, env={**os.environ, **env}, input=stdin, capture_output=True, text=True, check=False
+    )
 
 
 __all__ = ["DEFAULT_MESSAGE", "GitTarget", "GitWriteBack", "PushResult", "render_message"]

@@ -70,8 +70,14 @@ class Kube:
     """
 
     def __init__(
-        self, http: httpx.AsyncClient, namespace: str, server: str, *, retry: RetryPolicy | None = None,
-        timeout: float = 30.0, connect_timeout: float = 5.0,
+        self,
+        http: httpx.AsyncClient,
+        namespace: str,
+        server: str,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
     ) -> None:
         self._http = http
         self._owns_http = True
@@ -90,8 +96,14 @@ class Kube:
 
     @classmethod
     async def connect(
-        cls, kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None,
-        timeout: float = 30.0, *, connect_timeout: float = 5.0, retry: RetryPolicy | None = None,
+        cls,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        namespace: str | None = None,
+        timeout: float = 30.0,
+        *,
+        connect_timeout: float = 5.0,
+        retry: RetryPolicy | None = None,
     ) -> Kube:
         """Connect as the kubeconfig says. ``timeout`` bounds each read and write; ``connect_timeout``
         bounds opening a connection (TLS handshake included), so a server that never answers
@@ -100,12 +112,19 @@ class Kube:
         params = ConnectionParams(timeout=httpx.Timeout(timeout, connect=connect_timeout))
         try:
             # lightkube works out server, TLS and auth; keep-alive pool sized for bounded-concurrency apply
-            http = httpx.AsyncClient(**params.httpx_params(config),
-                                     limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+            http = httpx.AsyncClient(
+                **params.httpx_params(config), limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            )
         except (ConfigError, AssertionError, OSError) as error:
             raise KubeError(f"cannot configure a connection to {config.cluster.server}: {error}") from None
-        return cls(http, namespace or config.namespace or "default", config.cluster.server, retry=retry,
-                   timeout=timeout, connect_timeout=connect_timeout)
+        return cls(
+            http,
+            namespace or config.namespace or "default",
+            config.cluster.server,
+            retry=retry,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+        )
 
     def impersonate(self, user: str, groups: list[str] | None = None) -> Kube:
         """A view of this client that acts as ``user`` (and ``groups``) on every request.
@@ -141,8 +160,15 @@ class Kube:
         return headers
 
     async def _request(
-        self, method: str, path: str, *, what: str, params: dict[str, str] | None = None,
-        body: Any = None, content_type: str = "application/json", allow_404: bool = False,
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        allow_404: bool = False,
         repeatable: bool = False,
     ) -> Any:
         """``repeatable``: the request may be repeated after a 5xx or a broken connection even though
@@ -162,8 +188,9 @@ class Kube:
             except httpx.HTTPError as error:
                 unconnected = retry.never_connected(error)
                 self.responses[(method, 0)] += 1
-                failure: KubeError = Unreachable(f"{what}: cannot reach the API server at {self.server}: "
-                                                 f"{self._describe(error)}")
+                failure: KubeError = Unreachable(
+                    f"{what}: cannot reach the API server at {self.server}: {self._describe(error)}"
+                )
                 again = retry.transport_retryable(error, "PUT" if repeatable else method, sent_type)
             else:
                 unconnected = False
@@ -210,7 +237,11 @@ class Kube:
         return await self._request("GET", path, what=f"get {info.kind} {_nsname(namespace, name)}", allow_404=True)
 
     async def list(
-        self, info: ResourceInfo, namespace: str | None = None, *, label_selector: str | None = None,
+        self,
+        info: ResourceInfo,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
         limit: int = 5000,
     ) -> list[dict[str, Any]]:
         """All objects of one kind (in one namespace, or all namespaces when ``None``), following pages."""
@@ -218,7 +249,11 @@ class Kube:
         return items
 
     async def list_with_version(
-        self, info: ResourceInfo, namespace: str | None = None, *, label_selector: str | None = None,
+        self,
+        info: ResourceInfo,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
         limit: int = 5000,
     ) -> tuple[list[dict[str, Any]], str]:
         """``list`` plus the list's ``metadata.resourceVersion``: where a watch of the same set starts."""
@@ -242,7 +277,12 @@ class Kube:
             params["continue"] = token
 
     async def list_page(
-        self, info: ResourceInfo, namespace: str | None = None, *, limit: int = 1, label_selector: str | None = None,
+        self,
+        info: ResourceInfo,
+        namespace: str | None = None,
+        *,
+        limit: int = 1,
+        label_selector: str | None = None,
     ) -> dict[str, Any]:
         """One page of a list (at most ``limit`` items, no continuation followed): a cheap way to ask
         whether the caller may list a collection at all (``Forbidden`` when not)."""
@@ -253,7 +293,12 @@ class Kube:
         return page if isinstance(page, dict) else {}
 
     async def apply(
-        self, info: ResourceInfo, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False,
+        self,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        *,
+        force: bool = False,
+        dry_run: bool = False,
         field_manager: str = FIELD_MANAGER,
     ) -> dict[str, Any]:
         """Server-side apply (PATCH application/apply-patch+yaml) as ``field_manager``."""
@@ -265,18 +310,35 @@ class Kube:
         if dry_run:
             params["dryRun"] = "All"
         return await self._request(
-            "PATCH", path, params=params, body=obj,
-            content_type="application/apply-patch+yaml", what=f"apply {ObjectRef.of(obj)}",
+            "PATCH",
+            path,
+            params=params,
+            body=obj,
+            content_type="application/apply-patch+yaml",
+            what=f"apply {ObjectRef.of(obj)}",
         )
 
     async def patch(
-        self, info: ResourceInfo, name: str, namespace: str | None, patch: dict[str, Any], *,
-        subresource: str = "", patch_type: str = "application/merge-patch+json", field_manager: str = FIELD_MANAGER,
+        self,
+        info: ResourceInfo,
+        name: str,
+        namespace: str | None,
+        patch: dict[str, Any],
+        *,
+        subresource: str = "",
+        patch_type: str = "application/merge-patch+json",
+        field_manager: str = FIELD_MANAGER,
     ) -> dict[str, Any]:
         """A JSON merge (or other) patch, optionally of a subresource such as ``status``."""
         path = info.object_path(namespace, name, subresource)
-        return await self._request("PATCH", path, params={"fieldManager": field_manager}, body=patch,
-                                   content_type=patch_type, what=f"patch {info.kind} {_nsname(namespace, name)}")
+        return await self._request(
+            "PATCH",
+            path,
+            params={"fieldManager": field_manager},
+            body=patch,
+            content_type=patch_type,
+            what=f"patch {info.kind} {_nsname(namespace, name)}",
+        )
 
     async def create(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         """POST to the collection. An object with ``generateName`` is retried only when the server
@@ -286,12 +348,24 @@ class Kube:
         namespace = meta.get("namespace")
         if info.namespaced:
             namespace = names.check_namespace(namespace, f"namespace of {ObjectRef.of(obj)}")
-        return await self._request("POST", info.collection_path(namespace), body=obj,
-                                   what=f"create {ObjectRef.of(obj)}", repeatable=bool(meta.get("name")))
+        return await self._request(
+            "POST",
+            info.collection_path(namespace),
+            body=obj,
+            what=f"create {ObjectRef.of(obj)}",
+            repeatable=bool(meta.get("name")),
+        )
 
     async def delete(
-        self, info: ResourceInfo, name: str, namespace: str | None = None, *, dry_run: bool = False,
-        propagation: str = "Background", uid: str | None = None, resource_version: str | None = None,
+        self,
+        info: ResourceInfo,
+        name: str,
+        namespace: str | None = None,
+        *,
+        dry_run: bool = False,
+        propagation: str = "Background",
+        uid: str | None = None,
+        resource_version: str | None = None,
     ) -> bool:
         """Delete one object; False when it was already gone.
 
@@ -306,20 +380,35 @@ class Kube:
         if preconditions:
             body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
         path = info.object_path(namespace, name)
-        found = await self._request("DELETE", path, params=params, body=body, allow_404=True,
-                                    what=f"delete {info.kind} {_nsname(namespace, name)}")
+        found = await self._request(
+            "DELETE",
+            path,
+            params=params,
+            body=body,
+            allow_404=True,
+            what=f"delete {info.kind} {_nsname(namespace, name)}",
+        )
         return found is not None
 
     async def replace(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         """PUT the whole object; with ``metadata.resourceVersion`` set this is an optimistic-concurrency
         update (409 Conflict when the object changed since it was read)."""
         meta = obj.get("metadata") or {}
-        return await self._request("PUT", info.object_path(meta.get("namespace"), meta.get("name")), body=obj,
-                                   what=f"update {ObjectRef.of(obj)}")
+        return await self._request(
+            "PUT",
+            info.object_path(meta.get("namespace"), meta.get("name")),
+            body=obj,
+            what=f"update {ObjectRef.of(obj)}",
+        )
 
     async def watch(
-        self, info: ResourceInfo, namespace: str | None = None, *, label_selector: str | None = None,
-        resource_version: str | None = None, timeout_seconds: int = 300,
+        self,
+        info: ResourceInfo,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Yield (event type, object) from one watch request until the server closes it.
 
@@ -337,9 +426,13 @@ class Kube:
         what = f"watch {info.plural}"
         answered = False
         try:
-            async with self._http.stream("GET", path, params=params, headers=self._headers(None),
-                                         timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout,
-                                                               read=None)) as response:
+            async with self._http.stream(
+                "GET",
+                path,
+                params=params,
+                headers=self._headers(None),
+                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout, read=None),
+            ) as response:
                 answered = True
                 self.responses[("GET", response.status_code)] += 1
                 if response.status_code >= 400:
@@ -352,14 +445,19 @@ class Kube:
                     kind, obj = event.get("type", ""), event.get("object") or {}
                     if kind == "ERROR":
                         code = int(obj.get("code") or 500)
-                        raise error_for(f"{what}: {code} {obj.get('reason', '')}: {obj.get('message', '')}", code,
-                                        obj.get("reason") or "", obj)
+                        raise error_for(
+                            f"{what}: {code} {obj.get('reason', '')}: {obj.get('message', '')}",
+                            code,
+                            obj.get("reason") or "",
+                            obj,
+                        )
                     yield kind, obj
         except httpx.HTTPError as error:
             if not answered:
                 self.responses[("GET", 0)] += 1
-                raise Unreachable(f"{what}: cannot reach the API server at {self.server}: "
-                                  f"{self._describe(error)}") from None
+                raise Unreachable(
+                    f"{what}: cannot reach the API server at {self.server}: {self._describe(error)}"
+                ) from None
             raise Unreachable(f"{what}: connection to {self.server} broke: {error}") from None
 
     async def get_raw(self, path: str) -> Any:
@@ -409,8 +507,9 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _header_value(value: object, what: str) -> str:
     if not isinstance(value, str) or not value or any(unicodedata.category(c) == "Cc" for c in value):
-        raise UnsafeName(f"refusing to send a request: {what} {value!r} must be a non-empty string without "
-                         "control characters")
+        raise UnsafeName(
+            f"refusing to send a request: {what} {value!r} must be a non-empty string without control characters"
+        )
     return value
 
 
@@ -419,5 +518,7 @@ def service_account_user(namespace: str, name: str) -> tuple[str, list[str]]:
     (what ``Kube.impersonate`` takes to act as that account)."""
     names.check_namespace(namespace, "ServiceAccount namespace")
     names.check_segment(name, "ServiceAccount name")
-    return (f"system:serviceaccount:{namespace}:{name}",
-            ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"])
+    return (
+        f"system:serviceaccount:{namespace}:{name}",
+        ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"],
+    )

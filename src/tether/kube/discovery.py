@@ -56,8 +56,7 @@ class ResourceInfo:
         segments = names.api_prefix(self.group, self.version)
         if self.namespaced:
             if not namespace:
-                raise UnsafeName(f"refusing to send a request: {self.kind} {name!r} is namespaced but has no "
-                                 "namespace")
+                raise UnsafeName(f"refusing to send a request: {self.kind} {name!r} is namespaced but has no namespace")
             segments += ["namespaces", names.check_namespace(namespace, f"namespace of {self.kind} {name!r}")]
         segments += [names.check_segment(self.plural, f"{self.kind} resource name"), names.check_segment(name, what)]
         if subresource:
@@ -103,7 +102,11 @@ class Discovery:
             if "/" in name:  # subresources (status, scale, ...)
                 continue
             kinds[resource["kind"]] = ResourceInfo(
-                group, version, resource["kind"], name, bool(resource.get("namespaced")),
+                group,
+                version,
+                resource["kind"],
+                name,
+                bool(resource.get("namespaced")),
                 frozenset(resource.get("verbs") or ()),
             )
         self._by_gv[api_version] = kinds

@@ -82,7 +82,13 @@ class ServerError(KubeError):
 
 
 _BY_CODE: dict[int, type[KubeError]] = {
-    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 410: Gone, 422: Invalid,
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    410: Gone,
+    422: Invalid,
     429: TooManyRequests,
 }
 
@@ -90,7 +96,11 @@ RETRYABLE: tuple[type[KubeError], ...] = (TooManyRequests, ServerError, Unreacha
 
 
 def error_for(
-    message: str, code: int, reason: str = "", status: dict[str, Any] | None = None, retry_after: float | None = None,
+    message: str,
+    code: int,
+    reason: str = "",
+    status: dict[str, Any] | None = None,
+    retry_after: float | None = None,
 ) -> KubeError:
     """The typed error for an HTTP status code and Status reason."""
     cls: type[KubeError]
@@ -115,7 +125,20 @@ def _is_field_conflict(status: dict[str, Any] | None, message: str) -> bool:
 
 
 __all__ = [
-    "RETRYABLE", "AlreadyExists", "BadRequest", "Conflict", "FieldConflict", "Forbidden", "Gone", "Invalid",
-    "KubeError", "NotFound", "ServerError", "TooManyRequests", "Unauthorized", "Unreachable", "UnsafeName",
+    "RETRYABLE",
+    "AlreadyExists",
+    "BadRequest",
+    "Conflict",
+    "FieldConflict",
+    "Forbidden",
+    "Gone",
+    "Invalid",
+    "KubeError",
+    "NotFound",
+    "ServerError",
+    "TooManyRequests",
+    "Unauthorized",
+    "Unreachable",
+    "UnsafeName",
     "error_for",
 ]

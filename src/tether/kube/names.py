@@ -53,8 +53,10 @@ def check_segment(value: object, what: str = "name") -> str:
     """``value`` if it is safe as one path segment, else UnsafeName naming ``what`` it is."""
     problem = _problem(value, MAX_NAME)
     if problem:
-        raise UnsafeName(f"refusing to send a request: {what} {value!r} {problem}; an object name must be a "
-                         "non-empty path segment without '/', '%' or control characters, at most 253 characters")
+        raise UnsafeName(
+            f"refusing to send a request: {what} {value!r} {problem}; an object name must be a "
+            "non-empty path segment without '/', '%' or control characters, at most 253 characters"
+        )
     return value  # type: ignore[return-value]
 
 

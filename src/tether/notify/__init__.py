@@ -30,8 +30,9 @@ log = logging.getLogger("tether.notify")
 class Feedback:
     """The notifier and the commit status reporter of one controller."""
 
-    def __init__(self, notifier: Notifier, statuses: CommitStatusReporter,
-                 deliveries: DeliveryMetrics | None = None) -> None:
+    def __init__(
+        self, notifier: Notifier, statuses: CommitStatusReporter, deliveries: DeliveryMetrics | None = None
+    ) -> None:
         self.notifier, self.statuses, self.deliveries = notifier, statuses, deliveries
         self._start: asyncio.Task[None] | None = None
 
@@ -59,8 +60,9 @@ def attach(controller: Any) -> Feedback:
 
     Call inside the running event loop, before ``controller.run()``; ``await feedback.close()`` after."""
     metrics = NotifyMetrics(controller.metrics.registry)
-    notifier = Notifier(controller.kube, metrics, namespaces=controller.options.namespaces,
-                        install_crd=controller.options.install_crd)
+    notifier = Notifier(
+        controller.kube, metrics, namespaces=controller.options.namespaces, install_crd=controller.options.install_crd
+    )
     statuses = CommitStatusReporter(controller.kube, controller.apps.get, metrics)
     controller.reports.subscribe(notifier.on_report)
     controller.reports.subscribe(statuses.on_report)

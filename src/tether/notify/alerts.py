@@ -24,8 +24,17 @@ from tether.kube import Kube, ResourceInfo
 ALERT_CRD_NAME = "alerts.tether.dev"
 ALERT_INFO = ResourceInfo("tether.dev", "v1alpha1", "Alert", "alerts", True)
 #: the events an Alert may name (Progressing never alerts: its outcome is not known yet)
-EVENTS = (rp.SYNC_FAILED, rp.HEALTH_DEGRADED, rp.RECOVERED, rp.DEPLOYED, rp.DRIFT_DETECTED, rp.DRIFT_CORRECTED,
-          rp.PRUNE_BLOCKED, rp.DEPENDENCY_NOT_READY, rp.SUSPENDED)
+EVENTS = (
+    rp.SYNC_FAILED,
+    rp.HEALTH_DEGRADED,
+    rp.RECOVERED,
+    rp.DEPLOYED,
+    rp.DRIFT_DETECTED,
+    rp.DRIFT_CORRECTED,
+    rp.PRUNE_BLOCKED,
+    rp.DEPENDENCY_NOT_READY,
+    rp.SUSPENDED,
+)
 DEFAULT_EVENTS = (rp.SYNC_FAILED, rp.HEALTH_DEGRADED, rp.RECOVERED)
 
 
@@ -68,7 +77,8 @@ class AlertSpec:
         if namespace != self.namespace or not ("*" in self.apps or name in self.apps):
             return False
         return all(labels.get(k) == v for k, v in self.match_labels) and all(
-            r.matches(labels) for r in self.match_expressions)
+            r.matches(labels) for r in self.match_expressions
+        )
 
 
 def parse_alert(obj: dict[str, Any]) -> AlertSpec:
@@ -82,21 +92,24 @@ def parse_alert(obj: dict[str, Any]) -> AlertSpec:
     events = tuple(spec.get("events") or DEFAULT_EVENTS)
     unknown = [e for e in events if e not in EVENTS]
     if unknown:
-        raise UsageError(f"{where}: spec.events has unknown event(s) {', '.join(map(str, unknown))}; "
-                         f"known: {', '.join(EVENTS)}")
+        raise UsageError(
+            f"{where}: spec.events has unknown event(s) {', '.join(map(str, unknown))}; known: {', '.join(EVENTS)}"
+        )
     secret = str(((spec.get("urlsSecretRef") or {}).get("name")) or "")
     if not secret:
-        raise UsageError(f"{where}: spec.urlsSecretRef.name is required (a Secret whose key 'urls' holds "
-                         "Apprise URLs)")
+        raise UsageError(f"{where}: spec.urlsSecretRef.name is required (a Secret whose key 'urls' holds Apprise URLs)")
     selector = spec.get("selector") or {}
     expressions = []
     for index, item in enumerate(selector.get("matchExpressions") or []):
         operator = item.get("operator")
         if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            raise UsageError(f"{where}: spec.selector.matchExpressions[{index}].operator {operator!r} must be "
-                             "In, NotIn, Exists or DoesNotExist")
-        expressions.append(Requirement(str(item.get("key") or ""), operator,
-                                       tuple(str(v) for v in item.get("values") or ())))
+            raise UsageError(
+                f"{where}: spec.selector.matchExpressions[{index}].operator {operator!r} must be "
+                "In, NotIn, Exists or DoesNotExist"
+            )
+        expressions.append(
+            Requirement(str(item.get("key") or ""), operator, tuple(str(v) for v in item.get("values") or ()))
+        )
 
     def duration(field: str) -> float:
         text = spec.get(field)
@@ -108,12 +121,19 @@ def parse_alert(obj: dict[str, Any]) -> AlertSpec:
             raise UsageError(f"{where}: spec.{field}: {error}") from None
 
     return AlertSpec(
-        namespace=namespace, name=name, apps=tuple(str(a) for a in spec.get("apps") or ("*",)),
+        namespace=namespace,
+        name=name,
+        apps=tuple(str(a) for a in spec.get("apps") or ("*",)),
         match_labels=tuple(sorted((str(k), str(v)) for k, v in (selector.get("matchLabels") or {}).items())),
-        match_expressions=tuple(expressions), events=events, urls_secret=secret,
-        template=str(spec.get("template") or ""), failing_for=duration("failingFor"),
-        min_interval=duration("minInterval"), group_window=duration("groupWindow"),
-        suspend=bool(spec.get("suspend")))
+        match_expressions=tuple(expressions),
+        events=events,
+        urls_secret=secret,
+        template=str(spec.get("template") or ""),
+        failing_for=duration("failingFor"),
+        min_interval=duration("minInterval"),
+        group_window=duration("groupWindow"),
+        suspend=bool(spec.get("suspend")),
+    )
 
 
 @functools.cache
@@ -139,5 +159,14 @@ async def install_alert_crd(kube: Kube, *, timeout: float = 60.0, field_manager:
     await kube.wait_for("tether.dev/v1alpha1 Alert to be served", served, timeout)
 
 
-__all__ = ["ALERT_CRD_NAME", "ALERT_INFO", "DEFAULT_EVENTS", "EVENTS", "AlertSpec", "Requirement",
-           "install_alert_crd", "load_alert_crd", "parse_alert"]
+__all__ = [
+    "ALERT_CRD_NAME",
+    "ALERT_INFO",
+    "DEFAULT_EVENTS",
+    "EVENTS",
+    "AlertSpec",
+    "Requirement",
+    "install_alert_crd",
+    "load_alert_crd",
+    "parse_alert",
+]

@@ -19,23 +19,39 @@ from tether.controller.backoff import Backoff
 log = logging.getLogger("tether.notify")
 
 #: apprise's notification types by event (colour and icon in chat tools)
-_TYPES = {"SyncFailed": apprise.NotifyType.FAILURE, "HealthDegraded": apprise.NotifyType.FAILURE,
-          "Recovered": apprise.NotifyType.SUCCESS, "Deployed": apprise.NotifyType.SUCCESS,
-          "DriftDetected": apprise.NotifyType.WARNING, "PruneBlocked": apprise.NotifyType.WARNING,
-          "DependencyNotReady": apprise.NotifyType.WARNING}
+_TYPES = {
+    "SyncFailed": apprise.NotifyType.FAILURE,
+    "HealthDegraded": apprise.NotifyType.FAILURE,
+    "Recovered": apprise.NotifyType.SUCCESS,
+    "Deployed": apprise.NotifyType.SUCCESS,
+    "DriftDetected": apprise.NotifyType.WARNING,
+    "PruneBlocked": apprise.NotifyType.WARNING,
+    "DependencyNotReady": apprise.NotifyType.WARNING,
+}
 
 
 class NotifyMetrics:
     """Counters of the notifier and the commit status reporter on the controller's registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.messages = Counter("tether_notifications", "Notification messages by event and result "
-                                "(sent, failed, suppressed by minInterval)", ["event", "result"], registry=registry)
-        self.attempts = Counter("tether_notification_delivery_attempts",
-                                "Deliveries to one Apprise URL, retries included, by result", ["result"],
-                                registry=registry)
-        self.statuses = Counter("tether_commit_status_updates", "Commit statuses set on forges",
-                                ["provider", "state", "result"], registry=registry)
+        self.messages = Counter(
+            "tether_notifications",
+            "Notification messages by event and result (sent, failed, suppressed by minInterval)",
+            ["event", "result"],
+            registry=registry,
+        )
+        self.attempts = Counter(
+            "tether_notification_delivery_attempts",
+            "Deliveries to one Apprise URL, retries included, by result",
+            ["result"],
+            registry=registry,
+        )
+        self.statuses = Counter(
+            "tether_commit_status_updates",
+            "Commit statuses set on forges",
+            ["provider", "state", "result"],
+            registry=registry,
+        )
 
 
 @dataclass
@@ -47,8 +63,9 @@ class Deliverer:
 
     async def deliver(self, urls: list[str], title: str, body: str, event: str, where: str) -> bool:
         """Send to every URL; True when each one took the message (within ``attempts`` tries)."""
-        results = await asyncio.gather(*(self._one(index, url, title, body, event, where)
-                                         for index, url in enumerate(urls, 1)))
+        results = await asyncio.gather(
+            *(self._one(index, url, title, body, event, where) for index, url in enumerate(urls, 1))
+        )
         return bool(results) and all(results)
 
     async def _one(self, line: int, url: str, title: str, body: str, event: str, where: str) -> bool:

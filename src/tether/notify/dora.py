@@ -34,8 +34,7 @@ from tether.controller.conditions import parse_time
 from tether.controller.reports import AppReport
 
 #: seconds: from minutes (a merge deployed by webhook) to a week (a commit waiting for review)
-LEAD_TIME_BUCKETS = (30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
-                     7 * 86400)
+LEAD_TIME_BUCKETS = (30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
 #: seconds: from a flap healed by a retry to a day-long outage
 RESTORE_BUCKETS = (10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
 FAILURES = frozenset({rp.SYNC_FAILED, rp.HEALTH_DEGRADED})
@@ -57,18 +56,31 @@ class _AppState:
 class DeliveryMetrics:
     """Feed it every report (``on_report``); it keeps the series above on ``registry``."""
 
-    def __init__(self, registry: CollectorRegistry, lookup: AppLookup | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, lookup: AppLookup | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.lookup, self.clock = lookup, clock
         labels = ["namespace", "name"]
-        self.deployments = Counter("tether_deployments", "Deployments of a revision by outcome (once per revision)",
-                                   [*labels, "result"], registry=registry)
+        self.deployments = Counter(
+            "tether_deployments",
+            "Deployments of a revision by outcome (once per revision)",
+            [*labels, "result"],
+            registry=registry,
+        )
         self.lead_time = Histogram(
-            "tether_deployment_lead_time_seconds", "Seconds from a commit to the Application Ready on it",
-            labels, buckets=LEAD_TIME_BUCKETS, registry=registry)
+            "tether_deployment_lead_time_seconds",
+            "Seconds from a commit to the Application Ready on it",
+            labels,
+            buckets=LEAD_TIME_BUCKETS,
+            registry=registry,
+        )
         self.time_to_restore = Histogram(
-            "tether_time_to_restore_seconds", "Seconds from an Application's first failure to Ready again",
-            labels, buckets=RESTORE_BUCKETS, registry=registry)
+            "tether_time_to_restore_seconds",
+            "Seconds from an Application's first failure to Ready again",
+            labels,
+            buckets=RESTORE_BUCKETS,
+            registry=registry,
+        )
         self._apps: dict[tuple[str, str], _AppState] = {}
 
     def on_report(self, report: AppReport) -> None:

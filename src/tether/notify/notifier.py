@@ -35,9 +35,17 @@ class _Alert:
 
 
 class Notifier:
-    def __init__(self, kube: Kube, metrics: NotifyMetrics | CollectorRegistry, *,
-                 namespaces: tuple[str, ...] = (), clock: Callable[[], float] = time.monotonic,
-                 deliverer: Deliverer | None = None, install_crd: bool = True, workers: int = 4) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        metrics: NotifyMetrics | CollectorRegistry,
+        *,
+        namespaces: tuple[str, ...] = (),
+        clock: Callable[[], float] = time.monotonic,
+        deliverer: Deliverer | None = None,
+        install_crd: bool = True,
+        workers: int = 4,
+    ) -> None:
         self.kube = kube
         self.metrics = metrics if isinstance(metrics, NotifyMetrics) else NotifyMetrics(metrics)
         self.clock = clock
@@ -143,8 +151,12 @@ class Notifier:
         alert.policy.suppressed.clear()
 
     def _next_due(self) -> float | None:
-        times = [t for alert in self.alerts.values()
-                 for t in (alert.policy.next_due(), alert.grouper.next_due()) if t is not None]
+        times = [
+            t
+            for alert in self.alerts.values()
+            for t in (alert.policy.next_due(), alert.grouper.next_due())
+            if t is not None
+        ]
         return min(times) if times else None
 
     async def _timer(self) -> None:
@@ -176,8 +188,9 @@ class Notifier:
             log.error("%s: %s", where, error)
             self.metrics.messages.labels(message.event, "failed").inc()
             return False
-        sent = await self.deliverer.deliver(urls, template.title(message), template.render(message), message.event,
-                                            where)
+        sent = await self.deliverer.deliver(
+            urls, template.title(message), template.render(message), message.event, where
+        )
         self.metrics.messages.labels(message.event, "sent" if sent else "failed").inc()
         return sent
 
@@ -185,11 +198,16 @@ class Notifier:
         info = await self.kube.info("v1", "Secret")
         secret = await self.kube.get(info, alert.urls_secret, alert.namespace)
         if secret is None:
-            raise TetherError(f"spec.urlsSecretRef names Secret {alert.namespace}/{alert.urls_secret}, which does "
-                              "not exist; create it with a key 'urls' (Apprise URLs, one a line)")
+            raise TetherError(
+                f"spec.urlsSecretRef names Secret {alert.namespace}/{alert.urls_secret}, which does "
+                "not exist; create it with a key 'urls' (Apprise URLs, one a line)"
+            )
         raw = (secret.get("data") or {}).get("urls")
-        text = base64.b64decode(raw).decode("utf-8", "replace") if raw else (secret.get("stringData") or {}).get(
-            "urls", "")
+        text = (
+            base64.b64decode(raw).decode("utf-8", "replace")
+            if raw
+            else (secret.get("stringData") or {}).get("urls", "")
+        )
         urls = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
         if not urls:
             raise TetherError(f"Secret {alert.namespace}/{alert.urls_secret} has no Apprise URLs under key 'urls'")

@@ -81,8 +81,12 @@ class AlertPolicy:
             episode = state.episode
             if episode is None or episode.event != failure:
                 # a new failure, or another kind of failure: a transition (the episode's start stays)
-                state.episode = _Episode(failure, now if episode is None else episode.since, report,
-                                         confirmed=episode.confirmed if episode else False)
+                state.episode = _Episode(
+                    failure,
+                    now if episode is None else episode.since,
+                    report,
+                    confirmed=episode.confirmed if episode else False,
+                )
                 if self.spec.failing_for <= 0 or (episode is not None and episode.confirmed):
                     out.extend(self._confirm(state, now))
             else:
@@ -90,8 +94,11 @@ class AlertPolicy:
         elif report.ready:
             episode, state.episode = state.episode, None
             if episode is not None and episode.confirmed:
-                out.extend(self._notice(state, rp.RECOVERED, report, now,
-                                        Failure(episode.event, episode.since, episode.report)))
+                out.extend(
+                    self._notice(
+                        state, rp.RECOVERED, report, now, Failure(episode.event, episode.since, episode.report)
+                    )
+                )
             elif episode is None and not known and rp.RECOVERED in kinds:
                 out.extend(self._notice(state, rp.RECOVERED, report, now))  # failed before we were watching
         for event in report.kinds:
@@ -118,8 +125,11 @@ class AlertPolicy:
         return out
 
     def next_due(self) -> float | None:
-        times = [s.episode.since + self.spec.failing_for for s in self._apps.values()
-                 if s.episode is not None and not s.episode.confirmed]
+        times = [
+            s.episode.since + self.spec.failing_for
+            for s in self._apps.values()
+            if s.episode is not None and not s.episode.confirmed
+        ]
         return min(times) if times else None
 
     def forget(self, namespace: str, name: str) -> None:
@@ -131,8 +141,9 @@ class AlertPolicy:
         episode.confirmed = True
         return self._notice(state, episode.event, episode.report, now)
 
-    def _notice(self, state: _AppState, event: str, report: AppReport, now: float,
-                failure: Failure | None = None) -> list[Notice]:
+    def _notice(
+        self, state: _AppState, event: str, report: AppReport, now: float, failure: Failure | None = None
+    ) -> list[Notice]:
         if event not in self.spec.events:
             return []
         last = state.last_sent.get(event)

@@ -70,9 +70,16 @@ def wanted_status(report: AppReport) -> Wanted | None:
 
 
 class CommitStatusReporter:
-    def __init__(self, kube: Kube, apps: AppLookup, metrics: NotifyMetrics, *,
-                 environ: dict[str, str] | None = None, attempts: int = 4,
-                 backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        apps: AppLookup,
+        metrics: NotifyMetrics,
+        *,
+        environ: dict[str, str] | None = None,
+        attempts: int = 4,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.kube, self.apps, self.metrics = kube, apps, metrics
         self.environ = os.environ if environ is None else environ
         self.attempts = attempts
@@ -104,16 +111,24 @@ class CommitStatusReporter:
 
     async def _post(self, report: AppReport, annotations: dict[str, str], wanted: Wanted) -> None:
         provider = annotations[PROVIDER_ANNOTATION].strip().lower()
-        repo = forge_repo(report.source_url, provider="" if provider == "auto" else provider,
-                          api_url=annotations.get(API_URL_ANNOTATION, ""),
-                          repository=annotations.get(REPOSITORY_ANNOTATION, ""))
+        repo = forge_repo(
+            report.source_url,
+            provider="" if provider == "auto" else provider,
+            api_url=annotations.get(API_URL_ANNOTATION, ""),
+            repository=annotations.get(REPOSITORY_ANNOTATION, ""),
+        )
         token = await self._token(report.namespace, annotations)
         context = f"tether/{report.namespace}/{report.name}"
         async with ForgeClient(repo, token) as forge:
             for attempt in range(self.attempts):
                 try:
-                    await forge.set_status(wanted.revision, wanted.state, context,  # type: ignore[arg-type]
-                                           wanted.description, annotations.get(TARGET_URL_ANNOTATION, ""))
+                    await forge.set_status(
+                        wanted.revision,
+                        wanted.state,
+                        context,  # type: ignore[arg-type]
+                        wanted.description,
+                        annotations.get(TARGET_URL_ANNOTATION, ""),
+                    )
                     self.metrics.statuses.labels(repo.provider, wanted.state, "success").inc()
                     return
                 except ForgeError as error:
@@ -127,16 +142,28 @@ class CommitStatusReporter:
         if not name:
             token = self.environ.get("TETHER_FORGE_TOKEN", "")
             if not token:
-                raise UsageError(f"no token: annotate the Application with {SECRET_ANNOTATION}: NAME (a Secret "
-                                 "with key 'token') or set TETHER_FORGE_TOKEN for the controller")
+                raise UsageError(
+                    f"no token: annotate the Application with {SECRET_ANNOTATION}: NAME (a Secret "
+                    "with key 'token') or set TETHER_FORGE_TOKEN for the controller"
+                )
             return token
         secret = await self.kube.get(await self.kube.info("v1", "Secret"), name, namespace)
         raw = ((secret or {}).get("data") or {}).get("token")
         if not raw:
-            raise UsageError(f"{SECRET_ANNOTATION} names Secret {namespace}/{name}, which "
-                             + ("has no key 'token'" if secret else "does not exist"))
+            raise UsageError(
+                f"{SECRET_ANNOTATION} names Secret {namespace}/{name}, which "
+                + ("has no key 'token'" if secret else "does not exist")
+            )
         return base64.b64decode(raw).decode().strip()
 
 
-__all__ = ["API_URL_ANNOTATION", "PROVIDER_ANNOTATION", "REPOSITORY_ANNOTATION", "SECRET_ANNOTATION",
-           "TARGET_URL_ANNOTATION", "CommitStatusReporter", "Wanted", "wanted_status"]
+__all__ = [
+    "API_URL_ANNOTATION",
+    "PROVIDER_ANNOTATION",
+    "REPOSITORY_ANNOTATION",
+    "SECRET_ANNOTATION",
+    "TARGET_URL_ANNOTATION",
+    "CommitStatusReporter",
+    "Wanted",
+    "wanted_status",
+]

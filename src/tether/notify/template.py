@@ -63,22 +63,45 @@ def commit_link(report: AppReport) -> str:
 def _app(notice: Notice) -> dict[str, Any]:
     r = notice.report
     entry: dict[str, Any] = {
-        "namespace": r.namespace, "name": r.name, "reason": r.reason, "message": r.message, "sync": r.sync,
-        "health": r.health, "failing": [list(f) for f in r.failing], "drift": list(r.drift),
-        "labels": dict(r.labels), "revision": r.revision, "failure": None}
+        "namespace": r.namespace,
+        "name": r.name,
+        "reason": r.reason,
+        "message": r.message,
+        "sync": r.sync,
+        "health": r.health,
+        "failing": [list(f) for f in r.failing],
+        "drift": list(r.drift),
+        "labels": dict(r.labels),
+        "revision": r.revision,
+        "failure": None,
+    }
     if notice.failure is not None:
         f = notice.failure
-        entry["failure"] = {"event": f.event, "reason": f.report.reason, "message": f.report.message,
-                            "revision": f.report.revision, "lasted": lasted(notice.at - f.since)}
+        entry["failure"] = {
+            "event": f.event,
+            "reason": f.report.reason,
+            "message": f.report.message,
+            "revision": f.report.revision,
+            "lasted": lasted(notice.at - f.since),
+        }
     return entry
 
 
 def context(message: Message) -> dict[str, Any]:
     first = message.notices[0].report
     apps = [_app(n) for n in message.notices]
-    return {"event": message.event, "alert": message.alert.name, "revision": message.revision,
-            "short_revision": message.revision[:12], "author": first.author, "subject": first.subject,
-            "link": commit_link(first), "count": len(apps), "app": apps[0], "apps": apps}
+    return {
+        "event": message.event,
+        "alert": message.alert.name,
+        "revision": message.revision,
+        "short_revision": message.revision[:12],
+        "author": first.author,
+        "subject": first.subject,
+        "link": commit_link(first),
+        "count": len(apps),
+        "app": apps[0],
+        "apps": apps,
+    }
 
 
 def title(message: Message) -> str:

@@ -113,7 +113,10 @@ class Decryptor(Protocol):
 
 
 def render_source(
-    path_or_url: str | Path, options: RenderOptions | None = None, decryptor: Decryptor | None = None, *,
+    path_or_url: str | Path,
+    options: RenderOptions | None = None,
+    decryptor: Decryptor | None = None,
+    *,
     on_error: Callable[[RenderError], None] | None = None,
 ) -> RenderResult:
     """Fetch (if a Git source), render and post-process ``path_or_url`` (a directory or one file).

@@ -23,8 +23,17 @@ from tether.render.files import decode, is_inside, load_yaml_documents, read_byt
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 # list fields whose entries are paths (strings), and list fields of mappings with a path-like key
-_PATH_LISTS = ("resources", "bases", "components", "patchesStrategicMerge", "crds", "configurations",
-               "generators", "transformers", "validators")
+_PATH_LISTS = (
+    "resources",
+    "bases",
+    "components",
+    "patchesStrategicMerge",
+    "crds",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+)
 _ENTRY_PATHS = {"patches": ("path",), "patchesJson6902": ("path",), "replacements": ("path",)}
 _GENERATORS = ("configMapGenerator", "secretGenerator")
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|git@|[\w.-]+\.[a-z]{2,}/[^/]+/)", re.I)
@@ -98,12 +107,15 @@ def _confined(base: Path, reference: str, root: Path, root_resolved: Path, rel: 
     reference_path = Path(reference)
     lexical = Path(os.path.normpath(base / reference_path))  # what ".." and absolute paths name
     if not is_inside(lexical, Path(os.path.normpath(root.absolute()))) and not is_inside(lexical, root_resolved):
-        raise RenderError(f"{rel}: {field} entry {reference!r} points outside the source tree (to {lexical}); "
-                          "refusing to build it")
+        raise RenderError(
+            f"{rel}: {field} entry {reference!r} points outside the source tree (to {lexical}); refusing to build it"
+        )
     if not os.path.lexists(lexical):
         return None  # kustomize reports the missing path itself
     resolved = resolve(base / reference_path, root)
     if not is_inside(resolved, root_resolved):
-        raise RenderError(f"{rel}: {field} entry {reference!r} leads outside the source tree through a symlink "
-                          f"(to {resolved}); refusing to build it")
+        raise RenderError(
+            f"{rel}: {field} entry {reference!r} leads outside the source tree through a symlink "
+            f"(to {resolved}); refusing to build it"
+        )
     return resolved

@@ -24,7 +24,6 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _Loader = yaml.SafeLoader
 
 
-
 class _ManifestLoader(_Loader):  # type: ignore[misc, valid-type]
     """Safe loader that reads YAML as Kubernetes does (YAML -> JSON): timestamps stay strings, and a
     key repeated in one mapping is an error (kubectl refuses it; PyYAML would keep the last silently)."""
@@ -40,7 +39,8 @@ class _ManifestLoader(_Loader):  # type: ignore[misc, valid-type]
                 if key_node.value in seen:
                     first = seen[key_node.value].start_mark.line + 1
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r} (first at line {first})", key_node.start_mark)
+                        None, None, f"duplicate key {key_node.value!r} (first at line {first})", key_node.start_mark
+                    )
                 seen[key_node.value] = key_node
         return mapping
 
@@ -104,9 +104,7 @@ def read_bytes(path: Path, root: Path, max_bytes: int) -> bytes:
     except OSError as error:
         raise RenderError(f"{rel}: cannot read: {error.strerror}") from error
     if size > max_bytes:
-        raise RenderError(
-            f"{rel}: file is {size} bytes, over the limit of {max_bytes} bytes; refusing to read it"
-        )
+        raise RenderError(f"{rel}: file is {size} bytes, over the limit of {max_bytes} bytes; refusing to read it")
     with open(resolved, "rb") as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew while we looked

@@ -78,16 +78,22 @@ def _values_file(name: str, chart_dir: Path, root: Path, max_bytes: int) -> dict
 
 
 def user_values(
-    chart_dir: Path, root: Path, values_files: tuple[str, ...], set_values: tuple[str, ...],
-    set_string_values: tuple[str, ...], max_bytes: int,
+    chart_dir: Path,
+    root: Path,
+    values_files: tuple[str, ...],
+    set_values: tuple[str, ...],
+    set_string_values: tuple[str, ...],
+    max_bytes: int,
 ) -> dict[str, Any]:
     import helm_python
 
     values: dict[str, Any] = {}
     for name in values_files:
         values = merge_values(values, _values_file(name, chart_dir, root, max_bytes))
-    for parse, expressions in ((helm_python.parse_set_string, set_values),
-                               (helm_python.parse_set_string_values, set_string_values)):
+    for parse, expressions in (
+        (helm_python.parse_set_string, set_values),
+        (helm_python.parse_set_string_values, set_string_values),
+    ):
         for expression in expressions:
             try:
                 values = merge_values(values, parse(expression), indexed="[" in expression)
@@ -125,20 +131,29 @@ def _render_in_child(chart_dir: str, values: dict[str, Any], release: str, names
 
 
 def render_helm(
-    chart_dir: Path, root: Path, *, release: str, namespace: str, values: dict[str, Any], timeout: Limits | float,
+    chart_dir: Path,
+    root: Path,
+    *,
+    release: str,
+    namespace: str,
+    values: dict[str, Any],
+    timeout: Limits | float,
 ) -> list[Manifest]:
     rel_dir = relative(chart_dir, root)
     chart_file = chart_dir / "Chart.yaml"
     if not chart_file.is_file():
         raise RenderError(f"{relative(chart_file, root)}: chart not found (no Chart.yaml in {rel_dir})")
     pieces = run_isolated(
-        _render_in_child, (str(chart_dir), values, release, namespace), timeout,
+        _render_in_child,
+        (str(chart_dir), values, release, namespace),
+        timeout,
         f"{relative(chart_file, root)} (helm chart)",
     )
     manifests: list[Manifest] = []
     prefix = "" if rel_dir in ("", ".") else rel_dir + "/"
     for name, text in pieces:
         rel = prefix + name
-        manifests.extend(Manifest(data, SourceLocation(rel, line, index))
-                         for index, line, data in load_yaml_documents(text, rel))
+        manifests.extend(
+            Manifest(data, SourceLocation(rel, line, index)) for index, line, data in load_yaml_documents(text, rel)
+        )
     return manifests

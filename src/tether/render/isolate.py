@@ -33,8 +33,9 @@ def run_isolated(func: Callable[..., Any], args: tuple[Any, ...], limits: Limits
     # the child must import this very tether, even when it is on sys.path only by the caller's doing
     package_parent = str(Path(tether.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
-    done = run_limited([sys.executable, "-m", "tether.render.isolate"], what=what, limits=limits, stdin=request,
-                       env=env)
+    done = run_limited(
+        [sys.executable, "-m", "tether.render.isolate"], what=what, limits=limits, stdin=request, env=env
+    )
     try:
         status, payload = pickle.loads(done.stdout)
     except Exception as error:

@@ -30,9 +30,7 @@ def main_file(directory: Path) -> Path | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
-def _evaluate_in_child(
-    main: str, root: str, jpaths: list[str], args: dict[str, dict[str, str]], max_bytes: int
-) -> str:
+def _evaluate_in_child(main: str, root: str, jpaths: list[str], args: dict[str, dict[str, str]], max_bytes: int) -> str:
     import _jsonnet
 
     allowed = [Path(root).resolve(), *(Path(p).resolve() for p in jpaths)]
@@ -46,8 +44,10 @@ def _evaluate_in_child(
             if not candidate.is_file():
                 continue
             if not any(candidate == a or a in candidate.parents for a in allowed):
-                raise RuntimeError(f"import {rel!r} resolves outside the source tree and library paths (to "
-                                   f"{candidate}); refusing to read it")
+                raise RuntimeError(
+                    f"import {rel!r} resolves outside the source tree and library paths (to "
+                    f"{candidate}); refusing to read it"
+                )
             if candidate.stat().st_size > max_bytes:
                 raise RuntimeError(f"import {rel!r} is over the size limit of {max_bytes} bytes")
             return str(directory / rel), candidate.read_bytes()
@@ -55,8 +55,13 @@ def _evaluate_in_child(
 
     try:
         return _jsonnet.evaluate_file(
-            main, import_callback=import_callback, max_trace=20,
-            ext_vars=args["ext_str"], ext_codes=args["ext_code"], tla_vars=args["tla_str"], tla_codes=args["tla_code"],
+            main,
+            import_callback=import_callback,
+            max_trace=20,
+            ext_vars=args["ext_str"],
+            ext_codes=args["ext_code"],
+            tla_vars=args["tla_str"],
+            tla_codes=args["tla_code"],
         )
     except RuntimeError as error:
         # paths relative to the main file's directory, like the main file's own name in the prefix
@@ -101,15 +106,25 @@ def library_paths(jpaths: tuple[str, ...], root: Path) -> list[str]:
         lexical = Path(os.path.normpath(root.absolute() / path))
         resolved = resolve(root / path, root)
         if not (is_inside(lexical, Path(os.path.normpath(root.absolute()))) and is_inside(resolved, root_resolved)):
-            raise RenderError(f"-J {jpath}: a relative library path is taken inside the source tree, and this one "
-                              f"leads outside it (to {resolved}); pass an absolute path for a library of your own")
+            raise RenderError(
+                f"-J {jpath}: a relative library path is taken inside the source tree, and this one "
+                f"leads outside it (to {resolved}); pass an absolute path for a library of your own"
+            )
         out.append(str(resolved))
     return out
 
 
 def render_jsonnet(
-    directory: Path, root: Path, *, jpaths: tuple[str, ...], ext_str: dict[str, str], ext_code: dict[str, str],
-    tla_str: dict[str, str], tla_code: dict[str, str], timeout: Limits | float, max_bytes: int,
+    directory: Path,
+    root: Path,
+    *,
+    jpaths: tuple[str, ...],
+    ext_str: dict[str, str],
+    ext_code: dict[str, str],
+    tla_str: dict[str, str],
+    tla_code: dict[str, str],
+    timeout: Limits | float,
+    max_bytes: int,
     main: Path | None = None,
 ) -> list[Manifest]:
     main = main or main_file(directory)
@@ -118,8 +133,10 @@ def render_jsonnet(
     rel = relative(main, root)
     args = {"ext_str": ext_str, "ext_code": ext_code, "tla_str": tla_str, "tla_code": tla_code}
     output = run_isolated(
-        _evaluate_in_child, (str(main), str(resolve(root, root)), library_paths(jpaths, root), args, max_bytes),
-        timeout, rel,
+        _evaluate_in_child,
+        (str(main), str(resolve(root, root)), library_paths(jpaths, root), args, max_bytes),
+        timeout,
+        rel,
     )
     try:
         value = json.loads(output)

@@ -51,7 +51,8 @@ def _build_with_origins(directory: Path, limits: Limits, rel: str) -> tuple[byte
     with tempfile.TemporaryDirectory(prefix="tether-kustomize-") as wrapper:
         target = os.path.relpath(directory.resolve(), wrapper)  # kustomize refuses absolute roots
         Path(wrapper, "kustomization.yaml").write_text(
-            f"resources:\n  - {json.dumps(target)}\nbuildMetadata: [originAnnotations]\n")
+            f"resources:\n  - {json.dumps(target)}\nbuildMetadata: [originAnnotations]\n"
+        )
         done = _build(Path(wrapper), limits, rel)
         return (done.stdout, Path(wrapper), done.stderr) if done.returncode == 0 else None
 
@@ -71,8 +72,13 @@ def _origin_file(manifest: Manifest, wrapper: Path, root: Path, fallback: str) -
     return relative(absolute, root.resolve()) if absolute.is_relative_to(root.resolve()) else fallback
 
 
-def render_kustomize(directory: Path, root: Path, limits: Limits | float, max_bytes: int = 32 * 1024 * 1024,
-                     warnings: list[str] | None = None) -> list[Manifest]:
+def render_kustomize(
+    directory: Path,
+    root: Path,
+    limits: Limits | float,
+    max_bytes: int = 32 * 1024 * 1024,
+    warnings: list[str] | None = None,
+) -> list[Manifest]:
     """Build ``directory``; each object's location is the file it came from (relative to ``root``).
 
     ``limits``: the child's time, memory and output budget (a number: seconds, other limits default).
@@ -97,15 +103,16 @@ def render_kustomize(directory: Path, root: Path, limits: Limits | float, max_by
     else:
         output, wrapper, stderr = built
     if warnings is not None:
-        warnings.extend(f"{rel}: kustomize: {line}" for line in _warning_lines(stderr.decode("utf-8", "replace"),
-                                                                                  root))
+        warnings.extend(f"{rel}: kustomize: {line}" for line in _warning_lines(stderr.decode("utf-8", "replace"), root))
     text = output.decode("utf-8", "replace")
-    manifests = [Manifest(data, SourceLocation(rel, None, index))
-                 for index, _line, data in load_yaml_documents(text, rel)]
+    manifests = [
+        Manifest(data, SourceLocation(rel, None, index)) for index, _line, data in load_yaml_documents(text, rel)
+    ]
     if wrapper is not None:
         for manifest in manifests:
-            manifest.source = SourceLocation(_origin_file(manifest, wrapper, root, rel), None,
-                                             manifest.source.document if manifest.source else 0)
+            manifest.source = SourceLocation(
+                _origin_file(manifest, wrapper, root, rel), None, manifest.source.document if manifest.source else 0
+            )
     return manifests
 
 

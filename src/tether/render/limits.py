@@ -56,7 +56,9 @@ _LAUNCHER = (
 # what Go, Python and the C runtime print when an allocation fails under RLIMIT_AS
 _OUT_OF_MEMORY = re.compile(
     r"out of memory|cannot allocate memory|memory allocation|MemoryError|std::bad_alloc|pthread_create failed|"
-    r"failed to reserve page summary memory|mmap.*errno=12|Resource temporarily unavailable", re.I)
+    r"failed to reserve page summary memory|mmap.*errno=12|Resource temporarily unavailable",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -80,21 +82,36 @@ def _mib(count: int) -> str:
 def memory_error(what: str, limits: Limits) -> RenderError:
     return RenderError(
         f"{what}: ran out of memory under the limit of {limits.max_memory_bytes} bytes "
-        f"({_mib(limits.max_memory_bytes)}, RenderOptions.max_memory_bytes); stopped")
+        f"({_mib(limits.max_memory_bytes)}, RenderOptions.max_memory_bytes); stopped"
+    )
 
 
 def looks_out_of_memory(completed: Completed) -> bool:
     return completed.returncode != 0 and bool(_OUT_OF_MEMORY.search(completed.stderr.decode("utf-8", "replace")))
 
 
-def run_limited(command: list[str], *, what: str, limits: Limits, stdin: bytes = b"",
-                env: dict[str, str] | None = None, cwd: str | Path | None = None) -> Completed:
+def run_limited(
+    command: list[str],
+    *,
+    what: str,
+    limits: Limits,
+    stdin: bytes = b"",
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> Completed:
     """Run ``command`` under ``limits``; RenderError when one is exceeded (or the child runs out of memory)."""
     if limits.max_memory_bytes:
         command = [sys.executable, "-S", "-c", _LAUNCHER, str(limits.max_memory_bytes), *command]
     try:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=env, cwd=cwd, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
     except OSError as error:
         raise RenderError(f"{what}: cannot start {command[0]}: {error.strerror}") from error
     writer = threading.Thread(target=_feed, args=(process, stdin), daemon=True)
@@ -136,12 +153,15 @@ def run_limited(command: list[str], *, what: str, limits: Limits, stdin: bytes =
         if stream is not None:
             stream.close()
     if exceeded == "timeout":
-        raise RenderError(f"{what}: rendering took longer than {limits.timeout:g}s; stopped "
-                          "(raise --render-timeout if it needs longer)")
+        raise RenderError(
+            f"{what}: rendering took longer than {limits.timeout:g}s; stopped "
+            "(raise --render-timeout if it needs longer)"
+        )
     if exceeded == "output":
         raise RenderError(
             f"{what}: output passed the limit of {limits.max_output_bytes} bytes ({_mib(limits.max_output_bytes)}, "
-            "RenderOptions.max_output_bytes); stopped")
+            "RenderOptions.max_output_bytes); stopped"
+        )
     completed = Completed(process.returncode, bytes(stdout), bytes(stderr))
     if limits.max_memory_bytes and looks_out_of_memory(completed):
         raise memory_error(what, limits)

@@ -29,8 +29,12 @@ def detect(directory: Path) -> str:
 
 
 def render_directory(
-    directory: Path, root: Path, options: RenderOptions, decryptor: Decryptor | None = None,
-    tree_decryptor: Decryptor | bool | None = True, on_error: Callable[[RenderError], None] | None = None,
+    directory: Path,
+    root: Path,
+    options: RenderOptions,
+    decryptor: Decryptor | None = None,
+    tree_decryptor: Decryptor | bool | None = True,
+    on_error: Callable[[RenderError], None] | None = None,
     warnings: list[str] | None = None,
 ) -> tuple[list[Manifest], str]:
     """Run the renderer for ``directory`` (inside ``root``); returns raw manifests and the renderer used.
@@ -58,17 +62,26 @@ def render_directory(
 
             with _plaintext(root, directory, tree_decryptor or None, options.max_file_bytes) as tree:
                 for base in bases:
-                    manifests.extend(render_kustomize(tree / base.relative_to(root), tree, options.limits,
-                                                      options.max_file_bytes, warnings))
+                    manifests.extend(
+                        render_kustomize(
+                            tree / base.relative_to(root), tree, options.limits, options.max_file_bytes, warnings
+                        )
+                    )
             manifests.sort(key=lambda m: m.source.file if m.source else "")
         return manifests, renderer
     if renderer == "jsonnet":
         from tether.render.jsonnet import render_jsonnet
 
         manifests = render_jsonnet(
-            directory, root, jpaths=options.jsonnet_paths, ext_str=dict(options.ext_str),
-            ext_code=dict(options.ext_code), tla_str=dict(options.tla_str), tla_code=dict(options.tla_code),
-            timeout=options.limits, max_bytes=options.max_file_bytes,
+            directory,
+            root,
+            jpaths=options.jsonnet_paths,
+            ext_str=dict(options.ext_str),
+            ext_code=dict(options.ext_code),
+            tla_str=dict(options.tla_str),
+            tla_code=dict(options.tla_code),
+            timeout=options.limits,
+            max_bytes=options.max_file_bytes,
         )
         return _decrypt_objects(manifests, decryptor), renderer
     # Kustomize and Helm read files themselves: give them a plaintext copy when decrypting
@@ -81,17 +94,35 @@ def render_directory(
         from tether.render.helm import merge_values, render_helm, user_values
 
         if not options.inline_values:
-            values = user_values(work_dir, tree, options.values_files, options.set_values,
-                                 options.set_string_values, options.max_file_bytes)
+            values = user_values(
+                work_dir,
+                tree,
+                options.values_files,
+                options.set_values,
+                options.set_string_values,
+                options.max_file_bytes,
+            )
         else:  # files, then the inline values, then --set expressions
-            values = merge_values(user_values(work_dir, tree, options.values_files, (), (), options.max_file_bytes),
-                                  _inline_values(options.inline_values))
+            values = merge_values(
+                user_values(work_dir, tree, options.values_files, (), (), options.max_file_bytes),
+                _inline_values(options.inline_values),
+            )
             if options.set_values or options.set_string_values:
-                values = merge_values(values, user_values(work_dir, tree, (), options.set_values,
-                                                          options.set_string_values, options.max_file_bytes))
+                values = merge_values(
+                    values,
+                    user_values(
+                        work_dir, tree, (), options.set_values, options.set_string_values, options.max_file_bytes
+                    ),
+                )
         release = options.release_name or options.app or directory.resolve().name
-        manifests = render_helm(work_dir, tree, release=release, namespace=options.namespace or "default",
-                                values=values, timeout=options.limits)
+        manifests = render_helm(
+            work_dir,
+            tree,
+            release=release,
+            namespace=options.namespace or "default",
+            values=values,
+            timeout=options.limits,
+        )
         return manifests, renderer
 
 
@@ -107,8 +138,12 @@ def _inline_values(text: str) -> dict:
     return values
 
 
-def _render_file(path: Path, root: Path, options: RenderOptions, decryptor: Decryptor | None,
-                 ) -> tuple[list[Manifest], str]:
+def _render_file(
+    path: Path,
+    root: Path,
+    options: RenderOptions,
+    decryptor: Decryptor | None,
+) -> tuple[list[Manifest], str]:
     """PATH named one file: render just that file (YAML/JSON, or a Jsonnet program)."""
     from tether.render.files import check_inside
     from tether.render.kustomize import KUSTOMIZATION_FILES
@@ -117,16 +152,25 @@ def _render_file(path: Path, root: Path, options: RenderOptions, decryptor: Decr
     check_inside(path, root)
     if path.name in KUSTOMIZATION_FILES or path.name == "Chart.yaml":
         what = "a kustomization" if path.name in KUSTOMIZATION_FILES else "a Helm chart"
-        raise RenderError(f"{rel}: this file belongs to {what}; pass its directory "
-                          f"({relative(path.parent, root) or '.'}) to render it")
+        raise RenderError(
+            f"{rel}: this file belongs to {what}; pass its directory "
+            f"({relative(path.parent, root) or '.'}) to render it"
+        )
     renderer = options.renderer if options.renderer != "auto" else ("jsonnet" if path.suffix == ".jsonnet" else "yaml")
     if renderer == "jsonnet":
         from tether.render.jsonnet import render_jsonnet
 
         manifests = render_jsonnet(
-            path.parent, root, jpaths=options.jsonnet_paths, ext_str=dict(options.ext_str),
-            ext_code=dict(options.ext_code), tla_str=dict(options.tla_str), tla_code=dict(options.tla_code),
-            timeout=options.limits, max_bytes=options.max_file_bytes, main=path,
+            path.parent,
+            root,
+            jpaths=options.jsonnet_paths,
+            ext_str=dict(options.ext_str),
+            ext_code=dict(options.ext_code),
+            tla_str=dict(options.tla_str),
+            tla_code=dict(options.tla_code),
+            timeout=options.limits,
+            max_bytes=options.max_file_bytes,
+            main=path,
         )
         return _decrypt_objects(manifests, decryptor), renderer
     if renderer != "yaml":
@@ -140,8 +184,10 @@ def _sops_keys_configured(options: RenderOptions) -> bool:
     from tether.secrets import default_age_key_file
 
     env_keys = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_PGP_FP")
-    return bool(options.decryption_keys) or any(os.environ.get(name) for name in env_keys) or (
-        default_age_key_file().is_file()
+    return (
+        bool(options.decryption_keys)
+        or any(os.environ.get(name) for name in env_keys)
+        or (default_age_key_file().is_file())
     )
 
 
@@ -174,14 +220,22 @@ def _decrypt_objects(manifests: list[Manifest], decryptor: Decryptor | None) -> 
     return out
 
 
-def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: Decryptor | None,
-                  on_error: Callable[[RenderError], None] | None = None) -> RenderResult:
+def render_source(
+    path_or_url: str | Path,
+    options: RenderOptions,
+    decryptor: Decryptor | None,
+    on_error: Callable[[RenderError], None] | None = None,
+) -> RenderResult:
     from tether.source import fetch_source, mask_url, parse_source
 
     spec = parse_source(str(path_or_url))
     checkout = fetch_source(
-        spec, cache_dir=options.cache_dir or None, verify=options.verify, allowed_signers=options.allowed_signers,
-        source_root=options.source_root or None, connect_timeout=options.git_connect_timeout,
+        spec,
+        cache_dir=options.cache_dir or None,
+        verify=options.verify,
+        allowed_signers=options.allowed_signers,
+        source_root=options.source_root or None,
+        connect_timeout=options.git_connect_timeout,
     )
     tree_decryptor = decryptor
     if decryptor is None:
@@ -199,15 +253,25 @@ def render_source(path_or_url: str | Path, options: RenderOptions, decryptor: De
         on_error(error)
 
     warnings: list[str] = []
-    manifests, renderer = render_directory(checkout.directory, checkout.root, options, decryptor, tree_decryptor,
-                                           collect if on_error else None, warnings)
+    manifests, renderer = render_directory(
+        checkout.directory, checkout.root, options, decryptor, tree_decryptor, collect if on_error else None, warnings
+    )
     manifests = postprocess(
-        manifests, app=options.app, namespace=options.namespace,
-        variables=options.substitution, add_labels=options.add_labels,
+        manifests,
+        app=options.app,
+        namespace=options.namespace,
+        variables=options.substitution,
+        add_labels=options.add_labels,
         on_error=collect if on_error else None,
     )
     if not manifests and not errors:
         # an empty directory or a typo in PATH must not pass as "valid" or "nothing to change" unnoticed
         warnings.append(f"0 objects rendered from {mask_url(str(path_or_url))}")
-    return RenderResult(manifests=manifests, root=checkout.directory, renderer=renderer, revision=checkout.revision,
-                        source_root=checkout.root, warnings=warnings)
+    return RenderResult(
+        manifests=manifests,
+        root=checkout.directory,
+        renderer=renderer,
+        revision=checkout.revision,
+        source_root=checkout.root,
+        warnings=warnings,
+    )

@@ -37,8 +37,11 @@ def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
             dirnames[:] = []
             continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(here / f for f in filenames
-                     if f.endswith(SUFFIXES) and not f.startswith(".") and f not in KUSTOMIZATION_FILES)
+        found.extend(
+            here / f
+            for f in filenames
+            if f.endswith(SUFFIXES) and not f.startswith(".") and f not in KUSTOMIZATION_FILES
+        )
     key = lambda p: p.relative_to(directory).as_posix()  # noqa: E731
     return sorted(found, key=key), sorted(bases, key=key)
 
@@ -58,8 +61,13 @@ def load_file(path: Path, root: Path, max_bytes: int, decryptor: Decryptor | Non
     return parse_text(decode(data, rel), rel, path.suffix == ".json")
 
 
-def render_plain(directory: Path, root: Path, max_bytes: int, decryptor: Decryptor | None = None,
-                 on_error: Callable[[RenderError], None] | None = None) -> list[Manifest]:
+def render_plain(
+    directory: Path,
+    root: Path,
+    max_bytes: int,
+    decryptor: Decryptor | None = None,
+    on_error: Callable[[RenderError], None] | None = None,
+) -> list[Manifest]:
     """Every manifest file under ``directory``. ``on_error``: called with the error of a bad file, whose
     objects are then left out, instead of stopping at the first one."""
     manifests: list[Manifest] = []

@@ -48,8 +48,9 @@ def _substitute_string(text: str, variables: dict[str, str], path: str, missing:
     return _VAR.sub(replace, text)
 
 
-def _substitute_in_place(container: dict[str, Any] | list[Any], variables: dict[str, str], path: str,
-                         missing: list[str]) -> None:
+def _substitute_in_place(
+    container: dict[str, Any] | list[Any], variables: dict[str, str], path: str, missing: list[str]
+) -> None:
     """Replace ``${...}`` in string values, touching only the strings that contain one."""
     items = container.items() if isinstance(container, dict) else enumerate(container)
     for key, value in items:
@@ -117,8 +118,12 @@ def postprocess(
     expanded: list[Manifest] = []
     for manifest in manifests:
         obj = manifest.obj
-        if isinstance(obj, dict) and isinstance(obj.get("kind"), str) and obj["kind"].endswith("List") \
-                and isinstance(obj.get("items"), list):
+        if (
+            isinstance(obj, dict)
+            and isinstance(obj.get("kind"), str)
+            and obj["kind"].endswith("List")
+            and isinstance(obj.get("items"), list)
+        ):
             expanded.extend(Manifest(item, manifest.source) for item in obj["items"])
         else:
             expanded.append(manifest)

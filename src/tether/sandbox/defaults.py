@@ -243,8 +243,12 @@ def _default_pvc(spec: dict[str, Any]) -> None:
 def _default_hpa(spec: dict[str, Any]) -> None:
     _set(spec, "minReplicas", 1)
     if not spec.get("metrics"):
-        spec["metrics"] = [{"type": "Resource", "resource": {
-            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
+        spec["metrics"] = [
+            {
+                "type": "Resource",
+                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+            }
+        ]
     behavior = _dict(spec, "behavior")
     if behavior is None:
         return  # upstream fills the scaling rules only when a behavior is given
@@ -252,8 +256,11 @@ def _default_hpa(spec: dict[str, Any]) -> None:
     if isinstance(up, dict):
         _set(up, "stabilizationWindowSeconds", 0)
         _set(up, "selectPolicy", "Max")
-        _set(up, "policies", [{"type": "Pods", "value": 4, "periodSeconds": 15},
-                              {"type": "Percent", "value": 100, "periodSeconds": 15}])
+        _set(
+            up,
+            "policies",
+            [{"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}],
+        )
     down = _set(behavior, "scaleDown", {})
     if isinstance(down, dict):
         _set(down, "stabilizationWindowSeconds", 300)
@@ -305,8 +312,12 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _field_immutable(kind: str, name: str, field: str, value: Any) -> errors.ApiError:
-    return errors.invalid(kind, "", name, [{"reason": "FieldValueInvalid", "field": field,
-                                            "message": f'Invalid value: "{value}": field is immutable'}])
+    return errors.invalid(
+        kind,
+        "",
+        name,
+        [{"reason": "FieldValueInvalid", "field": field, "message": f'Invalid value: "{value}": field is immutable'}],
+    )
 
 
 class Allocator:
@@ -319,8 +330,12 @@ class Allocator:
         self._random = random.Random(seed)
 
     def _services(self) -> list[dict[str, Any]]:
-        return [obj for (group, plural), bucket in self.store.objects.items()
-                if (group, plural) == ("", "services") for obj in bucket.values()]
+        return [
+            obj
+            for (group, plural), bucket in self.store.objects.items()
+            if (group, plural) == ("", "services")
+            for obj in bucket.values()
+        ]
 
     def used_ips(self) -> set[str]:
         used = set(_RESERVED_IPS)
@@ -382,18 +397,27 @@ def _service_hook(allocator: Allocator, op: str, obj: dict[str, Any], old: dict[
         try:
             ipaddress.ip_address(ip)
         except ValueError:
-            raise _invalid_ip(name, "spec.clusterIPs[0]", f'Invalid value: "{ip}": must be a valid IP address, '
-                              "(e.g. 10.9.8.7 or 2001:db8::ffff)") from None
+            raise _invalid_ip(
+                name,
+                "spec.clusterIPs[0]",
+                f'Invalid value: "{ip}": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+            ) from None
         if ip in allocator.used_ips() - _RESERVED_IPS:
-            raise _invalid_ip(name, "spec.clusterIPs", f'Invalid value: []string{{"{ip}"}}: failed to allocate IP '
-                              f"{ip}: provided IP is already allocated")
+            raise _invalid_ip(
+                name,
+                "spec.clusterIPs",
+                f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: provided IP is already allocated',
+            )
     _set(spec, "clusterIPs", [ip])
     _set(spec, "ipFamilies", ["IPv4"])
     headless_without_selector = ip == "None" and not spec.get("selector")
     _set(spec, "ipFamilyPolicy", "RequireDualStack" if headless_without_selector else "SingleStack")
     if kind in ("NodePort", "LoadBalancer"):
-        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
-                     for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+        old_ports = {
+            (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+            for p in old_spec.get("ports") or []
+            if isinstance(p, dict)
+        }
         taken = {p.get("nodePort") for p in spec.get("ports") or [] if isinstance(p, dict) and p.get("nodePort")}
         for port in spec.get("ports") or []:
             if isinstance(port, dict) and not port.get("nodePort"):
@@ -423,8 +447,12 @@ def _job_hook(op: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         tmeta = _set(template, "metadata", {})
         labels = _set(tmeta, "labels", {}) if isinstance(tmeta, dict) else None
         if isinstance(labels, dict):
-            for key, value in ((JOB_UID_LABEL, uid), (JOB_NAME_LABEL, meta.get("name", "")),
-                               ("controller-uid", uid), ("job-name", meta.get("name", ""))):
+            for key, value in (
+                (JOB_UID_LABEL, uid),
+                (JOB_NAME_LABEL, meta.get("name", "")),
+                ("controller-uid", uid),
+                ("job-name", meta.get("name", "")),
+            ):
                 labels.setdefault(key, value)
 
 
@@ -439,9 +467,13 @@ def qos_class(spec: dict[str, Any]) -> str:
     resources = [_dict(c, "resources") or {} for c in _items(spec.get("containers"))]
     if not any(r.get("requests") or r.get("limits") for r in resources):
         return "BestEffort"
-    if all(isinstance(r.get("limits"), dict) and r["limits"].get(k)
-           and (r.get("requests") or {}).get(k, r["limits"][k]) == r["limits"][k]
-           for r in resources for k in ("cpu", "memory")):
+    if all(
+        isinstance(r.get("limits"), dict)
+        and r["limits"].get(k)
+        and (r.get("requests") or {}).get(k, r["limits"][k]) == r["limits"][k]
+        for r in resources
+        for k in ("cpu", "memory")
+    ):
         return "Guaranteed"
     return "Burstable"
 

@@ -34,8 +34,16 @@ from tether.sandbox.store import Store
 
 PATH = "/_sandbox/faults"
 _EXEMPT = ("/healthz", "/livez", "/readyz", "/_sandbox/")
-_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 429: "TooManyRequests",
-            500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+_REASONS = {
+    400: "BadRequest",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 
 
@@ -53,8 +61,12 @@ class FaultConfig:
     seed: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"errors": {v: {"rate": r.rate, "code": r.code} for v, r in self.errors.items()},
-                "latency": dict(self.latency), "dropWatchesEvery": self.drop_watches_every, "seed": self.seed}
+        return {
+            "errors": {v: {"rate": r.rate, "code": r.code} for v, r in self.errors.items()},
+            "latency": dict(self.latency),
+            "dropWatchesEvery": self.drop_watches_every,
+            "seed": self.seed,
+        }
 
 
 def _verb(text: str, flag: str) -> str:
@@ -80,8 +92,10 @@ def parse_flags(flags: list[str]) -> FaultConfig:
             elif key == "seed" and len(parts) == 1:
                 config.seed = int(parts[0])
             else:
-                raise UsageError(f"--fault {flag}: expected error=VERB:RATE[:CODE], latency=VERB:SECONDS, "
-                                 "drop-watches=SECONDS or seed=N")
+                raise UsageError(
+                    f"--fault {flag}: expected error=VERB:RATE[:CODE], latency=VERB:SECONDS, "
+                    "drop-watches=SECONDS or seed=N"
+                )
         except ValueError:
             raise UsageError(f"--fault {flag}: not a number") from None
     return config
@@ -132,10 +146,13 @@ class FaultInjector:
             self.injected += 1
             headers = {"Retry-After": "1"} if rule.code == 429 else {}
             reason = _REASONS.get(rule.code, "InternalError")
-            raise errors.ApiError(rule.code, reason, f"injected fault: {verb} {request.path} failed with {rule.code}",
-                                  details={"causes": [{"reason": "InjectedFault",
-                                                       "message": "fault injection is enabled"}]},
-                                  headers=headers)
+            raise errors.ApiError(
+                rule.code,
+                reason,
+                f"injected fault: {verb} {request.path} failed with {rule.code}",
+                details={"causes": [{"reason": "InjectedFault", "message": "fault injection is enabled"}]},
+                headers=headers,
+            )
         return None
 
     # -- admin endpoint ---------------------------------------------------------------------------
@@ -153,8 +170,12 @@ class FaultInjector:
                 raise errors.bad_request(f"invalid fault configuration: {error}") from None
         elif request.method != "GET":
             raise errors.method_not_allowed()
-        body = {**self.config.to_json(), "injected": self.injected, "resourceVersion": str(self.store.rv),
-                "compactedTo": str(self.store.floor)}
+        body = {
+            **self.config.to_json(),
+            "injected": self.injected,
+            "resourceVersion": str(self.store.rv),
+            "compactedTo": str(self.store.floor),
+        }
         return web.json_response(body)
 
     def _update(self, body: dict[str, Any]) -> None:

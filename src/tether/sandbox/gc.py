@@ -171,10 +171,12 @@ class GarbageCollector:
             if found is None or (found[0][1] and found[0][1] != ref[1]):
                 dangling.append(owner_ref)
             elif FOREGROUND in (found[1]["metadata"].get("finalizers") or []) and found[1]["metadata"].get(
-                    "deletionTimestamp"):
+                "deletionTimestamp"
+            ):
                 waiting.append(owner_ref)
             elif found[1]["metadata"].get("deletionTimestamp") and ORPHAN in (
-                    found[1]["metadata"].get("finalizers") or []):
+                found[1]["metadata"].get("finalizers") or []
+            ):
                 solid.append(owner_ref)  # being orphaned: the orphan step removes the reference
             else:
                 solid.append(owner_ref)
@@ -196,8 +198,7 @@ class GarbageCollector:
             policy = "Foreground"
         else:
             policy = "Background"
-        self.store.delete(rt, ref[1], ref[2], propagation=policy,
-                          preconditions={"uid": obj["metadata"].get("uid")})
+        self.store.delete(rt, ref[1], ref[2], propagation=policy, preconditions={"uid": obj["metadata"].get("uid")})
 
     def _process_owner(self, ref: Ref) -> None:
         owner = self._get(ref)
@@ -210,8 +211,9 @@ class GarbageCollector:
             for dep in deps:
                 obj = self._get(dep)
                 if obj is not None:
-                    self._set_owner_refs(dep, [r for r in obj["metadata"].get("ownerReferences") or []
-                                               if r.get("uid") != uid])
+                    self._set_owner_refs(
+                        dep, [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+                    )
             self._remove_finalizer(ref, ORPHAN)
             return
         if FOREGROUND not in finalizers:
@@ -226,8 +228,10 @@ class GarbageCollector:
                 obj = self._get(dep)
                 if obj is None:
                     continue
-            if any(r.get("uid") == uid and r.get("blockOwnerDeletion") for r in
-                   obj["metadata"].get("ownerReferences") or []):
+            if any(
+                r.get("uid") == uid and r.get("blockOwnerDeletion")
+                for r in obj["metadata"].get("ownerReferences") or []
+            ):
                 blocking += 1
         if not blocking:
             self._remove_finalizer(ref, FOREGROUND)

@@ -69,11 +69,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(self.server.root),
-            "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(self.server.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
             # receive-pack (push) is enabled by http-backend only for an authenticated user
-            "REMOTE_USER": user, "REMOTE_ADDR": "127.0.0.1", "GATEWAY_INTERFACE": "CGI/1.1",
+            "REMOTE_USER": user,
+            "REMOTE_ADDR": "127.0.0.1",
+            "GATEWAY_INTERFACE": "CGI/1.1",
             "HTTP_GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
             "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
         }
@@ -103,8 +110,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], root: Path, credentials: tuple[str, str] | None,
-                 on_push: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        root: Path,
+        credentials: tuple[str, str] | None,
+        on_push: Callable[[str], None] | None,
+    ) -> None:
         super().__init__(address, _Handler)
         self.root, self.credentials, self.on_push = root, credentials, on_push
         self.backend = http_backend()
@@ -121,8 +133,15 @@ class _Server(http.server.ThreadingHTTPServer):
 class GitServer:
     """Serve every bare repository under ``root`` at ``http://HOST:PORT/NAME``."""
 
-    def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 0,
-                 credentials: tuple[str, str] | None = None, on_push: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: tuple[str, str] | None = None,
+        on_push: Callable[[str], None] | None = None,
+    ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self._server = _Server((host, port), root, credentials, on_push)
@@ -153,8 +172,9 @@ class GitServer:
     def publish(self, work: Path, name: str) -> str:
         """Push a working repository (all branches and tags) into the served repository ``name``."""
         bare = self.create(name)
-        subprocess.run(["git", "-C", str(work), "push", "-q", "--force", "--mirror", str(bare)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(work), "push", "-q", "--force", "--mirror", str(bare)], check=True, capture_output=True
+        )
         return self.url(name)
 
     def start(self) -> GitServer:

@@ -21,8 +21,9 @@ from typing import Any
 
 from tether.sandbox import errors
 
-_STATEFULSET_MUTABLE = frozenset({"replicas", "ordinals", "template", "updateStrategy",
-                                  "persistentVolumeClaimRetentionPolicy", "minReadySeconds"})
+_STATEFULSET_MUTABLE = frozenset(
+    {"replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy", "minReadySeconds"}
+)
 
 
 def _clean(value: Any) -> Any:
@@ -41,8 +42,11 @@ def _show(value: Any) -> str:
 
 
 def _immutable(path: str, value: Any) -> dict[str, str]:
-    return {"reason": "FieldValueInvalid", "field": path,
-            "message": f"Invalid value: {_show(value)}: field is immutable"}
+    return {
+        "reason": "FieldValueInvalid",
+        "field": path,
+        "message": f"Invalid value: {_show(value)}: field is immutable",
+    }
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any], paths: tuple[str, ...]) -> list[dict[str, str]]:
@@ -61,10 +65,15 @@ def _statefulset(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, str
     old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
     keys = (set(old_spec) | set(new_spec)) - _STATEFULSET_MUTABLE
     if any(_clean(old_spec.get(k)) != _clean(new_spec.get(k)) for k in keys):
-        return [{"reason": "FieldValueForbidden", "field": "spec",
-                 "message": "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', "
-                            "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
-                            "'minReadySeconds' are forbidden"}]
+        return [
+            {
+                "reason": "FieldValueForbidden",
+                "field": "spec",
+                "message": "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+                "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
+                "'minReadySeconds' are forbidden",
+            }
+        ]
     return []
 
 
@@ -81,9 +90,14 @@ def _pvc(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, str]]:
     old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
     bound_before = bool(old_spec.get("volumeName"))  # binding sets volumeName once; changing it later is refused
     if comparable(old_spec, bound_before) != comparable(new_spec, bound_before):
-        return [{"reason": "FieldValueForbidden", "field": "spec",
-                 "message": "Forbidden: spec is immutable after creation except resources.requests and "
-                            "volumeAttributesClassName for bound claims"}]
+        return [
+            {
+                "reason": "FieldValueForbidden",
+                "field": "spec",
+                "message": "Forbidden: spec is immutable after creation except resources.requests and "
+                "volumeAttributesClassName for bound claims",
+            }
+        ]
     return []
 
 
@@ -95,8 +109,13 @@ def _immutable_data(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, 
         causes.append(_immutable("immutable", new.get("immutable")))
     for key in ("data", "binaryData"):
         if _clean(old.get(key) or {}) != _clean(new.get(key) or {}):
-            causes.append({"reason": "FieldValueForbidden", "field": key,
-                           "message": "Forbidden: field is immutable when `immutable` is set"})
+            causes.append(
+                {
+                    "reason": "FieldValueForbidden",
+                    "field": key,
+                    "message": "Forbidden: field is immutable when `immutable` is set",
+                }
+            )
     return causes
 
 

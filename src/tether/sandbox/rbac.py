@@ -46,8 +46,19 @@ SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"
 MASTERS = "system:masters"
 AUTHENTICATED = "system:authenticated"
 #: paths every authenticated user may GET (system:discovery, system:public-info-viewer)
-_OPEN_PATHS = ("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz", "/version", "/version/",
-               "/openapi", "/openapi/*")
+_OPEN_PATHS = (
+    "/api",
+    "/api/*",
+    "/apis",
+    "/apis/*",
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/version",
+    "/version/",
+    "/openapi",
+    "/openapi/*",
+)
 
 
 def load_token_file(path: Path) -> dict[str, UserInfo]:
@@ -61,7 +72,7 @@ def load_token_file(path: Path) -> dict[str, UserInfo]:
         if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
             continue
         if len(row) < 3:
-            raise UsageError(f"{path}:{number}: expected token,user,uid[,\"group1,group2\"]")
+            raise UsageError(f'{path}:{number}: expected token,user,uid[,"group1,group2"]')
         token, name = row[0].strip(), row[1].strip()
         groups = [g.strip() for g in row[3].split(",") if g.strip()] if len(row) > 3 else []
         users[token] = UserInfo(name, groups + ([AUTHENTICATED] if AUTHENTICATED not in groups else []))
@@ -69,15 +80,18 @@ def load_token_file(path: Path) -> dict[str, UserInfo]:
 
 
 def service_account_user(namespace: str, name: str) -> UserInfo:
-    return UserInfo(f"system:serviceaccount:{namespace}:{name}",
-                    ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", AUTHENTICATED])
+    return UserInfo(
+        f"system:serviceaccount:{namespace}:{name}",
+        ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", AUTHENTICATED],
+    )
 
 
 def forbidden(user: str, verb: str, info: RequestInfo, name: str = "") -> errors.ApiError:
     """The Status upstream's authorization filter answers a denied request with."""
     if not info.is_resource:
-        return errors.ApiError(403, "Forbidden", f'forbidden: User "{user}" cannot {verb} path "{info.path}"',
-                               details={})
+        return errors.ApiError(
+            403, "Forbidden", f'forbidden: User "{user}" cannot {verb} path "{info.path}"', details={}
+        )
     resource = info.resource + (f"/{info.subresource}" if info.subresource else "")
     scope = f'in the namespace "{info.namespace}"' if info.namespace else "at the cluster scope"
     reason = f'User "{user}" cannot {verb} resource "{resource}" in API group "{info.group}" {scope}'
@@ -161,7 +175,8 @@ class Authorizer:
         for binding in self._objects("clusterrolebindings"):
             subjects = binding.get("subjects") or []
             if any(subject_matches(s, user, "") for s in subjects) and any(
-                    rule_allows(r, info, verb) for r in self._role_rules(binding.get("roleRef") or {}, "")):
+                rule_allows(r, info, verb) for r in self._role_rules(binding.get("roleRef") or {}, "")
+            ):
                 return True
         if info.is_resource and info.namespace:
             for binding in self._objects("rolebindings", info.namespace):
@@ -260,8 +275,7 @@ class Rbac:
         uid = request.headers.get("Impersonate-Uid", "")
         if not name:
             if groups or uid:
-                raise errors.ApiError(500, "InternalError", "requested impersonation of groups or uid without a "
-                                                            "user")
+                raise errors.ApiError(500, "InternalError", "requested impersonation of groups or uid without a user")
             return user
         checks: list[tuple[str, str, str]] = []  # (resource, namespace, name)
         if name.startswith("system:serviceaccount:") and name.count(":") == 3:
@@ -280,8 +294,16 @@ class Rbac:
         for resource, namespace, object_name in checks:
             if not self.authorize:
                 break  # AlwaysAllow authorizes impersonation too
-            probe = RequestInfo(verb="impersonate", path=info.path, is_resource=True, group="", version="v1",
-                                resource=resource, namespace=namespace, name=object_name)
+            probe = RequestInfo(
+                verb="impersonate",
+                path=info.path,
+                is_resource=True,
+                group="",
+                version="v1",
+                resource=resource,
+                namespace=namespace,
+                name=object_name,
+            )
             if not self.authorizer.allowed(user, probe, "impersonate"):
                 raise forbidden(user.name, "impersonate", probe)
         return target
@@ -303,21 +325,38 @@ class Rbac:
         spec = (body.get("spec") if isinstance(body, dict) else None) or {}
         seconds = spec.get("expirationSeconds") or 3600
         if not isinstance(seconds, int) or seconds < 600:
-            raise errors.invalid("TokenRequest", "authentication.k8s.io", info.name, [
-                {"reason": "FieldValueInvalid", "field": "spec.expirationSeconds",
-                 "message": f"Invalid value: {seconds}: may not specify a duration less than 10 minutes"}])
+            raise errors.invalid(
+                "TokenRequest",
+                "authentication.k8s.io",
+                info.name,
+                [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "field": "spec.expirationSeconds",
+                        "message": f"Invalid value: {seconds}: may not specify a duration less than 10 minutes",
+                    }
+                ],
+            )
         token = secrets.token_urlsafe(32)
         if self.authenticating:
             self.users[token] = service_account_user(info.namespace, info.name)
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
-        answer = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-                  "metadata": {"name": info.name, "namespace": info.namespace,
-                               "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-                  "spec": {"audiences": spec.get("audiences") or ["https://kubernetes.default.svc.cluster.local"],
-                           "expirationSeconds": seconds, "boundObjectRef": spec.get("boundObjectRef")},
-                  "status": {"token": token, "expirationTimestamp": expires}}
+        answer = {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {
+                "name": info.name,
+                "namespace": info.namespace,
+                "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+            "spec": {
+                "audiences": spec.get("audiences") or ["https://kubernetes.default.svc.cluster.local"],
+                "expirationSeconds": seconds,
+                "boundObjectRef": spec.get("boundObjectRef"),
+            },
+            "status": {"token": token, "expirationTimestamp": expires},
+        }
         return web.json_response(answer, status=201)
-
 
     async def _token_review(self, info: RequestInfo, request: web.Request) -> web.Response:
         """``POST /apis/authentication.k8s.io/v1/tokenreviews``: who a bearer token belongs to."""
@@ -329,19 +368,27 @@ class Rbac:
             raise errors.bad_request("the body of a TokenReview must be JSON") from None
         token = ((body.get("spec") if isinstance(body, dict) else None) or {}).get("token")
         if not isinstance(token, str) or not token:
-            raise errors.invalid("TokenReview", "authentication.k8s.io", "", [
-                {"reason": "FieldValueRequired", "field": "spec.token", "message": "Required value: token"}])
+            raise errors.invalid(
+                "TokenReview",
+                "authentication.k8s.io",
+                "",
+                [{"reason": "FieldValueRequired", "field": "spec.token", "message": "Required value: token"}],
+            )
         user = self.users.get(token)
         status: dict[str, Any] = {"authenticated": False, "error": "invalid bearer token"}
         if user is not None:
             status = {"authenticated": True, "user": {"username": user.name, "groups": list(user.groups)}}
-        answer = {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {},
-                  "spec": {"token": token}, "status": status}
+        answer = {
+            "kind": "TokenReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {},
+            "spec": {"token": token},
+            "status": status,
+        }
         return web.json_response(answer, status=201)
 
 
-def install(store: Store, users: dict[str, UserInfo], *, authorize: bool,
-            token_file: Path | None = None) -> Rbac:
+def install(store: Store, users: dict[str, UserInfo], *, authorize: bool, token_file: Path | None = None) -> Rbac:
     """Load ``token_file`` into ``users`` (the server's token table) and build the hook."""
     if token_file is not None:
         users.update(load_token_file(token_file))
@@ -353,10 +400,33 @@ def install(store: Store, users: dict[str, UserInfo], *, authorize: bool,
 _READ = ["get", "list", "watch"]
 _WRITE = ["create", "delete", "deletecollection", "patch", "update"]
 _WORKLOADS = [
-    {"apiGroups": [""], "resources": ["configmaps", "endpoints", "persistentvolumeclaims", "pods", "pods/log",
-                                      "pods/status", "services", "services/status", "serviceaccounts", "events"]},
-    {"apiGroups": ["apps"], "resources": ["daemonsets", "deployments", "deployments/scale", "replicasets",
-                                          "replicasets/scale", "statefulsets", "statefulsets/scale"]},
+    {
+        "apiGroups": [""],
+        "resources": [
+            "configmaps",
+            "endpoints",
+            "persistentvolumeclaims",
+            "pods",
+            "pods/log",
+            "pods/status",
+            "services",
+            "services/status",
+            "serviceaccounts",
+            "events",
+        ],
+    },
+    {
+        "apiGroups": ["apps"],
+        "resources": [
+            "daemonsets",
+            "deployments",
+            "deployments/scale",
+            "replicasets",
+            "replicasets/scale",
+            "statefulsets",
+            "statefulsets/scale",
+        ],
+    },
     {"apiGroups": ["batch"], "resources": ["cronjobs", "jobs"]},
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"]},
     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"]},
@@ -375,22 +445,31 @@ def bootstrap_roles() -> list[dict[str, Any]]:
     annotations = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
 
     def role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole",
-                "metadata": {"name": name, "labels": dict(labels), "annotations": dict(annotations)}, "rules": rules}
+        return {
+            "apiVersion": f"{RBAC}/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": dict(labels), "annotations": dict(annotations)},
+            "rules": rules,
+        }
 
     secrets_rule = [{"apiGroups": [""], "resources": ["secrets"]}]
     rbac_rules = [{"apiGroups": [RBAC], "resources": ["roles", "rolebindings"], "verbs": _READ + _WRITE}]
     namespaces = [{"apiGroups": [""], "resources": ["namespaces"], "verbs": _READ}]
     return [
-        role("cluster-admin", [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
-                               {"nonResourceURLs": ["*"], "verbs": ["*"]}]),
+        role(
+            "cluster-admin",
+            [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}],
+        ),
         role("admin", _rules(_READ + _WRITE, secrets_rule) + rbac_rules + namespaces),
         role("edit", _rules(_READ + _WRITE, secrets_rule) + namespaces),
         role("view", _rules(_READ) + namespaces),
-        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": "cluster-admin", "labels": dict(labels), "annotations": dict(annotations)},
-         "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "cluster-admin"},
-         "subjects": [{"apiGroup": RBAC, "kind": "Group", "name": MASTERS}]},
+        {
+            "apiVersion": f"{RBAC}/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "cluster-admin", "labels": dict(labels), "annotations": dict(annotations)},
+            "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"apiGroup": RBAC, "kind": "Group", "name": MASTERS}],
+        },
     ]
 
 

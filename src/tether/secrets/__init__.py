@@ -99,8 +99,14 @@ class Decryptor:
         # A private keyring, so a key given on the command line never lands in the user's own.
         home = tempfile.mkdtemp(prefix="tether-gnupg-")
         weakref.finalize(self, _remove_gnupg_home, home)
-        result = subprocess.run([gpg_binary(), "--batch", "--no-tty", "--quiet", "--import"], input=text.encode(),
-                                capture_output=True, env={**os.environ, "GNUPGHOME": home}, timeout=120, check=False)
+        result = subprocess.run(
+            [gpg_binary(), "--batch", "--no-tty", "--quiet", "--import"],
+            input=text.encode(),
+            capture_output=True,
+            env={**os.environ, "GNUPGHOME": home},
+            timeout=120,
+            check=False,
+        )
         if result.returncode != 0:
             raise SecretsError(f"{source}: gpg could not import the secret key")
         return home
@@ -121,6 +127,7 @@ class Decryptor:
 def _remove_gnupg_home(home: str) -> None:
     gpgconf = shutil.which("gpgconf")
     if gpgconf:
-        subprocess.run([gpgconf, "--homedir", home, "--kill", "gpg-agent"], capture_output=True, check=False,
-                       timeout=30)
+        subprocess.run(
+            [gpgconf, "--homedir", home, "--kill", "gpg-agent"], capture_output=True, check=False, timeout=30
+        )
     shutil.rmtree(home, ignore_errors=True)

@@ -46,8 +46,9 @@ def encrypt(data: bytes, fmt: str, options: EncryptOptions, where: str) -> bytes
         if rules is None or rules.is_empty():
             rules = Rules.default()
             rules.mac_only_encrypted = bool(options.rules and options.rules.mac_only_encrypted)
-        meta = Metadata(key_groups=copy.deepcopy(options.key_groups), shamir_threshold=options.shamir_threshold,
-                        rules=rules)
+        meta = Metadata(
+            key_groups=copy.deepcopy(options.key_groups), shamir_threshold=options.shamir_threshold, rules=rules
+        )
         slots = document.slots()  # find document problems before any key is used
         data_key = os.urandom(DATA_KEY_SIZE)
         encrypt_data_key(meta, data_key)
@@ -59,8 +60,10 @@ def encrypt(data: bytes, fmt: str, options: EncryptOptions, where: str) -> bytes
 def seal(document: stores.Document, meta: Metadata, data_key: bytes, slots: list[Slot] | None = None) -> bytes:
     """Encrypt every value of a plaintext document and attach fresh MAC and metadata."""
     if meta.rules.comment_selectors:
-        raise SecretsError("files using encrypted_comment_regex / unencrypted_comment_regex can be decrypted "
-                           "but not re-encrypted by tether")
+        raise SecretsError(
+            "files using encrypted_comment_regex / unencrypted_comment_regex can be decrypted "
+            "but not re-encrypted by tether"
+        )
     mac = encrypt_slots(document.slots() if slots is None else slots, data_key, meta.rules)
     meta.lastmodified = now_rfc3339()
     meta.version = FORMAT_VERSION  # values and MAC are now written with this version's rules
@@ -106,16 +109,19 @@ def _key_id(key: MasterKey) -> str:
     return key.label
 
 
-def rotate(data: bytes, fmt: str, ring: KeyRing, where: str, *, add: Iterable[MasterKey] = (),
-           remove: Iterable[str] = ()) -> bytes:
+def rotate(
+    data: bytes, fmt: str, ring: KeyRing, where: str, *, add: Iterable[MasterKey] = (), remove: Iterable[str] = ()
+) -> bytes:
     """New data key for every value; optionally add keys to the first group or remove keys."""
     opened = open_file(data, fmt, ring, where)
     try:
         meta = opened.metadata
         foreign = sorted({kind for group in meta.key_groups for kind, entries in group.foreign.items() if entries})
         if foreign:
-            raise SecretsError(f"the file also has {', '.join(foreign)} keys, which tether cannot encrypt a new "
-                               "data key for; rotate it with sops")
+            raise SecretsError(
+                f"the file also has {', '.join(foreign)} keys, which tether cannot encrypt a new "
+                "data key for; rotate it with sops"
+            )
         _change_keys(meta, add, remove)
         data_key = os.urandom(DATA_KEY_SIZE)
         encrypt_data_key(meta, data_key)
@@ -134,8 +140,9 @@ def _change_keys(meta: Metadata, add: Iterable[MasterKey], remove: Iterable[str]
     meta.key_groups[0].keys += [k for k in add if _key_id(k) not in present]
 
 
-def update_keys(data: bytes, fmt: str, ring: KeyRing, where: str, groups: list[KeyGroup],
-                shamir_threshold: int = 0) -> tuple[bytes, list[str], list[str]]:
+def update_keys(
+    data: bytes, fmt: str, ring: KeyRing, where: str, groups: list[KeyGroup], shamir_threshold: int = 0
+) -> tuple[bytes, list[str], list[str]]:
     """Encrypt the existing data key for a new set of keys; values and MAC stay as they are.
 
     Returns the new file and the labels of keys added and removed.

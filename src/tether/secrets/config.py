@@ -100,8 +100,11 @@ def _parse_rule(rule: dict[str, Any], where: str) -> CreationRule:
         raise SecretsError(f"{where}.shamir_threshold is not an integer") from None
     if any(rule.get(k) for k in ("encrypted_comment_regex", "unencrypted_comment_regex")):
         raise SecretsError(f"{where}: encrypted_comment_regex / unencrypted_comment_regex are not supported")
-    selectors = {k: str(rule[k]) for k in ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex",
-                                           "encrypted_regex") if rule.get(k)}
+    selectors = {
+        k: str(rule[k])
+        for k in ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
+        if rule.get(k)
+    }
     try:
         out.rules = Rules(**selectors, mac_only_encrypted=bool(rule.get("mac_only_encrypted")))
     except SecretsError as error:

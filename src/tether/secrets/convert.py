@@ -30,8 +30,7 @@ def _load(data: bytes, fmt: str, where: str) -> Any:
     if fmt == "dotenv":
         return {e[0]: e[1] for e in document.entries if isinstance(e, list)}  # type: ignore[attr-defined]
     if fmt == "ini":
-        return {name: {e[0]: e[1] for e in entries if isinstance(e, list)}
-                for name, entries in document.sections}  # type: ignore[attr-defined]
+        return {name: {e[0]: e[1] for e in entries if isinstance(e, list)} for name, entries in document.sections}  # type: ignore[attr-defined]
     return {"data": data.decode("utf-8", errors="strict")}
 
 

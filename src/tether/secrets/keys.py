@@ -74,8 +74,14 @@ def _gpg(args: list[str], data: bytes, home: str | None) -> subprocess.Completed
     if home:
         env["GNUPGHOME"] = home
     try:
-        return subprocess.run([gpg_binary(), "--batch", "--no-tty", "--quiet", *args], input=data,
-                              capture_output=True, env=env, timeout=GPG_TIMEOUT, check=False)
+        return subprocess.run(
+            [gpg_binary(), "--batch", "--no-tty", "--quiet", *args],
+            input=data,
+            capture_output=True,
+            env=env,
+            timeout=GPG_TIMEOUT,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise SecretsError(f"gpg did not answer within {GPG_TIMEOUT}s") from None
 
@@ -119,8 +125,21 @@ def encrypt_for(key: AgeKey | PgpKey, secret: bytes, gpg_home: str | None = None
         except Exception as error:
             raise SecretsError(f"age encryption for {key.recipient} failed: {error}") from None
         return
-    result = _gpg(["--no-default-recipient", "--yes", "--trust-model", "always", "--armor", "--encrypt",
-                   "--recipient", key.fp, "--no-encrypt-to"], secret, gpg_home)
+    result = _gpg(
+        [
+            "--no-default-recipient",
+            "--yes",
+            "--trust-model",
+            "always",
+            "--armor",
+            "--encrypt",
+            "--recipient",
+            key.fp,
+            "--no-encrypt-to",
+        ],
+        secret,
+        gpg_home,
+    )
     if result.returncode != 0:
         detail = result.stderr.decode(errors="replace").strip().splitlines()
         raise SecretsError(f"gpg could not encrypt for {key.fp}: {detail[-1] if detail else 'failed'}")

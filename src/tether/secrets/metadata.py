@@ -83,8 +83,9 @@ class KeyGroup:
             if name == "age":
                 group.keys += [AgeKey(str(e.get("recipient", "")), str(e.get("enc", ""))) for e in entries]
             elif name == "pgp":
-                group.keys += [PgpKey(str(e.get("fp", "")), str(e.get("enc", "")), str(e.get("created_at", "")))
-                               for e in entries]
+                group.keys += [
+                    PgpKey(str(e.get("fp", "")), str(e.get("enc", "")), str(e.get("created_at", ""))) for e in entries
+                ]
             else:
                 group.foreign[name] = entries
         return group
@@ -129,8 +130,9 @@ class Metadata:
             raise SecretsError(f"{where}: the 'sops' metadata is not a mapping")
         if "version" not in raw or "mac" not in raw:
             raise SecretsError(f"{where}: the 'sops' metadata lacks 'version' or 'mac'")
-        meta = cls(version=str(raw["version"]), mac=str(raw.get("mac") or ""),
-                   lastmodified=str(raw.get("lastmodified") or ""))
+        meta = cls(
+            version=str(raw["version"]), mac=str(raw.get("mac") or ""), lastmodified=str(raw.get("lastmodified") or "")
+        )
         try:
             meta.shamir_threshold = int(raw.get("shamir_threshold") or 0)
         except (TypeError, ValueError):
@@ -140,8 +142,7 @@ class Metadata:
             if not isinstance(groups, list):
                 raise SecretsError(f"{where}: sops.key_groups must be a list")
             meta.key_groups = [KeyGroup.from_dict(dict(g), where) for g in groups]
-        skip = {"version", "mac", "lastmodified", "shamir_threshold", "key_groups", "mac_only_encrypted",
-                *_RULE_FIELDS}
+        skip = {"version", "mac", "lastmodified", "shamir_threshold", "key_groups", "mac_only_encrypted", *_RULE_FIELDS}
         flat = {k: v for k, v in raw.items() if k not in skip}
         known_key_kinds = {"age", "pgp", "kms", "gcp_kms", "azure_kv", "hc_vault", "hckms"}
         if not groups:
@@ -150,8 +151,11 @@ class Metadata:
         mac_only = raw.get("mac_only_encrypted")
         if isinstance(mac_only, str):
             mac_only = mac_only.lower() == "true"
-        meta.rules = Rules(**{k: str(raw[k]) for k in _RULE_FIELDS if raw.get(k)}, mac_only_encrypted=bool(mac_only),
-                           comment_selectors=any(raw.get(k) for k in COMMENT_SELECTORS))
+        meta.rules = Rules(
+            **{k: str(raw[k]) for k in _RULE_FIELDS if raw.get(k)},
+            mac_only_encrypted=bool(mac_only),
+            comment_selectors=any(raw.get(k) for k in COMMENT_SELECTORS),
+        )
         return meta
 
 

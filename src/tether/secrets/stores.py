@@ -45,14 +45,20 @@ def format_for(path: Path | str, explicit: str | None = None) -> str:
 
 
 def load(data: bytes, fmt: str, where: str) -> Document:
-    loader = {"yaml": YamlDocument.load, "json": JsonDocument.load, "dotenv": DotenvDocument.load,
-              "ini": IniDocument.load, "binary": BinaryDocument.load}[fmt]
+    loader = {
+        "yaml": YamlDocument.load,
+        "json": JsonDocument.load,
+        "dotenv": DotenvDocument.load,
+        "ini": IniDocument.load,
+        "binary": BinaryDocument.load,
+    }[fmt]
     return loader(data, where)  # type: ignore[operator]
 
 
 def _setter(container: Any, key: Any) -> Any:
     def set_value(value: Any) -> None:
         container[key] = value
+
     return set_value
 
 
@@ -184,6 +190,7 @@ class DotenvDocument:
     def _comment_setter(self, index: int) -> Any:
         def set_comment(value: Any) -> None:
             self.entries[index] = Comment(value)
+
         return set_comment
 
     def dump(self) -> bytes:
@@ -201,6 +208,7 @@ class DotenvDocument:
 
 def _env_value(value: Any) -> str:
     from tether.secrets.cipher import to_bytes
+
     text = value if isinstance(value, str) else to_bytes(value)[0].decode()
     return text.replace("\n", "\\n")
 
@@ -297,6 +305,7 @@ def _hoist_comments(lines: list[str], name: str) -> list[str]:
 def _comment_setter(entries: list[Any], index: int) -> Any:
     def set_comment(value: Any) -> None:
         entries[index] = Comment(value)
+
     return set_comment
 
 
@@ -314,6 +323,7 @@ def _ini_parse_value(text: str) -> tuple[str, str | None]:
 
 def _ini_value(value: Any) -> str:
     from tether.secrets.cipher import to_bytes
+
     text = value if isinstance(value, str) else to_bytes(value)[0].decode()
     if "\n" in text or "`" in text:
         return f'"""{text}"""'

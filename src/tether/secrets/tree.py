@@ -60,8 +60,11 @@ class Rules:
     _compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        chosen = [n for n in ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
-                  if getattr(self, n)]
+        chosen = [
+            n
+            for n in ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
+            if getattr(self, n)
+        ]
         if len(chosen) > 1:
             raise SecretsError(f"only one of {', '.join(chosen)} may be set")
         for name in ("unencrypted_regex", "encrypted_regex"):
@@ -77,8 +80,7 @@ class Rules:
         return cls(unencrypted_suffix=DEFAULT_UNENCRYPTED_SUFFIX)
 
     def is_empty(self) -> bool:
-        return not (self.unencrypted_suffix or self.encrypted_suffix or self.unencrypted_regex
-                    or self.encrypted_regex)
+        return not (self.unencrypted_suffix or self.encrypted_suffix or self.unencrypted_regex or self.encrypted_regex)
 
     def should_encrypt(self, path: Iterable[str]) -> bool:
         keys = [str(k) for k in path]
@@ -145,8 +147,12 @@ def decrypt_slots(slots: Iterable[Slot], key: bytes, rules: Rules, *, raw: bool 
                 slot.setter(_decrypt_comment(slot, key))
             continue
         value = slot.value
-        if encrypted and isinstance(value, str) and value != "" and (
-                not rules.comment_selectors or is_encrypted_value(value)):
+        if (
+            encrypted
+            and isinstance(value, str)
+            and value != ""
+            and (not rules.comment_selectors or is_encrypted_value(value))
+        ):
             value = decrypt_value(value, key, slot.aad(), raw=raw)
             slot.setter(value)
             if isinstance(value, Comment):

@@ -242,6 +242,7 @@ def _setter(container: Any, key: Any) -> Any:
             list.__setitem__(container, key, value)
         else:
             container[key] = value
+
     return set_value
 
 
@@ -351,8 +352,15 @@ def _comment_slots(doc: Any) -> list[Slot]:
             others = [p for p, _ in reversed(chain) if p != owner]
             indent = line[: len(line) - len(stripped)]
             eol = entry.eol and index == 0
-            slots.append(Slot(owner, Comment(stripped[1:]), _comment_setter(token, lines, index, indent, eol),
-                              comment=True, alt_paths=others))
+            slots.append(
+                Slot(
+                    owner,
+                    Comment(stripped[1:]),
+                    _comment_setter(token, lines, index, indent, eol),
+                    comment=True,
+                    alt_paths=others,
+                )
+            )
     return slots
 
 
@@ -362,4 +370,5 @@ def _comment_setter(token: CommentToken, lines: list[str], index: int, indent: s
         token.value = "\n".join(lines)
         if eol:
             token.column = 0  # the line's length changed; keep the comment one space after the value
+
     return set_comment

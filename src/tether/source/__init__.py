@@ -1,7 +1,7 @@
 """Source stage: turn a PATH argument (directory or Git source) into a local directory to render.
 
-    spec = parse_source("https://host/repo.git//apps/web?ref=v1.2.0")
-    checkout = fetch_source(spec)      # Checkout(root, directory, revision)
+spec = parse_source("https://host/repo.git//apps/web?ref=v1.2.0")
+checkout = fetch_source(spec)      # Checkout(root, directory, revision)
 """
 
 from __future__ import annotations
@@ -33,8 +33,14 @@ class Checkout:
 
 
 def fetch_source(
-    spec: SourceSpec, *, cache_dir: str | Path | None = None, verify: str = "", allowed_signers: str = "",
-    timeout: float = 300.0, source_root: str | Path | None = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    spec: SourceSpec,
+    *,
+    cache_dir: str | Path | None = None,
+    verify: str = "",
+    allowed_signers: str = "",
+    timeout: float = 300.0,
+    source_root: str | Path | None = None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
 ) -> Checkout:
     if not spec.is_git:
         target = Path(spec.path).absolute()
@@ -62,8 +68,9 @@ def fetch_source(
     root = cache.export(mirror, spec.url, resolved.commit)
     directory = root / spec.path if spec.path else root
     if not (directory.is_dir() or directory.is_file()):
-        raise SourceError(f"{spec.masked_url}@{resolved.commit[:12]}: no directory or file {spec.path!r} in the "
-                          "repository")
+        raise SourceError(
+            f"{spec.masked_url}@{resolved.commit[:12]}: no directory or file {spec.path!r} in the repository"
+        )
     revision = SourceRevision(url=spec.masked_url, ref=spec.ref, commit=resolved.commit, path=spec.path)
     return Checkout(root, directory, revision, signature)
 
@@ -71,8 +78,9 @@ def fetch_source(
 def _work_tree(directory: Path) -> Path | None:
     """Top of the Git work tree holding ``directory``, so overlays may reach ``../base``."""
     try:
-        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "--show-toplevel"], capture_output=True,
-                              timeout=30, check=False)
+        done = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "--show-toplevel"], capture_output=True, timeout=30, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:
@@ -80,8 +88,11 @@ def _work_tree(directory: Path) -> Path | None:
     top = Path(done.stdout.decode().strip())
     # compare resolved paths but keep the caller's spelling of the directory
     try:
-        return directory.parents[len(directory.resolve().relative_to(top.resolve()).parts) - 1] \
-            if directory.resolve() != top.resolve() else directory
+        return (
+            directory.parents[len(directory.resolve().relative_to(top.resolve()).parts) - 1]
+            if directory.resolve() != top.resolve()
+            else directory
+        )
     except (ValueError, IndexError):
         return None
 

@@ -60,8 +60,13 @@ class Credentials:
         scheme = urllib.parse.urlsplit(url).scheme
         env: dict[str, str] = {}
         if scheme in ("http", "https") and self.password:
-            env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
-                        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {self._basic_token()}"})
+            env.update(
+                {
+                    "GIT_CONFIG_COUNT": "1",
+                    "GIT_CONFIG_KEY_0": "http.extraHeader",
+                    "GIT_CONFIG_VALUE_0": f"Authorization: Basic {self._basic_token()}",
+                }
+            )
         if scheme == "ssh" or ("@" in url and "://" not in url):
             options = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
             if self.ssh_key_file:

@@ -63,15 +63,25 @@ def strip_credentials(url: str) -> str:
 class GitCache:
     """Mirror cache for any number of repositories. Safe for concurrent processes (file locks)."""
 
-    def __init__(self, cache_dir: Path | None = None, timeout: float = 300.0,
-                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
+    def __init__(
+        self, cache_dir: Path | None = None, timeout: float = 300.0, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    ):
         self.root = Path(cache_dir) if cache_dir else default_cache_dir()
         self.timeout = timeout
         self.connect_timeout = connect_timeout
 
     # -- running git -------------------------------------------------------------------------
-    def _git(self, args: list[str], *, url: str, creds: Credentials | None = None, cwd: Path | None = None,
-             git_dir: Path | None = None, extra_env: dict[str, str] | None = None, stdin: bytes | None = None) -> bytes:
+    def _git(
+        self,
+        args: list[str],
+        *,
+        url: str,
+        creds: Credentials | None = None,
+        cwd: Path | None = None,
+        git_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
+    ) -> bytes:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "SSH_AUTH_SOCK")}
         env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_ASKPASS": "/bin/false"})
         env.update(low_speed_env(self.connect_timeout))
@@ -83,8 +93,9 @@ class GitCache:
             env.update(extra_env)
         command = ["git"] + (["--git-dir", str(git_dir)] if git_dir else []) + args
         try:
-            done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, timeout=self.timeout,
-                                  input=stdin, check=False)
+            done = subprocess.run(
+                command, cwd=cwd, env=env, capture_output=True, timeout=self.timeout, input=stdin, check=False
+            )
         except subprocess.TimeoutExpired as error:
             raise SourceError(f"{mask_url(url)}: git {args[0]} took longer than {self.timeout:g}s") from error
         if done.returncode != 0:
@@ -130,8 +141,12 @@ class GitCache:
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
             else:
-                self._git(["fetch", "--prune", "--prune-tags", "--force", "--quiet", "origin"],
-                          url=url, creds=creds, git_dir=mirror)
+                self._git(
+                    ["fetch", "--prune", "--prune-tags", "--force", "--quiet", "origin"],
+                    url=url,
+                    creds=creds,
+                    git_dir=mirror,
+                )
         return mirror
 
     def has_commit(self, url: str, sha: str) -> bool:
@@ -147,8 +162,11 @@ class GitCache:
     # -- resolution --------------------------------------------------------------------------
     def refs(self, mirror: Path, url: str) -> dict[str, tuple[str, str]]:
         """``refname -> (object id, peeled commit id)`` for heads and tags."""
-        out = self._git(["for-each-ref", "--format=%(refname) %(objectname) %(*objectname)", "refs/heads",
-                         "refs/tags"], url=url, git_dir=mirror).decode()
+        out = self._git(
+            ["for-each-ref", "--format=%(refname) %(objectname) %(*objectname)", "refs/heads", "refs/tags"],
+            url=url,
+            git_dir=mirror,
+        ).decode()
         refs: dict[str, tuple[str, str]] = {}
         for line in out.splitlines():
             name, obj, peeled = [*line.split(" "), "", ""][:3]
@@ -156,14 +174,16 @@ class GitCache:
         return refs
 
     def resolve(self, mirror: Path, url: str, ref: str) -> Resolved:
-        kind, _, value = ref.partition(":") if ref.split(":", 1)[0] in ("branch", "tag", "semver", "commit") \
-            else ("", "", ref)
+        kind, _, value = (
+            ref.partition(":") if ref.split(":", 1)[0] in ("branch", "tag", "semver", "commit") else ("", "", ref)
+        )
         if not ref or ref == "HEAD":
             try:
                 head = self._git(["rev-parse", "--verify", "HEAD^{commit}"], url=url, git_dir=mirror).decode().strip()
             except SourceError:
-                raise SourceError(f"{mask_url(url)}: the repository has no default branch (HEAD); "
-                                  "name one with ?ref=") from None
+                raise SourceError(
+                    f"{mask_url(url)}: the repository has no default branch (HEAD); name one with ?ref="
+                ) from None
             return Resolved(head, "head", "")
         refs = self.refs(mirror, url)
         if kind in ("", "branch") and f"refs/heads/{value}" in refs:
@@ -173,8 +193,13 @@ class GitCache:
             return Resolved(commit, "tag", value, obj if obj != commit else "")
         if kind in ("", "commit") and _SHA.match(value):
             try:
-                sha = self._git(["rev-parse", "--verify", "--end-of-options", f"{value}^{{commit}}"], url=url,
-                                git_dir=mirror).decode().strip()
+                sha = (
+                    self._git(
+                        ["rev-parse", "--verify", "--end-of-options", f"{value}^{{commit}}"], url=url, git_dir=mirror
+                    )
+                    .decode()
+                    .strip()
+                )
                 return Resolved(sha, "commit", "")
             except SourceError:
                 if kind == "commit":
@@ -184,8 +209,10 @@ class GitCache:
             tag = best_match(value, tags)
             if tag is None:
                 neither = "no such branch, tag or commit, and " if kind == "" else ""
-                raise SourceError(f"{mask_url(url)}: ref {value!r} not found: {neither}no tag matches semver range "
-                                  f"{value!r} (tags: {', '.join(sorted(tags)[:20]) or 'none'})")
+                raise SourceError(
+                    f"{mask_url(url)}: ref {value!r} not found: {neither}no tag matches semver range "
+                    f"{value!r} (tags: {', '.join(sorted(tags)[:20]) or 'none'})"
+                )
             obj, commit = refs[f"refs/tags/{tag}"]
             return Resolved(commit, "semver", tag, obj if obj != commit else "")
         what = f"{kind} {value!r} not found" if kind else f"ref {value!r} not found: no such branch, tag or commit"
@@ -201,8 +228,9 @@ class GitCache:
                 links.append((meta.split(b" ")[2].decode(), path.decode("utf-8", "replace")))
         if not links:
             return
-        blobs = self._git(["cat-file", "--batch"], url=url, git_dir=mirror,
-                          stdin=b"".join(oid.encode() + b"\n" for oid, _ in links))
+        blobs = self._git(
+            ["cat-file", "--batch"], url=url, git_dir=mirror, stdin=b"".join(oid.encode() + b"\n" for oid, _ in links)
+        )
         stream = io.BytesIO(blobs)
         for _oid, path in links:
             size = int(stream.readline().split()[2])
@@ -215,14 +243,19 @@ class GitCache:
                 depth = depth - 1 if part == ".." else depth + (part != ".")
                 escaped = escaped or depth < 0
             if escaped:
-                raise SourceError(f"{mask_url(url)}@{commit[:12]}: {path}: symlink points outside the "
-                                  f"repository (to {target}); refusing to export it")
+                raise SourceError(
+                    f"{mask_url(url)}@{commit[:12]}: {path}: symlink points outside the "
+                    f"repository (to {target}); refusing to export it"
+                )
 
     def _extract(self, mirror: Path, url: str, commit: str, into: Path) -> None:
         """Stream ``git archive`` into ``into`` (no whole-archive copy in memory)."""
-        process = subprocess.Popen(["git", "--git-dir", str(mirror), "archive", "--format=tar", commit],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env={"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_NOSYSTEM": "1"})
+        process = subprocess.Popen(
+            ["git", "--git-dir", str(mirror), "archive", "--format=tar", commit],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_NOSYSTEM": "1"},
+        )
         assert process.stdout is not None
         try:
             with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
@@ -255,15 +288,16 @@ class GitCache:
             shutil.rmtree(tmp, ignore_errors=True)
         return target
 
-
-
     def gc_trees(self, keep: int = 20) -> list[str]:
         """Remove all but the ``keep`` most recently used exported trees; returns the removed SHAs."""
         trees = self.root / "trees"
         if not trees.is_dir():
             return []
-        entries = sorted((p for p in trees.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                         key=lambda p: p.stat().st_mtime, reverse=True)
+        entries = sorted(
+            (p for p in trees.iterdir() if p.is_dir() and not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
         removed = []
         for old in entries[keep:]:
             shutil.rmtree(old, ignore_errors=True)

@@ -72,8 +72,10 @@ def _await_greeting(sock: socket.socket, url: str, host: str, port: int, timeout
     try:
         greeting = sock.recv(256)
     except TimeoutError:
-        raise SourceError(f"{mask_url(url)}: {host}:{port} accepted the connection but sent no SSH greeting "
-                          f"within {timeout:g}s; is it an SSH server?") from None
+        raise SourceError(
+            f"{mask_url(url)}: {host}:{port} accepted the connection but sent no SSH greeting "
+            f"within {timeout:g}s; is it an SSH server?"
+        ) from None
     if not greeting:
         raise SourceError(f"{mask_url(url)}: {host}:{port} closed the connection without an SSH greeting")
 

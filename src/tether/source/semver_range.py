@@ -54,12 +54,20 @@ def _comparator(token: str, range_text: str) -> Check:
             high = semver.Version(0, 0, (patch or 0) + 1) if patch is not None else semver.Version(0, 1, 0)
         return lambda v: low <= v < high.replace(prerelease="0")
     if op == "~":
-        high = semver.Version(major or 0, (minor or 0) + 1, 0) if minor is not None else semver.Version(
-            (major or 0) + 1, 0, 0)
+        high = (
+            semver.Version(major or 0, (minor or 0) + 1, 0)
+            if minor is not None
+            else semver.Version((major or 0) + 1, 0, 0)
+        )
         return lambda v: low <= v < high.replace(prerelease="0")
     return {
-        None: lambda v: v == low, "=": lambda v: v == low, "!=": lambda v: v != low,
-        ">": lambda v: v > low, ">=": lambda v: v >= low, "<": lambda v: v < low, "<=": lambda v: v <= low,
+        None: lambda v: v == low,
+        "=": lambda v: v == low,
+        "!=": lambda v: v != low,
+        ">": lambda v: v > low,
+        ">=": lambda v: v >= low,
+        "<": lambda v: v < low,
+        "<=": lambda v: v <= low,
     }[op]
 
 

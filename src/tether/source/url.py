@@ -74,8 +74,10 @@ def parse_source(argument: str) -> SourceSpec:
         params = urllib.parse.parse_qs(query, keep_blank_values=True)
         unknown = set(params) - {"ref"}
         if unknown:
-            raise UsageError(f"{mask_url(argument)}: unknown source parameter(s) {', '.join(sorted(unknown))}; "
-                             "only ?ref= is supported")
+            raise UsageError(
+                f"{mask_url(argument)}: unknown source parameter(s) {', '.join(sorted(unknown))}; "
+                "only ?ref= is supported"
+            )
         ref = params.get("ref", [""])[-1]
     remote = location.startswith(_SCHEMES) or bool(_SCP_LIKE.match(location))
     repo, subdir = _split_subdir(location)

@@ -33,8 +33,11 @@ def verify_revision(cache: GitCache, mirror: Path, url: str, resolved: Resolved,
     if not allowed or not Path(allowed).is_file():
         raise UsageError(f"signature verification ({mode}) needs an allowed signers / keys file; {allowed!r} not found")
     env = {"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_NOSYSTEM": "1", "HOME": os.environ.get("HOME", "/")}
-    config = ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={Path(allowed).resolve()}"] \
-        if mode == "ssh" else ["-c", "gpg.format=openpgp"]
+    config = (
+        ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={Path(allowed).resolve()}"]
+        if mode == "ssh"
+        else ["-c", "gpg.format=openpgp"]
+    )
     gnupg_home = ""
     try:
         if mode == "gpg":
@@ -46,8 +49,9 @@ def verify_revision(cache: GitCache, mirror: Path, url: str, resolved: Resolved,
         targets = ([("tag", resolved.annotated_tag)] if resolved.annotated_tag else []) + [("commit", resolved.commit)]
         failures = []
         for kind, oid in targets:
-            code, output = _run(["git", "--git-dir", str(mirror), *config, f"verify-{kind}", "--raw", oid], env,
-                                cache.timeout)
+            code, output = _run(
+                ["git", "--git-dir", str(mirror), *config, f"verify-{kind}", "--raw", oid], env, cache.timeout
+            )
             if code == 0:
                 return f"{kind} {oid[:12]}: {_summary(output)}"
             failures.append(f"{kind} {oid[:12]}: {_summary(output) or 'not signed'}")

@@ -40,10 +40,15 @@ def _scope(manifests: list[Manifest]) -> list[Finding]:
 
     resolver = ScopeResolver(m.obj for m in manifests)
     return [
-        Finding.at(m, "cluster-scoped-namespace",
-                   f"{m.obj.get('kind')} is cluster-scoped; metadata.namespace {m.ref.namespace!r} has no effect",
-                   severity=WARNING, field=".metadata.namespace")
-        for m in manifests if m.ref.namespace and not resolver.namespaced(m.obj)
+        Finding.at(
+            m,
+            "cluster-scoped-namespace",
+            f"{m.obj.get('kind')} is cluster-scoped; metadata.namespace {m.ref.namespace!r} has no effect",
+            severity=WARNING,
+            field=".metadata.namespace",
+        )
+        for m in manifests
+        if m.ref.namespace and not resolver.namespaced(m.obj)
     ]
 
 
@@ -77,8 +82,12 @@ def _locate_fields(findings: list[Finding], manifests_by_object: dict[str, Manif
 
 
 def validate_manifests(
-    manifests: list[Manifest], *, kube_version: str = "1.32", policies: list[Policy] | None = None,
-    crd_lookup: CRDLookup | None = None, root: Path | None = None,
+    manifests: list[Manifest],
+    *,
+    kube_version: str = "1.32",
+    policies: list[Policy] | None = None,
+    crd_lookup: CRDLookup | None = None,
+    root: Path | None = None,
 ) -> Report:
     """Validate rendered objects. ``root``: when the objects came from plain files under it, field errors
     get the line of the field."""
@@ -101,8 +110,13 @@ def validate_manifests(
 
 
 def validate_source(
-    path_or_url: str | Path, options: RenderOptions | None = None, *, kube_version: str = "1.32",
-    policy_file: str | Path | None = None, crd_lookup: CRDLookup | None = None, decryptor: Decryptor | None = None,
+    path_or_url: str | Path,
+    options: RenderOptions | None = None,
+    *,
+    kube_version: str = "1.32",
+    policy_file: str | Path | None = None,
+    crd_lookup: CRDLookup | None = None,
+    decryptor: Decryptor | None = None,
     ignore_missing_schemas: bool = False,
 ) -> Report:
     """Render then validate; rendering problems become findings instead of exceptions.
@@ -114,8 +128,12 @@ def validate_source(
     policies = load_policies(policy_file) if policy_file else None
     render_errors: list[Finding] = []
     try:
-        result = render_source(path_or_url, options or RenderOptions(), decryptor,
-                               on_error=lambda error: render_errors.append(finding_from_error(str(error))))
+        result = render_source(
+            path_or_url,
+            options or RenderOptions(),
+            decryptor,
+            on_error=lambda error: render_errors.append(finding_from_error(str(error))),
+        )
     except PathNotFound:
         raise  # a PATH that does not exist is a usage error, not an invalid source
     except (RenderError, SourceError) as error:
@@ -125,7 +143,10 @@ def validate_source(
         return report
     root = result.source_root or result.root
     report = validate_manifests(
-        result.manifests, kube_version=kube_version, policies=policies, crd_lookup=crd_lookup,
+        result.manifests,
+        kube_version=kube_version,
+        policies=policies,
+        crd_lookup=crd_lookup,
         root=root if result.renderer == "yaml" else None,
     )
     report.findings[:0] = render_errors
@@ -133,14 +154,24 @@ def validate_source(
         for finding in report.findings:
             if finding.rule == "unknown-kind":
                 finding.severity = WARNING
-    report.findings.extend(Finding("no-objects" if warning.startswith("0 objects") else "render-warning", warning,
-                                   severity=WARNING) for warning in result.warnings)
+    report.findings.extend(
+        Finding("no-objects" if warning.startswith("0 objects") else "render-warning", warning, severity=WARNING)
+        for warning in result.warnings
+    )
     report.source = result.revision.url if result.revision else str(path_or_url)
     report.revision = result.revision.commit if result.revision else ""
     return report
 
 
 __all__ = [
-    "RULES", "Finding", "Policy", "Report", "check_names", "check_sizes", "load_policies", "require_valid_names",
-    "validate_manifests", "validate_source",
+    "RULES",
+    "Finding",
+    "Policy",
+    "Report",
+    "check_names",
+    "check_sizes",
+    "load_policies",
+    "require_valid_names",
+    "validate_manifests",
+    "validate_source",
 ]

@@ -9,9 +9,31 @@ from typing import Any
 #: ``lookup(group, version, kind)`` returns a CRD object (as a dict) from a cluster, or None
 CRDLookup = Callable[[str, str, str], dict[str, Any] | None]
 
-_KEEP = ("properties", "items", "additionalProperties", "required", "enum", "minimum", "maximum",
-         "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems", "maxItems",
-         "uniqueItems", "minProperties", "maxProperties", "multipleOf", "allOf", "anyOf", "oneOf", "not", "type")
+_KEEP = (
+    "properties",
+    "items",
+    "additionalProperties",
+    "required",
+    "enum",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "multipleOf",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "type",
+)
 
 
 def to_json_schema(schema: Any) -> Any:
@@ -64,10 +86,10 @@ def crd_schemas(objects: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str],
     schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
     for obj in objects:
         if obj.get("kind") == "CustomResourceDefinition" and str(obj.get("apiVersion", "")).startswith(
-                "apiextensions.k8s.io/"):
+            "apiextensions.k8s.io/"
+        ):
             schemas.update(crd_versions(obj))
     return schemas
-
 
 
 def index_crds(objects: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -75,7 +97,8 @@ def index_crds(objects: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], 
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for obj in objects:
         if obj.get("kind") == "CustomResourceDefinition" and str(obj.get("apiVersion", "")).startswith(
-                "apiextensions.k8s.io/"):
+            "apiextensions.k8s.io/"
+        ):
             for gvk in crd_versions(obj):
                 out[gvk] = obj
     return out

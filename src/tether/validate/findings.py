@@ -54,8 +54,11 @@ class Finding:
         parts = [p for p in (self.location(), self.object) if p]
         prefix = " ".join(parts)
         field_text = f" at {self.field}" if self.field else ""
-        return f"{prefix}: {self.severity}: {self.message}{field_text} [{self.rule}]" if prefix else \
-            f"{self.severity}: {self.message}{field_text} [{self.rule}]"
+        return (
+            f"{prefix}: {self.severity}: {self.message}{field_text} [{self.rule}]"
+            if prefix
+            else f"{self.severity}: {self.message}{field_text} [{self.rule}]"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in ("", None)}
@@ -65,8 +68,14 @@ class Finding:
         if manifest is None:
             return cls(rule, message, **extra)
         source = manifest.source
-        return cls(rule, message, file=source.file if source else "", line=source.line if source else None,
-                   object=str(manifest.ref), **extra)
+        return cls(
+            rule,
+            message,
+            file=source.file if source else "",
+            line=source.line if source else None,
+            object=str(manifest.ref),
+            **extra,
+        )
 
 
 @dataclass
@@ -90,8 +99,9 @@ class Report:
         return not self.errors
 
 
-_LOCATED = re.compile(r"^(?P<file>[^\s:()]+):(?P<line>\d+)(?::(?P<col>\d+))?[-:\d]*\s*(?:\([^)]*\))?:\s*(?P<msg>.*)$",
-                      re.S)
+_LOCATED = re.compile(
+    r"^(?P<file>[^\s:()]+):(?P<line>\d+)(?::(?P<col>\d+))?[-:\d]*\s*(?:\([^)]*\))?:\s*(?P<msg>.*)$", re.S
+)
 _OUTER = re.compile(r"^(?P<file>[^\s:()]+)(?: \((?P<what>[^)]*)\))?:\s*(?P<msg>.*)$", re.S)
 _HELM_AT = re.compile(r"\((?P<file>[^\s():]+):(?P<line>\d+):(?P<col>\d+)\)")
 
@@ -115,11 +125,21 @@ def finding_from_error(message: str) -> Finding:
     inner = _LOCATED.match(outer["msg"])
     if inner:
         column = int(inner["col"]) if inner["col"] else None
-        return Finding(rule, inner["msg"], file=posixpath.normpath(posixpath.join(base, inner["file"])),
-                       line=int(inner["line"]), column=column)
+        return Finding(
+            rule,
+            inner["msg"],
+            file=posixpath.normpath(posixpath.join(base, inner["file"])),
+            line=int(inner["line"]),
+            column=column,
+        )
     helm = _HELM_AT.search(outer["msg"]) if outer["what"] == "helm chart" else None
     if helm:
         in_chart = helm["file"].split("/", 1)[-1]  # drop the chart name
-        return Finding(rule, outer["msg"], file=posixpath.normpath(posixpath.join(base, in_chart)),
-                       line=int(helm["line"]), column=int(helm["col"]))
+        return Finding(
+            rule,
+            outer["msg"],
+            file=posixpath.normpath(posixpath.join(base, in_chart)),
+            line=int(helm["line"]),
+            column=int(helm["col"]),
+        )
     return Finding(rule, outer["msg"], file=outer["file"])

@@ -38,11 +38,17 @@ SUBDOMAIN_MAX = 253
 
 _RBAC = "rbac.authorization.k8s.io"
 #: (group, kind) whose names only need to be valid path segments
-_PATH_SEGMENT_ONLY = frozenset({
-    (_RBAC, "Role"), (_RBAC, "ClusterRole"), (_RBAC, "RoleBinding"), (_RBAC, "ClusterRoleBinding"),
-    ("certificates.k8s.io", "CertificateSigningRequest"), ("certificates.k8s.io", "ClusterTrustBundle"),
-    ("networking.k8s.io", "IPAddress"),
-})
+_PATH_SEGMENT_ONLY = frozenset(
+    {
+        (_RBAC, "Role"),
+        (_RBAC, "ClusterRole"),
+        (_RBAC, "RoleBinding"),
+        (_RBAC, "ClusterRoleBinding"),
+        ("certificates.k8s.io", "CertificateSigningRequest"),
+        ("certificates.k8s.io", "ClusterTrustBundle"),
+        ("networking.k8s.io", "IPAddress"),
+    }
+)
 
 
 def _label(value: str, max_len: int = LABEL_MAX) -> list[str]:
@@ -50,8 +56,10 @@ def _label(value: str, max_len: int = LABEL_MAX) -> list[str]:
     if len(value) > max_len:
         problems.append(f"must be no more than {max_len} characters (is {len(value)})")
     if not _LABEL.fullmatch(value):
-        problems.append("must be a lowercase RFC 1123 label: lowercase letters, digits and '-', "
-                        "starting and ending with a letter or digit")
+        problems.append(
+            "must be a lowercase RFC 1123 label: lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
     return problems
 
 
@@ -60,8 +68,10 @@ def _dns1035(value: str) -> list[str]:
     if len(value) > LABEL_MAX:
         problems.append(f"must be no more than {LABEL_MAX} characters (is {len(value)})")
     if not _DNS1035.fullmatch(value):
-        problems.append("must be a lowercase RFC 1035 label: lowercase letters, digits and '-', "
-                        "starting with a letter and ending with a letter or digit")
+        problems.append(
+            "must be a lowercase RFC 1035 label: lowercase letters, digits and '-', "
+            "starting with a letter and ending with a letter or digit"
+        )
     return problems
 
 
@@ -70,8 +80,10 @@ def _subdomain(value: str, max_len: int = SUBDOMAIN_MAX) -> list[str]:
     if len(value) > max_len:
         problems.append(f"must be no more than {max_len} characters (is {len(value)})")
     if not _SUBDOMAIN.fullmatch(value):
-        problems.append("must be a lowercase RFC 1123 subdomain: lowercase letters, digits, '-' and '.', "
-                        "starting and ending with a letter or digit")
+        problems.append(
+            "must be a lowercase RFC 1123 subdomain: lowercase letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit"
+        )
     return problems
 
 
@@ -124,8 +136,11 @@ def name_problems(obj: dict[str, Any]) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     name, generate_name, namespace = meta.get("name"), meta.get("generateName"), meta.get("namespace")
     what, rule = _name_rule(obj)
-    for field, value in ((".metadata.name", name), (".metadata.generateName", generate_name),
-                         (".metadata.namespace", namespace)):
+    for field, value in (
+        (".metadata.name", name),
+        (".metadata.generateName", generate_name),
+        (".metadata.namespace", namespace),
+    ):
         if value is not None and not isinstance(value, str):
             problems.append((field, f"must be a string, not {type(value).__name__} {value!r}"))
     if not (isinstance(name, str) and name) and not (isinstance(generate_name, str) and generate_name):
@@ -136,8 +151,9 @@ def name_problems(obj: dict[str, Any]) -> list[tuple[str, str]]:
     if isinstance(generate_name, str) and generate_name:
         masked = _mask_trailing_dash(generate_name)
         found = _control_characters(generate_name) or _path_segment(masked, prefix=True) + rule(masked)
-        problems.extend((".metadata.generateName", f"{generate_name!r} is not valid as the prefix of {what}: {p}")
-                        for p in found)
+        problems.extend(
+            (".metadata.generateName", f"{generate_name!r} is not valid as the prefix of {what}: {p}") for p in found
+        )
     if isinstance(namespace, str) and namespace:
         found = _control_characters(namespace) or _label(namespace)
         problems.extend((".metadata.namespace", f"{namespace!r} is not a valid namespace: {p}") for p in found)
@@ -156,8 +172,16 @@ def check_names(manifests: list[Manifest]) -> list[Finding]:
         # the object's identity is printed too: escape what a terminal would interpret
         shown = str(manifest.ref).encode("unicode_escape").decode("ascii")
         for field, problem in problems:
-            findings.append(Finding(RULE, problem, file=source.file if source else "",
-                                    line=source.line if source else None, object=shown, field=field))
+            findings.append(
+                Finding(
+                    RULE,
+                    problem,
+                    file=source.file if source else "",
+                    line=source.line if source else None,
+                    object=shown,
+                    field=field,
+                )
+            )
     return findings
 
 

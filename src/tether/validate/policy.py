@@ -43,7 +43,8 @@ class Policy:
 
     def matches(self, obj: dict[str, Any]) -> bool:
         return (not self.kinds or obj.get("kind") in self.kinds) and (
-            not self.api_versions or obj.get("apiVersion") in self.api_versions)
+            not self.api_versions or obj.get("apiVersion") in self.api_versions
+        )
 
 
 def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -51,7 +52,7 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
     if kind == "Pod":
         return spec
     if kind == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
     template = spec.get("template") if isinstance(spec, dict) else None
     return (template or {}).get("spec") if isinstance(template, dict) else None
 
@@ -89,8 +90,17 @@ def load_policies(path: str | Path) -> list[Policy]:
         except celpy.CELParseError as error:
             raise UsageError(f"{where} ({name}): invalid CEL expression: {error}") from error
         match = entry.get("match") or {}
-        policies.append(Policy(name, entry["expression"], str(entry.get("message") or ""), severity,
-                               list(match.get("kinds") or []), list(match.get("apiVersions") or []), program))
+        policies.append(
+            Policy(
+                name,
+                entry["expression"],
+                str(entry.get("message") or ""),
+                severity,
+                list(match.get("kinds") or []),
+                list(match.get("apiVersions") or []),
+                program,
+            )
+        )
     return policies
 
 
@@ -107,14 +117,31 @@ def evaluate(policies: list[Policy], manifest: Manifest) -> list[Finding]:
         try:
             result = policy.program.evaluate(activation)
         except celpy.CELEvalError as error:
-            found.append(Finding.at(manifest, "policy-error", f"policy {policy.name}: {error.args[0]}",
-                                    severity=policy.severity, policy=policy.name))
+            found.append(
+                Finding.at(
+                    manifest,
+                    "policy-error",
+                    f"policy {policy.name}: {error.args[0]}",
+                    severity=policy.severity,
+                    policy=policy.name,
+                )
+            )
             continue
         if isinstance(result, celpy.CELEvalError):
-            found.append(Finding.at(manifest, "policy-error", f"policy {policy.name}: {result.args[0]}",
-                                    severity=policy.severity, policy=policy.name))
+            found.append(
+                Finding.at(
+                    manifest,
+                    "policy-error",
+                    f"policy {policy.name}: {result.args[0]}",
+                    severity=policy.severity,
+                    policy=policy.name,
+                )
+            )
         elif result is not True and not (isinstance(result, celpy.celtypes.BoolType) and bool(result)):
             message = policy.message or f"expression is false: {policy.expression.strip()}"
-            found.append(Finding.at(manifest, "policy", f"policy {policy.name}: {message}",
-                                    severity=policy.severity, policy=policy.name))
+            found.append(
+                Finding.at(
+                    manifest, "policy", f"policy {policy.name}: {message}", severity=policy.severity, policy=policy.name
+                )
+            )
     return found

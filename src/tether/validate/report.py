@@ -23,12 +23,22 @@ def to_text(report: Report) -> str:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps({
-        "valid": report.valid, "objects": report.objects, "kubeVersion": report.kube_version,
-        "source": report.source, "revision": report.revision,
-        "errors": len(report.errors), "warnings": len(report.warnings),
-        "findings": [f.as_dict() for f in report.findings],
-    }, indent=2) + "\n"
+    return (
+        json.dumps(
+            {
+                "valid": report.valid,
+                "objects": report.objects,
+                "kubeVersion": report.kube_version,
+                "source": report.source,
+                "revision": report.revision,
+                "errors": len(report.errors),
+                "warnings": len(report.warnings),
+                "findings": [f.as_dict() for f in report.findings],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def to_junit(report: Report) -> str:
@@ -37,9 +47,14 @@ def to_junit(report: Report) -> str:
     for finding in report.findings:
         by_case[finding.file or finding.object or "source"].append(finding)
     suites = ET.Element("testsuites", name="tether validate")
-    suite = ET.SubElement(suites, "testsuite", name=f"tether validate {report.source}".strip(),
-                          tests=str(max(len(by_case), 1)), failures=str(sum(
-                              1 for fs in by_case.values() if any(f.severity == ERROR for f in fs))), errors="0")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=f"tether validate {report.source}".strip(),
+        tests=str(max(len(by_case), 1)),
+        failures=str(sum(1 for fs in by_case.values() if any(f.severity == ERROR for f in fs))),
+        errors="0",
+    )
     if not by_case:
         ET.SubElement(suite, "testcase", name="all objects", classname="tether.validate")
     for name, findings in sorted(by_case.items()):
@@ -59,7 +74,8 @@ def to_sarif(report: Report) -> str:
     results = []
     for finding in report.findings:
         result: dict = {
-            "ruleId": finding.rule, "ruleIndex": used.index(finding.rule),
+            "ruleId": finding.rule,
+            "ruleIndex": used.index(finding.rule),
             "level": "error" if finding.severity == ERROR else "warning",
             "message": {"text": str(finding.message) + (f" (at {finding.field})" if finding.field else "")},
         }
@@ -67,16 +83,26 @@ def to_sarif(report: Report) -> str:
             region = {"startLine": finding.line or 1}
             if finding.column:
                 region["startColumn"] = finding.column
-            result["locations"] = [{"physicalLocation": {
-                "artifactLocation": {"uri": finding.file, "uriBaseId": "SRCROOT"}, "region": region}}]
+            result["locations"] = [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": finding.file, "uriBaseId": "SRCROOT"},
+                        "region": region,
+                    }
+                }
+            ]
         if finding.object:
             result.setdefault("properties", {})["object"] = finding.object
         results.append(result)
     run = {
-        "tool": {"driver": {
-            "name": "tether", "version": __version__, "informationUri": "https://github.com/tether-gitops/tether",
-            "rules": [{"id": rule, "shortDescription": {"text": RULES.get(rule, rule)}} for rule in used],
-        }},
+        "tool": {
+            "driver": {
+                "name": "tether",
+                "version": __version__,
+                "informationUri": "https://github.com/tether-gitops/tether",
+                "rules": [{"id": rule, "shortDescription": {"text": RULES.get(rule, rule)}} for rule in used],
+            }
+        },
         "results": results,
         "originalUriBaseIds": {"SRCROOT": {"description": {"text": "root of the validated source"}}},
     }

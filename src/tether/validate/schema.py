@@ -73,8 +73,15 @@ def _findings(manifest: Manifest, validator: jsonschema.protocols.Validator) -> 
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             allowed = set(error.schema.get("properties") or {})
             for extra in sorted(k for k in error.instance if k not in allowed):
-                found.append(Finding.at(manifest, "unknown-field", f"unknown field {extra!r}", severity=WARNING,
-                                        field=_path([*parts, extra])))
+                found.append(
+                    Finding.at(
+                        manifest,
+                        "unknown-field",
+                        f"unknown field {extra!r}",
+                        severity=WARNING,
+                        field=_path([*parts, extra]),
+                    )
+                )
             continue
         message = error.message
         if error.validator in ("oneOf", "anyOf") and error.context:

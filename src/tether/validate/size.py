@@ -70,14 +70,24 @@ def check_sizes(manifests: list[Manifest]) -> list[Finding]:
             continue
         size = object_size(obj)
         if size > MAX_OBJECT_BYTES:
-            findings.append(Finding.at(
-                manifest, RULE,
-                f"the object is {size} bytes of JSON, over the {MAX_OBJECT_BYTES} bytes (1.5 MiB) the API server "
-                "can store; split it (e.g. several ConfigMaps) or move the content elsewhere"))
+            findings.append(
+                Finding.at(
+                    manifest,
+                    RULE,
+                    f"the object is {size} bytes of JSON, over the {MAX_OBJECT_BYTES} bytes (1.5 MiB) the API server "
+                    "can store; split it (e.g. several ConfigMaps) or move the content elsewhere",
+                )
+            )
             continue
         data = data_size(obj)
         if data is not None and data > MAX_DATA_BYTES:
-            findings.append(Finding.at(
-                manifest, RULE, f"{obj['kind']} data is {data} bytes, over the {MAX_DATA_BYTES} bytes (1 MiB) the "
-                "API server allows", field=".data"))
+            findings.append(
+                Finding.at(
+                    manifest,
+                    RULE,
+                    f"{obj['kind']} data is {data} bytes, over the {MAX_DATA_BYTES} bytes (1 MiB) the "
+                    "API server allows",
+                    field=".data",
+                )
+            )
     return findings

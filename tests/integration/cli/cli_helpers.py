@@ -17,8 +17,9 @@ TETHER = str(Path(sys.executable).with_name("tether"))
 def tether(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if key != "TETHER_DEBUG"}
     environment.update(env or {})
-    return subprocess.run([TETHER, *args], capture_output=True, text=True, timeout=timeout, env=environment,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [TETHER, *args], capture_output=True, text=True, timeout=timeout, env=environment, stdin=subprocess.DEVNULL
+    )
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess, code: int = 2) -> None:
@@ -35,16 +36,23 @@ def write_manifests(directory: Path, objects: list[dict]) -> Path:
 
 
 def configmap(name: str, namespace: str = "default") -> dict:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
-            "data": {"key": "value"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"key": "value"},
+    }
 
 
 def kubeconfig_for(path: Path, server: str) -> Path:
-    config = {"apiVersion": "v1", "kind": "Config",
-              "clusters": [{"name": "c", "cluster": {"server": server}}],
-              "users": [{"name": "u", "user": {}}],
-              "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-              "current-context": "c"}
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
     path.write_text(yaml.safe_dump(config))
     return path
 

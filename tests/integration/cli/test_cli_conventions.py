@@ -33,8 +33,22 @@ _RAW_TYPE = re.compile(r"<(str|bool|int|float|path|file|dir|list\[[a-z]+\])>")
 
 def test_every_command_group_is_walked() -> None:
     names = {" ".join(path) for path in COMMANDS}
-    assert {"diff", "apply", "render", "validate", "sandbox", "demo", "version", "secrets", "secrets encrypt",
-            "secrets decrypt", "secrets edit", "secrets keygen", "secrets rotate", "secrets updatekeys"} <= names
+    assert {
+        "diff",
+        "apply",
+        "render",
+        "validate",
+        "sandbox",
+        "demo",
+        "version",
+        "secrets",
+        "secrets encrypt",
+        "secrets decrypt",
+        "secrets edit",
+        "secrets keygen",
+        "secrets rotate",
+        "secrets updatekeys",
+    } <= names
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(path) or "tether")
@@ -49,7 +63,7 @@ def test_help_shows_an_example_and_type_words(path: tuple[str, ...]) -> None:
     text = outputs[0]
     heading = _EXAMPLE.search(text)
     assert heading, text
-    example = text[heading.end():].strip().splitlines()[0].strip()
+    example = text[heading.end() :].strip().splitlines()[0].strip()
     assert re.match(r"^(\w+=\S+ )?tether ", example), example
     assert not _RAW_TYPE.search(text), _RAW_TYPE.search(text)
     for param in _find(path).params:

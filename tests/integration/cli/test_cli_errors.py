@@ -132,8 +132,12 @@ def _wait_for_first_line(proc: subprocess.Popen) -> str:
 
 
 def test_ctrl_c_stops_the_sandbox_with_130(tmp_path: Path) -> None:
-    proc = subprocess.Popen([TETHER, "sandbox", "--port", "0", "--data", str(tmp_path / "data")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [TETHER, "sandbox", "--port", "0", "--data", str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert Path(_wait_for_first_line(proc)).is_file()
     finally:
@@ -144,8 +148,12 @@ def test_ctrl_c_stops_the_sandbox_with_130(tmp_path: Path) -> None:
 
 
 def test_sigterm_stops_the_sandbox_with_0(tmp_path: Path) -> None:
-    proc = subprocess.Popen([TETHER, "sandbox", "--port", "0", "--data", str(tmp_path / "data")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [TETHER, "sandbox", "--port", "0", "--data", str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for_first_line(proc)
     finally:
@@ -156,10 +164,19 @@ def test_sigterm_stops_the_sandbox_with_0(tmp_path: Path) -> None:
 
 def _deployment(name: str) -> dict:
     labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
+        },
+    }
 
 
 def test_ctrl_c_while_apply_waits_for_health(tmp_path: Path) -> None:
@@ -169,10 +186,25 @@ def test_ctrl_c_while_apply_waits_for_health(tmp_path: Path) -> None:
     try:
         kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
         source = write_manifests(tmp_path / "src", [_deployment("never-ready")])
-        proc = subprocess.Popen([TETHER, "apply", str(source), "--app", "web", "--wait", "--timeout", "10m",
-                                 "--kubeconfig", str(kubeconfig)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                TETHER,
+                "apply",
+                str(source),
+                "--app",
+                "web",
+                "--wait",
+                "--timeout",
+                "10m",
+                "--kubeconfig",
+                str(kubeconfig),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
+
             def applied() -> bool:
                 url = f"{server.url}/apis/apps/v1/namespaces/default/deployments"
                 with urllib.request.urlopen(url, timeout=30) as response:

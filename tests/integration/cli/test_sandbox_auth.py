@@ -21,15 +21,23 @@ from tether.sandbox.extras import ExtrasConfig
 from tether.sandbox.server import SandboxConfig, SandboxThread
 
 KUBECTL = shutil.which("kubectl") or "kubectl"
-UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized",
-                "reason": "Unauthorized", "code": 401}
+UNAUTHORIZED = {
+    "kind": "Status",
+    "apiVersion": "v1",
+    "metadata": {},
+    "status": "Failure",
+    "message": "Unauthorized",
+    "reason": "Unauthorized",
+    "code": 401,
+}
 
 
 @contextmanager
 def serving(*args: str) -> Iterator[Path]:
     """``tether sandbox ARGS`` running; yields the kubeconfig it wrote."""
-    proc = subprocess.Popen([TETHER, "sandbox", "--port", "0", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [TETHER, "sandbox", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
@@ -42,8 +50,13 @@ def serving(*args: str) -> Iterator[Path]:
 
 def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
     # stdin closed: a kubeconfig without credentials would make kubectl ask for a username
-    return subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def anonymous_get(kubeconfig: Path, path: str) -> tuple[int, object]:
@@ -80,8 +93,9 @@ def test_tls_kubeconfig_needs_no_prompt_and_survives_a_restart(tmp_path: Path) -
         assert yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["token"] == token
         # the server moved to another port; the earlier kubeconfig's credentials still hold
         config = yaml.safe_load(earlier.read_text())
-        config["clusters"][0]["cluster"]["server"] = yaml.safe_load(kubeconfig.read_text())["clusters"][0][
-            "cluster"]["server"]
+        config["clusters"][0]["cluster"]["server"] = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"][
+            "server"
+        ]
         earlier.write_text(yaml.safe_dump(config))
         assert kubectl(earlier, "get", "namespace", "default", "-o", "name").stdout.strip() == "namespace/default"
 
@@ -99,8 +113,9 @@ def test_rbac_denies_anonymous_requests_and_authorizes_token_holders(tmp_path: P
         assert 'User "alice" cannot list resource "namespaces"' in denied.stderr, denied.stderr
         unknown = kubectl(kubeconfig, "--token", "not-a-token", "get", "namespaces")
         assert unknown.returncode == 1 and "Unauthorized" in unknown.stderr, unknown.stderr
-        granted = kubectl(kubeconfig, "create", "clusterrolebinding", "devs-view", "--clusterrole", "view",
-                          "--group", "devs")
+        granted = kubectl(
+            kubeconfig, "create", "clusterrolebinding", "devs-view", "--clusterrole", "view", "--group", "devs"
+        )
         assert granted.returncode == 0, granted.stderr
         allowed = kubectl(kubeconfig, "--token", "alice-token", "get", "namespaces", "-o", "name")
         assert allowed.returncode == 0 and "namespace/default" in allowed.stdout, allowed.stderr
@@ -108,8 +123,9 @@ def test_rbac_denies_anonymous_requests_and_authorizes_token_holders(tmp_path: P
 
 def test_rbac_without_any_token_lets_no_one_in(tmp_path: Path) -> None:
     # no --token and no token file: anonymous requests were once served as the admin
-    thread = SandboxThread(SandboxConfig(port=0, data_dir=tmp_path / "data", tls=True,
-                                         extras=ExtrasConfig(authz="rbac")))
+    thread = SandboxThread(
+        SandboxConfig(port=0, data_dir=tmp_path / "data", tls=True, extras=ExtrasConfig(authz="rbac"))
+    )
     server = thread.start()
     try:
         kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")

@@ -17,17 +17,25 @@ REPO = Path(__file__).resolve().parents[3]
 
 def tether(*args: str, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "tether.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "tether.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO,
+    )
 
 
 def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
 
 
 def call(kubeconfig: Path, work: Any) -> Any:
     """Run ``await work(kube)`` on a fresh connection."""
+
     async def main() -> Any:
         kube = await Kube.connect(kubeconfig=str(kubeconfig))
         try:
@@ -44,8 +52,12 @@ def get_app(kubeconfig: Path, name: str, namespace: str) -> dict[str, Any] | Non
 
 def write_status(kubeconfig: Path, name: str, namespace: str, status: dict[str, Any]) -> dict[str, Any]:
     """Play the controller: merge ``status`` into the Application's status subresource."""
-    return call(kubeconfig, lambda kube: kube.patch(APPLICATION, name, namespace, {"status": status},
-                                                     subresource="status", field_manager="test-controller"))
+    return call(
+        kubeconfig,
+        lambda kube: kube.patch(
+            APPLICATION, name, namespace, {"status": status}, subresource="status", field_manager="test-controller"
+        ),
+    )
 
 
 def sha(n: int) -> str:

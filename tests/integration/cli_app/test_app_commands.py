@@ -21,10 +21,35 @@ def _create(kc: list[str], ns: str, name: str = "web", *extra: str) -> None:
 
 
 def test_create_dry_run_prints_the_application_and_creates_nothing(kc, sandbox_namespace) -> None:
-    done = tether("app", "create", "web", "--url", URL, "--path", "apps/web", "--tag", "v1.2.0", "--dest-namespace",
-                  "web", "--create-namespace", "--no-auto", "--prune", "--self-heal", "--interval", "5m",
-                  "--service-account", "deployer", "--depends-on", "infra/db", "--depends-on", "cache",
-                  "--dry-run", "-n", sandbox_namespace, *kc)
+    done = tether(
+        "app",
+        "create",
+        "web",
+        "--url",
+        URL,
+        "--path",
+        "apps/web",
+        "--tag",
+        "v1.2.0",
+        "--dest-namespace",
+        "web",
+        "--create-namespace",
+        "--no-auto",
+        "--prune",
+        "--self-heal",
+        "--interval",
+        "5m",
+        "--service-account",
+        "deployer",
+        "--depends-on",
+        "infra/db",
+        "--depends-on",
+        "cache",
+        "--dry-run",
+        "-n",
+        sandbox_namespace,
+        *kc,
+    )
     assert done.returncode == 0, done.stderr
     app = yaml.safe_load(done.stdout)
     assert app["apiVersion"] == "tether.dev/v1alpha1" and app["kind"] == "Application"
@@ -49,22 +74,61 @@ def test_create_list_get_describe(installed, kc, sandbox_namespace) -> None:
     ns = sandbox_namespace
     _create(kc, ns, "web", "--branch", "main")
     _create(kc, ns, "api")
-    write_status(installed.kubeconfig, "web", ns, {
-        "lastAppliedRevision": sha(10), "sourceRevision": sha(10), "sync": {"status": "Synced"},
-        "health": {"status": "Degraded", "message": "Deployment web: 0/2 ready"},
-        "conditions": [{"type": "Ready", "status": "False", "reason": "HealthCheckFailed", "message": "not healthy",
-                        "lastTransitionTime": "2026-01-01T00:00:00Z"}],
-        "drift": [{"object": f"ConfigMap {ns}/settings", "fields": [".data.level"], "manager": "kubectl-edit"}],
-        "history": [{"revision": sha(10), "author": "Ann <ann@example.com>", "subject": "bump web",
-                     "deployedAt": "2026-01-02T00:00:00Z", "result": "Succeeded", "objects": {"total": 3}}]})
+    write_status(
+        installed.kubeconfig,
+        "web",
+        ns,
+        {
+            "lastAppliedRevision": sha(10),
+            "sourceRevision": sha(10),
+            "sync": {"status": "Synced"},
+            "health": {"status": "Degraded", "message": "Deployment web: 0/2 ready"},
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "HealthCheckFailed",
+                    "message": "not healthy",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ],
+            "drift": [{"object": f"ConfigMap {ns}/settings", "fields": [".data.level"], "manager": "kubectl-edit"}],
+            "history": [
+                {
+                    "revision": sha(10),
+                    "author": "Ann <ann@example.com>",
+                    "subject": "bump web",
+                    "deployedAt": "2026-01-02T00:00:00Z",
+                    "result": "Succeeded",
+                    "objects": {"total": 3},
+                }
+            ],
+        },
+    )
     app = get_app(installed.kubeconfig, "web", ns)
-    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web.1", "namespace": ns},
-             "involvedObject": {"apiVersion": "tether.dev/v1alpha1", "kind": "Application", "name": "web",
-                                "namespace": ns, "uid": app["metadata"]["uid"]},
-             "type": "Warning", "reason": "HealthCheckFailed", "message": "Deployment web is not ready",
-             "lastTimestamp": "2026-01-02T00:00:01Z", "source": {"component": "tether-controller"}}
-    other = {**event, "metadata": {"name": "api.1", "namespace": ns},
-             "involvedObject": {**event["involvedObject"], "name": "api", "uid": "x"}, "message": "about api"}
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "web.1", "namespace": ns},
+        "involvedObject": {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "Application",
+            "name": "web",
+            "namespace": ns,
+            "uid": app["metadata"]["uid"],
+        },
+        "type": "Warning",
+        "reason": "HealthCheckFailed",
+        "message": "Deployment web is not ready",
+        "lastTimestamp": "2026-01-02T00:00:01Z",
+        "source": {"component": "tether-controller"},
+    }
+    other = {
+        **event,
+        "metadata": {"name": "api.1", "namespace": ns},
+        "involvedObject": {**event["involvedObject"], "name": "api", "uid": "x"},
+        "message": "about api",
+    }
     call(installed.kubeconfig, lambda kube: kube.create(EVENT, event))
     call(installed.kubeconfig, lambda kube: kube.create(EVENT, other))
 
@@ -105,8 +169,15 @@ def test_suspend_resume_pin_unpin(installed, kc, sandbox_namespace) -> None:
     assert tether("app", "resume", "web", "-n", ns, *kc).returncode == 0
     assert get_app(installed.kubeconfig, "web", ns)["spec"]["suspend"] is False
 
-    write_status(installed.kubeconfig, "web", ns, {"lastAppliedRevision": sha(2), "history": [
-        {"revision": sha(2), "result": "Succeeded"}, {"revision": sha(1), "result": "Succeeded"}]})
+    write_status(
+        installed.kubeconfig,
+        "web",
+        ns,
+        {
+            "lastAppliedRevision": sha(2),
+            "history": [{"revision": sha(2), "result": "Succeeded"}, {"revision": sha(1), "result": "Succeeded"}],
+        },
+    )
     pinned = tether("app", "rollback", "web", sha(1)[:8], "-n", ns, *kc)
     assert pinned.returncode == 0, pinned.stderr
     pin = get_app(installed.kubeconfig, "web", ns)["spec"]["pin"]
@@ -115,8 +186,10 @@ def test_suspend_resume_pin_unpin(installed, kc, sandbox_namespace) -> None:
     assert tether("app", "unpin", "web", "-n", ns, *kc).returncode == 0
     assert "pin" not in get_app(installed.kubeconfig, "web", ns)["spec"]
     # kubectl sees the same object
-    assert kubectl(installed.kubeconfig, "get", "applications.tether.dev", "web", "-n", ns, "-o", "name").stdout \
-        .strip() == "application.tether.dev/web"
+    assert (
+        kubectl(installed.kubeconfig, "get", "applications.tether.dev", "web", "-n", ns, "-o", "name").stdout.strip()
+        == "application.tether.dev/web"
+    )
 
 
 def test_delete_with_and_without_cascade(installed, kc, sandbox_namespace) -> None:
@@ -154,17 +227,32 @@ def test_sync_and_refresh_set_annotations(installed, kc, sandbox_namespace) -> N
 
 def _fake_controller(kubeconfig, ns: str, ready: str) -> threading.Thread:  # type: ignore[no-untyped-def]
     """Wait for the sync annotation, then record it as handled with a Ready condition."""
+
     def run() -> None:
         for _ in range(600):
             app = get_app(kubeconfig, "web", ns)
             value = ((app or {}).get("metadata", {}).get("annotations") or {}).get(SYNC_ANNOTATION)
             if value:
-                write_status(kubeconfig, "web", ns, {
-                    "lastHandledSyncAt": value, "lastAppliedRevision": sha(3),
-                    "conditions": [{"type": "Ready", "status": ready, "reason": "Succeeded" if ready == "True"
-                                    else "ApplyFailed", "message": "applied 3 objects" if ready == "True"
-                                    else "Deployment web: spec.replicas: must be >= 0",
-                                    "lastTransitionTime": "2026-01-01T00:00:00Z"}]})
+                write_status(
+                    kubeconfig,
+                    "web",
+                    ns,
+                    {
+                        "lastHandledSyncAt": value,
+                        "lastAppliedRevision": sha(3),
+                        "conditions": [
+                            {
+                                "type": "Ready",
+                                "status": ready,
+                                "reason": "Succeeded" if ready == "True" else "ApplyFailed",
+                                "message": "applied 3 objects"
+                                if ready == "True"
+                                else "Deployment web: spec.replicas: must be >= 0",
+                                "lastTransitionTime": "2026-01-01T00:00:00Z",
+                            }
+                        ],
+                    },
+                )
                 return
             time.sleep(0.1)
 
@@ -206,13 +294,28 @@ def test_history_and_default_rollback_revision(installed, kc, sandbox_namespace)
     ns = sandbox_namespace
     _create(kc, ns)
     # newest first: sha(5) failed after the current sha(4); sha(3) failed; sha(2) is the one to go back to
-    write_status(installed.kubeconfig, "web", ns, {"lastAppliedRevision": sha(4), "history": [
-        {"revision": sha(5), "result": "Failed", "subject": "broken"},
-        {"revision": sha(4), "result": "Succeeded", "subject": "current", "author": "Bo <bo@example.com>",
-         "deployedAt": "2026-01-03T00:00:00Z", "objects": {"total": 4, "updated": 1}},
-        {"revision": sha(3), "result": "Failed", "subject": "bad"},
-        {"revision": sha(2), "result": "Succeeded", "subject": "good"},
-        {"revision": sha(1), "result": "Succeeded", "subject": "older"}]})
+    write_status(
+        installed.kubeconfig,
+        "web",
+        ns,
+        {
+            "lastAppliedRevision": sha(4),
+            "history": [
+                {"revision": sha(5), "result": "Failed", "subject": "broken"},
+                {
+                    "revision": sha(4),
+                    "result": "Succeeded",
+                    "subject": "current",
+                    "author": "Bo <bo@example.com>",
+                    "deployedAt": "2026-01-03T00:00:00Z",
+                    "objects": {"total": 4, "updated": 1},
+                },
+                {"revision": sha(3), "result": "Failed", "subject": "bad"},
+                {"revision": sha(2), "result": "Succeeded", "subject": "good"},
+                {"revision": sha(1), "result": "Succeeded", "subject": "older"},
+            ],
+        },
+    )
     shown = tether("app", "history", "web", "-n", ns, *kc)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
@@ -234,8 +337,15 @@ def test_history_and_default_rollback_revision(installed, kc, sandbox_namespace)
 def test_rollback_without_an_earlier_success_is_refused(installed, kc, sandbox_namespace) -> None:
     ns = sandbox_namespace
     _create(kc, ns)
-    write_status(installed.kubeconfig, "web", ns, {"lastAppliedRevision": sha(7), "history": [
-        {"revision": sha(7), "result": "Succeeded"}, {"revision": sha(6), "result": "Failed"}]})
+    write_status(
+        installed.kubeconfig,
+        "web",
+        ns,
+        {
+            "lastAppliedRevision": sha(7),
+            "history": [{"revision": sha(7), "result": "Succeeded"}, {"revision": sha(6), "result": "Failed"}],
+        },
+    )
     done = tether("app", "rollback", "web", "-n", ns, *kc)
     assert done.returncode == 2 and "no earlier successful revision" in done.stderr
     assert "pin" not in get_app(installed.kubeconfig, "web", ns)["spec"]

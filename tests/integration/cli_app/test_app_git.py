@@ -14,13 +14,18 @@ from cli_app_helpers import get_app, tether
 from tether.apps.ops import REFRESH_ANNOTATION
 from tether.sandbox.git_server import GitServer
 
-IDENTITY = {"GIT_AUTHOR_NAME": "Dee", "GIT_AUTHOR_EMAIL": "dee@example.com", "GIT_COMMITTER_NAME": "Dee",
-            "GIT_COMMITTER_EMAIL": "dee@example.com"}
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Dee",
+    "GIT_AUTHOR_EMAIL": "dee@example.com",
+    "GIT_COMMITTER_NAME": "Dee",
+    "GIT_COMMITTER_EMAIL": "dee@example.com",
+}
 
 
 def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **IDENTITY}, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **IDENTITY}, capture_output=True, text=True, check=True
+    )
     return done.stdout.strip()
 
 
@@ -33,10 +38,16 @@ def server(tmp_path: Path) -> Iterator[GitServer]:
 def _commit(work: Path, level: str, token: str, message: str) -> str:
     app = work / "apps" / "web"
     app.mkdir(parents=True, exist_ok=True)
-    (app / "cm.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
-                                                 "metadata": {"name": "settings"}, "data": {"level": level}}))
-    (app / "secret.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Secret",
-                                                     "metadata": {"name": "token"}, "stringData": {"token": token}}))
+    (app / "cm.yaml").write_text(
+        yaml.safe_dump(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"level": level}}
+        )
+    )
+    (app / "secret.yaml").write_text(
+        yaml.safe_dump(
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"}, "stringData": {"token": token}}
+        )
+    )
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", message)
     return git(work, "rev-parse", "HEAD")
@@ -58,8 +69,9 @@ def repo(server: GitServer, tmp_path: Path) -> tuple[str, Path, list[str]]:
 
 
 def _create(kc: list[str], ns: str, url: str, *ref: str) -> None:
-    done = tether("app", "create", "web", "--url", url, "--path", "apps/web", "--dest-namespace", ns, *ref,
-                  "-n", ns, *kc)
+    done = tether(
+        "app", "create", "web", "--url", url, "--path", "apps/web", "--dest-namespace", ns, *ref, "-n", ns, *kc
+    )
     assert done.returncode == 0, done.stderr
 
 

@@ -23,13 +23,28 @@ def test_stats_from_the_history(installed, kc, sandbox_namespace) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     deployed = [now - timedelta(days=4), now - timedelta(days=2), now - timedelta(hours=1)]
     leads = [timedelta(minutes=1), timedelta(hours=1), timedelta(minutes=5)]  # oldest first
-    history = [{"revision": sha(n + 1), "result": "Succeeded", "committedAt": stamp(at - lead),
-                "deployedAt": stamp(at)} for n, (at, lead) in enumerate(zip(deployed, leads, strict=True))]
+    history = [
+        {"revision": sha(n + 1), "result": "Succeeded", "committedAt": stamp(at - lead), "deployedAt": stamp(at)}
+        for n, (at, lead) in enumerate(zip(deployed, leads, strict=True))
+    ]
     history.append({"revision": sha(9), "result": "Succeeded"})  # an entry without times counts, without a lead
-    write_status(installed.kubeconfig, "web", ns, {
-        "history": list(reversed(history[:3])) + history[3:],
-        "conditions": [{"type": "Ready", "status": "False", "reason": "HealthDegraded", "message": "0/2 ready",
-                        "lastTransitionTime": stamp(now - timedelta(minutes=10))}]})
+    write_status(
+        installed.kubeconfig,
+        "web",
+        ns,
+        {
+            "history": list(reversed(history[:3])) + history[3:],
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "HealthDegraded",
+                    "message": "0/2 ready",
+                    "lastTransitionTime": stamp(now - timedelta(minutes=10)),
+                }
+            ],
+        },
+    )
 
     text = tether("app", "stats", "web", "-n", ns, *kc)
     assert text.returncode == 0, text.stderr
@@ -45,8 +60,13 @@ def test_stats_from_the_history(installed, kc, sandbox_namespace) -> None:
     assert as_json.returncode == 0, as_json.stderr
     figures = json.loads(as_json.stdout)
     assert figures["deployments"] == 4 and figures["failed"] is None and figures["time_to_restore"] is None
-    assert figures["lead_time"] == {"count": 3, "mean": (60 + 3600 + 300) / 3, "median": 300.0,
-                                    "p90": 300 + 0.8 * 3300, "max": 3600.0}
+    assert figures["lead_time"] == {
+        "count": 3,
+        "mean": (60 + 3600 + 300) / 3,
+        "median": 300.0,
+        "p90": 300 + 0.8 * 3300,
+        "max": 3600.0,
+    }
 
     # a Failed entry (the history's schema has them) makes the failure rate computable
     write_status(installed.kubeconfig, "web", ns, {"history": [{"revision": sha(10), "result": "Failed"}, *history]})

@@ -28,15 +28,17 @@ def test_deploy_directory_is_what_install_dry_run_prints(tmp_path: Path) -> None
 
 
 def test_install_manifests_content() -> None:
-    objects = [d for d in yaml.safe_load_all(tether("install", "--dry-run", "-n", "ops", "--image", "reg/t:1").stdout)
-               if d]
+    objects = [
+        d for d in yaml.safe_load_all(tether("install", "--dry-run", "-n", "ops", "--image", "reg/t:1").stdout) if d
+    ]
     kinds = [(o["kind"], o["metadata"]["name"]) for o in objects]
     assert kinds[0] == ("CustomResourceDefinition", "applications.tether.dev")
     assert ("Namespace", "ops") in kinds and ("ServiceAccount", "tether-controller") in kinds
     by_kind = {(o["kind"], o["metadata"]["name"]): o for o in objects}
     role = by_kind[("ClusterRole", "tether-controller")]
-    granted = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"]
-               for r in rule["resources"]}
+    granted = {
+        (g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+    }
     assert {"watch", "patch", "update"} <= granted[("tether.dev", "applications")]
     assert "patch" in granted[("tether.dev", "applications/status")]
     assert "create" in granted[("", "events")] and "delete" in granted[("", "configmaps")]

@@ -27,8 +27,9 @@ class Quick:
 
     def create_namespace(self, name: str) -> str:
         body = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}).encode()
-        request = urllib.request.Request(f"{self.url}/api/v1/namespaces", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/api/v1/namespaces", data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 201
         return name

@@ -20,13 +20,18 @@ def cm(name: str, namespace: str, annotations: dict[str, str] | None = None, **d
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data or {"k": "v"}}
 
 
-def job(name: str, namespace: str, annotations: dict[str, str], command: list[str] | None = None,
-        generate: bool = False) -> dict[str, Any]:
+def job(
+    name: str, namespace: str, annotations: dict[str, str], command: list[str] | None = None, generate: bool = False
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"namespace": namespace, "annotations": annotations}
     meta["generateName" if generate else "name"] = name
     container = {"name": "run", "image": "busybox:1.36", "command": command or ["sh", "-c", "echo ok"]}
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
-            "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [container]}}}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [container]}}},
+    }
 
 
 class Cluster:
@@ -78,10 +83,12 @@ def test_keep_annotations_of_every_tool_survive_prune(cluster: Cluster, quick_na
     assert cluster.names("v1", "ConfigMap", ns) >= {f"keep-{tool}" for tool in KEEPS} | {"other"}
     assert "plain" not in cluster.names("v1", "ConfigMap", ns)
     reasons = {ref.name: reason for ref, reason in plan.keep_reasons.items()}
-    assert reasons == {"keep-tether": "tether.dev/prune: disabled",
-                       "keep-argo": "argocd.argoproj.io/sync-options: Prune=false",
-                       "keep-helm": "helm.sh/resource-policy: keep",
-                       "keep-flux": "kustomize.toolkit.fluxcd.io/prune: disabled"}
+    assert reasons == {
+        "keep-tether": "tether.dev/prune: disabled",
+        "keep-argo": "argocd.argoproj.io/sync-options: Prune=false",
+        "keep-helm": "helm.sh/resource-policy: keep",
+        "keep-flux": "kustomize.toolkit.fluxcd.io/prune: disabled",
+    }
 
 
 def test_create_only_and_ignored_objects(cluster: Cluster, quick_namespace: str) -> None:
@@ -91,14 +98,14 @@ def test_create_only_and_ignored_objects(cluster: Cluster, quick_namespace: str)
     _plan, result = cluster.sync([cm("once", ns, once, k="first"), cm("skipped", ns, ignore)], "flux-ssa")
     assert not isinstance(result, Exception), result
     assert cluster.names("v1", "ConfigMap", ns) == {"once"}  # Ignore: never created
-    plan, result = cluster.sync([cm("once", ns, once, k="second"), cm("skipped", ns, ignore)], "flux-ssa",
-                                prune=True)
+    plan, result = cluster.sync([cm("once", ns, once, k="second"), cm("skipped", ns, ignore)], "flux-ssa", prune=True)
     assert not isinstance(result, Exception), result
     assert not plan.has_changes()
     [live] = [o for o in cluster.list("v1", "ConfigMap", ns) if o["metadata"]["name"] == "once"]
     assert live["data"] == {"k": "first"}  # IfNotPresent: never updated
-    assert [(ref.name, reason) for ref, reason in plan.ignored] == [("skipped", "kustomize.toolkit.fluxcd.io/ssa: "
-                                                                                "Ignore")]
+    assert [(ref.name, reason) for ref, reason in plan.ignored] == [
+        ("skipped", "kustomize.toolkit.fluxcd.io/ssa: Ignore")
+    ]
 
 
 def test_ignore_extraneous_is_not_a_difference(cluster: Cluster, quick_namespace: str) -> None:
@@ -112,11 +119,18 @@ def test_ignore_extraneous_is_not_a_difference(cluster: Cluster, quick_namespace
 
 def test_waves_wait_for_health_and_a_timeout_names_the_wave(cluster: Cluster, quick_namespace: str) -> None:
     ns = quick_namespace
-    bad = {"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": "db", "namespace": ns, "annotations": {"argocd.argoproj.io/sync-wave": "-1"}},
-           "spec": {"selector": {"matchLabels": {"app": "db"}}, "template": {
-               "metadata": {"labels": {"app": "db"}},
-               "spec": {"containers": [{"name": "db", "image": "registry.example/fail-db:1"}]}}}}
+    bad = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "db", "namespace": ns, "annotations": {"argocd.argoproj.io/sync-wave": "-1"}},
+        "spec": {
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "db", "image": "registry.example/fail-db:1"}]},
+            },
+        },
+    }
     after = cm("after-db", ns, {"tether.dev/wave": "1"})
     _plan, error = cluster.sync([bad, after], "waves", timeout=1.5)
     assert isinstance(error, HealthTimedOut), error
@@ -135,8 +149,12 @@ def test_waves_wait_for_health_and_a_timeout_names_the_wave(cluster: Cluster, qu
 
 def test_argo_hooks_run_in_order_are_cleaned_and_a_no_op_runs_none(cluster: Cluster, quick_namespace: str) -> None:
     ns = quick_namespace
-    presync = job("schema-", ns, {"argocd.argoproj.io/hook": "PreSync",
-                                  "argocd.argoproj.io/hook-delete-policy": "HookSucceeded"}, generate=True)
+    presync = job(
+        "schema-",
+        ns,
+        {"argocd.argoproj.io/hook": "PreSync", "argocd.argoproj.io/hook-delete-policy": "HookSucceeded"},
+        generate=True,
+    )
     postsync = job("smoke", ns, {"argocd.argoproj.io/hook": "PostSync"})
     objs = [presync, postsync, cm("app", ns)]
     plan, result = cluster.sync(objs, "argo-hooks", timeout=30)
@@ -162,9 +180,12 @@ def test_argo_hooks_run_in_order_are_cleaned_and_a_no_op_runs_none(cluster: Clus
 
 def test_a_failing_hook_fails_the_sync_and_runs_syncfail(cluster: Cluster, quick_namespace: str) -> None:
     ns = quick_namespace
-    failing = job("migrate", ns, {"argocd.argoproj.io/hook": "PreSync",
-                                  "argocd.argoproj.io/hook-delete-policy": "HookFailed"},
-                  command=["sh", "-c", "echo migrating\nexit 3"])
+    failing = job(
+        "migrate",
+        ns,
+        {"argocd.argoproj.io/hook": "PreSync", "argocd.argoproj.io/hook-delete-policy": "HookFailed"},
+        command=["sh", "-c", "echo migrating\nexit 3"],
+    )
     on_fail = job("page-", ns, {"argocd.argoproj.io/hook": "SyncFail"}, generate=True)
     _plan, error = cluster.sync([failing, on_fail, cm("app", ns)], "failing-hook", timeout=30)
     assert isinstance(error, HookFailed), error
@@ -178,11 +199,17 @@ def test_a_failing_hook_fails_the_sync_and_runs_syncfail(cluster: Cluster, quick
 def test_helm_hooks_install_upgrade_and_tests(cluster: Cluster, quick_namespace: str) -> None:
     ns = quick_namespace
     pre_install = job("pre-install", ns, {"helm.sh/hook": "pre-install", "helm.sh/hook-weight": "-5"})
-    post_upgrade = job("post-upgrade", ns, {"helm.sh/hook": "post-upgrade",
-                                            "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded"})
-    test_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {
-        "name": "release-test", "namespace": ns, "annotations": {"helm.sh/hook": "test"}},
-        "spec": {"restartPolicy": "Never", "containers": [{"name": "t", "image": "busybox:1.36"}]}}
+    post_upgrade = job(
+        "post-upgrade",
+        ns,
+        {"helm.sh/hook": "post-upgrade", "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded"},
+    )
+    test_pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "release-test", "namespace": ns, "annotations": {"helm.sh/hook": "test"}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "t", "image": "busybox:1.36"}]},
+    }
     objs = [pre_install, post_upgrade, test_pod, cm("chart", ns)]
     plan, result = cluster.sync(objs, "helm-hooks", timeout=30)
     assert not isinstance(result, Exception), result
@@ -190,10 +217,10 @@ def test_helm_hooks_install_upgrade_and_tests(cluster: Cluster, quick_namespace:
     assert any("test hook" in why for _what, why in plan.not_run)
     assert cluster.names("batch/v1", "Job", ns) == {"pre-install"}
     assert cluster.list("v1", "Pod", ns) == [] or all(
-        p["metadata"]["name"] != "release-test" for p in cluster.list("v1", "Pod", ns))
+        p["metadata"]["name"] != "release-test" for p in cluster.list("v1", "Pod", ns)
+    )
 
-    plan, result = cluster.sync([pre_install, post_upgrade, test_pod, cm("chart", ns, k="2")], "helm-hooks",
-                                timeout=30)
+    plan, result = cluster.sync([pre_install, post_upgrade, test_pod, cm("chart", ns, k="2")], "helm-hooks", timeout=30)
     assert not isinstance(result, Exception), result
     assert [h.label() for h in plan.hooks] == [f"Job/{ns}/post-upgrade"]
     assert cluster.names("batch/v1", "Job", ns) == {"pre-install"}  # post-upgrade ran and was deleted

@@ -21,7 +21,7 @@ from tether.render import RenderOptions, render_source
 from tether.validate import validate_source
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "compat"
-_SAMPLE = re.compile(r'^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$')
+_SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$")
 _VERB = re.compile(r'verb="([^"]*)"')
 WRITES = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE", "DELETECOLLECTION"}
 
@@ -43,8 +43,9 @@ def sync(kubeconfig: Path, path: Path, options: RenderOptions, app: str, **apply
 
     async def go() -> tuple[Any, Any]:
         async with await Kube.connect(kubeconfig=str(kubeconfig)) as kube:
-            plan = await make_plan(kube, manifests, AppIdentity("tether-system", app),
-                                   default_namespace=options.namespace or None)
+            plan = await make_plan(
+                kube, manifests, AppIdentity("tether-system", app), default_namespace=options.namespace or None
+            )
             return plan, await apply_plan(kube, plan, ApplyOptions(health_interval=0.1, timeout=30, **apply))
 
     return asyncio.run(go())
@@ -113,8 +114,9 @@ def test_kustomize_overlay_with_a_shell_script(quick_sandbox: Any, quick_namespa
     assert 'echo "backing up to ${TARGET}/${STAMP}"' in script["data"]["backup.sh"]  # not substituted
     assert validate_source(path, options).valid
     sync(kubeconfig, path, options, "backup")
-    [stored] = [o for name, o in live(kubeconfig, "v1", "ConfigMap", ns).items()
-                if name.startswith("prod-backup-script")]
+    [stored] = [
+        o for name, o in live(kubeconfig, "v1", "ConfigMap", ns).items() if name.startswith("prod-backup-script")
+    ]
     assert stored["data"]["backup.sh"] == script["data"]["backup.sh"]
     assert "prod-backup" in live(kubeconfig, "batch/v1", "CronJob", ns)
     before = writes(quick_sandbox.url)
@@ -126,8 +128,9 @@ def test_flux_cluster_layout(quick_sandbox: Any) -> None:
     kubeconfig = quick_sandbox.kubeconfig
     path = FIXTURES / "flux-clusters/clusters/production"
     options = RenderOptions(app="production")
-    kinds = sorted((m.obj["kind"], m.obj["metadata"].get("namespace", "")) for m in
-                   render_source(path, options).manifests)
+    kinds = sorted(
+        (m.obj["kind"], m.obj["metadata"].get("namespace", "")) for m in render_source(path, options).manifests
+    )
     assert kinds == [("Deployment", "podinfo-prod"), ("Namespace", ""), ("Service", "podinfo-prod")]
     assert validate_source(path, options).valid
     sync(kubeconfig, path, options, "production")
@@ -139,8 +142,9 @@ def test_flux_cluster_layout(quick_sandbox: Any) -> None:
 
 def _tether(*args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3] / "src"))
-    return subprocess.run([str(Path(sys.executable).parent / "tether"), *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "tether"), *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 @pytest.mark.parametrize("how", ["cluster", "directory", "ignore"])
@@ -148,8 +152,12 @@ def test_validate_custom_resources_with_their_crds(quick_sandbox: Any, how: str)
     widgets = str(FIXTURES / "widgets")
     if how == "cluster":
         crd = str(FIXTURES / "crds/widgets.yaml")
-        done = subprocess.run(["kubectl", "--kubeconfig", str(quick_sandbox.kubeconfig), "apply", "--server-side",
-                               "-f", crd], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["kubectl", "--kubeconfig", str(quick_sandbox.kubeconfig), "apply", "--server-side", "-f", crd],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         missing = _tether("validate", widgets)  # no CRD in the set, none given
         assert missing.returncode == 1 and "unknown kind example.com/v1 Widget" in missing.stdout
@@ -163,7 +171,8 @@ def test_validate_custom_resources_with_their_crds(quick_sandbox: Any, how: str)
 
 
 def test_schema_location_still_checks_the_schema(tmp_path: Path) -> None:
-    (tmp_path / "widget.yaml").write_text("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"
-                                          "spec:\n  size: 0\n")
+    (tmp_path / "widget.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 0\n"
+    )
     result = _tether("validate", str(tmp_path), "--schema-location", str(FIXTURES / "crds"))
     assert result.returncode == 1 and "size" in result.stdout

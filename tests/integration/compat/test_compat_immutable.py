@@ -33,10 +33,18 @@ def test_sandbox_refuses_immutable_changes_with_the_field_path(cluster: Cluster,
     changed = dict(frozen, data={"k": "2"})
     with pytest.raises(Invalid, match=r'ConfigMap "frozen" is invalid: data: Forbidden: field is immutable when '):
         _put(cluster, changed)
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
-                  "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
-                      "metadata": {"labels": {"app": "web", "tier": "x"}},
-                      "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web", "tier": "x"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
+        },
+    }
     _put(cluster, deployment)
     deployment["spec"]["selector"] = {"matchLabels": {"app": "web", "tier": "x"}}
     with pytest.raises(Invalid, match=r"spec.selector: Invalid value: .*field is immutable"):

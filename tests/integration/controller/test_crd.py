@@ -18,8 +18,13 @@ KUBECTL = shutil.which("kubectl") or "kubectl"
 
 
 def kubectl(sandbox, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([KUBECTL, "--kubeconfig", str(sandbox.kubeconfig), *args],
-                            capture_output=True, text=True, input=stdin, timeout=120)
+    result = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(sandbox.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -37,9 +42,12 @@ def crd_installed(sandbox) -> None:
 
 
 def application(name: str, namespace: str, source: dict | None = None, **spec: object) -> str:
-    body = {"apiVersion": "tether.dev/v1alpha1", "kind": "Application",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"source": {"url": "https://git.example.com/team/web.git", **(source or {})}, **spec}}
+    body = {
+        "apiVersion": "tether.dev/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"source": {"url": "https://git.example.com/team/web.git", **(source or {})}, **spec},
+    }
     return yaml.safe_dump(body)
 
 
@@ -69,20 +77,29 @@ def test_valid_application_is_defaulted_by_the_server(sandbox, sandbox_namespace
     assert app.generation == 1
 
 
-@pytest.mark.parametrize(("spec", "field", "why"), [
-    ({"interval": "5 minutes"}, "spec.interval", "should match"),
-    ({"source": {"ref": {"branch": "main", "tag": "v1"}}}, "spec.source.ref", "at most 1 properties"),
-    ({"source": {"ref": {}}}, "spec.source.ref", "at least 1 properties"),
-    ({"source": {"ref": {"commit": "not-a-sha"}}}, "spec.source.ref.commit", "should match"),
-    ({"syncPolicy": {"prune": "yes"}}, "spec.syncPolicy.prune", "must be of type boolean"),
-    ({"render": {"substitute": {"from": [{"kind": "Deployment", "name": "x"}]}}},
-     "spec.render.substitute.from[0].kind", "Unsupported value"),
-    ({"revisionHistoryLimit": -1}, "spec.revisionHistoryLimit", "greater than or equal to 0"),
-    ({"source": {"url": "ftp://example.com/repo"}}, "spec.source.url", "should match"),
-    ({"dependsOn": [{"namespace": "x"}]}, "spec.dependsOn[0].name", "Required value"),
-    ({"source": {"verify": {"mode": "x509", "secretRef": {"name": "keys"}}}}, "spec.source.verify.mode",
-     "Unsupported value"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field", "why"),
+    [
+        ({"interval": "5 minutes"}, "spec.interval", "should match"),
+        ({"source": {"ref": {"branch": "main", "tag": "v1"}}}, "spec.source.ref", "at most 1 properties"),
+        ({"source": {"ref": {}}}, "spec.source.ref", "at least 1 properties"),
+        ({"source": {"ref": {"commit": "not-a-sha"}}}, "spec.source.ref.commit", "should match"),
+        ({"syncPolicy": {"prune": "yes"}}, "spec.syncPolicy.prune", "must be of type boolean"),
+        (
+            {"render": {"substitute": {"from": [{"kind": "Deployment", "name": "x"}]}}},
+            "spec.render.substitute.from[0].kind",
+            "Unsupported value",
+        ),
+        ({"revisionHistoryLimit": -1}, "spec.revisionHistoryLimit", "greater than or equal to 0"),
+        ({"source": {"url": "ftp://example.com/repo"}}, "spec.source.url", "should match"),
+        ({"dependsOn": [{"namespace": "x"}]}, "spec.dependsOn[0].name", "Required value"),
+        (
+            {"source": {"verify": {"mode": "x509", "secretRef": {"name": "keys"}}}},
+            "spec.source.verify.mode",
+            "Unsupported value",
+        ),
+    ],
+)
 def test_invalid_applications_are_refused(sandbox, sandbox_namespace, crd_installed, spec, field, why) -> None:
     result = kubectl(sandbox, "apply", "-f", "-", check=False, stdin=application("bad", sandbox_namespace, **spec))
     assert result.returncode != 0, result.stdout
@@ -93,8 +110,7 @@ def test_invalid_applications_are_refused(sandbox, sandbox_namespace, crd_instal
 
 def test_kubectl_explain_describes_the_spec(sandbox, crd_installed) -> None:
     out = " ".join(kubectl(sandbox, "explain", "application.spec.source").stdout.split())
-    for field in ("url <string> -required-", "ref <Object>", "path <string>", "secretRef <Object>",
-                  "verify <Object>"):
+    for field in ("url <string> -required-", "ref <Object>", "path <string>", "secretRef <Object>", "verify <Object>"):
         assert field in out
     assert "an absolute local path, file://" in out
     out = kubectl(sandbox, "explain", "applications.spec.syncPolicy.selfHeal").stdout
@@ -106,12 +122,28 @@ def test_get_applications_shows_the_printer_columns(sandbox, sandbox_namespace, 
 
     async def report() -> None:
         async with await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as kube:
-            await kube.patch(APPLICATION_INFO, "shop", sandbox_namespace, {"status": {
-                "lastAppliedRevision": "0123abc", "sync": {"status": "Synced"},
-                "health": {"status": "Healthy"},
-                "conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
-                                "message": "applied 0123abc", "lastTransitionTime": "2024-01-01T00:00:00Z"}],
-            }}, subresource="status")
+            await kube.patch(
+                APPLICATION_INFO,
+                "shop",
+                sandbox_namespace,
+                {
+                    "status": {
+                        "lastAppliedRevision": "0123abc",
+                        "sync": {"status": "Synced"},
+                        "health": {"status": "Healthy"},
+                        "conditions": [
+                            {
+                                "type": "Ready",
+                                "status": "True",
+                                "reason": "ReconciliationSucceeded",
+                                "message": "applied 0123abc",
+                                "lastTransitionTime": "2024-01-01T00:00:00Z",
+                            }
+                        ],
+                    }
+                },
+                subresource="status",
+            )
 
     asyncio.run(report())
     lines = kubectl(sandbox, "get", "applications", "-n", sandbox_namespace).stdout.splitlines()
@@ -127,8 +159,9 @@ def test_status_is_a_subresource(sandbox, sandbox_namespace, crd_installed) -> N
     body = yaml.safe_load(application("status-test", sandbox_namespace))
     body["status"] = {"lastAppliedRevision": "ffffffff"}
     kubectl(sandbox, "apply", "-f", "-", stdin=yaml.safe_dump(body))
-    stored = json.loads(kubectl(sandbox, "get", "application", "status-test", "-n", sandbox_namespace,
-                                "-o", "json").stdout)
+    stored = json.loads(
+        kubectl(sandbox, "get", "application", "status-test", "-n", sandbox_namespace, "-o", "json").stdout
+    )
     assert "lastAppliedRevision" not in (stored.get("status") or {})  # the main resource ignores status
 
 

@@ -19,18 +19,24 @@ KUBECTL = shutil.which("kubectl") or "kubectl"
 
 
 def kubectl(sandbox, *args: str) -> str:
-    result = subprocess.run([KUBECTL, "--kubeconfig", str(sandbox.kubeconfig), *args],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(sandbox.kubeconfig), *args], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 async def _create_app(kube: Kube, namespace: str, name: str = "web") -> dict:
     await install_crd(kube)
-    return await kube.create(APPLICATION_INFO, {
-        "apiVersion": "tether.dev/v1alpha1", "kind": "Application",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"source": {"url": "https://git.example.com/team/web.git"}, "revisionHistoryLimit": 2}})
+    return await kube.create(
+        APPLICATION_INFO,
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"source": {"url": "https://git.example.com/team/web.git"}, "revisionHistoryLimit": 2},
+        },
+    )
 
 
 def test_events_are_recorded_and_repeats_aggregated(sandbox, sandbox_namespace) -> None:
@@ -40,12 +46,14 @@ def test_events_are_recorded_and_repeats_aggregated(sandbox, sandbox_namespace) 
             recorder = EventRecorder(kube, instance="test-host")
             recorder.add_secret_values([b"s3cr3t-token\n"])
             for _ in range(3):
-                await recorder.warning(app, ev.RECONCILIATION_FAILED,
-                                       "fetch https://bot:s3cr3t-token@git.example.com/team/web.git: 403")
+                await recorder.warning(
+                    app, ev.RECONCILIATION_FAILED, "fetch https://bot:s3cr3t-token@git.example.com/team/web.git: 403"
+                )
             await recorder.normal(app, ev.RECONCILIATION_SUCCEEDED, "applied 0123abc: 3 objects")
             # a fresh recorder (a restarted controller) bumps the same Event instead of adding one
             await EventRecorder(kube, instance="test-host").normal(
-                app, ev.RECONCILIATION_SUCCEEDED, "applied 0123abc: 3 objects")
+                app, ev.RECONCILIATION_SUCCEEDED, "applied 0123abc: 3 objects"
+            )
             return recorder
 
     recorder = asyncio.run(scenario())
@@ -90,8 +98,9 @@ def test_status_writer_patches_once_per_change(sandbox, sandbox_namespace) -> No
             writer = StatusWriter(kube)
             app = parse_application(created)
             status = app.status.model_copy(deep=True)
-            status.conditions = list(c.mark_ready(status.conditions, c.RECONCILIATION_SUCCEEDED, "applied r1",
-                                                  app.generation))
+            status.conditions = list(
+                c.mark_ready(status.conditions, c.RECONCILIATION_SUCCEEDED, "applied r1", app.generation)
+            )
             status.sync.status, status.health.status = "Synced", "Healthy"
             status.last_applied_revision = "r1"
             for revision in ("r1", "r2", "r3"):

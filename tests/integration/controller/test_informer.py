@@ -21,7 +21,7 @@ from tether.engine import AppIdentity, ListingReader
 from tether.kube import Kube
 
 QUICK = Backoff(base=0.05, factor=2, cap=0.5)
-_SAMPLE = re.compile(r'^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$')
+_SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$")
 
 
 def run(coro: Awaitable[Any]) -> Any:
@@ -52,15 +52,20 @@ def server_lists(url: str, resource: str) -> int:
 
 def faults(url: str, method: str = "POST", body: dict[str, Any] | None = None) -> None:
     data = json.dumps(body or {}).encode() if method == "POST" else None
-    request = urllib.request.Request(f"{url}/_sandbox/faults", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/_sandbox/faults", data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
 
 
 def configmap(name: str, namespace: str, data: str = "1", labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace,
-                                                                 "labels": labels or {}}, "data": {"v": data}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "data": {"v": data},
+    }
 
 
 class Recorder:
@@ -78,8 +83,10 @@ def test_list_then_watch_without_lists_in_steady_state(sandbox, sandbox_namespac
     ns = sandbox_namespace
 
     async def scenario() -> None:
-        async with await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as writer, \
-                await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as reader:
+        async with (
+            await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as writer,
+            await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as reader,
+        ):
             info = await writer.info("v1", "ConfigMap")
             for name in ("a", "b", "c"):
                 await writer.apply(info, configmap(name, ns))
@@ -173,7 +180,10 @@ def test_relist_after_410_hands_on_the_differences(tmp_path: Path) -> None:
                     await eventually("synthetic events", lambda: len(recorder.events) >= seen + 3)
                     after = recorder.events[seen:]
                     assert sorted((kind, name) for kind, name, _o, _p in after) == [
-                        ("ADDED", "new"), ("DELETED", "gone"), ("MODIFIED", "changed")]
+                        ("ADDED", "new"),
+                        ("DELETED", "gone"),
+                        ("MODIFIED", "changed"),
+                    ]
                     by_name = {name: (obj, old) for _k, name, obj, old in after}
                     assert by_name["changed"][0]["data"] == {"v": "2"}
                     assert by_name["changed"][1]["data"] == {"v": "1"}  # type: ignore[index]
@@ -196,8 +206,10 @@ def test_informer_set_feeds_the_cache_and_the_reader_makes_no_requests(sandbox, 
     app = f"shop-{ns}"[:60]
 
     async def scenario() -> None:
-        async with await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as writer, \
-                await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as reader:
+        async with (
+            await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as writer,
+            await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as reader,
+        ):
             cm = await writer.info("v1", "ConfigMap")
             secret = await writer.info("v1", "Secret")
             mine = {"tether.dev/app": app}
@@ -205,9 +217,16 @@ def test_informer_set_feeds_the_cache_and_the_reader_makes_no_requests(sandbox, 
             await writer.apply(cm, configmap("two", ns, labels={**mine, "tether.dev/app-namespace": "team"}))
             await writer.apply(cm, configmap("theirs", ns, labels={"tether.dev/app": "someone-else"}))
             await writer.apply(cm, configmap("unmanaged", ns))
-            await writer.apply(secret, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                                        "metadata": {"name": "s", "namespace": ns, "labels": mine},
-                                        "stringData": {"k": "v"}})
+            await writer.apply(
+                secret,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "type": "Opaque",
+                    "metadata": {"name": "s", "namespace": ns, "labels": mine},
+                    "stringData": {"k": "v"},
+                },
+            )
             # kubectl apply leaves its last-applied annotation: the cache drops it
             (await writer.patch(cm, "one", ns, {"metadata": {"annotations": {LAST_APPLIED: "{}", "keep": "x"}}}))
 
@@ -219,8 +238,11 @@ def test_informer_set_feeds_the_cache_and_the_reader_makes_no_requests(sandbox, 
                 live = await reader_for_app.list_app_objects([cm, secret, cm], app)
                 # the engine's own lister
                 expected = await ListingReader(writer).list_app_objects([cm, secret], AppIdentity("default", app))
-                assert set(live) == set(expected) == {
-                    ("", "ConfigMap", ns, "one"), ("", "ConfigMap", ns, "two"), ("", "Secret", ns, "s")}
+                assert (
+                    set(live)
+                    == set(expected)
+                    == {("", "ConfigMap", ns, "one"), ("", "ConfigMap", ns, "two"), ("", "Secret", ns, "s")}
+                )
                 for key, obj in live.items():
                     assert obj["metadata"]["resourceVersion"] == expected[key]["metadata"]["resourceVersion"]
                 one = live[("", "ConfigMap", ns, "one")]

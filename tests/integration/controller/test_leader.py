@@ -86,8 +86,11 @@ def test_release_hands_over_at_once(sandbox, sandbox_namespace) -> None:
             await asyncio.wait_for(waiting, 30)
             assert second.is_leader
             spec = await lease_spec(kube, ns, "lease")
-            assert (spec["holderIdentity"], spec["leaseTransitions"], spec["leaseDurationSeconds"]) == \
-                ("replica-2", 1, 600)
+            assert (spec["holderIdentity"], spec["leaseTransitions"], spec["leaseDurationSeconds"]) == (
+                "replica-2",
+                1,
+                600,
+            )
             assert not first.lost.is_set()  # giving up is not losing
             await second.release()
             assert (await lease_spec(kube, ns, "lease"))["holderIdentity"] == ""
@@ -145,8 +148,12 @@ def test_leader_that_cannot_renew_stops_leading(tmp_path: Path) -> None:
                 await elector.acquire()
                 # every Lease update now fails: renewals fail until the renew deadline passes
                 body = json.dumps({"errors": {"update": {"rate": 1.0, "code": 503}}}).encode()
-                request = urllib.request.Request(f"{private.url}/_sandbox/faults", data=body, method="POST",
-                                                 headers={"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    f"{private.url}/_sandbox/faults",
+                    data=body,
+                    method="POST",
+                    headers={"Content-Type": "application/json"},
+                )
                 urllib.request.urlopen(request, timeout=30).close()
                 await asyncio.wait_for(elector.lost.wait(), 30)
                 assert not elector.is_leader
@@ -158,9 +165,11 @@ def test_leader_that_cannot_renew_stops_leading(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "timing",
-    [dict(lease_duration=10, renew_deadline=10, retry_period=2),
-     dict(lease_duration=15, renew_deadline=2, retry_period=2),
-     dict(lease_duration=15, renew_deadline=10, retry_period=0)],
+    [
+        dict(lease_duration=10, renew_deadline=10, retry_period=2),
+        dict(lease_duration=15, renew_deadline=2, retry_period=2),
+        dict(lease_duration=15, renew_deadline=10, retry_period=0),
+    ],
 )
 def test_inconsistent_timing_is_refused(timing: dict[str, float]) -> None:
     with pytest.raises(UsageError, match="lease_duration"):

@@ -56,9 +56,14 @@ class Environment:
     def start(self, *, controller: bool = False) -> Environment:
         tokens = self.directory / "tokens.csv"
         tokens.write_text(f"{ALICE_TOKEN},alice,1\n")
-        self.sandbox = SandboxThread(SandboxConfig(
-            port=0, data_dir=self.directory / "sandbox", tokens=[ADMIN_TOKEN],
-            extras=ExtrasConfig(sim_delay=0.2, authz="rbac", token_file=tokens)))
+        self.sandbox = SandboxThread(
+            SandboxConfig(
+                port=0,
+                data_dir=self.directory / "sandbox",
+                tokens=[ADMIN_TOKEN],
+                extras=ExtrasConfig(sim_delay=0.2, authz="rbac", token_file=tokens),
+            )
+        )
         server = self.sandbox.start()
         self.kubeconfig = server.write_kubeconfig(self.directory / "kubeconfig")
         self.git_server = GitServer(self.directory / "git").start()
@@ -88,8 +93,10 @@ class Environment:
 
         kube = await Kube.connect(kubeconfig=str(self.kubeconfig))
         try:
-            controller = Controller(kube, ControllerOptions(namespaces=("live",), install_crd=False,
-                                                            cache_dir=str(self.directory / "cache")))
+            controller = Controller(
+                kube,
+                ControllerOptions(namespaces=("live",), install_crd=False, cache_dir=str(self.directory / "cache")),
+            )
             task = asyncio.create_task(controller.run())
             await stop.wait()
             controller.stop()
@@ -102,9 +109,14 @@ class Environment:
 
         kube = await Kube.connect(kubeconfig=str(self.kubeconfig))
         try:
-            await serve(kube, "127.0.0.1", self.dashboard_port, DashboardOptions(local_sign_in=True,
-                                                                  cache_dir=str(self.directory / "dash-cache")),
-                        stop=stop, on_ready=lambda dashboard, _runner: setattr(self, "dashboard", dashboard))
+            await serve(
+                kube,
+                "127.0.0.1",
+                self.dashboard_port,
+                DashboardOptions(local_sign_in=True, cache_dir=str(self.directory / "dash-cache")),
+                stop=stop,
+                on_ready=lambda dashboard, _runner: setattr(self, "dashboard", dashboard),
+            )
         finally:
             await kube.close()
 
@@ -146,8 +158,17 @@ class Environment:
             for app in _seeded_apps(self.repo_url):
                 await write_app(kube, app)
             await _degraded_workload(kube)
-            await write_app(kube, {"name": "shop", "namespace": "live", "url": self.repo_url, "path": "shop",
-                                   "automated": False, "destination": "live-dest"})
+            await write_app(
+                kube,
+                {
+                    "name": "shop",
+                    "namespace": "live",
+                    "url": self.repo_url,
+                    "path": "shop",
+                    "automated": False,
+                    "destination": "live-dest",
+                },
+            )
         finally:
             await kube.close()
 
@@ -159,38 +180,110 @@ def _configmap(name: str, data: dict[str, str]) -> str:
 
 def _seeded_apps(url: str) -> list[dict[str, Any]]:
     def history(*revisions: str, author: str = "Dana Developer") -> list[dict[str, Any]]:
-        return [{"revision": r, "author": author, "subject": f"change {i}", "deployedAt": f"2025-06-0{3 - i}T10:00:00Z",
-                 "result": "Succeeded", "objects": {"total": 3}} for i, r in enumerate(revisions)]
+        return [
+            {
+                "revision": r,
+                "author": author,
+                "subject": f"change {i}",
+                "deployedAt": f"2025-06-0{3 - i}T10:00:00Z",
+                "result": "Succeeded",
+                "objects": {"total": 3},
+            }
+            for i, r in enumerate(revisions)
+        ]
 
     def ready(status: str, reason: str, message: str) -> list[dict[str, Any]]:
-        return [{"type": "Ready", "status": status, "reason": reason, "message": message,
-                 "lastTransitionTime": "2025-06-03T10:00:00Z"}]
+        return [
+            {
+                "type": "Ready",
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": "2025-06-03T10:00:00Z",
+            }
+        ]
 
     return [
-        {"name": "web", "namespace": "team-a", "url": url, "labels": {"team": "shop"},
-         "status": {"sync": {"status": "Synced", "revision": SHA[0]}, "health": {"status": "Healthy"},
-                    "lastAppliedRevision": SHA[0], "history": history(SHA[0], SHA[1]),
-                    "conditions": ready("True", "Succeeded", "applied 3 objects")}},
-        {"name": "api", "namespace": "team-a", "url": url,
-         "status": {"sync": {"status": "OutOfSync"}, "health": {"status": "Progressing", "message": "rolling out"},
-                    "lastAppliedRevision": SHA[1], "history": history(SHA[1]),
-                    "conditions": ready("Unknown", "Progressing", "waiting for Deployment api")}},
-        {"name": "worker", "namespace": "team-a", "url": url,
-         "status": {"sync": {"status": "Synced"}, "health": {"status": "Degraded", "message": "1 object failed"},
-                    "lastAppliedRevision": SHA[2], "history": history(SHA[2], SHA[1]),
-                    "conditions": ready("False", "HealthFailed", "Deployment team-a/worker failed")}},
-        {"name": "batch", "namespace": "team-a", "url": url, "suspend": True,
-         "status": {"sync": {"status": "Synced"}, "health": {"status": "Suspended"}, "lastAppliedRevision": SHA[0],
-                    "conditions": ready("False", "Suspended", "spec.suspend is true")}},
-        {"name": "billing", "namespace": "team-b", "url": url, "labels": {"team": "money"},
-         "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}, "lastAppliedRevision": SHA[0],
-                    "history": history(SHA[0], author="Bo Builder"),
-                    "drift": [{"object": "apps/v1/Deployment team-b/billing", "fields": ["/spec/replicas"],
-                               "manager": "kubectl-edit", "time": "2025-06-03T11:00:00Z"}],
-                    "conditions": ready("True", "Succeeded", "applied")}},
-        {"name": "legacy", "namespace": "team-b", "url": url,
-         "status": {"sync": {"status": "OutOfSync"}, "health": {"status": "Missing"},
-                    "conditions": ready("False", "FetchFailed", "cannot reach the repository")}},
+        {
+            "name": "web",
+            "namespace": "team-a",
+            "url": url,
+            "labels": {"team": "shop"},
+            "status": {
+                "sync": {"status": "Synced", "revision": SHA[0]},
+                "health": {"status": "Healthy"},
+                "lastAppliedRevision": SHA[0],
+                "history": history(SHA[0], SHA[1]),
+                "conditions": ready("True", "Succeeded", "applied 3 objects"),
+            },
+        },
+        {
+            "name": "api",
+            "namespace": "team-a",
+            "url": url,
+            "status": {
+                "sync": {"status": "OutOfSync"},
+                "health": {"status": "Progressing", "message": "rolling out"},
+                "lastAppliedRevision": SHA[1],
+                "history": history(SHA[1]),
+                "conditions": ready("Unknown", "Progressing", "waiting for Deployment api"),
+            },
+        },
+        {
+            "name": "worker",
+            "namespace": "team-a",
+            "url": url,
+            "status": {
+                "sync": {"status": "Synced"},
+                "health": {"status": "Degraded", "message": "1 object failed"},
+                "lastAppliedRevision": SHA[2],
+                "history": history(SHA[2], SHA[1]),
+                "conditions": ready("False", "HealthFailed", "Deployment team-a/worker failed"),
+            },
+        },
+        {
+            "name": "batch",
+            "namespace": "team-a",
+            "url": url,
+            "suspend": True,
+            "status": {
+                "sync": {"status": "Synced"},
+                "health": {"status": "Suspended"},
+                "lastAppliedRevision": SHA[0],
+                "conditions": ready("False", "Suspended", "spec.suspend is true"),
+            },
+        },
+        {
+            "name": "billing",
+            "namespace": "team-b",
+            "url": url,
+            "labels": {"team": "money"},
+            "status": {
+                "sync": {"status": "Synced"},
+                "health": {"status": "Healthy"},
+                "lastAppliedRevision": SHA[0],
+                "history": history(SHA[0], author="Bo Builder"),
+                "drift": [
+                    {
+                        "object": "apps/v1/Deployment team-b/billing",
+                        "fields": ["/spec/replicas"],
+                        "manager": "kubectl-edit",
+                        "time": "2025-06-03T11:00:00Z",
+                    }
+                ],
+                "conditions": ready("True", "Succeeded", "applied"),
+            },
+        },
+        {
+            "name": "legacy",
+            "namespace": "team-b",
+            "url": url,
+            "status": {
+                "sync": {"status": "OutOfSync"},
+                "health": {"status": "Missing"},
+                "conditions": ready("False", "FetchFailed", "cannot reach the repository"),
+            },
+        },
         {"name": "fresh", "namespace": "team-b", "url": url},
     ]
 
@@ -199,14 +292,20 @@ async def write_app(kube: Kube, app: dict[str, Any]) -> None:
     """An Application with the given spec bits; its status written as given (no controller needed)."""
     from tether.apps.ops import APPLICATION
 
-    spec: dict[str, Any] = {"source": {"url": app["url"], "ref": {"branch": "main"}, "path": app.get("path", ".")},
-                            "interval": "1h", "syncPolicy": {"automated": app.get("automated", True)},
-                            "suspend": app.get("suspend", False)}
+    spec: dict[str, Any] = {
+        "source": {"url": app["url"], "ref": {"branch": "main"}, "path": app.get("path", ".")},
+        "interval": "1h",
+        "syncPolicy": {"automated": app.get("automated", True)},
+        "suspend": app.get("suspend", False),
+    }
     if app.get("destination"):
         spec["destination"] = {"namespace": app["destination"]}
-    obj = {"apiVersion": APPS, "kind": "Application",
-           "metadata": {"name": app["name"], "namespace": app["namespace"], "labels": app.get("labels", {})},
-           "spec": spec}
+    obj = {
+        "apiVersion": APPS,
+        "kind": "Application",
+        "metadata": {"name": app["name"], "namespace": app["namespace"], "labels": app.get("labels", {})},
+        "spec": spec,
+    }
     await kube.apply(APPLICATION, obj, field_manager="tests")
     if "status" in app:
         await kube.patch(APPLICATION, app["name"], app["namespace"], {"status": app["status"]}, subresource="status")
@@ -215,49 +314,97 @@ async def write_app(kube: Kube, app: dict[str, Any]) -> None:
 async def _degraded_workload(kube: Kube) -> None:
     """team-a/worker's Deployment, whose image never pulls: its Pod shows the reason."""
     labels = {APP_LABEL: "worker", APP_NAMESPACE_LABEL: "team-a"}
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
-                  "metadata": {"name": "worker", "namespace": "team-a", "labels": labels},
-                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "worker"}},
-                           "template": {"metadata": {"labels": {"app": "worker"}},
-                                        "spec": {"containers": [{"name": "worker",
-                                                                 "image": "registry.local/worker-fail:1"}]}}}}
-    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "worker", "namespace": "team-a",
-                                                                     "labels": labels}, "data": {"queue": "jobs"}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "worker", "namespace": "team-a", "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "worker"}},
+            "template": {
+                "metadata": {"labels": {"app": "worker"}},
+                "spec": {"containers": [{"name": "worker", "image": "registry.local/worker-fail:1"}]},
+            },
+        },
+    }
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "worker", "namespace": "team-a", "labels": labels},
+        "data": {"queue": "jobs"},
+    }
     await kube.apply(await kube.info("apps/v1", "Deployment"), deployment, field_manager="tests")
     await kube.apply(await kube.info("v1", "ConfigMap"), config, field_manager="tests")
-    await update_inventory(kube, AppIdentity("team-a", "worker"),
-                           add=[ObjectRef.of(deployment), ObjectRef.of(config)])
+    await update_inventory(kube, AppIdentity("team-a", "worker"), add=[ObjectRef.of(deployment), ObjectRef.of(config)])
 
 
 async def _grant(kube: Kube) -> None:
     role, binding = await kube.info(RBAC, "ClusterRole"), await kube.info(RBAC, "RoleBinding")
     sa = await kube.info("v1", "ServiceAccount")
-    await kube.apply(role, {"apiVersion": RBAC, "kind": "ClusterRole", "metadata": {"name": "app-operator"}, "rules": [
-        {"apiGroups": ["tether.dev"], "resources": ["applications"], "verbs": ["get", "list", "watch", "patch"]},
-        {"apiGroups": ["", "apps"], "resources": ["configmaps", "pods", "events", "deployments", "replicasets"],
-         "verbs": ["get", "list", "watch"]}]})
-    await kube.apply(role, {"apiVersion": RBAC, "kind": "ClusterRole", "metadata": {"name": "app-viewer"}, "rules": [
-        {"apiGroups": ["tether.dev"], "resources": ["applications"], "verbs": ["get", "list", "watch"]}]})
-    await kube.apply(binding, {"apiVersion": RBAC, "kind": "RoleBinding",
-                               "metadata": {"name": "alice", "namespace": "team-a"},
-                               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                           "name": "app-operator"},
-                               "subjects": [{"kind": "User", "name": "alice"}]})
-    await kube.apply(sa, {"apiVersion": "v1", "kind": "ServiceAccount",
-                          "metadata": {"name": "viewer", "namespace": "team-b"}})
-    await kube.apply(binding, {"apiVersion": RBAC, "kind": "RoleBinding",
-                               "metadata": {"name": "viewer", "namespace": "team-b"},
-                               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                           "name": "app-viewer"},
-                               "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": "team-b"}]})
+    await kube.apply(
+        role,
+        {
+            "apiVersion": RBAC,
+            "kind": "ClusterRole",
+            "metadata": {"name": "app-operator"},
+            "rules": [
+                {
+                    "apiGroups": ["tether.dev"],
+                    "resources": ["applications"],
+                    "verbs": ["get", "list", "watch", "patch"],
+                },
+                {
+                    "apiGroups": ["", "apps"],
+                    "resources": ["configmaps", "pods", "events", "deployments", "replicasets"],
+                    "verbs": ["get", "list", "watch"],
+                },
+            ],
+        },
+    )
+    await kube.apply(
+        role,
+        {
+            "apiVersion": RBAC,
+            "kind": "ClusterRole",
+            "metadata": {"name": "app-viewer"},
+            "rules": [{"apiGroups": ["tether.dev"], "resources": ["applications"], "verbs": ["get", "list", "watch"]}],
+        },
+    )
+    await kube.apply(
+        binding,
+        {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {"name": "alice", "namespace": "team-a"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "app-operator"},
+            "subjects": [{"kind": "User", "name": "alice"}],
+        },
+    )
+    await kube.apply(
+        sa, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "viewer", "namespace": "team-b"}}
+    )
+    await kube.apply(
+        binding,
+        {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {"name": "viewer", "namespace": "team-b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "app-viewer"},
+            "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": "team-b"}],
+        },
+    )
 
 
 async def _service_account_token(kube: Kube, namespace: str, name: str) -> str:
     from tether.kube import ResourceInfo
 
     token_info = ResourceInfo("authentication.k8s.io", "v1", "TokenRequest", "serviceaccounts", True)
-    answer = await kube._request("POST", token_info.object_path(namespace, name, "token"), what="token request",
-                                 body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+    answer = await kube._request(
+        "POST",
+        token_info.object_path(namespace, name, "token"),
+        what="token request",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+    )
     return str(answer["status"]["token"])
 
 

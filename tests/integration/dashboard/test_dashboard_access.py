@@ -40,7 +40,7 @@ def test_a_user_of_one_namespace_sees_only_its_apps_and_is_refused_elsewhere(env
     assert alice.get("/apps/team-b/billing").status_code == 403
     refused = alice.post("/apps/team-b/billing/actions/sync", headers={"Accept": "text/html"})
     assert refused.status_code == 403
-    assert 'User &#34;alice&#34; cannot get resource &#34;applications&#34;' in refused.text
+    assert "User &#34;alice&#34; cannot get resource &#34;applications&#34;" in refused.text
     assert SYNC_ANNOTATION not in (_get_app(environment, "team-b", "billing")["metadata"].get("annotations") or {})
 
     done = alice.post("/apps/team-a/web/actions/sync")
@@ -85,9 +85,12 @@ def test_filters_search_and_pages_are_server_side(environment: Environment) -> N
 
 def test_the_event_stream_names_only_apps_the_user_may_see(environment: Environment) -> None:
     async def scenario() -> list[str]:
-        async with httpx.AsyncClient(base_url=environment.dashboard_url, timeout=30,
-                                     headers={"Authorization": f"Bearer {ALICE_TOKEN}"}) as alice, \
-                alice.stream("GET", "/events") as stream:
+        async with (
+            httpx.AsyncClient(
+                base_url=environment.dashboard_url, timeout=30, headers={"Authorization": f"Bearer {ALICE_TOKEN}"}
+            ) as alice,
+            alice.stream("GET", "/events") as stream,
+        ):
             lines = stream.aiter_lines()
             assert await anext(lines) == "retry: 5000"
             kube = await environment.admin()

@@ -32,33 +32,63 @@ def _secret(password: str) -> str:
 
 
 def _history(*revisions: str) -> list[dict]:
-    return [{"revision": r, "author": "Dana Developer", "subject": f"hist {i}", "result": "Succeeded",
-             "deployedAt": f"2025-06-0{5 - i}T10:00:00Z"} for i, r in enumerate(revisions)]
+    return [
+        {
+            "revision": r,
+            "author": "Dana Developer",
+            "subject": f"hist {i}",
+            "result": "Succeeded",
+            "deployedAt": f"2025-06-0{5 - i}T10:00:00Z",
+        }
+        for i, r in enumerate(revisions)
+    ]
 
 
 @pytest.fixture(scope="module")
 def revisions(environment: Environment) -> Iterator[tuple[str, str]]:
     (environment.work / "hist").mkdir()
-    first = environment.commit("hist: red", {"hist/settings.yaml": _configmap("red"),
-                                             "hist/secret.yaml": _secret(SECRET_VALUES[0])})
-    second = environment.commit("hist: green", {"hist/settings.yaml": _configmap("green"),
-                                                "hist/secret.yaml": _secret(SECRET_VALUES[1])})
+    first = environment.commit(
+        "hist: red", {"hist/settings.yaml": _configmap("red"), "hist/secret.yaml": _secret(SECRET_VALUES[0])}
+    )
+    second = environment.commit(
+        "hist: green", {"hist/settings.yaml": _configmap("green"), "hist/secret.yaml": _secret(SECRET_VALUES[1])}
+    )
 
     async def seed() -> None:
         kube = await environment.admin()
         try:
             for namespace in ("team-a", "team-b"):
-                await write_app(kube, {
-                    "name": "hist", "namespace": namespace, "url": environment.repo_url, "path": "hist",
-                    "destination": namespace, "automated": False,
-                    "status": {"sync": {"status": "OutOfSync"}, "health": {"status": "Healthy"},
-                               "lastAppliedRevision": first, "sourceRevision": second,
-                               "history": _history(second, first)}})
+                await write_app(
+                    kube,
+                    {
+                        "name": "hist",
+                        "namespace": namespace,
+                        "url": environment.repo_url,
+                        "path": "hist",
+                        "destination": namespace,
+                        "automated": False,
+                        "status": {
+                            "sync": {"status": "OutOfSync"},
+                            "health": {"status": "Healthy"},
+                            "lastAppliedRevision": first,
+                            "sourceRevision": second,
+                            "history": _history(second, first),
+                        },
+                    },
+                )
             # revision A as a sync applied it (labels, digest and inventory included)
-            settings = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hist-settings"},
-                        "data": {"colour": "red"}}
-            secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hist-secret"},
-                      "stringData": {"password": SECRET_VALUES[0]}}
+            settings = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "hist-settings"},
+                "data": {"colour": "red"},
+            }
+            secret = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "hist-secret"},
+                "stringData": {"password": SECRET_VALUES[0]},
+            }
             manifests = [Manifest(settings), Manifest(secret)]
             plan = await make_plan(kube, manifests, AppIdentity("team-a", "hist"), default_namespace="team-a")
             await apply_plan(kube, plan, ApplyOptions())
@@ -90,7 +120,8 @@ def _diff_lines(page: str, kind: str) -> list[str]:
 
 
 def test_the_history_compares_two_real_commits_with_secret_values_masked(
-        environment: Environment, revisions: tuple[str, str]) -> None:
+    environment: Environment, revisions: tuple[str, str]
+) -> None:
     first, second = revisions
     page = _signed_in_admin(environment).get(f"/apps/team-a/hist?from={first[:10]}&to={second[:10]}")
     assert page.status_code == 200
@@ -107,7 +138,8 @@ def test_the_history_compares_two_real_commits_with_secret_values_masked(
 
 
 def test_a_user_who_may_not_patch_sees_a_read_only_pending_diff(
-        environment: Environment, revisions: tuple[str, str]) -> None:
+    environment: Environment, revisions: tuple[str, str]
+) -> None:
     alice = _as(environment, ALICE_TOKEN).get("/apps/team-a/hist/diff")
     assert alice.status_code == 200
     text = html.unescape(alice.text)
@@ -128,7 +160,8 @@ def test_a_user_who_may_not_patch_sees_a_read_only_pending_diff(
 
 
 def test_a_user_who_may_read_no_objects_is_told_why_nothing_can_be_compared(
-        environment: Environment, revisions: tuple[str, str]) -> None:
+    environment: Environment, revisions: tuple[str, str]
+) -> None:
     viewer = _as(environment, environment.viewer_token).get("/apps/team-b/hist/diff")
     assert viewer.status_code == 200
     text = html.unescape(viewer.text)

@@ -19,7 +19,7 @@ from tether.kube import Kube
 from tether.model import Manifest
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY", "CREATE", "UPDATE"}
-_SAMPLE = re.compile(r'^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$')
+_SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -50,7 +50,10 @@ def run(coro: Any) -> Any:
 
 
 async def plan_and_apply(
-    kubeconfig: Path, objs: list[dict[str, Any]], app: str | AppIdentity, options: ApplyOptions = ApplyOptions(),
+    kubeconfig: Path,
+    objs: list[dict[str, Any]],
+    app: str | AppIdentity,
+    options: ApplyOptions = ApplyOptions(),
     **plan_args: Any,
 ) -> tuple[Plan, ApplyResult]:
     kube = await Kube.connect(kubeconfig=str(kubeconfig))
@@ -91,13 +94,18 @@ def write_dir(root: Path, files: dict[str, list[dict[str, Any]] | str]) -> Path:
 def tether(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the real ``tether`` command line."""
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "tether.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tether.cli.main", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def configmap(name: str, namespace: str, **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
-            "data": dict(data)}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": dict(data),
+    }
 
 
 def namespace(name: str) -> dict[str, Any]:
@@ -106,9 +114,19 @@ def namespace(name: str) -> dict[str, Any]:
 
 def deployment(name: str, ns: str, replicas: int = 1, image: str = "nginx:1.27") -> dict[str, Any]:
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "main", "image": image,
-                                                       "resources": {"limits": {"cpu": "0.5", "memory": "64Mi"}}}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [
+                        {"name": "main", "image": image, "resources": {"limits": {"cpu": "0.5", "memory": "64Mi"}}}
+                    ]
+                },
+            },
+        },
     }

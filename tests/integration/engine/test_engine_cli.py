@@ -8,10 +8,18 @@ from engine_helpers import configmap, deployment, get, namespace, run, tether, w
 
 
 def _files(ns: str, value: str = "1") -> dict:
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token", "namespace": ns},
-              "stringData": {"token": f"s3cr3t-{value}"}}
-    return {"00-ns.yaml": [namespace(ns)], "app/config.yaml": [configmap("settings", ns, level=value)],
-            "app/extra.yaml": [configmap("extra", ns)], "app/secret.yaml": [secret]}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "token", "namespace": ns},
+        "stringData": {"token": f"s3cr3t-{value}"},
+    }
+    return {
+        "00-ns.yaml": [namespace(ns)],
+        "app/config.yaml": [configmap("settings", ns, level=value)],
+        "app/extra.yaml": [configmap("extra", ns)],
+        "app/secret.yaml": [secret],
+    }
 
 
 def test_diff_exit_codes_and_output(sandbox, tmp_path) -> None:
@@ -75,8 +83,10 @@ def test_bad_input_applies_and_prunes_nothing(sandbox, tmp_path) -> None:
     assert "unknown kind Widget in apiVersion v1" in result.stderr and "broken.yaml" in result.stderr
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "extra", ns)) is not None
 
-    files["broken.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed\n  namespace: cli-bad-input\n" \
-                           "data:\n  n: 5\n"  # schema error: ConfigMap data values are strings
+    files["broken.yaml"] = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed\n  namespace: cli-bad-input\n"
+        "data:\n  n: 5\n"
+    )  # schema error: ConfigMap data values are strings
     write_dir(src, files)
     result = tether("apply", str(src), "--app", "cli-bad-input", "--prune", *kc)
     assert result.returncode == 1
@@ -111,7 +121,8 @@ def test_unreachable_cluster(tmp_path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
-        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n")
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
     src = write_dir(tmp_path / "src", {"a.yaml": [configmap("a", "default")]})
     result = tether("apply", str(src), "--app", "x", "--kubeconfig", str(kubeconfig))
     assert result.returncode == 2
@@ -120,10 +131,23 @@ def test_unreachable_cluster(tmp_path) -> None:
 
 def test_wait_failure_prints_what_was_done_and_why(sandbox, tmp_path) -> None:
     ns = sandbox.create_namespace("cli-wait-fail")
-    src = write_dir(tmp_path / "src", {"app.yaml": [
-        configmap("cfg", ns), deployment("broken", ns, image="registry.example/fail:1")]})
-    done = tether("apply", str(src), "--kubeconfig", str(sandbox.kubeconfig), "--app", "waitfail",
-                  "--inventory-namespace", ns, "--wait", "--timeout", "20s")
+    src = write_dir(
+        tmp_path / "src",
+        {"app.yaml": [configmap("cfg", ns), deployment("broken", ns, image="registry.example/fail:1")]},
+    )
+    done = tether(
+        "apply",
+        str(src),
+        "--kubeconfig",
+        str(sandbox.kubeconfig),
+        "--app",
+        "waitfail",
+        "--inventory-namespace",
+        ns,
+        "--wait",
+        "--timeout",
+        "20s",
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "waitfail: 2 created, 0 adopted, 0 updated, 0 deleted, 0 unchanged" in done.stdout
     assert f"not healthy: Deployment.apps {ns}/broken" in done.stdout

@@ -10,12 +10,22 @@ from engine_helpers import configmap, run
 from tether.kube import Kube, NotFound, UnknownKind
 
 CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
     "metadata": {"name": "sprockets.kube.example.com"},
-    "spec": {"group": "kube.example.com", "scope": "Cluster",
-             "names": {"plural": "sprockets", "singular": "sprocket", "kind": "Sprocket", "listKind": "SprocketList"},
-             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
-                 "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+    "spec": {
+        "group": "kube.example.com",
+        "scope": "Cluster",
+        "names": {"plural": "sprockets", "singular": "sprocket", "kind": "Sprocket", "listKind": "SprocketList"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            }
+        ],
+    },
 }
 
 
@@ -40,8 +50,9 @@ def test_discovery_scope_and_refresh_after_crd(sandbox) -> None:
 
             info = await kube.wait_for("the CRD to be served", served, 60)
             assert (info.plural, info.namespaced) == ("sprockets", False)
-            made = await kube.apply(info, {"apiVersion": "kube.example.com/v1", "kind": "Sprocket",
-                                           "metadata": {"name": "s1"}, "size": 4})
+            made = await kube.apply(
+                info, {"apiVersion": "kube.example.com/v1", "kind": "Sprocket", "metadata": {"name": "s1"}, "size": 4}
+            )
             assert made["size"] == 4
         finally:
             await kube.close()
@@ -56,8 +67,13 @@ def test_list_pages_get_delete_and_errors(sandbox) -> None:
             ns = sandbox.create_namespace("kube-list")
             info = await kube.info("v1", "ConfigMap")
             for i in range(7):
-                await kube.apply(info, {**configmap(f"c{i}", ns), "metadata": {
-                    "name": f"c{i}", "namespace": ns, "labels": {"set": "a" if i < 5 else "b"}}})
+                await kube.apply(
+                    info,
+                    {
+                        **configmap(f"c{i}", ns),
+                        "metadata": {"name": f"c{i}", "namespace": ns, "labels": {"set": "a" if i < 5 else "b"}},
+                    },
+                )
             listed = await kube.list(info, ns, label_selector="set=a", limit=2)  # three pages
             assert sorted(o["metadata"]["name"] for o in listed) == ["c0", "c1", "c2", "c3", "c4"]
             assert all(o["kind"] == "ConfigMap" and o["apiVersion"] == "v1" for o in listed)

@@ -23,7 +23,9 @@ def test_two_apps_rendering_the_same_object_never_take_or_delete_each_others(san
     with pytest.raises(ApplyFailed) as failed:
         run(plan_and_apply(sandbox.kubeconfig, [configmap("shared", ns, by="b"), configmap("own", ns)], second))
     assert {str(o.ref): o.ok for o in failed.value.result.outcomes} == {
-        f"ConfigMap {ns}/shared": False, f"ConfigMap {ns}/own": True}  # the other object proceeded
+        f"ConfigMap {ns}/shared": False,
+        f"ConfigMap {ns}/own": True,
+    }  # the other object proceeded
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "shared", ns))["data"] == {"by": "a"}
     # the second app leaves it behind with prune: the first app's object stays
     run(plan_and_apply(sandbox.kubeconfig, [configmap("own", ns)], second, ApplyOptions(prune=True)))
@@ -38,8 +40,21 @@ def test_two_apps_rendering_the_same_object_never_take_or_delete_each_others(san
 
 def test_unowned_object_is_adopted_not_created(sandbox) -> None:
     ns = sandbox.create_namespace("own-adopt")
-    subprocess.run(["kubectl", "--kubeconfig", str(sandbox.kubeconfig), "-n", ns, "create", "configmap", "pre",
-                    "--from-literal=a=1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(sandbox.kubeconfig),
+            "-n",
+            ns,
+            "create",
+            "configmap",
+            "pre",
+            "--from-literal=a=1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     plan, result = run(plan_and_apply(sandbox.kubeconfig, [configmap("pre", ns, a="2")], AppIdentity(ns, "adopter")))
     assert [c.action for c in plan.changes] == [Action.ADOPT] and result.count(Action.ADOPT) == 1
 
@@ -51,8 +66,10 @@ def test_legacy_objects_are_relabelled_and_legacy_fields_migrated(sandbox) -> No
     async def old_style_apply() -> None:
         kube = await Kube.connect(kubeconfig=str(sandbox.kubeconfig))
         try:
-            obj = {**configmap("cm", ns, a="1", b="2"), "metadata": {"name": "cm", "namespace": ns,
-                                                                    "labels": {"tether.dev/app": "legacy"}}}
+            obj = {
+                **configmap("cm", ns, a="1", b="2"),
+                "metadata": {"name": "cm", "namespace": ns, "labels": {"tether.dev/app": "legacy"}},
+            }
             await kube.apply(await kube.info("v1", "ConfigMap"), obj, field_manager="tether")
             await update_inventory(kube, legacy, add={ObjectRef("", "ConfigMap", ns, "cm", "v1")})
         finally:
@@ -74,12 +91,18 @@ def test_after_kubectl_scale_diff_names_the_manager_and_apply_converges(sandbox,
     src = write_dir(tmp_path / "src", {"app.yaml": [deployment("web", ns, replicas=2)]})
     common = ["--kubeconfig", str(sandbox.kubeconfig), "--app", "scale", "--inventory-namespace", ns]
     assert tether("apply", str(src), *common).returncode == 0
-    subprocess.run(["kubectl", "--kubeconfig", str(sandbox.kubeconfig), "-n", ns, "scale", "deployment/web",
-                    "--replicas=5"], check=True, capture_output=True)
+    subprocess.run(
+        ["kubectl", "--kubeconfig", str(sandbox.kubeconfig), "-n", ns, "scale", "deployment/web", "--replicas=5"],
+        check=True,
+        capture_output=True,
+    )
     diff = tether("diff", str(src), *common)
     assert diff.returncode == 1, diff.stderr
-    changed = [line for line in diff.stdout.splitlines() if line.startswith(("+ ", "- ", "+  ", "-  "))
-               and not line.startswith(("+++", "---"))]
+    changed = [
+        line
+        for line in diff.stdout.splitlines()
+        if line.startswith(("+ ", "- ", "+  ", "-  ")) and not line.startswith(("+++", "---"))
+    ]
     assert [line.strip() for line in changed] == ["-  replicas: 5", "+  replicas: 2"], diff.stdout
     assert "takes .spec.replicas from kubectl, subresource scale" in diff.stdout
     applied = tether("apply", str(src), *common)
@@ -100,6 +123,7 @@ def test_crash_between_recording_and_creating_then_next_run_converges(sandbox) -
         kube = await Kube.connect(kubeconfig=str(sandbox.kubeconfig))
         from tether.engine import apply_plan, make_plan
         from tether.model import Manifest
+
         plan = await make_plan(kube, [Manifest(configmap("keep", ns)), Manifest(configmap("new", ns))], app)
 
         async def die(*_args, **_kwargs):  # type: ignore[no-untyped-def]
@@ -140,8 +164,9 @@ def test_concurrent_inventory_writers_keep_each_others_entries(sandbox) -> None:
             stale = await read_inventory(kube, app)
             await update_inventory(kube, app, add={ObjectRef("", "ConfigMap", ns, "from-cli", "v1")}, known=stale)
             # a second writer that read before the first wrote: conflict, re-read, merge
-            await update_inventory(kube, app, add={ObjectRef("", "ConfigMap", ns, "from-controller", "v1")},
-                                   known=stale)
+            await update_inventory(
+                kube, app, add={ObjectRef("", "ConfigMap", ns, "from-controller", "v1")}, known=stale
+            )
             return {r.name for r in (await read_inventory(kube, app)).entries}
         finally:
             await kube.close()

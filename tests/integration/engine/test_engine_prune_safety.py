@@ -32,6 +32,7 @@ def _victim(sandbox, name: str) -> str:  # type: ignore[no-untyped-def]
 
 async def _put(sandbox, obj):  # type: ignore[no-untyped-def]
     from tether.kube import Kube
+
     kube = await Kube.connect(kubeconfig=str(sandbox.kubeconfig))
     try:
         return await kube.apply(await kube.info_for(obj), obj, field_manager="someone-else")
@@ -66,8 +67,12 @@ def test_namespace_with_slashes_then_fix_does_not_delete_another_object(sandbox)
 
 def test_generate_name_then_fix_does_not_delete_a_collection(sandbox) -> None:
     victim = _victim(sandbox, "safety-victim-gen")
-    generated = {"apiVersion": "v1", "kind": "ConfigMap",
-                 "metadata": {"generateName": "job-", "namespace": victim}, "data": {"x": "1"}}
+    generated = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"generateName": "job-", "namespace": victim},
+        "data": {"x": "1"},
+    }
     _attempt(sandbox, [*_good("safety-gen"), generated], "gen")
     _attempt(sandbox, _good("safety-gen"), "gen")
     _assert_survives(sandbox, victim)
@@ -75,9 +80,12 @@ def test_generate_name_then_fix_does_not_delete_a_collection(sandbox) -> None:
 
 def test_spoofed_inventory_in_git_is_refused_and_prunes_nothing(sandbox) -> None:
     victim = _victim(sandbox, "safety-victim-spoof")
-    spoof = {"apiVersion": "v1", "kind": "ConfigMap",
-             "metadata": {"name": "tether-inventory-spoof", "namespace": "tether-system"},
-             "data": {"entries": json.dumps({"v1/ConfigMap": [f"{victim}/precious"], "v1/Namespace": [victim]})}}
+    spoof = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "tether-inventory-spoof", "namespace": "tether-system"},
+        "data": {"entries": json.dumps({"v1/ConfigMap": [f"{victim}/precious"], "v1/Namespace": [victim]})},
+    }
     outcome = _attempt(sandbox, [*_good("safety-spoof"), spoof], "spoof")
     assert isinstance(outcome, TetherError) and "tether-inventory-spoof" in str(outcome)
     _attempt(sandbox, _good("safety-spoof"), "spoof")
@@ -86,9 +94,12 @@ def test_spoofed_inventory_in_git_is_refused_and_prunes_nothing(sandbox) -> None
 
 def test_spoofed_inventory_of_another_app_is_refused(sandbox) -> None:
     victim = _victim(sandbox, "safety-victim-other")
-    spoof = {"apiVersion": "v1", "kind": "ConfigMap",
-             "metadata": {"name": "tether-inventory-othervictim", "namespace": "tether-system"},
-             "data": {"entries": json.dumps({"v1/Namespace": [victim]})}}
+    spoof = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "tether-inventory-othervictim", "namespace": "tether-system"},
+        "data": {"entries": json.dumps({"v1/Namespace": [victim]})},
+    }
     outcome = _attempt(sandbox, [*_good("safety-other"), spoof], "other-app")
     assert isinstance(outcome, TetherError) and "tether-inventory-othervictim" in str(outcome)
     _assert_survives(sandbox, victim)

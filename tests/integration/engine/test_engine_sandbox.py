@@ -23,8 +23,12 @@ from tether.engine.plan import Action
 from tether.errors import ApplyError, HealthTimeout, KubeError, ValidationError
 from tether.kube import Kube
 
-SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": "eng-noop"},
-          "stringData": {"password": "hunter2"}}
+SECRET = {
+    "apiVersion": "v1",
+    "kind": "Secret",
+    "metadata": {"name": "creds", "namespace": "eng-noop"},
+    "stringData": {"password": "hunter2"},
+}
 
 
 def _set(ns: str) -> list[dict]:
@@ -34,8 +38,12 @@ def _set(ns: str) -> list[dict]:
         configmap("two", ns, b="2"),
         deployment("web", ns),
         {**SECRET, "metadata": {**SECRET["metadata"], "namespace": ns}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
-         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": ns},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
     ]
 
 
@@ -48,8 +56,7 @@ def test_second_apply_makes_no_writes_and_one_change_writes_one(sandbox) -> None
     before = request_counts(sandbox.url)
     plan, result = run(plan_and_apply(sandbox.kubeconfig, objs, "noop"))
     after = request_counts(sandbox.url)
-    assert plan.summary() == {"create": 0, "adopt": 0, "update": 0, "unchanged": len(objs), "delete": 0,
-                              "conflict": 0}
+    assert plan.summary() == {"create": 0, "adopt": 0, "update": 0, "unchanged": len(objs), "delete": 0, "conflict": 0}
     assert writes_between(before, after) == {}
 
     objs[1] = configmap("one", "eng-noop", a="changed")
@@ -69,8 +76,12 @@ def test_drift_is_detected_and_corrected(sandbox) -> None:
     import urllib.request
 
     patch = json.dumps({"data": {"k": "edited"}}).encode()
-    request = urllib.request.Request(f"{sandbox.url}/api/v1/namespaces/eng-drift/configmaps/cm", data=patch,
-                                     method="PATCH", headers={"Content-Type": "application/merge-patch+json"})
+    request = urllib.request.Request(
+        f"{sandbox.url}/api/v1/namespaces/eng-drift/configmaps/cm",
+        data=patch,
+        method="PATCH",
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     urllib.request.urlopen(request, timeout=30).close()
     for exact in (True, False):
         plan = run(plan_only(sandbox.kubeconfig, objs, "drift", exact=exact))
@@ -105,7 +116,8 @@ def test_prune_removes_exactly_what_left(sandbox) -> None:
     for name in ("stay", "keep", "stranger"):
         assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", name, ns)) is not None, name
     inventory = Inventory.from_configmap(
-        "prune", run(get(sandbox.kubeconfig, "v1", "ConfigMap", "tether-inventory-prune", "tether-system")))
+        "prune", run(get(sandbox.kubeconfig, "v1", "ConfigMap", "tether-inventory-prune", "tether-system"))
+    )
     assert sorted(str(r) for r in inventory.entries) == [f"ConfigMap {ns}/stay", f"Namespace {ns}"]
 
 
@@ -116,8 +128,9 @@ def test_apply_without_prune_keeps_and_remembers(sandbox) -> None:
     assert [str(c.ref) for c in plan.of(Action.DELETE)] == [f"ConfigMap {ns}/b"]
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "b", ns)) is not None
     # a later run with --prune still knows about b
-    plan, _ = run(plan_and_apply(sandbox.kubeconfig, [namespace(ns), configmap("a", ns)], "noprune",
-                                 ApplyOptions(prune=True)))
+    plan, _ = run(
+        plan_and_apply(sandbox.kubeconfig, [namespace(ns), configmap("a", ns)], "noprune", ApplyOptions(prune=True))
+    )
     assert run(get(sandbox.kubeconfig, "v1", "ConfigMap", "b", ns)) is None
 
 
@@ -130,27 +143,47 @@ def test_prune_refuses_empty_desired_set(sandbox) -> None:
 
 
 CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
     "metadata": {"name": "gizmos.eng.example.com"},
-    "spec": {"group": "eng.example.com", "scope": "Namespaced",
-             "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo", "listKind": "GizmoList"},
-             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
-                 "type": "object", "properties": {"spec": {"type": "object", "properties": {
-                     "size": {"type": "integer"}}}}}}}]},
+    "spec": {
+        "group": "eng.example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo", "listKind": "GizmoList"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}},
+                    }
+                },
+            }
+        ],
+    },
 }
 
 
 def test_crd_and_custom_resource_in_one_run(sandbox) -> None:
     ns = "eng-crd"
-    gizmo = {"apiVersion": "eng.example.com/v1", "kind": "Gizmo", "metadata": {"name": "g1", "namespace": ns},
-             "spec": {"size": 3}}
+    gizmo = {
+        "apiVersion": "eng.example.com/v1",
+        "kind": "Gizmo",
+        "metadata": {"name": "g1", "namespace": ns},
+        "spec": {"size": 3},
+    }
     objs = [gizmo, namespace(ns), CRD]
     diff = run(plan_only(sandbox.kubeconfig, objs, "crd", exact=True))
     assert diff.summary()["create"] == 3
     _plan, dry = run(plan_and_apply(sandbox.kubeconfig, objs, "crd", ApplyOptions(dry_run=True)))
     assert not dry.failed and dry.count(Action.CREATE) == 3
-    assert run(get(sandbox.kubeconfig, "apiextensions.k8s.io/v1", "CustomResourceDefinition",
-                   "gizmos.eng.example.com")) is None
+    assert (
+        run(get(sandbox.kubeconfig, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "gizmos.eng.example.com"))
+        is None
+    )
     _plan, result = run(plan_and_apply(sandbox.kubeconfig, objs, "crd", ApplyOptions(wait=True, timeout=120)))
     assert not result.failed and result.count(Action.CREATE) == 3
     assert next(str(o.ref) for o in result.outcomes).startswith("CustomResourceDefinition")
@@ -160,14 +193,18 @@ def test_crd_and_custom_resource_in_one_run(sandbox) -> None:
     # prune removes the custom resource before its CRD
     _plan, result = run(plan_and_apply(sandbox.kubeconfig, [namespace(ns)], "crd", ApplyOptions(prune=True)))
     order = [str(o.ref) for o in result.outcomes]
-    assert order.index(f"Gizmo.eng.example.com {ns}/g1") < order.index("CustomResourceDefinition.apiextensions.k8s.io "
-                                                                         "gizmos.eng.example.com")
+    assert order.index(f"Gizmo.eng.example.com {ns}/g1") < order.index(
+        "CustomResourceDefinition.apiextensions.k8s.io gizmos.eng.example.com"
+    )
 
 
 def test_unknown_kind_applies_nothing(sandbox) -> None:
     ns = "eng-unknown"
-    objs = [namespace(ns), configmap("a", ns), {"apiVersion": "nope.example.com/v1", "kind": "Nothing",
-                                                  "metadata": {"name": "x", "namespace": ns}}]
+    objs = [
+        namespace(ns),
+        configmap("a", ns),
+        {"apiVersion": "nope.example.com/v1", "kind": "Nothing", "metadata": {"name": "x", "namespace": ns}},
+    ]
     with pytest.raises(ValidationError, match=r"unknown kind Nothing in apiVersion nope\.example\.com/v1"):
         run(plan_and_apply(sandbox.kubeconfig, objs, "unknown"))
     assert run(get(sandbox.kubeconfig, "v1", "Namespace", ns)) is None
@@ -196,7 +233,10 @@ def test_wait_ends_when_the_rollout_is_done(sandbox) -> None:
     objs = [namespace(ns), deployment("web", ns, replicas=2), configmap("cfg", ns)]
     _, result = run(plan_and_apply(sandbox.kubeconfig, objs, "wait", ApplyOptions(wait=True, timeout=120)))
     assert {str(h.ref): str(h.result.status) for h in result.health} == {
-        f"Deployment.apps {ns}/web": "Current", f"ConfigMap {ns}/cfg": "Current", f"Namespace {ns}": "Current"}
+        f"Deployment.apps {ns}/web": "Current",
+        f"ConfigMap {ns}/cfg": "Current",
+        f"Namespace {ns}": "Current",
+    }
     live = run(get(sandbox.kubeconfig, "apps/v1", "Deployment", "web", ns))
     assert live["status"]["readyReplicas"] == 2
 
@@ -204,21 +244,34 @@ def test_wait_ends_when_the_rollout_is_done(sandbox) -> None:
 def test_wait_times_out_naming_what_is_not_ready(sandbox) -> None:
     ns = "eng-wait-timeout"
     # the sandbox never pulls an image whose name contains "fail"
-    objs = [namespace(ns), deployment("stuck", ns, replicas=2, image="registry.example.com/fail:1"),
-            configmap("cfg", ns)]
+    objs = [
+        namespace(ns),
+        deployment("stuck", ns, replicas=2, image="registry.example.com/fail:1"),
+        configmap("cfg", ns),
+    ]
     with pytest.raises(HealthTimeout, match=rf"1 object\(s\): Deployment\.apps {ns}/stuck: InProgress \("):
         run(plan_and_apply(sandbox.kubeconfig, objs, "wait-timeout", ApplyOptions(wait=True, timeout=3)))
 
 
 def test_wait_fails_fast_on_a_failed_job(sandbox) -> None:
     ns = "eng-wait-fail"
-    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate", "namespace": ns},
-           "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
-               {"name": "m", "image": "registry.example.com/fail:1"}]}}}}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": ns},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "m", "image": "registry.example.com/fail:1"}],
+                }
+            },
+        },
+    }
     with pytest.raises(HealthFailed, match=rf"Job\.batch {ns}/migrate: Failed"):
         # fails long before the timeout: the wait does not sit it out
-        run(plan_and_apply(sandbox.kubeconfig, [namespace(ns), job], "wait-fail",
-                           ApplyOptions(wait=True, timeout=600)))
+        run(plan_and_apply(sandbox.kubeconfig, [namespace(ns), job], "wait-fail", ApplyOptions(wait=True, timeout=600)))
 
 
 def test_bad_kubeconfig_is_a_clear_error(tmp_path) -> None:
@@ -235,9 +288,17 @@ def test_ignore_rule_by_field_manager_stops_the_tug_of_war(sandbox) -> None:
     async def autoscale() -> None:
         kube = await Kube.connect(kubeconfig=str(sandbox.kubeconfig))
         info = await kube.info("apps/v1", "Deployment")
-        await kube.apply(info, {"apiVersion": "apps/v1", "kind": "Deployment",
-                                "metadata": {"name": "web", "namespace": ns}, "spec": {"replicas": 5}},
-                         force=True, field_manager="autoscaler")
+        await kube.apply(
+            info,
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": ns},
+                "spec": {"replicas": 5},
+            },
+            force=True,
+            field_manager="autoscaler",
+        )
         await kube.close()
 
     run(autoscale())

@@ -18,13 +18,19 @@ PLAINTEXT = "correct-horse-battery-staple"
 
 def _encrypted_app(root: Path, ns: str, recipient: str) -> Path:
     src = write_dir(root, {"00-ns.yaml": [namespace(ns)]})
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": ns},
-              "stringData": {"password": PLAINTEXT}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db", "namespace": ns},
+        "stringData": {"password": PLAINTEXT},
+    }
     plain = src / "secret.yaml"
     plain.write_text(yaml.safe_dump(secret))
     encrypted = subprocess.run(
         [SOPS, "--encrypt", "--age", recipient, "--encrypted-regex", "^(data|stringData)$", str(plain)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert PLAINTEXT not in encrypted
     plain.write_text(encrypted)

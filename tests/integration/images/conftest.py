@@ -27,8 +27,9 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRe
     """TLS with a self-signed certificate and bearer-token auth (401 challenge -> token service)."""
     directory = tmp_path_factory.mktemp("token-registry")
     tokens = TokenServer(directory, "robot", "s3cret")
-    running = LocalRegistry(directory / "registry", username="robot", password="s3cret", tls=True,
-                            token_server=tokens).start()
+    running = LocalRegistry(
+        directory / "registry", username="robot", password="s3cret", tls=True, token_server=tokens
+    ).start()
     running.push_image("team/web", "0.9.0", "1.0.0", "1.1.0", "1.1.1-rc.1")
     yield running
     running.stop()

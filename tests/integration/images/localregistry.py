@@ -33,8 +33,20 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 #: the tags the integration tests push to team/api (versions, build ids, dated releases)
-TAGS = ["1.0.0", "1.2.0", "1.10.0", "2.0.0-rc.1", "v1.9.3", "latest", "main-abc1234-100", "main-def5678-99",
-        "main-0ff0ff0-1000", "dev-1234567-5000", "RELEASE.2024-01-02", "RELEASE.2024-03-01"]
+TAGS = [
+    "1.0.0",
+    "1.2.0",
+    "1.10.0",
+    "2.0.0-rc.1",
+    "v1.9.3",
+    "latest",
+    "main-abc1234-100",
+    "main-def5678-99",
+    "main-0ff0ff0-1000",
+    "dev-1234567-5000",
+    "RELEASE.2024-01-02",
+    "RELEASE.2024-03-01",
+]
 BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
@@ -48,17 +60,28 @@ def self_signed(directory: Path, name: str) -> tuple[Path, Path, rsa.RSAPrivateK
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path, key, cert
 
 
@@ -106,10 +129,21 @@ class TokenServer:
             name, _, actions = rest.rpartition(":")
             access.append({"type": kind, "name": name, "actions": actions.split(",")})
         now = int(time.time())
-        header = {"typ": "JWT", "alg": "RS256",
-                  "x5c": [base64.b64encode(self._cert.public_bytes(serialization.Encoding.DER)).decode()]}
-        claims = {"iss": self.issuer, "sub": self.username, "aud": service, "exp": now + 300, "nbf": now - 10,
-                  "iat": now, "jti": secrets.token_hex(8), "access": access}
+        header = {
+            "typ": "JWT",
+            "alg": "RS256",
+            "x5c": [base64.b64encode(self._cert.public_bytes(serialization.Encoding.DER)).decode()],
+        }
+        claims = {
+            "iss": self.issuer,
+            "sub": self.username,
+            "aud": service,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64url(signature)}"
@@ -143,17 +177,27 @@ class LocalRegistry:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         config: dict[str, Any] = {
-            "version": 0.1, "log": {"level": "error", "accesslog": {"disabled": True}},
+            "version": 0.1,
+            "log": {"level": "error", "accesslog": {"disabled": True}},
             "storage": {"filesystem": {"rootdirectory": str(self.directory / "data")}, "delete": {"enabled": True}},
             "http": {"addr": self.host, "secret": secrets.token_hex(16)},
         }
         if self.token_server is not None:
-            config["auth"] = {"token": {"realm": self.token_server.url, "service": "tether-test-registry",
-                                        "issuer": self.token_server.issuer,
-                                        "rootcertbundle": str(self.token_server.cert_path)}}
+            config["auth"] = {
+                "token": {
+                    "realm": self.token_server.url,
+                    "service": "tether-test-registry",
+                    "issuer": self.token_server.issuer,
+                    "rootcertbundle": str(self.token_server.cert_path),
+                }
+            }
         else:
-            entry = subprocess.run(["htpasswd", "-Bbn", "-C", "5", self.username, self.password], capture_output=True,
-                                   text=True, check=True).stdout.strip()
+            entry = subprocess.run(
+                ["htpasswd", "-Bbn", "-C", "5", self.username, self.password],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
             (self.directory / "htpasswd").write_text(entry + "\n")
             config["auth"] = {"htpasswd": {"realm": "tether-test", "path": str(self.directory / "htpasswd")}}
         if self.tls:
@@ -161,14 +205,26 @@ class LocalRegistry:
             self.ca_pem = cert.read_bytes()
             config["http"]["tls"] = {"certificate": str(cert), "key": str(key)}
         if self.notify_url:
-            config["notifications"] = {"endpoints": [{
-                "name": "tether", "url": self.notify_url, "timeout": "2s", "threshold": 3, "backoff": "200ms",
-                "headers": {"Authorization": [f"Bearer {self.notify_token}"]},
-                "ignoredmediatypes": ["application/octet-stream"]}]}
+            config["notifications"] = {
+                "endpoints": [
+                    {
+                        "name": "tether",
+                        "url": self.notify_url,
+                        "timeout": "2s",
+                        "threshold": 3,
+                        "backoff": "200ms",
+                        "headers": {"Authorization": [f"Bearer {self.notify_token}"]},
+                        "ignoredmediatypes": ["application/octet-stream"],
+                    }
+                ]
+            }
         path = self.directory / "config.yml"
         path.write_text(json.dumps(config))  # JSON is YAML
-        self._process = subprocess.Popen([BINARY, "serve", str(path)], stdout=subprocess.DEVNULL,
-                                         stderr=open(self.directory / "registry.log", "wb"))  # noqa: SIM115
+        self._process = subprocess.Popen(
+            [BINARY, "serve", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.directory / "registry.log", "wb"),  # noqa: SIM115 - held by the child for its life
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -207,8 +263,11 @@ class LocalRegistry:
         if self.token_server is None:
             return {"Authorization": basic}
         scope = f"repository:{repository}:pull,push"
-        answer = client.get(self.token_server.url, params={"service": "tether-test-registry", "scope": scope},
-                            headers={"Authorization": basic})
+        answer = client.get(
+            self.token_server.url,
+            params={"service": "tether-test-registry", "scope": scope},
+            headers={"Authorization": basic},
+        )
         answer.raise_for_status()
         return {"Authorization": f"Bearer {answer.json()['token']}"}
 
@@ -217,20 +276,35 @@ class LocalRegistry:
         with self._client() as client:
             headers = self._auth(client, repository)
             layer = f"layer of {repository} {secrets.token_hex(4)}".encode()
-            config = json.dumps({"architecture": "amd64", "os": "linux",
-                                 "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+            config = json.dumps(
+                {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+            ).encode()
             for blob in (config, layer):
                 self._upload(client, headers, repository, blob)
-            manifest = json.dumps({
-                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config),
-                           "digest": _digest(config)},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": len(layer),
-                            "digest": _digest(layer)}],
-            }).encode()
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {
+                        "mediaType": "application/vnd.oci.image.config.v1+json",
+                        "size": len(config),
+                        "digest": _digest(config),
+                    },
+                    "layers": [
+                        {
+                            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                            "size": len(layer),
+                            "digest": _digest(layer),
+                        }
+                    ],
+                }
+            ).encode()
             for tag in tags:
-                answer = client.put(f"/v2/{repository}/manifests/{tag}", content=manifest,
-                                    headers={**headers, "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+                answer = client.put(
+                    f"/v2/{repository}/manifests/{tag}",
+                    content=manifest,
+                    headers={**headers, "Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+                )
                 answer.raise_for_status()
             return _digest(manifest)
 
@@ -240,14 +314,16 @@ class LocalRegistry:
         started.raise_for_status()
         location = started.headers["Location"]
         separator = "&" if "?" in location else "?"
-        done = client.put(f"{location}{separator}digest={_digest(blob)}", content=blob,
-                          headers={**headers, "Content-Type": "application/octet-stream"})
+        done = client.put(
+            f"{location}{separator}digest={_digest(blob)}",
+            content=blob,
+            headers={**headers, "Content-Type": "application/octet-stream"},
+        )
         done.raise_for_status()
 
 
 def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
 
 
 class PagingProxy:
@@ -277,7 +353,7 @@ class PagingProxy:
                     tags = sorted(answer.json().get("tags") or [])
                     last = query.get("last", [""])[0]
                     rest = [t for t in tags if t > last] if last else tags
-                    chunk = rest[:outer.page]
+                    chunk = rest[: outer.page]
                     outer.pages_served += 1
                     body = json.dumps({"name": answer.json()["name"], "tags": chunk}).encode()
                     if len(rest) > outer.page:

@@ -17,8 +17,9 @@ from tether.images.notifications import PushedImage
 from tether.kube import Kube
 
 
-def test_always_rereads_the_digest_at_every_scan(sandbox: Any, sandbox_namespace: str, registry: LocalRegistry,
-                                                 tmp_path: Path) -> None:
+def test_always_rereads_the_digest_at_every_scan(
+    sandbox: Any, sandbox_namespace: str, registry: LocalRegistry, tmp_path: Path
+) -> None:
     ns, image_path = sandbox_namespace, "team/moving"
     image = f"{registry.host}/{image_path}"
     first_digest = registry.push_image(image_path, "1.0.0")
@@ -32,16 +33,36 @@ def test_always_rereads_the_digest_at_every_scan(sandbox: Any, sandbox_namespace
     git(seed, "commit", "-q", "-m", "seed")
     git(seed, "push", "-q", str(bare), "main")
     objects = [
-        secret("registry-auth", ns, {".dockerconfigjson": registry.dockerconfigjson()},
-               "kubernetes.io/dockerconfigjson"),
-        {"apiVersion": "tether.dev/v1alpha1", "kind": "ImageRepository", "metadata": {"name": "api", "namespace": ns},
-         "spec": {"image": image, "interval": "10m", "insecure": True, "secretRef": {"name": "registry-auth"}}},
-        {"apiVersion": "tether.dev/v1alpha1", "kind": "ImagePolicy", "metadata": {"name": "api", "namespace": ns},
-         "spec": {"imageRepositoryRef": {"name": "api"}, "policy": {"semver": {"range": ">=1.0.0"}},
-                  "digestReflectionPolicy": "Always"}},
-        {"apiVersion": "tether.dev/v1alpha1", "kind": "ImageUpdate", "metadata": {"name": "apps", "namespace": ns},
-         "spec": {"git": {"url": str(bare), "branch": "main"}, "path": ".", "interval": "10m",
-                  "batchInterval": "0s"}},
+        secret(
+            "registry-auth", ns, {".dockerconfigjson": registry.dockerconfigjson()}, "kubernetes.io/dockerconfigjson"
+        ),
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "ImageRepository",
+            "metadata": {"name": "api", "namespace": ns},
+            "spec": {"image": image, "interval": "10m", "insecure": True, "secretRef": {"name": "registry-auth"}},
+        },
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": "api", "namespace": ns},
+            "spec": {
+                "imageRepositoryRef": {"name": "api"},
+                "policy": {"semver": {"range": ">=1.0.0"}},
+                "digestReflectionPolicy": "Always",
+            },
+        },
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "ImageUpdate",
+            "metadata": {"name": "apps", "namespace": ns},
+            "spec": {
+                "git": {"url": str(bare), "branch": "main"},
+                "path": ".",
+                "interval": "10m",
+                "batchInterval": "0s",
+            },
+        },
     ]
 
     async def scenario() -> None:
@@ -49,8 +70,7 @@ def test_always_rereads_the_digest_at_every_scan(sandbox: Any, sandbox_namespace
         try:
             await install_crds(kube)
             for obj in objects:
-                await kube.apply(await kube.info(obj["apiVersion"], obj["kind"]), obj, force=True,
-                                 field_manager="test")
+                await kube.apply(await kube.info(obj["apiVersion"], obj["kind"]), obj, force=True, field_manager="test")
             automation = ImageAutomation(kube, namespaces=[ns], work_dir=tmp_path / "work", install=False)
 
             async def latest() -> str:
@@ -71,10 +91,13 @@ def test_always_rereads_the_digest_at_every_scan(sandbox: Any, sandbox_namespace
             await automation.refresh()
             await automation.step()
             assert await latest() == f"{image}:1.0.0@{moved_digest}"
-            assert (await kube.get(POLICY_INFO, "api", ns))["status"]["observedPreviousImage"] == \
-                f"{image}:1.0.0@{first_digest}"
-            assert git(bare, "show", "main:deploy.yaml") == \
-                f'image: {image}:1.0.0@{moved_digest} # {{"$imagepolicy": "{ns}:api"}}'
+            assert (await kube.get(POLICY_INFO, "api", ns))["status"][
+                "observedPreviousImage"
+            ] == f"{image}:1.0.0@{first_digest}"
+            assert (
+                git(bare, "show", "main:deploy.yaml")
+                == f'image: {image}:1.0.0@{moved_digest} # {{"$imagepolicy": "{ns}:api"}}'
+            )
         finally:
             await kube.close()
 

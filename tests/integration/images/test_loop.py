@@ -66,9 +66,15 @@ class Controller:
         async def main() -> None:
             kube = await Kube.connect(kubeconfig=str(self.env.kubeconfig))
             try:
-                self.controller = Runner(kube, ControllerOptions(
-                    listen=f"127.0.0.1:{self.env.controller_port}", webhook_secret="tether-system/tether-webhooks",
-                    cache_dir=str(self.env.directory / "cache"), companions=(self._make,)))
+                self.controller = Runner(
+                    kube,
+                    ControllerOptions(
+                        listen=f"127.0.0.1:{self.env.controller_port}",
+                        webhook_secret="tether-system/tether-webhooks",
+                        cache_dir=str(self.env.directory / "cache"),
+                        companions=(self._make,),
+                    ),
+                )
                 self._ready.set()
                 await self.controller.run()
             finally:
@@ -118,8 +124,12 @@ def eventually(check: Callable[[], Any], what: str, timeout: float = 60.0) -> An
 def running_images(env: LocalEnvironment) -> set[str]:
     async def action(kube: Kube) -> Any:
         pods = await kube.list(await kube.info("v1", "Pod"), "imgloop")
-        return {c["image"] for p in pods if (p.get("status") or {}).get("phase") == "Running"
-                and not p["metadata"].get("deletionTimestamp") for c in p["spec"]["containers"]}
+        return {
+            c["image"]
+            for p in pods
+            if (p.get("status") or {}).get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+            for c in p["spec"]["containers"]
+        }
 
     return kube_call(env, action)
 
@@ -142,8 +152,11 @@ def loop_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalEn
 
     kube_call(env, webhook_secret)
     token = secrets.token_hex(12)
-    registry = LocalRegistry(env.directory / "registry", notify_token=token,
-                             notify_url=f"http://127.0.0.1:{env.controller_port}/hooks/registry").start()
+    registry = LocalRegistry(
+        env.directory / "registry",
+        notify_token=token,
+        notify_url=f"http://127.0.0.1:{env.controller_port}/hooks/registry",
+    ).start()
     registry.push_image("team/api", "1.0.0", "1.1.0")
     controller = Controller(env, token, env.directory / "images").start()
     yield env, registry, controller
@@ -155,27 +168,62 @@ def loop_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalEn
 def test_a_pushed_tag_is_committed_and_runs(loop_env: tuple[LocalEnvironment, LocalRegistry, Controller]) -> None:
     env, registry, controller = loop_env
     image = f"{registry.host}/team/api"
-    env.commit("Add the api", {"imgloop/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: imgloop\n",
-                               "imgloop/deploy.yaml": DEPLOYMENT.replace("IMAGE", image)})
+    env.commit(
+        "Add the api",
+        {
+            "imgloop/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: imgloop\n",
+            "imgloop/deploy.yaml": DEPLOYMENT.replace("IMAGE", image),
+        },
+    )
     secret = base64.b64encode(registry.dockerconfigjson().encode()).decode()
-    apply(env, {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-                "metadata": {"name": "registry-auth", "namespace": "default"}, "data": {".dockerconfigjson": secret}})
+    apply(
+        env,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "registry-auth", "namespace": "default"},
+            "data": {".dockerconfigjson": secret},
+        },
+    )
     app = env.application("imgloop", path="imgloop")
     app["spec"]["destination"] = {"namespace": "imgloop"}
     apply(env, app)
     eventually(lambda: running_images(env) == {f"{image}:1.1.0"}, "the first image to run")
     eventually(lambda: controller.automation is not None, "the automation (it installs the CRDs) to start")
-    apply(env, {"apiVersion": "tether.dev/v1alpha1", "kind": "ImageRepository",
-                "metadata": {"name": "api", "namespace": "default"},
-                "spec": {"image": image, "interval": "10m", "insecure": True, "secretRef": {"name": "registry-auth"}}})
-    apply(env, {"apiVersion": "tether.dev/v1alpha1", "kind": "ImagePolicy",
-                "metadata": {"name": "api", "namespace": "default"},
-                "spec": {"imageRepositoryRef": {"name": "api"}, "policy": {"semver": {"range": ">=1.0.0"}}}})
-    apply(env, {"apiVersion": "tether.dev/v1alpha1", "kind": "ImageUpdate",
-                "metadata": {"name": "apps", "namespace": "default"},
-                "spec": {"git": {"url": env.repo_url, "branch": "main"}, "path": "imgloop", "interval": "10m",
-                         "batchInterval": "1s",
-                         "commit": {"author": {"name": "Image Bot", "email": "bot@example.com"}}}})
+    apply(
+        env,
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "ImageRepository",
+            "metadata": {"name": "api", "namespace": "default"},
+            "spec": {"image": image, "interval": "10m", "insecure": True, "secretRef": {"name": "registry-auth"}},
+        },
+    )
+    apply(
+        env,
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": "api", "namespace": "default"},
+            "spec": {"imageRepositoryRef": {"name": "api"}, "policy": {"semver": {"range": ">=1.0.0"}}},
+        },
+    )
+    apply(
+        env,
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "ImageUpdate",
+            "metadata": {"name": "apps", "namespace": "default"},
+            "spec": {
+                "git": {"url": env.repo_url, "branch": "main"},
+                "path": "imgloop",
+                "interval": "10m",
+                "batchInterval": "1s",
+                "commit": {"author": {"name": "Image Bot", "email": "bot@example.com"}},
+            },
+        },
+    )
     eventually(lambda: policy_status(env).get("latestImage") == f"{image}:1.1.0", "the policy to see 1.1.0")
     before = git(env.directory / "git" / "apps.git", "rev-parse", "main")
     automation = controller.automation
@@ -190,7 +238,8 @@ def test_a_pushed_tag_is_committed_and_runs(loop_env: tuple[LocalEnvironment, Lo
     assert policy_status(env)["observedPreviousImage"] == f"{image}:1.1.0"
     git(env.work, "pull", "-q", "--rebase", "origin", "main")
     assert (env.work / "imgloop" / "deploy.yaml").read_text() == DEPLOYMENT.replace("IMAGE", image).replace(
-        ":1.1.0 #", ":1.2.0 #"), "only the tag changed; comments and layout intact"
+        ":1.1.0 #", ":1.2.0 #"
+    ), "only the tag changed; comments and layout intact"
     message = git(env.work, "log", "-1", "--format=%an%n%B")
     assert message.startswith("Image Bot\nUpdate 127.0.0.1")
     assert f"{image}: 1.1.0 -> 1.2.0" in message

@@ -41,8 +41,14 @@ PROVIDERS = ["github", "gitlab", "gitea"]
 
 
 def git(cwd: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x",
-           "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(cwd),
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
@@ -65,13 +71,25 @@ def signer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def secret(name: str, namespace: str, data: dict[str, str], type_: str = "Opaque") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "type": type_, "metadata": {"name": name, "namespace": namespace},
-            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": type_,
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_updates_go_to_one_pull_request(provider: str, sandbox: Any, sandbox_namespace: str, registry: LocalRegistry,
-                                        git_server: GitServer, signer: tuple[Path, Path], tmp_path: Path) -> None:
+def test_updates_go_to_one_pull_request(
+    provider: str,
+    sandbox: Any,
+    sandbox_namespace: str,
+    registry: LocalRegistry,
+    git_server: GitServer,
+    signer: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
     ns, image_path = sandbox_namespace, f"team/pr-{provider}"
     image = f"{registry.host}/{image_path}"
     registry.push_image(image_path, "1.0.0", "1.1.0")
@@ -88,37 +106,69 @@ def test_updates_go_to_one_pull_request(provider: str, sandbox: Any, sandbox_nam
     forge = FakeForge(provider, git_dir=bare)
     key, allowed = signer
     objects = [
-        secret("registry-auth", ns, {".dockerconfigjson": registry.dockerconfigjson()},
-               "kubernetes.io/dockerconfigjson"),
+        secret(
+            "registry-auth", ns, {".dockerconfigjson": registry.dockerconfigjson()}, "kubernetes.io/dockerconfigjson"
+        ),
         secret("git-auth", ns, {"username": "bot", "password": "pushpass"}),
         secret("forge-token", ns, {"token": TOKEN}),
         secret("signing", ns, {"identity": key.read_text()}),
-        {"apiVersion": "tether.dev/v1alpha1", "kind": "ImageRepository", "metadata": {"name": "api", "namespace": ns},
-         "spec": {"image": image, "interval": "10m", "insecure": True, "secretRef": {"name": "registry-auth"}}},
-        {"apiVersion": "tether.dev/v1alpha1", "kind": "ImagePolicy", "metadata": {"name": "api", "namespace": ns},
-         "spec": {"imageRepositoryRef": {"name": "api"}, "policy": {"semver": {"range": ">=1.0.0"}}}},
-        {"apiVersion": "tether.dev/v1alpha1", "kind": "ImageUpdate", "metadata": {"name": "apps", "namespace": ns},
-         "spec": {"git": {"url": git_server.url(f"acme/deploy-{provider}.git"), "branch": "main",
-                          "pushBranch": "image-updates", "secretRef": {"name": "git-auth"}},
-                  "path": "apps", "interval": "10m", "batchInterval": "0s",
-                  "commit": {"author": {"name": "Image Bot", "email": "bot@example.com"},
-                             "signingKey": {"type": "ssh", "secretRef": {"name": "signing"}}},
-                  "pullRequest": {"provider": provider, "apiURL": forge.api_url, "repository": "acme/deploy",
-                                  "tokenSecretRef": {"name": "forge-token"}}}},
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "ImageRepository",
+            "metadata": {"name": "api", "namespace": ns},
+            "spec": {"image": image, "interval": "10m", "insecure": True, "secretRef": {"name": "registry-auth"}},
+        },
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": "api", "namespace": ns},
+            "spec": {"imageRepositoryRef": {"name": "api"}, "policy": {"semver": {"range": ">=1.0.0"}}},
+        },
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "ImageUpdate",
+            "metadata": {"name": "apps", "namespace": ns},
+            "spec": {
+                "git": {
+                    "url": git_server.url(f"acme/deploy-{provider}.git"),
+                    "branch": "main",
+                    "pushBranch": "image-updates",
+                    "secretRef": {"name": "git-auth"},
+                },
+                "path": "apps",
+                "interval": "10m",
+                "batchInterval": "0s",
+                "commit": {
+                    "author": {"name": "Image Bot", "email": "bot@example.com"},
+                    "signingKey": {"type": "ssh", "secretRef": {"name": "signing"}},
+                },
+                "pullRequest": {
+                    "provider": provider,
+                    "apiURL": forge.api_url,
+                    "repository": "acme/deploy",
+                    "tokenSecretRef": {"name": "forge-token"},
+                },
+            },
+        },
     ]
 
     def verify_branch() -> str:
         commit = git(bare, "rev-parse", "image-updates")
-        return verify_revision(GitCache(tmp_path / "cache", timeout=30), bare, "deploy", Resolved(commit, "branch",
-                               "image-updates"), "ssh", str(allowed))
+        return verify_revision(
+            GitCache(tmp_path / "cache", timeout=30),
+            bare,
+            "deploy",
+            Resolved(commit, "branch", "image-updates"),
+            "ssh",
+            str(allowed),
+        )
 
     async def scenario() -> tuple[ImageAutomation, dict[str, Any]]:
         kube = await Kube.connect(kubeconfig=str(sandbox.kubeconfig))
         try:
             await install_crds(kube)
             for obj in objects:
-                await kube.apply(await kube.info(obj["apiVersion"], obj["kind"]), obj, force=True,
-                                 field_manager="test")
+                await kube.apply(await kube.info(obj["apiVersion"], obj["kind"]), obj, force=True, field_manager="test")
             automation = ImageAutomation(kube, namespaces=[ns], work_dir=tmp_path / "work", install=False)
             await automation.refresh()
             await automation.step()
@@ -139,8 +189,13 @@ def test_updates_go_to_one_pull_request(provider: str, sandbox: Any, sandbox_nam
             assert second["status"]["pullRequest"]["number"] == 1
             assert "pull request #1 updated" in second["status"]["conditions"][-1]["message"]
             assert git(bare, "rev-list", "--count", "main..image-updates") == "1", "force-pushed, one commit"
-            assert subprocess.run(["git", "--git-dir", str(bare), "merge-base", "--is-ancestor", pushed_first,
-                                   "image-updates"], check=False).returncode == 1
+            assert (
+                subprocess.run(
+                    ["git", "--git-dir", str(bare), "merge-base", "--is-ancestor", pushed_first, "image-updates"],
+                    check=False,
+                ).returncode
+                == 1
+            )
             assert "Good" in verify_branch()
 
             calls = len(forge.requests)

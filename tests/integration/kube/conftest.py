@@ -32,7 +32,11 @@ def faults(faulty: Cluster) -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A sandbox over TLS with an admin bearer token and ``--authz rbac``."""
-    cluster = start_cluster(tmp_path_factory.mktemp("secured"), tls=True, tokens=[ADMIN_TOKEN],
-                            extras=ExtrasConfig(sim_delay=0.2, authz="rbac"))
+    cluster = start_cluster(
+        tmp_path_factory.mktemp("secured"),
+        tls=True,
+        tokens=[ADMIN_TOKEN],
+        extras=ExtrasConfig(sim_delay=0.2, authz="rbac"),
+    )
     yield cluster
     cluster.thread.stop()

@@ -22,8 +22,12 @@ class Cluster:
 
     def faults(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /_sandbox/faults (an admin endpoint that is never faulted itself)."""
-        request = urllib.request.Request(f"{self.url}/_sandbox/faults", data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/_sandbox/faults",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
@@ -48,5 +52,6 @@ def kubeconfig_for(path: Path, server: str) -> Path:
     path.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
         f"clusters: [{{name: c, cluster: {{server: '{server}', insecure-skip-tls-verify: true}}}}]\n"
-        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n")
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
     return path

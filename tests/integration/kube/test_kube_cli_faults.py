@@ -18,8 +18,9 @@ WRITES = ("create", "update", "patch", "delete")
 
 def _tether(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "tether.cli.main", *args], capture_output=True, text=True,
-                          timeout=280, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tether.cli.main", *args], capture_output=True, text=True, timeout=280, env=env
+    )
 
 
 def _write(root: Path, files: dict[str, dict[str, Any]]) -> Path:
@@ -46,8 +47,9 @@ def test_apply_and_prune_converge_in_one_run_under_faults(faults: Cluster, tmp_p
 
     async def make_namespace() -> None:
         async with await Kube.connect(kubeconfig=str(faults.kubeconfig)) as kube:
-            await kube.apply(await kube.info("v1", "Namespace"),
-                             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            await kube.apply(
+                await kube.info("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+            )
 
     run(make_namespace())
     files = {f"{name}.yaml": _configmap(name) for name in ("alpha", "beta", "gamma", "delta", "epsilon")}

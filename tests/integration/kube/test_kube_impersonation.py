@@ -18,15 +18,29 @@ def _cm(name: str, ns: str) -> dict[str, Any]:
 
 async def _grant_configmaps(kube: Kube, ns: str, account: str) -> None:
     """ServiceAccount ``account`` in ``ns`` may do anything with ConfigMaps there, and nothing else."""
-    await kube.apply(await kube.info("v1", "ServiceAccount"), {
-        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": ns}})
-    await kube.apply(await kube.info(RBAC, "Role"), {
-        "apiVersion": RBAC, "kind": "Role", "metadata": {"name": "configmaps", "namespace": ns},
-        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}]})
-    await kube.apply(await kube.info(RBAC, "RoleBinding"), {
-        "apiVersion": RBAC, "kind": "RoleBinding", "metadata": {"name": "configmaps", "namespace": ns},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmaps"},
-        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}]})
+    await kube.apply(
+        await kube.info("v1", "ServiceAccount"),
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": ns}},
+    )
+    await kube.apply(
+        await kube.info(RBAC, "Role"),
+        {
+            "apiVersion": RBAC,
+            "kind": "Role",
+            "metadata": {"name": "configmaps", "namespace": ns},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}],
+        },
+    )
+    await kube.apply(
+        await kube.info(RBAC, "RoleBinding"),
+        {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {"name": "configmaps", "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmaps"},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}],
+        },
+    )
 
 
 def test_a_service_account_view_writes_where_bound_and_is_forbidden_elsewhere(secured: Cluster) -> None:
@@ -47,8 +61,11 @@ def test_a_service_account_view_writes_where_bound_and_is_forbidden_elsewhere(se
             assert await view.delete(cms, "settings", "team-a") is True
             await view.apply(cms, _cm("settings", "team-a"))
 
-            with pytest.raises(Forbidden, match=r'system:serviceaccount:team-a:deployer" cannot patch resource '
-                                                r'"configmaps".*"team-b"'):
+            with pytest.raises(
+                Forbidden,
+                match=r'system:serviceaccount:team-a:deployer" cannot patch resource '
+                r'"configmaps".*"team-b"',
+            ):
                 await view.apply(cms, _cm("settings", "team-b"))
             with pytest.raises(Forbidden):
                 await view.list(cms, "team-b")

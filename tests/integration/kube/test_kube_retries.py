@@ -26,8 +26,9 @@ def _cm(name: str, ns: str, value: str = "1") -> dict[str, Any]:
 
 
 async def _namespace(kube: Kube, name: str) -> str:
-    await kube.apply(await kube.info("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace",
-                                                            "metadata": {"name": name}})
+    await kube.apply(
+        await kube.info("v1", "Namespace"), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
     return name
 
 

@@ -131,8 +131,9 @@ def test_the_connect_timeout_defaults_to_five_seconds_apart_from_the_read_timeou
     run(scenario())
 
 
-def test_a_post_is_repeated_only_when_it_certainly_was_not_sent(tmp_path, hanging_up_server: int,
-                                                                 closed_port: int) -> None:
+def test_a_post_is_repeated_only_when_it_certainly_was_not_sent(
+    tmp_path, hanging_up_server: int, closed_port: int
+) -> None:
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "g-", "namespace": "default"}}
 
     async def scenario() -> None:

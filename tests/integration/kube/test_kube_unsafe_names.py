@@ -11,8 +11,12 @@ from tether.kube import Kube, UnsafeName
 
 
 def _cm(name: str, namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
-            "data": {"k": "v"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"k": "v"},
+    }
 
 
 def test_unsafe_names_and_namespaces_never_reach_the_server(sandbox, sandbox_namespace: str) -> None:
@@ -82,4 +86,3 @@ def test_unsafe_names_and_namespaces_never_reach_the_server(sandbox, sandbox_nam
             await kube.close()
 
     run(scenario())
-

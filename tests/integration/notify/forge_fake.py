@@ -16,31 +16,39 @@ from typing import Any
 
 TOKEN = "t0ken-for-tests"
 _ROUTES = {
-    "github": [("POST", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$", "status"),
-               ("GET", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "list"),
-               ("POST", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "create"),
-               ("PATCH", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)$", "update"),
-               ("GET", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "list_pulls"),
-               ("POST", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "create_pull"),
-               ("PATCH", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<n>\d+)$", "update_pull")],
-    "gitea": [("POST", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$", "status"),
-              ("GET", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "list"),
-              ("POST", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "create"),
-              ("PATCH", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)$", "update"),
-              ("GET", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "list_pulls"),
-              ("POST", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "create_pull"),
-              ("PATCH", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<n>\d+)$", "update_pull")],
-    "gitlab": [("POST", r"^/api/v4/projects/(?P<repo>[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$", "status"),
-               ("GET", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)/notes$", "list"),
-               ("POST", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)/notes$", "create"),
-               ("PUT", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)/notes/(?P<id>\d+)$", "update"),
-               ("GET", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests$", "list_pulls"),
-               ("POST", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests$", "create_pull"),
-               ("PUT", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)$", "update_pull")],
+    "github": [
+        ("POST", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$", "status"),
+        ("GET", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "list"),
+        ("POST", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "create"),
+        ("PATCH", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)$", "update"),
+        ("GET", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "list_pulls"),
+        ("POST", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "create_pull"),
+        ("PATCH", r"^/api/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<n>\d+)$", "update_pull"),
+    ],
+    "gitea": [
+        ("POST", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$", "status"),
+        ("GET", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "list"),
+        ("POST", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments$", "create"),
+        ("PATCH", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<id>\d+)$", "update"),
+        ("GET", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "list_pulls"),
+        ("POST", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/pulls$", "create_pull"),
+        ("PATCH", r"^/api/v1/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<n>\d+)$", "update_pull"),
+    ],
+    "gitlab": [
+        ("POST", r"^/api/v4/projects/(?P<repo>[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$", "status"),
+        ("GET", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)/notes$", "list"),
+        ("POST", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)/notes$", "create"),
+        ("PUT", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)/notes/(?P<id>\d+)$", "update"),
+        ("GET", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests$", "list_pulls"),
+        ("POST", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests$", "create_pull"),
+        ("PUT", r"^/api/v4/projects/(?P<repo>[^/]+)/merge_requests/(?P<n>\d+)$", "update_pull"),
+    ],
 }
-_STATES = {"github": {"pending", "success", "failure", "error"}, "gitea": {"pending", "success", "failure", "error",
-                                                                          "warning"},
-           "gitlab": {"pending", "running", "success", "failed", "canceled"}}
+_STATES = {
+    "github": {"pending", "success", "failure", "error"},
+    "gitea": {"pending", "success", "failure", "error", "warning"},
+    "gitlab": {"pending", "running", "success", "failed", "canceled"},
+}
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -60,9 +68,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _authorized(self) -> bool:
         provider = self.server.provider
         if provider == "github":
-            return (self.headers.get("Authorization") == f"Bearer {TOKEN}"
-                    and self.headers.get("Accept") == "application/vnd.github+json"
-                    and self.headers.get("X-GitHub-Api-Version") == "2022-11-28")
+            return (
+                self.headers.get("Authorization") == f"Bearer {TOKEN}"
+                and self.headers.get("Accept") == "application/vnd.github+json"
+                and self.headers.get("X-GitHub-Api-Version") == "2022-11-28"
+            )
         if provider == "gitlab":
             return self.headers.get("PRIVATE-TOKEN") == TOKEN
         return self.headers.get("Authorization") == f"token {TOKEN}"
@@ -94,7 +104,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         size = int(params.get("limit") or params.get("per_page") or 30)
         page = int(params.get("page") or 1)
         comments = [c for c in self.server.comments.values() if c["n"] == groups["n"]]
-        shown = comments[(page - 1) * size: page * size]
+        shown = comments[(page - 1) * size : page * size]
         return self._answer(200, [{"id": c["id"], "body": c["body"], "system": False} for c in shown])
 
     def _create(self, groups: dict[str, str], body: dict[str, Any], _query: str) -> None:
@@ -109,24 +119,39 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         comment["body"] = body["body"]
         return self._answer(200, comment)
 
-
     # ------------------------------------------------------------ pull requests
 
     def _pull_view(self, pull: dict[str, Any]) -> dict[str, Any]:
         web = f"https://forge.test/{pull['repo']}"
         if self.server.provider == "gitlab":
-            return {"id": 500 + pull["number"], "iid": pull["number"], "source_branch": pull["head"],
-                    "target_branch": pull["base"], "title": pull["title"], "description": pull["body"],
-                    "state": "opened" if pull["open"] else "closed", "web_url": f"{web}/-/merge_requests/"
-                                                                                f"{pull['number']}"}
-        return {"number": pull["number"], "title": pull["title"], "body": pull["body"],
-                "state": "open" if pull["open"] else "closed", "html_url": f"{web}/pull/{pull['number']}",
-                "head": {"ref": pull["head"]}, "base": {"ref": pull["base"]}}
+            return {
+                "id": 500 + pull["number"],
+                "iid": pull["number"],
+                "source_branch": pull["head"],
+                "target_branch": pull["base"],
+                "title": pull["title"],
+                "description": pull["body"],
+                "state": "opened" if pull["open"] else "closed",
+                "web_url": f"{web}/-/merge_requests/{pull['number']}",
+            }
+        return {
+            "number": pull["number"],
+            "title": pull["title"],
+            "body": pull["body"],
+            "state": "open" if pull["open"] else "closed",
+            "html_url": f"{web}/pull/{pull['number']}",
+            "head": {"ref": pull["head"]},
+            "base": {"ref": pull["base"]},
+        }
 
     def _fields(self, body: dict[str, Any]) -> tuple[str, str, str, str]:
         if self.server.provider == "gitlab":
-            return (body.get("source_branch", ""), body.get("target_branch", ""), body.get("title", ""),
-                    body.get("description", ""))
+            return (
+                body.get("source_branch", ""),
+                body.get("target_branch", ""),
+                body.get("title", ""),
+                body.get("description", ""),
+            )
         return body.get("head", ""), body.get("base", ""), body.get("title", ""), body.get("body", "")
 
     def _list_pulls(self, groups: dict[str, str], _body: Any, query: str) -> None:
@@ -135,8 +160,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if provider == "gitlab":
             if params.get("state", "opened") != "opened":
                 return self._answer(400, {"message": "this forge only lists opened merge requests"})
-            pulls = [p for p in pulls if p["open"] and params.get("source_branch", p["head"]) == p["head"]
-                     and params.get("target_branch", p["base"]) == p["base"]]
+            pulls = [
+                p
+                for p in pulls
+                if p["open"]
+                and params.get("source_branch", p["head"]) == p["head"]
+                and params.get("target_branch", p["base"]) == p["base"]
+            ]
         else:
             if params.get("state", "open") != "open":
                 return self._answer(400, {"message": "this forge only lists open pull requests"})
@@ -147,7 +177,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     return self._answer(200, [])
                 pulls = [p for p in pulls if p["head"] == branch and params.get("base", p["base"]) == p["base"]]
             size, page = int(params.get("limit") or params.get("per_page") or 30), int(params.get("page") or 1)
-            pulls = pulls[(page - 1) * size: page * size]
+            pulls = pulls[(page - 1) * size : page * size]
         return self._answer(200, [self._pull_view(p) for p in pulls])
 
     def _create_pull(self, groups: dict[str, str], body: dict[str, Any], _query: str) -> None:
@@ -160,8 +190,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             code = 409 if self.server.provider in ("gitlab", "gitea") else 422
             return self._answer(code, {"message": f"a pull request for {head} -> {base} already exists"})
         number = len(self.server.pulls) + 1
-        self.server.pulls[number] = {"number": number, "repo": groups["repo"], "head": head, "base": base,
-                                     "title": title, "body": text, "open": True}
+        self.server.pulls[number] = {
+            "number": number,
+            "repo": groups["repo"],
+            "head": head,
+            "base": base,
+            "title": title,
+            "body": text,
+            "open": True,
+        }
         return self._answer(201, self._pull_view(self.server.pulls[number]))
 
     def _update_pull(self, groups: dict[str, str], body: dict[str, Any], _query: str) -> None:
@@ -186,8 +223,14 @@ class FakeForge(http.server.ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def branch_exists(self, branch: str) -> bool:
-        return subprocess.run(["git", "--git-dir", str(self.git_dir), "rev-parse", "--verify", "-q",
-                               f"refs/heads/{branch}"], capture_output=True, check=False).returncode == 0
+        return (
+            subprocess.run(
+                ["git", "--git-dir", str(self.git_dir), "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
+                capture_output=True,
+                check=False,
+            ).returncode
+            == 0
+        )
 
     @property
     def api_url(self) -> str:

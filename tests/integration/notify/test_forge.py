@@ -114,29 +114,52 @@ def test_commit_status_reporter_posts_pending_success_and_failure(sandbox, sandb
     forge = FakeForge("gitea")
     ns = sandbox_namespace
     source = f"http://127.0.0.1:{forge.server_address[1]}/acme/shop.git"
-    app = {"metadata": {"name": "web", "namespace": ns, "annotations": {
-        "tether.dev/commit-status": "gitea", "tether.dev/commit-status-secret": "forge-token",
-        "tether.dev/commit-status-api-url": forge.api_url}}}
+    app = {
+        "metadata": {
+            "name": "web",
+            "namespace": ns,
+            "annotations": {
+                "tether.dev/commit-status": "gitea",
+                "tether.dev/commit-status-secret": "forge-token",
+                "tether.dev/commit-status-api-url": forge.api_url,
+            },
+        }
+    }
 
     def report(phase: str, revision: str = SHA, **fields: object) -> AppReport:
         return AppReport(ns, "web", phase, revision=revision, source_url=source, **fields)  # type: ignore[arg-type]
 
     async def scenario() -> None:
         async with await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as kube:
-            await kube.create(await kube.info("v1", "Secret"), {
-                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "forge-token", "namespace": ns},
-                "data": {"token": base64.b64encode(TOKEN.encode()).decode()}})
+            await kube.create(
+                await kube.info("v1", "Secret"),
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": "forge-token", "namespace": ns},
+                    "data": {"token": base64.b64encode(TOKEN.encode()).decode()},
+                },
+            )
             metrics = NotifyMetrics(CollectorRegistry())
-            reporter = CommitStatusReporter(kube, lambda n, name: app if (n, name) == (ns, "web") else None, metrics,
-                                            environ={})
+            reporter = CommitStatusReporter(
+                kube, lambda n, name: app if (n, name) == (ns, "web") else None, metrics, environ={}
+            )
             await reporter.on_report(report("started"))
             await reporter.on_report(report("finished", kinds=("Deployed",), ready=True, message="3 objects"))
             await reporter.on_report(report("finished", ready=True, message="3 objects"))  # a resync: no post
             await reporter.on_report(report("finished", kinds=("Progressing",), ready=False))  # nothing to say
             other = "b" * 40
             await reporter.on_report(report("started", revision=other))
-            await reporter.on_report(report("finished", revision=other, kinds=("SyncFailed",), ready=False,
-                                            reason="ApplyFailed", message="Deployment web: replicas < 0"))
+            await reporter.on_report(
+                report(
+                    "finished",
+                    revision=other,
+                    kinds=("SyncFailed",),
+                    ready=False,
+                    reason="ApplyFailed",
+                    message="Deployment web: replicas < 0",
+                )
+            )
             await reporter.on_report(AppReport(ns, "unannotated", "started", revision=SHA, source_url=source))
             assert metrics.statuses.labels("gitea", "failure", "success")._value.get() == 1
 
@@ -145,8 +168,11 @@ def test_commit_status_reporter_posts_pending_success_and_failure(sandbox, sandb
     finally:
         forge.shutdown()
     assert [(s["sha"][:1], s["state"], s["description"]) for s in forge.statuses] == [
-        ("a", "pending", f"applying {SHA[:12]}"), ("a", "success", "Ready: 3 objects"),
-        ("b", "pending", "applying bbbbbbbbbbbb"), ("b", "failure", "ApplyFailed: Deployment web: replicas < 0")]
+        ("a", "pending", f"applying {SHA[:12]}"),
+        ("a", "success", "Ready: 3 objects"),
+        ("b", "pending", "applying bbbbbbbbbbbb"),
+        ("b", "failure", "ApplyFailed: Deployment web: replicas < 0"),
+    ]
     assert {s["context"] for s in forge.statuses} == {f"tether/{ns}/web"}
     assert {s["repo"] for s in forge.statuses} == {"acme/shop"}
 
@@ -156,10 +182,12 @@ def test_preview_post_creates_then_updates_one_comment(monkeypatch: pytest.Monke
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.delenv("TETHER_FORGE_TOKEN", raising=False)
     try:
-        first = asyncio.run(post_comment("github", f"{MARKER}\none", number=3, repository="acme/shop",
-                                         api_url=forge.api_url))
-        second = asyncio.run(post_comment("github", f"{MARKER}\ntwo", number=3, repository="acme/shop",
-                                          api_url=forge.api_url))
+        first = asyncio.run(
+            post_comment("github", f"{MARKER}\none", number=3, repository="acme/shop", api_url=forge.api_url)
+        )
+        second = asyncio.run(
+            post_comment("github", f"{MARKER}\ntwo", number=3, repository="acme/shop", api_url=forge.api_url)
+        )
     finally:
         forge.shutdown()
     assert first == (second[0], True) and second[1] is False

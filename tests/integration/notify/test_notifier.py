@@ -38,20 +38,45 @@ def hooks():  # type: ignore[no-untyped-def]
 
 
 def failed(name: str, namespace: str, revision: str = COMMIT, **labels: str) -> AppReport:
-    return AppReport(namespace, name, "finished", revision=revision, kinds=("SyncFailed",), ready=False,
-                     reason="ApplyFailed", message=f"Deployment {namespace}/{name}: spec.replicas: must be >= 0",
-                     author="Ada", subject="scale down", source_url="https://github.com/acme/shop.git",
-                     labels=dict(labels))
+    return AppReport(
+        namespace,
+        name,
+        "finished",
+        revision=revision,
+        kinds=("SyncFailed",),
+        ready=False,
+        reason="ApplyFailed",
+        message=f"Deployment {namespace}/{name}: spec.replicas: must be >= 0",
+        author="Ada",
+        subject="scale down",
+        source_url="https://github.com/acme/shop.git",
+        labels=dict(labels),
+    )
 
 
 def ready(name: str, namespace: str, revision: str = FIX, **labels: str) -> AppReport:
-    return AppReport(namespace, name, "finished", revision=revision, kinds=("Deployed", "Recovered"), ready=True,
-                     reason="Ready", message="applied and healthy", author="Ada", subject="fix replicas",
-                     labels=dict(labels))
+    return AppReport(
+        namespace,
+        name,
+        "finished",
+        revision=revision,
+        kinds=("Deployed", "Recovered"),
+        ready=True,
+        reason="Ready",
+        message="applied and healthy",
+        author="Ada",
+        subject="fix replicas",
+        labels=dict(labels),
+    )
 
 
-async def with_notifier(sandbox, namespace: str, alerts: dict[str, dict], hooks: HookServer,
-                        scenario: Callable[[Notifier, Clock, NotifyMetrics], Awaitable[None]]) -> None:
+async def with_notifier(
+    sandbox,
+    namespace: str,
+    alerts: dict[str, dict],
+    hooks: HookServer,
+    scenario: Callable[[Notifier, Clock, NotifyMetrics], Awaitable[None]],
+) -> None:
     async with await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as kube:
         clock, metrics = Clock(), NotifyMetrics(CollectorRegistry())
         deliverer = Deliverer(metrics, attempts=4, backoff=Backoff(base=0.0, cap=0.0, jitter=0.0))
@@ -60,12 +85,24 @@ async def with_notifier(sandbox, namespace: str, alerts: dict[str, dict], hooks:
         secrets = await kube.info("v1", "Secret")
         for name, spec in alerts.items():
             urls = base64.b64encode(hooks.url(f"{namespace}/{name}").encode()).decode()
-            await kube.create(secrets, {"apiVersion": "v1", "kind": "Secret",
-                                        "metadata": {"name": f"{name}-urls", "namespace": namespace},
-                                        "data": {"urls": urls}})
-            await kube.create(ALERT_INFO, {"apiVersion": "tether.dev/v1alpha1", "kind": "Alert",
-                                           "metadata": {"name": name, "namespace": namespace},
-                                           "spec": {"urlsSecretRef": {"name": f"{name}-urls"}, **spec}})
+            await kube.create(
+                secrets,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": f"{name}-urls", "namespace": namespace},
+                    "data": {"urls": urls},
+                },
+            )
+            await kube.create(
+                ALERT_INFO,
+                {
+                    "apiVersion": "tether.dev/v1alpha1",
+                    "kind": "Alert",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {"urlsSecretRef": {"name": f"{name}-urls"}, **spec},
+                },
+            )
         await kube.wait_for("the Alerts in the notifier", lambda: _loaded(notifier, namespace, alerts), 30)
         try:
             await scenario(notifier, clock, metrics)
@@ -137,9 +174,13 @@ def test_one_failure_after_failing_for_nothing_more_then_one_recovered(sandbox, 
 
 def test_a_burst_on_one_commit_is_one_grouped_message(sandbox, sandbox_namespace, hooks) -> None:
     ns = sandbox_namespace
-    alerts = {"shop": {"selector": {"matchLabels": {"team": "shop"}}, "groupWindow": "30s",
-                       "template": "{{ count }} apps failed on {{ short_revision }}: "
-                                   "{% for a in apps %}{{ a.name }} {% endfor %}"}}
+    alerts = {
+        "shop": {
+            "selector": {"matchLabels": {"team": "shop"}},
+            "groupWindow": "30s",
+            "template": "{{ count }} apps failed on {{ short_revision }}: {% for a in apps %}{{ a.name }} {% endfor %}",
+        }
+    }
 
     async def scenario(notifier: Notifier, clock: Clock, _metrics: NotifyMetrics) -> None:
         for index in range(40):

@@ -21,13 +21,18 @@ from tether.engine import AppIdentity, ApplyOptions, apply_plan, make_plan
 from tether.kube import Kube
 from tether.sandbox.git_server import GitServer
 
-IDENTITY = {"GIT_AUTHOR_NAME": "Dee", "GIT_AUTHOR_EMAIL": "dee@example.com", "GIT_COMMITTER_NAME": "Dee",
-            "GIT_COMMITTER_EMAIL": "dee@example.com"}
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Dee",
+    "GIT_AUTHOR_EMAIL": "dee@example.com",
+    "GIT_COMMITTER_NAME": "Dee",
+    "GIT_COMMITTER_EMAIL": "dee@example.com",
+}
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **IDENTITY}, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **IDENTITY}, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def write(root: Path, name: str, content: object) -> None:
@@ -44,22 +49,35 @@ def base_tree(work: Path) -> None:
     write(work, "apps/plain/cm.yaml", [configmap("plain", level="1")])
     write(work, "base/kustomization.yaml", [{"resources": ["settings.yaml", "secret.yaml"]}])
     write(work, "base/settings.yaml", [configmap("settings", level="1")])
-    write(work, "base/secret.yaml", [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"},
-                                      "stringData": {"token": "base-s3cr3t"}}])
+    write(
+        work,
+        "base/secret.yaml",
+        [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"}, "stringData": {"token": "base-s3cr3t"}}],
+    )
     for overlay in ("staging", "prod"):
-        write(work, f"overlays/{overlay}/kustomization.yaml",
-              [{"resources": ["../../base"], "namePrefix": f"{overlay}-"}])
+        write(
+            work, f"overlays/{overlay}/kustomization.yaml", [{"resources": ["../../base"], "namePrefix": f"{overlay}-"}]
+        )
     write(work, "charts/web/Chart.yaml", [{"apiVersion": "v2", "name": "web", "version": "0.1.0"}])
     write(work, "charts/web/values.yaml", [{"replicas": 1}])
-    write(work, "charts/web/templates/cm.yaml",
-          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  replicas: \"{{ .Values.replicas }}\"\n")
+    write(
+        work,
+        "charts/web/templates/cm.yaml",
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  replicas: "{{ .Values.replicas }}"\n',
+    )
 
 
 def application(name: str, namespace: str, url: str, path: str) -> dict:
-    return {"apiVersion": "tether.dev/v1alpha1", "kind": "Application", "metadata": {"name": name,
-                                                                                       "namespace": namespace},
-            "spec": {"source": {"url": url, "path": path}, "destination": {"namespace": namespace},
-                     "syncPolicy": {"automated": True, "prune": True}}}
+    return {
+        "apiVersion": "tether.dev/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "source": {"url": url, "path": path},
+            "destination": {"namespace": namespace},
+            "syncPolicy": {"automated": True, "prune": True},
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -81,30 +99,36 @@ def setup(server: GitServer, sandbox, tmp_path_factory: pytest.TempPathFactory):
     git(work, "commit", "-q", "-m", "base")
     git(work, "push", "-q", url, "main")
     base = git(work, "rev-parse", "HEAD")
-    apps = [application("plain", namespace, url, "apps/plain"), application("staging", namespace, url,
-                                                                            "overlays/staging"),
-            application("prod", namespace, url, "overlays/prod"), application("web", namespace, url, "charts/web")]
+    apps = [
+        application("plain", namespace, url, "apps/plain"),
+        application("staging", namespace, url, "overlays/staging"),
+        application("prod", namespace, url, "overlays/prod"),
+        application("web", namespace, url, "charts/web"),
+    ]
 
     async def deploy_base() -> None:
         async with await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as kube:
             for app in apps:
                 manifests = _render(app, work, {}, {})
-                plan = await make_plan(kube, manifests, AppIdentity(namespace, app["metadata"]["name"]),
-                                       default_namespace=namespace)
+                plan = await make_plan(
+                    kube, manifests, AppIdentity(namespace, app["metadata"]["name"]), default_namespace=namespace
+                )
                 await apply_plan(kube, plan, ApplyOptions(prune=True))
 
     asyncio.run(deploy_base())
     git(work, "checkout", "-q", "-b", "change")
     write(work, "base/settings.yaml", [configmap("settings", level="2")])
-    write(work, "base/secret.yaml", [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"},
-                                      "stringData": {"token": "head-s3cr3t"}}])
+    write(
+        work,
+        "base/secret.yaml",
+        [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"}, "stringData": {"token": "head-s3cr3t"}}],
+    )
     git(work, "commit", "-q", "-am", "raise the shared level")
     git(work, "push", "-q", url, "change")
     head = git(work, "rev-parse", "HEAD")
     apps_file = work.parent / "apps.yaml"
     apps_file.write_text(yaml.safe_dump_all(apps))
-    return {"url": url, "base": base, "head": head, "namespace": namespace, "apps_file": apps_file,
-            "work": work}
+    return {"url": url, "base": base, "head": head, "namespace": namespace, "apps_file": apps_file, "work": work}
 
 
 async def _cluster_version(sandbox) -> str:  # type: ignore[no-untyped-def]
@@ -115,16 +139,26 @@ async def _cluster_version(sandbox) -> str:  # type: ignore[no-untyped-def]
 
 def test_a_change_to_the_shared_base_previews_exactly_the_two_overlays(sandbox, setup) -> None:
     before = asyncio.run(_cluster_version(sandbox))
-    result = asyncio.run(run_preview(base="main", head="change", repo=setup["url"],
-                                     kubeconfig=str(sandbox.kubeconfig), apps_file=str(setup["apps_file"])))
+    result = asyncio.run(
+        run_preview(
+            base="main",
+            head="change",
+            repo=setup["url"],
+            kubeconfig=str(sandbox.kubeconfig),
+            apps_file=str(setup["apps_file"]),
+        )
+    )
     assert result.changed_files == ["base/secret.yaml", "base/settings.yaml"]
-    assert [(a.namespace, a.name) for a in result.apps] == [(setup["namespace"], "prod"),
-                                                            (setup["namespace"], "staging")]
+    assert [(a.namespace, a.name) for a in result.apps] == [
+        (setup["namespace"], "prod"),
+        (setup["namespace"], "staging"),
+    ]
     for app in result.apps:
         assert not app.error and not app.invalid and app.findings == []
         assert sorted((c.action, c.object) for c in app.changes) == [
             ("update", f"ConfigMap/{setup['namespace']}/{app.name}-settings"),
-            ("update", f"Secret/{setup['namespace']}/{app.name}-token")]
+            ("update", f"Secret/{setup['namespace']}/{app.name}-token"),
+        ]
         settings = next(c for c in app.changes if c.object.endswith("settings"))
         assert "-  level: '1'" in settings.diff and "+  level: '2'" in settings.diff
         secret = next(c for c in app.changes if c.object.endswith("token"))
@@ -151,9 +185,28 @@ def test_the_command_from_a_local_clone_against_the_cluster(sandbox, setup) -> N
     asyncio.run(create_apps())
     git(setup["work"], "remote", "add", "origin", setup["url"])
     before = asyncio.run(_cluster_version(sandbox))
-    done = subprocess.run([sys.executable, "-m", "tether.cli.main", "preview", "--base", setup["base"], "--head",
-                           "HEAD", "--kubeconfig", str(sandbox.kubeconfig), "--format", "json", "-n",
-                           setup["namespace"]], cwd=setup["work"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tether.cli.main",
+            "preview",
+            "--base",
+            setup["base"],
+            "--head",
+            "HEAD",
+            "--kubeconfig",
+            str(sandbox.kubeconfig),
+            "--format",
+            "json",
+            "-n",
+            setup["namespace"],
+        ],
+        cwd=setup["work"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert [a["name"] for a in report["apps"]] == ["prod", "staging"]
@@ -165,25 +218,45 @@ def test_the_command_from_a_local_clone_against_the_cluster(sandbox, setup) -> N
     git(setup["work"], "add", "-A")
     git(setup["work"], "commit", "-q", "-m", "docs")
     common = ["--kubeconfig", str(sandbox.kubeconfig), "-n", setup["namespace"]]
-    done = subprocess.run([sys.executable, "-m", "tether.cli.main", "preview", "--base", "HEAD~1", "--head", "HEAD",
-                           *common], cwd=setup["work"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "tether.cli.main", "preview", "--base", "HEAD~1", "--head", "HEAD", *common],
+        cwd=setup["work"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "No Application's inputs are touched by this change." in done.stdout
     write(setup["work"], "charts/web/templates/cm.yaml", "data: {{ .Values.missing.field }}\n")
     git(setup["work"], "commit", "-q", "-am", "break the chart")
-    done = subprocess.run([sys.executable, "-m", "tether.cli.main", "preview", "--base", "HEAD~1", "--head", "HEAD",
-                           *common], cwd=setup["work"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "tether.cli.main", "preview", "--base", "HEAD~1", "--head", "HEAD", *common],
+        cwd=setup["work"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 3, done.stdout + done.stderr
     assert f"<b>{setup['namespace']}/web</b> (charts/web): invalid" in done.stdout
 
 
-POLICIES = {"policies": [
-    {"name": "level-below-2", "message": "level 2 needs a change window", "match": {"kinds": ["ConfigMap"]},
-     "expression": "!has(object.data.level) || object.data.level != '2'"},
-    {"name": "secrets-labelled", "severity": "warning", "message": "label Secrets with an owner",
-     "match": {"kinds": ["Secret"]},
-     "expression": "has(object.metadata.labels) && 'owner' in object.metadata.labels"},
-]}
+POLICIES = {
+    "policies": [
+        {
+            "name": "level-below-2",
+            "message": "level 2 needs a change window",
+            "match": {"kinds": ["ConfigMap"]},
+            "expression": "!has(object.data.level) || object.data.level != '2'",
+        },
+        {
+            "name": "secrets-labelled",
+            "severity": "warning",
+            "message": "label Secrets with an owner",
+            "match": {"kinds": ["Secret"]},
+            "expression": "has(object.metadata.labels) && 'owner' in object.metadata.labels",
+        },
+    ]
+}
 
 
 def test_policy_violations_are_reported_per_app_and_make_the_preview_invalid(sandbox, setup, tmp_path) -> None:
@@ -191,15 +264,23 @@ def test_policy_violations_are_reported_per_app_and_make_the_preview_invalid(san
 
     policy_file = tmp_path / "policies.yaml"
     policy_file.write_text(yaml.safe_dump(POLICIES))
-    result = asyncio.run(run_preview(base="main", head="change", repo=setup["url"],
-                                     kubeconfig=str(sandbox.kubeconfig), apps_file=str(setup["apps_file"]),
-                                     policies=load_policies(policy_file)))
+    result = asyncio.run(
+        run_preview(
+            base="main",
+            head="change",
+            repo=setup["url"],
+            kubeconfig=str(sandbox.kubeconfig),
+            apps_file=str(setup["apps_file"]),
+            policies=load_policies(policy_file),
+        )
+    )
     ns = setup["namespace"]
     for app in result.apps:
         assert app.invalid and not app.error
         assert sorted((v.policy, v.severity, v.object) for v in app.violations) == [
             ("level-below-2", "error", f"ConfigMap {ns}/{app.name}-settings"),
-            ("secrets-labelled", "warning", f"Secret {ns}/{app.name}-token")]
+            ("secrets-labelled", "warning", f"Secret {ns}/{app.name}-token"),
+        ]
         assert next(v for v in app.violations if v.severity == "error").message == "level 2 needs a change window"
     assert exit_code(result) == 3
     markdown = to_markdown(result)
@@ -211,18 +292,61 @@ def test_policy_violations_are_reported_per_app_and_make_the_preview_invalid(san
     warnings.write_text(yaml.safe_dump({"policies": POLICIES["policies"][1:]}))
     empty = tmp_path / "empty.yaml"
     empty.write_text("policies: []\n")
-    done = subprocess.run([sys.executable, "-m", "tether.cli.main", "preview", "--base", "main", "--head", "change",
-                           "--repo", setup["url"], "--apps", str(setup["apps_file"]), "--no-cluster",
-                           "--format", "json", "--policy", str(warnings), "--policy", str(empty)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tether.cli.main",
+            "preview",
+            "--base",
+            "main",
+            "--head",
+            "change",
+            "--repo",
+            setup["url"],
+            "--apps",
+            str(setup["apps_file"]),
+            "--no-cluster",
+            "--format",
+            "json",
+            "--policy",
+            str(warnings),
+            "--policy",
+            str(empty),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1, done.stderr
     apps = json.loads(done.stdout)["apps"]
     assert [(a["name"], a["invalid"], [v["policy"] for v in a["violations"]]) for a in apps] == [
-        ("prod", False, ["secrets-labelled"]), ("staging", False, ["secrets-labelled"])]
+        ("prod", False, ["secrets-labelled"]),
+        ("staging", False, ["secrets-labelled"]),
+    ]
 
     broken = tmp_path / "broken.yaml"
     broken.write_text("policies:\n  - name: x\n    expression: 'object.('\n")
-    done = subprocess.run([sys.executable, "-m", "tether.cli.main", "preview", "--base", "main", "--head", "change",
-                           "--repo", setup["url"], "--apps", str(setup["apps_file"]), "--no-cluster",
-                           "--policy", str(broken)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tether.cli.main",
+            "preview",
+            "--base",
+            "main",
+            "--head",
+            "change",
+            "--repo",
+            setup["url"],
+            "--apps",
+            str(setup["apps_file"]),
+            "--no-cluster",
+            "--policy",
+            str(broken),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and "invalid CEL expression" in done.stderr

@@ -37,14 +37,22 @@ def test_demo_runs_the_gitops_loop_and_serves_until_interrupted(tmp_path: Path):
         assert "git push" in seen and "tether app" in seen
         deadline = time.monotonic() + 60
         while True:  # the controller applies the example from the demo's Git server
-            out = subprocess.run([KUBECTL, "--kubeconfig", kubeconfig, "get", "all", "-n", "demo"],
-                                 capture_output=True, text=True, timeout=60)
+            out = subprocess.run(
+                [KUBECTL, "--kubeconfig", kubeconfig, "get", "all", "-n", "demo"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             if "deployment.apps/web" in out.stdout and "service/web" in out.stdout:
                 break
             assert time.monotonic() < deadline, out.stdout + out.stderr
             time.sleep(0.2)
-        out = subprocess.run([KUBECTL, "--kubeconfig", kubeconfig, "get", "applications", "-A"],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [KUBECTL, "--kubeconfig", kubeconfig, "get", "applications", "-A"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0 and "demo" in out.stdout, out.stderr
     finally:
         proc.send_signal(signal.SIGINT)

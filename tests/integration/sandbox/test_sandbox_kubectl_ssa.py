@@ -52,23 +52,29 @@ spec:
 
 def test_null_annotations_keep_a_controllers_annotation(sandbox, sandbox_namespace):
     ns = sandbox_namespace
-    server_side_apply(sandbox, f"""apiVersion: v1
+    server_side_apply(
+        sandbox,
+        f"""apiVersion: v1
 kind: ConfigMap
 metadata:
   name: settings
   namespace: {ns}
   annotations: {{owner: gitops}}
 data: {{mode: a}}
-""")
+""",
+    )
     kubectl(sandbox, "-n", ns, "annotate", "configmap", "settings", "controller.example.com/synced=yes")
-    server_side_apply(sandbox, f"""apiVersion: v1
+    server_side_apply(
+        sandbox,
+        f"""apiVersion: v1
 kind: ConfigMap
 metadata:
   name: settings
   namespace: {ns}
   annotations: null
 data: {{mode: a}}
-""")
+""",
+    )
     live = get(sandbox, ns, "configmap", "settings")
     assert live["metadata"]["annotations"] == {"controller.example.com/synced": "yes"}
     managers = {e["manager"]: e["fieldsV1"] for e in live["metadata"]["managedFields"]}
@@ -78,8 +84,14 @@ data: {{mode: a}}
 
 def test_container_dropped_from_git_goes_although_kubectl_patch_set_a_field_in_it(sandbox, sandbox_namespace):
     ns = sandbox_namespace
-    server_side_apply(sandbox, deployment(ns, """        - {name: app, image: "nginx:1.25"}
-        - {name: proxy, image: "envoy:1.29"}"""))
+    server_side_apply(
+        sandbox,
+        deployment(
+            ns,
+            """        - {name: app, image: "nginx:1.25"}
+        - {name: proxy, image: "envoy:1.29"}""",
+        ),
+    )
     sidecar = {"name": "proxy", "resources": {"limits": {"cpu": "100m"}}}
     patch = {"spec": {"template": {"spec": {"containers": [sidecar]}}}}
     kubectl(sandbox, "-n", ns, "patch", "deployment", "web", "-p", json.dumps(patch))

@@ -33,8 +33,12 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     directory = tmp_path_factory.mktemp("rbac")
     token_file = directory / "tokens.csv"
     token_file.write_text(TOKENS)
-    running = start_sandbox(directory, tokens=[ADMIN_TOKEN], tls=True,
-                            extras=ExtrasConfig(sim_delay=0.2, authz="rbac", token_file=token_file))
+    running = start_sandbox(
+        directory,
+        tokens=[ADMIN_TOKEN],
+        tls=True,
+        extras=ExtrasConfig(sim_delay=0.2, authz="rbac", token_file=token_file),
+    )
     yield running
     running.thread.stop()
 

@@ -17,8 +17,9 @@ ADMIN_TOKEN = "admin-token-for-tests"
 
 
 class Http:
-    def __init__(self, url: str, token: str | None = None, headers: dict[str, str] | None = None,
-                 ca: object = None) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, headers: dict[str, str] | None = None, ca: object = None
+    ) -> None:
         parsed = urlparse(url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
         self.context = ssl.create_default_context(cafile=str(ca)) if parsed.scheme == "https" else None
@@ -26,10 +27,20 @@ class Http:
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
 
-    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
-                headers: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, Any]:
-        conn = (http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
-                if self.context is not None else http.client.HTTPConnection(self.host, self.port, timeout=timeout))
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> tuple[int, Any]:
+        conn = (
+            http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
+            if self.context is not None
+            else http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        )
         try:
             data = json.dumps(body).encode() if body is not None else None
             all_headers = {**self.headers, **(headers or {})}
@@ -55,8 +66,9 @@ class Http:
         return self.request("DELETE", path, body, **kw)
 
     def namespace(self, name: str) -> str:
-        code, body = self.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                      "metadata": {"name": name}})
+        code, body = self.post(
+            "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        )
         assert code == 201, body
         return name
 
@@ -74,10 +86,20 @@ def eventually(check: Callable[[], Any], timeout: float = 60.0, interval: float 
 
 
 def deployment(name: str, image: str = "nginx:1.27", replicas: int = 2, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "app", "image": image}]}}, **spec}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            **spec,
+        },
+    }
 
 
 def conditions(obj: dict[str, Any]) -> dict[str, tuple[str, str]]:

@@ -64,10 +64,12 @@ def test_dropped_watches_end_the_stream(fast, faults: Http) -> None:  # type: ig
     ns = faults.namespace("faults-drop")
     events: list[dict] = []
     ended = threading.Event()
-    threading.Thread(target=_watch_lines, args=(fast, f"/api/v1/namespaces/{ns}/configmaps?watch=1", events, ended),
-                     daemon=True).start()
-    faults.post(f"/api/v1/namespaces/{ns}/configmaps",
-                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seen"}})
+    threading.Thread(
+        target=_watch_lines, args=(fast, f"/api/v1/namespaces/{ns}/configmaps?watch=1", events, ended), daemon=True
+    ).start()
+    faults.post(
+        f"/api/v1/namespaces/{ns}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seen"}}
+    )
     eventually(lambda: events)
     assert not ended.is_set()
     faults.post(FAULTS, {"dropWatches": True})
@@ -76,17 +78,18 @@ def test_dropped_watches_end_the_stream(fast, faults: Http) -> None:  # type: ig
 
 def test_compaction_makes_old_watches_410(fast, faults: Http) -> None:  # type: ignore[no-untyped-def]
     ns = faults.namespace("faults-compact")
-    code, created = faults.post(f"/api/v1/namespaces/{ns}/configmaps",
-                                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}})
+    code, created = faults.post(
+        f"/api/v1/namespaces/{ns}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}
+    )
     old_rv = created["metadata"]["resourceVersion"]
-    faults.post(f"/api/v1/namespaces/{ns}/configmaps",
-                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}})
+    faults.post(
+        f"/api/v1/namespaces/{ns}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}
+    )
     code, state = faults.post(FAULTS, {"compact": True})
     assert code == 200 and int(state["compactedTo"]) > int(old_rv)
     core = client.CoreV1Api(config.new_client_from_config(str(fast.kubeconfig)))
     with pytest.raises(ApiException) as caught:
-        for _ in watch.Watch().stream(core.list_namespaced_config_map, ns, resource_version=old_rv,
-                                      timeout_seconds=5):
+        for _ in watch.Watch().stream(core.list_namespaced_config_map, ns, resource_version=old_rv, timeout_seconds=5):
             pass
     assert caught.value.status == 410
     # a fresh list + watch from the current version works again
@@ -108,19 +111,30 @@ def test_fault_flags_drop_watches_periodically(tmp_path) -> None:
         assert code == 503 and status["reason"] == "ServiceUnavailable"
         events: list[dict] = []
         ended = threading.Event()
-        threading.Thread(target=_watch_lines, args=(running, f"/api/v1/namespaces/{ns}/configmaps?watch=1", events,
-                                                    ended), daemon=True).start()
+        threading.Thread(
+            target=_watch_lines,
+            args=(running, f"/api/v1/namespaces/{ns}/configmaps?watch=1", events, ended),
+            daemon=True,
+        ).start()
         assert ended.wait(30), "the periodic drop did not end the watch"
     finally:
         running.thread.stop()
 
 
-@pytest.mark.parametrize("body", [[1, 2], {"errors": {"fly": 0.5}}, {"errors": {"get": {"rate": 3}}, "seed": 5},
-                                  {"errors": {"get": 0.5}, "latency": {"get": "slow"}}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1, 2],
+        {"errors": {"fly": 0.5}},
+        {"errors": {"get": {"rate": 3}}, "seed": 5},
+        {"errors": {"get": 0.5}, "latency": {"get": "slow"}},
+    ],
+)
 def test_bad_fault_settings_are_400_and_change_nothing(faults: Http, body) -> None:  # type: ignore[no-untyped-def]
     before = faults.get(FAULTS)[1]
     code, status = faults.post(FAULTS, body)
     assert code == 400 and status["kind"] == "Status" and status["reason"] == "BadRequest"
     after = faults.get(FAULTS)[1]
     assert {k: v for k, v in after.items() if k != "resourceVersion"} == {
-        k: v for k, v in before.items() if k != "resourceVersion"}
+        k: v for k, v in before.items() if k != "resourceVersion"
+    }

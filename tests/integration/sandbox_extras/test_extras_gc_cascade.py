@@ -66,8 +66,13 @@ def test_recreated_deployment_adopts_what_an_orphan_delete_left(http_fast: Http,
 
     def adopted():
         sets = apps.list_namespaced_replica_set(ns).items
-        return sets if len(sets) == 1 and sets[0].metadata.owner_references and \
-            sets[0].metadata.owner_references[0].uid == created.metadata.uid else None
+        return (
+            sets
+            if len(sets) == 1
+            and sets[0].metadata.owner_references
+            and sets[0].metadata.owner_references[0].uid == created.metadata.uid
+            else None
+        )
 
     eventually(adopted)
     eventually(lambda: (apps.read_namespaced_deployment("web", ns).status.available_replicas or 0) == 2)

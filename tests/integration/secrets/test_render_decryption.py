@@ -14,16 +14,20 @@ from tether.secrets import Decryptor
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
-SECRET = (b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: default\n"
-          b"stringData:\n  password: hunter2\n")
+SECRET = (
+    b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: default\nstringData:\n  password: hunter2\n"
+)
 
 
 def _app(tmp_path: Path, key: AgeKey) -> Path:
     app = tmp_path / "app"
     app.mkdir()
     (app / "secret.yaml").write_bytes(SECRET)
-    (app / "secret.yaml").write_bytes(sops("encrypt", "--age", key.recipient, "--encrypted-regex",
-                                           "^(data|stringData)$", "secret.yaml", cwd=app).stdout)
+    (app / "secret.yaml").write_bytes(
+        sops(
+            "encrypt", "--age", key.recipient, "--encrypted-regex", "^(data|stringData)$", "secret.yaml", cwd=app
+        ).stdout
+    )
     return app
 
 
@@ -48,7 +52,8 @@ def test_kustomize_secret_generator_reads_an_encrypted_env_file(tmp_path: Path, 
     app = tmp_path / "app"
     app.mkdir()
     (app / "kustomization.yaml").write_text(
-        "secretGenerator:\n- name: creds\n  envs: [creds.env]\n  options: {disableNameSuffixHash: true}\n")
+        "secretGenerator:\n- name: creds\n  envs: [creds.env]\n  options: {disableNameSuffixHash: true}\n"
+    )
     (app / "creds.env").write_bytes(b"TOKEN=hunter2\n")
     (app / "creds.env").write_bytes(sops("encrypt", "--age", age_key.recipient, "creds.env", cwd=app).stdout)
     result = render_source(app, RenderOptions(), Decryptor.from_environment([age_key.path]))

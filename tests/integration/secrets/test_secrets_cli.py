@@ -18,10 +18,18 @@ TETHER = Path(sys.executable).parent / "tether"
 pytestmark = pytest.mark.usefixtures("clean_env")
 
 
-def tether(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, check: bool = True,
-           stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    result = subprocess.run([str(TETHER), "secrets", *map(str, args)], cwd=cwd, env={**os.environ, **(env or {})},
-                            capture_output=True, timeout=120, input=stdin, check=False)
+def tether(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, check: bool = True, stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
+    result = subprocess.run(
+        [str(TETHER), "secrets", *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        timeout=120,
+        input=stdin,
+        check=False,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"tether secrets {args} failed: {result.stderr.decode()}")
     return result
@@ -45,15 +53,18 @@ def test_keygen_to_stdout_and_file(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_bytes(b"password: hunter2\n")
     encrypted = tether("encrypt", "--age", public, "s.yaml", cwd=tmp_path).stdout
     (tmp_path / "s.enc.yaml").write_bytes(encrypted)
-    assert sops("decrypt", "s.enc.yaml", cwd=tmp_path, env={"SOPS_AGE_KEY_FILE": str(key_file)}).stdout == \
-        b"password: hunter2\n"
+    assert (
+        sops("decrypt", "s.enc.yaml", cwd=tmp_path, env={"SOPS_AGE_KEY_FILE": str(key_file)}).stdout
+        == b"password: hunter2\n"
+    )
 
 
 def test_encrypt_decrypt_in_place_and_flags(tmp_path: Path, age_key: AgeKey) -> None:
     plain = tmp_path / "s.yaml"
     plain.write_bytes(SAMPLE_YAML)
-    out = tether("encrypt", "--age", age_key.recipient, "--encrypted-regex", "^password$", "s.yaml",
-                 cwd=tmp_path).stdout
+    out = tether(
+        "encrypt", "--age", age_key.recipient, "--encrypted-regex", "^password$", "s.yaml", cwd=tmp_path
+    ).stdout
     assert plain.read_bytes() == SAMPLE_YAML  # stdout, file untouched
     loaded = YAML(typ="safe").load(out)
     assert loaded["stringData"]["password"].startswith("ENC[") and loaded["stringData"]["port"] == 5432
@@ -63,8 +74,9 @@ def test_encrypt_decrypt_in_place_and_flags(tmp_path: Path, age_key: AgeKey) -> 
     assert parsed("yaml", sops_plain(plain, age_key)) == parsed("yaml", SAMPLE_YAML)
     decrypted = tether("decrypt", "--decryption-key", age_key.path, "s.yaml", cwd=tmp_path).stdout
     assert parsed("yaml", decrypted) == parsed("yaml", SAMPLE_YAML)
-    as_json = tether("decrypt", "--decryption-key", age_key.path, "--output-type", "json", "s.yaml",
-                     cwd=tmp_path).stdout
+    as_json = tether(
+        "decrypt", "--decryption-key", age_key.path, "--output-type", "json", "s.yaml", cwd=tmp_path
+    ).stdout
     assert parsed("json", as_json) == parsed("yaml", SAMPLE_YAML)[0]
     tether("decrypt", "-i", "s.yaml", cwd=tmp_path, env={"SOPS_AGE_KEY_FILE": str(age_key.path)})
     assert parsed("yaml", plain.read_bytes()) == parsed("yaml", SAMPLE_YAML)
@@ -91,8 +103,15 @@ def test_decrypt_errors_name_the_file_and_hide_values(tmp_path: Path, age_key: A
     plain.write_bytes(SAMPLE_YAML)
     plain.write_bytes(sops("encrypt", "--age", age_key.recipient, "s.yaml", cwd=tmp_path).stdout)
     other = make_age_key(tmp_path, "other.txt")
-    result = tether("decrypt", "--decryption-key", other.path, "s.yaml", cwd=tmp_path, check=False,
-                    env={"GNUPGHOME": str(tmp_path / "no-gnupg")})
+    result = tether(
+        "decrypt",
+        "--decryption-key",
+        other.path,
+        "s.yaml",
+        cwd=tmp_path,
+        check=False,
+        env={"GNUPGHOME": str(tmp_path / "no-gnupg")},
+    )
     assert result.returncode == 2 and result.stdout == b""
     assert b"error: s.yaml: cannot decrypt the data key" in result.stderr
     plain.write_text(plain.read_text().replace("plain_unencrypted: visible", "plain_unencrypted: edited"))
@@ -121,8 +140,13 @@ def test_edit_reencrypts_with_same_data_key_and_removes_copy(tmp_path: Path, age
     secret.write_bytes(SAMPLE_YAML)
     secret.write_bytes(sops("encrypt", "--age", age_key.recipient, "s.yaml", cwd=tmp_path).stdout)
     before = YAML(typ="safe").load(secret.read_text())["sops"]
-    env = {"EDITOR": f"{sys.executable} {editor}", "EDIT_LOG": str(log), "SOPS_AGE_KEY_FILE": str(age_key.path),
-           "EDIT_FROM": "s3cr3t-yaml", "EDIT_TO": "n3w-value"}
+    env = {
+        "EDITOR": f"{sys.executable} {editor}",
+        "EDIT_LOG": str(log),
+        "SOPS_AGE_KEY_FILE": str(age_key.path),
+        "EDIT_FROM": "s3cr3t-yaml",
+        "EDIT_TO": "n3w-value",
+    }
     tether("edit", "s.yaml", cwd=tmp_path, env=env)
     copy_path, mode = log.read_text().splitlines()[:2]
     assert mode == "0o700" and not Path(copy_path).parent.exists()
@@ -178,8 +202,10 @@ def test_updatekeys_follows_sops_yaml(tmp_path: Path, age_key: AgeKey) -> None:
     assert f"--- age:{age_key.recipient}".encode() in result.stderr
     assert [line for line in secret.read_text().splitlines() if line.startswith("password")] == values_before
     assert sops_plain(secret, second) == b"[db]\npassword = s3cr3t\n"
-    assert b"already up to date" in tether("updatekeys", "-y", "s.ini", cwd=tmp_path,
-                                           env={"SOPS_AGE_KEY_FILE": str(second.path)}).stderr
+    assert (
+        b"already up to date"
+        in tether("updatekeys", "-y", "s.ini", cwd=tmp_path, env={"SOPS_AGE_KEY_FILE": str(second.path)}).stderr
+    )
 
 
 def test_edit_to_invalid_yaml_leaves_file_and_removes_copy(tmp_path: Path, age_key: AgeKey) -> None:
@@ -190,8 +216,13 @@ def test_edit_to_invalid_yaml_leaves_file_and_removes_copy(tmp_path: Path, age_k
     secret.write_bytes(b"password: s3cr3t\n")
     tether("encrypt", "-i", "--age", age_key.recipient, "s.yaml", cwd=tmp_path)
     snapshot = secret.read_bytes()
-    env = {"EDITOR": f"{sys.executable} {editor}", "EDIT_LOG": str(log), "SOPS_AGE_KEY_FILE": str(age_key.path),
-           "EDIT_FROM": "password: s3cr3t", "EDIT_TO": "password: [s3cr3t"}
+    env = {
+        "EDITOR": f"{sys.executable} {editor}",
+        "EDIT_LOG": str(log),
+        "SOPS_AGE_KEY_FILE": str(age_key.path),
+        "EDIT_FROM": "password: s3cr3t",
+        "EDIT_TO": "password: [s3cr3t",
+    }
     result = tether("edit", "s.yaml", cwd=tmp_path, env=env, check=False)
     assert result.returncode == 2 and b"s.yaml:" in result.stderr and b"not valid YAML" in result.stderr
     assert b"s3cr3t" not in result.stderr and b"s3cr3t" not in result.stdout

@@ -37,10 +37,15 @@ def _encrypt(data: bytes, recipient: str, name: str = "s.yaml") -> bytes:
 
 def test_aliases_and_timestamps_both_ways(tmp_path: Path, age_key: AgeKey) -> None:
     (tmp_path / "s.yaml").write_bytes(EDGE)
-    expected = {"base": {"token": "t0k3n"}, "copy": {"token": "t0k3n"}, "scalar": "hello", "again": "hello",
-                "day": datetime(2001, 12, 14, tzinfo=UTC),
-                "moment": datetime(2001, 12, 14, 21, 59, 43, tzinfo=timezone(timedelta(hours=-5))),
-                "text": "line one\nline two\n"}
+    expected = {
+        "base": {"token": "t0k3n"},
+        "copy": {"token": "t0k3n"},
+        "scalar": "hello",
+        "again": "hello",
+        "day": datetime(2001, 12, 14, tzinfo=UTC),
+        "moment": datetime(2001, 12, 14, 21, 59, 43, tzinfo=timezone(timedelta(hours=-5))),
+        "text": "line one\nline two\n",
+    }
     by_tether = _encrypt(EDGE, age_key.recipient)
     assert b"t0k3n" not in by_tether and b"*shared" not in by_tether and by_tether.count(b"type:time]") == 2
     (tmp_path / "t.yaml").write_bytes(by_tether)
@@ -53,8 +58,9 @@ def test_aliases_and_timestamps_both_ways(tmp_path: Path, age_key: AgeKey) -> No
         via_tether_text = Decryptor.from_environment([age_key.path]).decrypt(path.read_bytes(), path)
         via_tether = YAML(typ="safe").load(via_tether_text)
         for loaded in (via_sops, via_tether):
-            assert {k: v for k, v in loaded.items() if k not in ("day", "moment")} == \
-                {k: v for k, v in expected.items() if k not in ("day", "moment")}
+            assert {k: v for k, v in loaded.items() if k not in ("day", "moment")} == {
+                k: v for k, v in expected.items() if k not in ("day", "moment")
+            }
             for key in ("day", "moment"):
                 value = loaded[key]
                 value = value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -62,12 +68,15 @@ def test_aliases_and_timestamps_both_ways(tmp_path: Path, age_key: AgeKey) -> No
         assert b"text: |\n" in via_tether_text
 
 
-@pytest.mark.parametrize(("document", "message"), [
-    (b"1: integer key\n", "non-string key 1"),
-    (b"base: &b {a: 1}\nmerged:\n  <<: *b\n  c: 2\n", "merge keys"),
-    (b"just a scalar\n", "must be a mapping or a list"),
-    (b"a: [unclosed\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (b"1: integer key\n", "non-string key 1"),
+        (b"base: &b {a: 1}\nmerged:\n  <<: *b\n  c: 2\n", "merge keys"),
+        (b"just a scalar\n", "must be a mapping or a list"),
+        (b"a: [unclosed\n", "not valid YAML"),
+    ],
+)
 def test_unsupported_yaml_is_refused_clearly(document: bytes, message: str, age_key: AgeKey) -> None:
     with pytest.raises(SecretsError, match=message) as caught:
         _encrypt(document, age_key.recipient, "bad.yaml")
@@ -77,11 +86,15 @@ def test_unsupported_yaml_is_refused_clearly(document: bytes, message: str, age_
 def test_ssh_ed25519_recipient_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     private = Ed25519PrivateKey.generate()
     key_file = tmp_path / "id_ed25519"
-    key_file.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                               serialization.NoEncryption()))
+    key_file.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
+    )
     key_file.chmod(0o600)
-    public = private.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                               serialization.PublicFormat.OpenSSH).decode()
+    public = (
+        private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    )
     (tmp_path / "s.yaml").write_bytes(b"password: ssh-s3cr3t\n")
     by_sops = sops("encrypt", "--age", public, "s.yaml", cwd=tmp_path).stdout
     (tmp_path / "o.yaml").write_bytes(by_sops)
@@ -117,16 +130,21 @@ def test_comments_everywhere_both_ways(tmp_path: Path, age_key: AgeKey) -> None:
     for name in ("t.yaml", "o.yaml"):
         path = tmp_path / name
         assert b"s3cr3t" not in path.read_bytes() and b"between items" not in path.read_bytes()
-        for out in (sops("decrypt", name, cwd=tmp_path, env=env).stdout,
-                    Decryptor.from_environment([age_key.path]).decrypt(path.read_bytes(), path)):
+        for out in (
+            sops("decrypt", name, cwd=tmp_path, env=env).stdout,
+            Decryptor.from_environment([age_key.path]).decrypt(path.read_bytes(), path),
+        ):
             assert b"ENC[" not in out
             assert [line.split("#", 1)[1] for line in out.decode().splitlines() if "#" in line] == texts
             assert YAML(typ="safe").load(out) == YAML(typ="safe").load(COMMENTED)
 
 
 def test_round_trip_keeps_indentation(age_key: AgeKey, tmp_path: Path) -> None:
-    styles = [b"a:\n  b: 1\n  l:\n  - x\n  - z\n", b"a:\n    b: 1\n    l:\n        - x\n",
-              b"a:\n  b: 1\n  l:\n    - x\n"]
+    styles = [
+        b"a:\n  b: 1\n  l:\n  - x\n  - z\n",
+        b"a:\n    b: 1\n    l:\n        - x\n",
+        b"a:\n  b: 1\n  l:\n    - x\n",
+    ]
     decryptor = Decryptor.from_environment([age_key.path])
     for index, document in enumerate(styles):
         encrypted = _encrypt(document, age_key.recipient)
@@ -135,8 +153,8 @@ def test_round_trip_keeps_indentation(age_key: AgeKey, tmp_path: Path) -> None:
 
 QUIRKS = {
     "ini": b'[a]\nk1 = "dq"\nk2 = \'sq\'\nk3 = `bt`\nk4 = has ; semi\nk5 = has # hash\nk6 = "  padded  "\n'
-           b'k7 = """tri"""\nk8 : colon\n[b.c]\nx=1\n',
-    "env": b'\n# c\nA="quoted value"\nB=\'single\'\nC=with spaces  \nD=x # not a comment\n\nexport E=1\nF==eq\n',
+    b'k7 = """tri"""\nk8 : colon\n[b.c]\nx=1\n',
+    "env": b"\n# c\nA=\"quoted value\"\nB='single'\nC=with spaces  \nD=x # not a comment\n\nexport E=1\nF==eq\n",
 }
 
 
@@ -147,8 +165,9 @@ def test_flat_format_quirks_read_as_sops_reads_them(tmp_path: Path, age_key: Age
     (tmp_path / f"o.{ext}").write_bytes(sops("encrypt", "--age", age_key.recipient, f"q.{ext}", cwd=tmp_path).stdout)
     reference = sops("decrypt", f"o.{ext}", cwd=tmp_path, env=env).stdout
     fmt = "dotenv" if ext == "env" else ext
-    (tmp_path / f"t.{ext}").write_bytes(api.encrypt(QUIRKS[ext], fmt, api.EncryptOptions(
-        key_groups=[group_from([age_key.recipient], [])]), f"q.{ext}"))
+    (tmp_path / f"t.{ext}").write_bytes(
+        api.encrypt(QUIRKS[ext], fmt, api.EncryptOptions(key_groups=[group_from([age_key.recipient], [])]), f"q.{ext}")
+    )
     decryptor = Decryptor.from_environment([age_key.path])
     for name in (f"o.{ext}", f"t.{ext}"):
         path = tmp_path / name

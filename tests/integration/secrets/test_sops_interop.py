@@ -81,7 +81,7 @@ def _tamper_first_value(text: str) -> str:
     assert match
     first = match.group(1)
     swapped = first[::-1] if first[0] != first[1] else ("B" if first[0] == "A" else "A") + first[1]
-    return text[: match.start(1)] + swapped + text[match.end(1):]
+    return text[: match.start(1)] + swapped + text[match.end(1) :]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -105,7 +105,7 @@ def test_tampered_mac_is_refused_unless_ignored(tmp_path: Path, age_key: AgeKey,
     mac = re.search(r"mac[\"\s=:]+ENC\[AES256_GCM,data:([A-Za-z0-9+/])", text)
     assert mac
     index = mac.start(1)
-    encrypted.write_text(text[:index] + ("B" if text[index] == "A" else "A") + text[index + 1:])
+    encrypted.write_text(text[:index] + ("B" if text[index] == "A" else "A") + text[index + 1 :])
     with pytest.raises(SecretsError, match="MAC") as caught:
         tether_decrypt(encrypted, age_key)
     assert str(encrypted) in str(caught.value)

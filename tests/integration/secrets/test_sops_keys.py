@@ -50,11 +50,16 @@ def test_pgp_both_ways(tmp_path: Path, gpg_key: GpgKey, monkeypatch: pytest.Monk
         _ring(None).decrypt(by_tether.read_bytes(), by_tether)
 
 
-def test_pgp_secret_key_given_as_decryption_key_file(tmp_path: Path, gpg_key: GpgKey,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    exported = subprocess.run(["gpg", "--batch", "--armor", "--export-secret-keys", gpg_key.fingerprint],
-                              env={**os.environ, "GNUPGHOME": gpg_key.home}, capture_output=True, check=True,
-                              timeout=120).stdout
+def test_pgp_secret_key_given_as_decryption_key_file(
+    tmp_path: Path, gpg_key: GpgKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exported = subprocess.run(
+        ["gpg", "--batch", "--armor", "--export-secret-keys", gpg_key.fingerprint],
+        env={**os.environ, "GNUPGHOME": gpg_key.home},
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout
     key_file = tmp_path / "pgp.asc"
     key_file.write_bytes(exported)
     options = api.EncryptOptions(key_groups=[group_from([], [gpg_key.fingerprint])])
@@ -81,14 +86,17 @@ def _write_rules(directory: Path, body: str) -> None:
 def test_key_groups_with_shamir_both_ways(tmp_path: Path, gpg_key: GpgKey, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GNUPGHOME", gpg_key.home)
     first, second = make_age_key(tmp_path, "k1.txt"), make_age_key(tmp_path, "k2.txt")
-    _write_rules(tmp_path, f"""creation_rules:
+    _write_rules(
+        tmp_path,
+        f"""creation_rules:
   - path_regex: groups/.*\\.yaml$
     shamir_threshold: 2
     key_groups:
       - age: [{first.recipient}]
       - age: [{second.recipient}]
         pgp: [{gpg_key.fingerprint}]
-""")
+""",
+    )
     (tmp_path / "groups").mkdir()
     plain = tmp_path / "groups" / "s.yaml"
     plain.write_bytes(SAMPLE_YAML)
@@ -108,21 +116,23 @@ def test_key_groups_with_shamir_both_ways(tmp_path: Path, gpg_key: GpgKey, monke
         assert parsed("yaml", out) == parsed("yaml", SAMPLE_YAML)
         with pytest.raises(SecretsError, match="only 1 of 2 key groups"):
             _ring(None, second).decrypt(encrypted.read_bytes(), encrypted)
-    result = sops("decrypt", "groups/by-tether.yaml", cwd=tmp_path,
-                  env={"SOPS_AGE_KEY_FILE": str(first.path)})
+    result = sops("decrypt", "groups/by-tether.yaml", cwd=tmp_path, env={"SOPS_AGE_KEY_FILE": str(first.path)})
     assert parsed("yaml", result.stdout) == parsed("yaml", SAMPLE_YAML)
 
 
 def test_creation_rules_pick_recipients_by_path(tmp_path: Path) -> None:
     prod, dev = make_age_key(tmp_path, "prod.txt"), make_age_key(tmp_path, "dev.txt")
-    _write_rules(tmp_path, f"""creation_rules:
+    _write_rules(
+        tmp_path,
+        f"""creation_rules:
   - path_regex: ^prod/
     age: {prod.recipient}
     encrypted_regex: ^(data|stringData)$
   - age: >-
       {dev.recipient},
       {prod.recipient}
-""")
+""",
+    )
     (tmp_path / "prod" / "deep").mkdir(parents=True)
     rule = rule_for(tmp_path / "prod" / "deep" / "s.yaml")
     assert rule is not None
@@ -152,8 +162,9 @@ SELECTORS = [
 
 
 @pytest.mark.parametrize(("flag", "field", "value"), SELECTORS)
-def test_selectors_encrypt_the_same_values_as_sops(tmp_path: Path, age_key: AgeKey, flag: str, field: str,
-                                                   value: str) -> None:
+def test_selectors_encrypt_the_same_values_as_sops(
+    tmp_path: Path, age_key: AgeKey, flag: str, field: str, value: str
+) -> None:
     plain = tmp_path / "s.yaml"
     plain.write_bytes(SAMPLE_YAML)
     by_sops = sops("encrypt", "--age", age_key.recipient, flag, value, "s.yaml", cwd=tmp_path).stdout
@@ -175,11 +186,14 @@ def test_selectors_encrypt_the_same_values_as_sops(tmp_path: Path, age_key: AgeK
 def test_mac_only_encrypted_interop(tmp_path: Path, age_key: AgeKey) -> None:
     plain = tmp_path / "s.yaml"
     plain.write_bytes(SAMPLE_YAML)
-    _write_rules(tmp_path, f"""creation_rules:
+    _write_rules(
+        tmp_path,
+        f"""creation_rules:
   - age: {age_key.recipient}
     encrypted_regex: ^password$
     mac_only_encrypted: true
-""")
+""",
+    )
     by_sops = tmp_path / "by-sops.yaml"
     by_sops.write_bytes(sops("encrypt", "s.yaml", cwd=tmp_path).stdout)
     assert "mac_only_encrypted: true" in by_sops.read_text()
@@ -205,14 +219,19 @@ def test_keyring_without_keys_reports_every_key(tmp_path: Path, age_key: AgeKey)
 
 def test_keys_from_secret_data(tmp_path: Path, age_key: AgeKey, gpg_key: GpgKey) -> None:
     """The controller's path: identities from a Kubernetes Secret's data, no ambient keys."""
-    exported = subprocess.run(["gpg", "--batch", "--armor", "--export-secret-keys", gpg_key.fingerprint],
-                              env={**os.environ, "GNUPGHOME": gpg_key.home}, capture_output=True, check=True,
-                              timeout=120).stdout
+    exported = subprocess.run(
+        ["gpg", "--batch", "--armor", "--export-secret-keys", gpg_key.fingerprint],
+        env={**os.environ, "GNUPGHOME": gpg_key.home},
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout
     (tmp_path / "a.yaml").write_bytes(b"a: s3cr3t-a\n")
     (tmp_path / "p.yaml").write_bytes(b"p: s3cr3t-p\n")
     by_age = sops("encrypt", "--age", age_key.recipient, "a.yaml", cwd=tmp_path).stdout
-    by_pgp = sops("encrypt", "--pgp", gpg_key.fingerprint, "p.yaml", cwd=tmp_path,
-                  env={"GNUPGHOME": gpg_key.home}).stdout
+    by_pgp = sops(
+        "encrypt", "--pgp", gpg_key.fingerprint, "p.yaml", cwd=tmp_path, env={"GNUPGHOME": gpg_key.home}
+    ).stdout
     decryptor = Decryptor.from_key_material({"identity.agekey": age_key.path.read_bytes(), "pgp.asc": exported})
     assert decryptor.decrypt(by_age, Path("a.yaml")) == b"a: s3cr3t-a\n"
     assert decryptor.decrypt(by_pgp, Path("p.yaml")) == b"p: s3cr3t-p\n"

@@ -25,15 +25,27 @@ RECIPIENT = str(IDENTITY.to_public())
 OPTIONS = api.EncryptOptions(key_groups=[group_from([RECIPIENT], [])])
 RING = KeyRing(age=[IDENTITY], use_gpg=False)
 
-keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-0123456789", min_size=1, max_size=10).filter(
-    lambda k: k != "sops")
-text = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85\ufeff"),
-               max_size=30) | st.sampled_from(["", "yes", "null", "1.5", "a\nb\n", "#x", "x: y"])
-scalars = (text | st.integers(min_value=-(2**53), max_value=2**53) | st.floats(allow_nan=False, allow_infinity=False)
-           | st.booleans() | st.none())
-documents = st.dictionaries(keys, st.recursive(scalars, lambda inner: st.lists(inner, min_size=1, max_size=3)
-                                               | st.dictionaries(keys, inner, min_size=1, max_size=3),
-                                               max_leaves=8), min_size=1, max_size=5)
+keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-0123456789", min_size=1, max_size=10).filter(lambda k: k != "sops")
+text = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85\ufeff"), max_size=30
+) | st.sampled_from(["", "yes", "null", "1.5", "a\nb\n", "#x", "x: y"])
+scalars = (
+    text
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+    | st.none()
+)
+documents = st.dictionaries(
+    keys,
+    st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, min_size=1, max_size=3) | st.dictionaries(keys, inner, min_size=1, max_size=3),
+        max_leaves=8,
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 
 def _normal(node: Any) -> Any:

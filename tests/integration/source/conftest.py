@@ -13,8 +13,14 @@ from tether.sandbox.git_server import GitServer
 
 
 def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    full_env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com", **(env or {})}
+    full_env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        **(env or {}),
+    }
     done = subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
@@ -54,7 +60,8 @@ def work_repo(tmp_path: Path) -> Path:
     app.mkdir(parents=True)
     for version in ("1.0.0", "1.2.0", "2.0.0"):
         (app / "cm.yaml").write_text(
-            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  version: \"{version}\"\n")
+            f'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  version: "{version}"\n'
+        )
         git(work, "add", "-A")
         git(work, "commit", "-q", "-m", f"release {version}")
         if version == "1.2.0":

@@ -75,7 +75,8 @@ def test_branch_update_is_fetched(git_server, work_repo: Path, tmp_path: Path, r
     options = RenderOptions(cache_dir=str(tmp_path / "cache"))
     old = render_source(f"{url}//apps/web?ref=main", options)
     (work_repo / "apps/web/cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  version: \"3.0.0\"\n")
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  version: "3.0.0"\n'
+    )
     run_git(work_repo, "commit", "-q", "-am", "3.0.0")
     git_server.publish(work_repo, "repo.git")
     new = render_source(f"{url}//apps/web?ref=main", options)
@@ -96,8 +97,11 @@ def test_unknown_ref_and_missing_directory(git_server, work_repo: Path, tmp_path
         with pytest.raises(SourceError) as raised:
             render_source(f"{url}?ref={ref}", options)
         assert str(raised.value) == f"{url}: ref {ref!r} not found: no such branch, tag or commit"
-    with pytest.raises(SourceError, match=r"ref '\^9' not found: no such branch, tag or commit, and no tag matches "
-                                          r"semver range '\^9'"):
+    with pytest.raises(
+        SourceError,
+        match=r"ref '\^9' not found: no such branch, tag or commit, and no tag matches "
+        r"semver range '\^9'",
+    ):
         render_source(f"{url}?ref=^9", options)
     with pytest.raises(SourceError, match=r"ref '\^9' not found: no tag matches semver range"):
         render_source(f"{url}?ref=semver:^9", options)
@@ -110,8 +114,9 @@ def test_unreachable_repository(tmp_path: Path) -> None:
         render_source(f"file://{tmp_path}/missing.git?ref=main", RenderOptions(cache_dir=str(tmp_path / "c")))
 
 
-def test_credentials_from_url_and_environment_are_never_shown(private_git_server, work_repo: Path, tmp_path: Path,
-                                                              monkeypatch) -> None:
+def test_credentials_from_url_and_environment_are_never_shown(
+    private_git_server, work_repo: Path, tmp_path: Path, monkeypatch
+) -> None:
     private_git_server.publish(work_repo, "private.git")
     options = RenderOptions(cache_dir=str(tmp_path / "cache"))
     url = private_git_server.url("private.git", "deploy:s3cret-token")
@@ -157,11 +162,14 @@ def test_validate_a_git_source_reports_the_revision(git_server, work_repo: Path,
     from tether.validate import validate_source
     from tether.validate.report import render_report
 
-    (work_repo / "apps/web/bad.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n"
-                                                 "  ports:\n    - port: eighty\n")
+    (work_repo / "apps/web/bad.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n    - port: eighty\n"
+    )
     subprocess.run(["git", "-C", str(work_repo), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(work_repo), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m",
-                    "bad"], check=True)
+    subprocess.run(
+        ["git", "-C", str(work_repo), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "bad"],
+        check=True,
+    )
     url = git_server.publish(work_repo, "repo.git")
     report = validate_source(f"{url}//apps/web?ref=main", RenderOptions(cache_dir=str(tmp_path / "cache")))
     sarif = json.loads(render_report(report, "sarif"))

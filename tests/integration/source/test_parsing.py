@@ -18,8 +18,12 @@ from tether.source.url import mask_url
         ("https://host/repo.git", "https://host/repo.git", "", ""),
         ("file:///srv/git/repo.git?ref=main", "file:///srv/git/repo.git", "", "main"),
         ("file:///srv/git/repo.git//a/b/?ref=main", "file:///srv/git/repo.git", "a/b", "main"),
-        ("ssh://git@host:2222/org/repo.git//deploy?ref=semver:^1.2", "ssh://git@host:2222/org/repo.git", "deploy",
-         "semver:^1.2"),
+        (
+            "ssh://git@host:2222/org/repo.git//deploy?ref=semver:^1.2",
+            "ssh://git@host:2222/org/repo.git",
+            "deploy",
+            "semver:^1.2",
+        ),
         ("git@host:org/repo.git//x?ref=abc1234", "git@host:org/repo.git", "x", "abc1234"),
         ("/srv/repo//apps?ref=main", "/srv/repo", "apps", "main"),
     ],
@@ -64,9 +68,19 @@ TAGS = ["v1.0.0", "v1.2.0", "v1.2.5", "v1.3.0-rc.1", "v2.0.0", "latest", "0.1.2"
 @pytest.mark.parametrize(
     ("range_text", "expected"),
     [
-        ("^1.2", "v1.2.5"), ("~1.2.0", "v1.2.5"), (">=1.0.0 <2.0.0", "v1.2.5"), (">=1.0.0, <1.2.1", "v1.2.0"),
-        ("1.x", "v1.2.5"), ("*", "v2.0.0"), (">= 2", "v2.0.0"), ("^0.1.2", "0.1.9"), ("=1.2.0", "v1.2.0"),
-        ("<1", "0.2.0"), (">=1.3.0-rc.0 <2", "v1.3.0-rc.1"), ("^3 || ~1.0", "v1.0.0"), ("^3", None),
+        ("^1.2", "v1.2.5"),
+        ("~1.2.0", "v1.2.5"),
+        (">=1.0.0 <2.0.0", "v1.2.5"),
+        (">=1.0.0, <1.2.1", "v1.2.0"),
+        ("1.x", "v1.2.5"),
+        ("*", "v2.0.0"),
+        (">= 2", "v2.0.0"),
+        ("^0.1.2", "0.1.9"),
+        ("=1.2.0", "v1.2.0"),
+        ("<1", "0.2.0"),
+        (">=1.3.0-rc.0 <2", "v1.3.0-rc.1"),
+        ("^3 || ~1.0", "v1.0.0"),
+        ("^3", None),
     ],
 )
 def test_semver_ranges(range_text: str, expected: str | None) -> None:
@@ -90,8 +104,9 @@ def test_credentials_from_url_env_and_files(tmp_path) -> None:
     http_env = creds.git_env("https://h/r.git")
     assert http_env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
     assert http_env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
-    ssh = Credentials.for_url("ssh://git@h/r.git", {"TETHER_GIT_SSH_KEY_FILE": "/k/id", "TETHER_GIT_KNOWN_HOSTS_FILE":
-                                                    "/k/known"})
+    ssh = Credentials.for_url(
+        "ssh://git@h/r.git", {"TETHER_GIT_SSH_KEY_FILE": "/k/id", "TETHER_GIT_KNOWN_HOSTS_FILE": "/k/known"}
+    )
     command = ssh.git_env("ssh://git@h/r.git")["GIT_SSH_COMMAND"]
     assert "-i /k/id" in command and "UserKnownHostsFile=/k/known" in command and "StrictHostKeyChecking=yes" in command
     with pytest.raises(SourceError, match="TETHER_GIT_PASSWORD_FILE"):

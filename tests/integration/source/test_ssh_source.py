@@ -40,11 +40,15 @@ def sshd(tmp_path: Path) -> Iterator[dict[str, str]]:
     (home / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nAuthorizedKeysFile {home}/authorized_keys\n"
         f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nStrictModes no\n"
-        f"UsePAM no\nPidFile {home}/sshd.pid\nAllowUsers {getpass.getuser()}\nPermitRootLogin prohibit-password\n")
+        f"UsePAM no\nPidFile {home}/sshd.pid\nAllowUsers {getpass.getuser()}\nPermitRootLogin prohibit-password\n"
+    )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(home / "sshd_config")], stdout=subprocess.DEVNULL,
-                               stderr=open(home / "log", "wb"))  # noqa: SIM115
+    process = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(home / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=open(home / "log", "wb"),  # noqa: SIM115 - held by the child for its life
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -58,8 +62,7 @@ def sshd(tmp_path: Path) -> Iterator[dict[str, str]]:
         known_hosts = home / "known_hosts"
         public = host_key.with_suffix(".pub").read_text().split()
         known_hosts.write_text(f"[127.0.0.1]:{port} {public[0]} {public[1]}\n")
-        yield {"port": str(port), "key": str(client_key), "known_hosts": str(known_hosts),
-               "user": getpass.getuser()}
+        yield {"port": str(port), "key": str(client_key), "known_hosts": str(known_hosts), "user": getpass.getuser()}
     finally:
         process.terminate()
         process.wait(30)

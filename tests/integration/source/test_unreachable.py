@@ -37,8 +37,9 @@ def closed_port() -> int:
 
 def fetch(url: str, tmp_path: Path, connect_timeout: float = 1.0):
     # the overall git time limit is far longer: only the connect bounds may end these fetches
-    return fetch_source(parse_source(url + "?ref=main"), cache_dir=tmp_path / "cache", timeout=240,
-                        connect_timeout=connect_timeout)
+    return fetch_source(
+        parse_source(url + "?ref=main"), cache_dir=tmp_path / "cache", timeout=240, connect_timeout=connect_timeout
+    )
 
 
 def test_closed_port_fails_with_the_masked_url(closed_port: int, tmp_path: Path) -> None:
@@ -46,8 +47,9 @@ def test_closed_port_fails_with_the_masked_url(closed_port: int, tmp_path: Path)
     with pytest.raises(SourceError) as raised:
         fetch(url, tmp_path)
     message = str(raised.value)
-    assert message.startswith(f"http://deploy:***@127.0.0.1:{closed_port}/repo.git: cannot reach "
-                              f"127.0.0.1:{closed_port} (Connection refused)")
+    assert message.startswith(
+        f"http://deploy:***@127.0.0.1:{closed_port}/repo.git: cannot reach 127.0.0.1:{closed_port} (Connection refused)"
+    )
     assert "s3cret" not in message
 
 
@@ -63,14 +65,20 @@ def test_http_server_that_never_answers(silent_port: int, tmp_path: Path) -> Non
 
 def test_ssh_server_that_never_answers(silent_port: int, tmp_path: Path) -> None:
     url = f"ssh://git@127.0.0.1:{silent_port}/repo.git"
-    with pytest.raises(SourceError, match=rf"^ssh://git@127.0.0.1:{silent_port}/repo.git: 127.0.0.1:{silent_port} "
-                                          r"accepted the connection but sent no SSH greeting within 1s"):
+    with pytest.raises(
+        SourceError,
+        match=rf"^ssh://git@127.0.0.1:{silent_port}/repo.git: 127.0.0.1:{silent_port} "
+        r"accepted the connection but sent no SSH greeting within 1s",
+    ):
         fetch(url, tmp_path)
 
 
 def test_ssh_closed_port(closed_port: int, tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match=rf"^ssh://git@127.0.0.1:{closed_port}/r.git: cannot reach 127.0.0.1:"
-                                          rf"{closed_port} \(Connection refused\)"):
+    with pytest.raises(
+        SourceError,
+        match=rf"^ssh://git@127.0.0.1:{closed_port}/r.git: cannot reach 127.0.0.1:"
+        rf"{closed_port} \(Connection refused\)",
+    ):
         fetch(f"ssh://git@127.0.0.1:{closed_port}/r.git", tmp_path)
 
 
@@ -80,15 +88,18 @@ def test_render_options_carry_the_connect_timeout(silent_port: int, tmp_path: Pa
         render_source(f"ssh://git@127.0.0.1:{silent_port}/repo.git?ref=main", options)
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("https://host/r.git", ("https", "host", 443)),
-    ("http://host:8080/r.git", ("http", "host", 8080)),
-    ("ssh://git@host/r.git", ("ssh", "host", 22)),
-    ("ssh://git@[::1]:2222/r.git", ("ssh", "::1", 2222)),
-    ("git@host:org/r.git", ("ssh", "host", 22)),
-    ("git://host/r.git", ("git", "host", 9418)),
-    ("file:///srv/r.git", None),
-    ("/srv/r.git", None),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://host/r.git", ("https", "host", 443)),
+        ("http://host:8080/r.git", ("http", "host", 8080)),
+        ("ssh://git@host/r.git", ("ssh", "host", 22)),
+        ("ssh://git@[::1]:2222/r.git", ("ssh", "::1", 2222)),
+        ("git@host:org/r.git", ("ssh", "host", 22)),
+        ("git://host/r.git", ("git", "host", 9418)),
+        ("file:///srv/r.git", None),
+        ("/srv/r.git", None),
+    ],
+)
 def test_endpoints(url: str, expected: tuple[str, str, int] | None) -> None:
     assert endpoint(url) == expected

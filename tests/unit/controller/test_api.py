@@ -19,15 +19,30 @@ from tether.sandbox import validation
 
 
 def app(spec: dict, name: str = "web", namespace: str = "team-a") -> dict:
-    return {"apiVersion": "tether.dev/v1alpha1", "kind": "Application",
-            "metadata": {"name": name, "namespace": namespace, "generation": 3},
-            "spec": {"source": {"url": "https://git.example.com/org/repo.git"}, **spec}}
+    return {
+        "apiVersion": "tether.dev/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": namespace, "generation": 3},
+        "spec": {"source": {"url": "https://git.example.com/org/repo.git"}, **spec},
+    }
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("1m", 60), ("90s", 90), ("1h30m", 5400), ("1.5h", 5400), ("300ms", 0.3), ("0", 0), ("2h0m0s", 7200),
-    ("1m30.5s", 90.5), ("100us", 0.0001), ("1µs", 0.000001), (".5s", 0.5),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1m", 60),
+        ("90s", 90),
+        ("1h30m", 5400),
+        ("1.5h", 5400),
+        ("300ms", 0.3),
+        ("0", 0),
+        ("2h0m0s", 7200),
+        ("1m30.5s", 90.5),
+        ("100us", 0.0001),
+        ("1µs", 0.000001),
+        (".5s", 0.5),
+    ],
+)
 def test_go_durations(text: str, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == pytest.approx(seconds)
 
@@ -38,10 +53,17 @@ def test_invalid_durations(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (timedelta(minutes=1), "1m"), (timedelta(seconds=5400), "1h30m"), (timedelta(seconds=90), "1m30s"),
-    (timedelta(0), "0s"), (timedelta(milliseconds=250), "250ms"), (timedelta(hours=2), "2h"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(minutes=1), "1m"),
+        (timedelta(seconds=5400), "1h30m"),
+        (timedelta(seconds=90), "1m30s"),
+        (timedelta(0), "0s"),
+        (timedelta(milliseconds=250), "250ms"),
+        (timedelta(hours=2), "2h"),
+    ],
+)
 def test_format_duration_round_trips(value: timedelta, text: str) -> None:
     assert format_duration(value) == text
     assert parse_duration(text) == value
@@ -53,8 +75,12 @@ def test_defaults_match_the_brief() -> None:
     assert parsed.key == ("team-a", "web") and parsed.generation == 3
     assert spec.interval == timedelta(minutes=1)
     assert spec.revision_history_limit == 10
-    assert (spec.sync_policy.automated, spec.sync_policy.prune, spec.sync_policy.self_heal,
-            spec.sync_policy.allow_empty) == (True, False, False, False)
+    assert (
+        spec.sync_policy.automated,
+        spec.sync_policy.prune,
+        spec.sync_policy.self_heal,
+        spec.sync_policy.allow_empty,
+    ) == (True, False, False, False)
     assert spec.source.ref is None and spec.source.path == "."
     assert (spec.suspend, spec.wait, spec.timeout) == (False, False, timedelta(minutes=5))
     assert spec.retry.limit == 5 and spec.retry.delay(1) == timedelta(seconds=5)
@@ -64,26 +90,54 @@ def test_defaults_match_the_brief() -> None:
 
 
 def test_full_spec_reads_every_field() -> None:
-    parsed = parse_application(app({
-        "source": {"url": "git@git.example.com:org/repo.git", "ref": {"semver": ">=1.2.0 <2"}, "path": "deploy",
-                   "secretRef": {"name": "git-creds"}, "verify": {"mode": "ssh", "secretRef": {"name": "signers"}}},
-        "render": {"helm": {"valuesFiles": ["values-prod.yaml"], "values": {"replicas": 3, "image": {"tag": "v1"}},
-                            "releaseName": "web"},
-                   "jsonnet": {"tlaStr": {"env": "prod"}, "extCode": {"debug": "false"}},
-                   "substitute": {"vars": {"CLUSTER": "eu-1"},
-                                  "from": [{"kind": "ConfigMap", "name": "vars"},
-                                           {"kind": "Secret", "name": "more", "optional": True}]}},
-        "destination": {"namespace": "web", "createNamespace": True},
-        "decryption": {"secretRef": {"name": "sops-keys"}},
-        "serviceAccountName": "deployer",
-        "interval": "10m", "syncPolicy": {"automated": False, "prune": True, "selfHeal": True},
-        "retry": {"limit": 2, "backoff": {"duration": "1s", "factor": 3, "maxDuration": "1m"}},
-        "wait": True, "timeout": "2m30s",
-        "dependsOn": [{"name": "infra"}, {"name": "db", "namespace": "data"}],
-        "ignoreDifferences": [{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"],
-                               "managedFieldsManagers": ["hpa-controller"]}],
-        "suspend": True, "revisionHistoryLimit": 3, "pin": {"revision": "0123456789abcdef", "reason": "rollback"},
-    }))
+    parsed = parse_application(
+        app(
+            {
+                "source": {
+                    "url": "git@git.example.com:org/repo.git",
+                    "ref": {"semver": ">=1.2.0 <2"},
+                    "path": "deploy",
+                    "secretRef": {"name": "git-creds"},
+                    "verify": {"mode": "ssh", "secretRef": {"name": "signers"}},
+                },
+                "render": {
+                    "helm": {
+                        "valuesFiles": ["values-prod.yaml"],
+                        "values": {"replicas": 3, "image": {"tag": "v1"}},
+                        "releaseName": "web",
+                    },
+                    "jsonnet": {"tlaStr": {"env": "prod"}, "extCode": {"debug": "false"}},
+                    "substitute": {
+                        "vars": {"CLUSTER": "eu-1"},
+                        "from": [
+                            {"kind": "ConfigMap", "name": "vars"},
+                            {"kind": "Secret", "name": "more", "optional": True},
+                        ],
+                    },
+                },
+                "destination": {"namespace": "web", "createNamespace": True},
+                "decryption": {"secretRef": {"name": "sops-keys"}},
+                "serviceAccountName": "deployer",
+                "interval": "10m",
+                "syncPolicy": {"automated": False, "prune": True, "selfHeal": True},
+                "retry": {"limit": 2, "backoff": {"duration": "1s", "factor": 3, "maxDuration": "1m"}},
+                "wait": True,
+                "timeout": "2m30s",
+                "dependsOn": [{"name": "infra"}, {"name": "db", "namespace": "data"}],
+                "ignoreDifferences": [
+                    {
+                        "group": "apps",
+                        "kind": "Deployment",
+                        "jsonPointers": ["/spec/replicas"],
+                        "managedFieldsManagers": ["hpa-controller"],
+                    }
+                ],
+                "suspend": True,
+                "revisionHistoryLimit": 3,
+                "pin": {"revision": "0123456789abcdef", "reason": "rollback"},
+            }
+        )
+    )
     spec = parsed.spec
     assert spec.source.ref is not None and spec.source.ref.as_ref_string() == "semver:>=1.2.0 <2"
     assert spec.source.verify is not None and spec.source.verify.secret_ref.name == "signers"
@@ -97,22 +151,34 @@ def test_full_spec_reads_every_field() -> None:
     assert spec.pin is not None and spec.pin.reason == "rollback"
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"interval": "x"}, "Application team-a/web: spec.interval: invalid duration 'x'"),
-    ({"interval": "0"}, "spec.interval: interval must be longer than 0s"),
-    ({"source": {"url": "https://user:hunter2@git.example.com/r.git"}}, "spec.source.url: the URL carries a password"),
-    ({"source": {"url": "relative/dir"}}, "spec.source.url: unsupported URL"),
-    ({"source": {"url": "/srv/git/r", "path": "../etc"}}, "spec.source.path: path '../etc' must be relative"),
-    ({"source": {"url": "/srv/git/r", "ref": {"branch": "a", "tag": "b"}}},
-     "spec.source.ref: give exactly one of branch, tag, semver or commit (got branch, tag)"),
-    ({"retry": {"backoff": {"maxDuration": "soon"}}}, "spec.retry.backoff.maxDuration: invalid duration 'soon'"),
-    ({"dependsOn": [{"name": "a"}, {}]}, "spec.dependsOn[1].name: required field is missing"),
-    ({"ignoreDifferences": [{"kind": "Service", "jsonPointers": ["spec/ports"]}]},
-     "spec.ignoreDifferences[0].jsonPointers: JSON pointer 'spec/ports' must start with '/'"),
-    ({"syncPolicy": {"prune": "maybe"}}, "spec.syncPolicy.prune: Input should be a valid boolean"),
-    ({"render": {"substitute": {"from": [{"kind": "Pod", "name": "x"}]}}},
-     "spec.render.substitute.from[0].kind: Input should be 'ConfigMap' or 'Secret'"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"interval": "x"}, "Application team-a/web: spec.interval: invalid duration 'x'"),
+        ({"interval": "0"}, "spec.interval: interval must be longer than 0s"),
+        (
+            {"source": {"url": "https://user:hunter2@git.example.com/r.git"}},
+            "spec.source.url: the URL carries a password",
+        ),
+        ({"source": {"url": "relative/dir"}}, "spec.source.url: unsupported URL"),
+        ({"source": {"url": "/srv/git/r", "path": "../etc"}}, "spec.source.path: path '../etc' must be relative"),
+        (
+            {"source": {"url": "/srv/git/r", "ref": {"branch": "a", "tag": "b"}}},
+            "spec.source.ref: give exactly one of branch, tag, semver or commit (got branch, tag)",
+        ),
+        ({"retry": {"backoff": {"maxDuration": "soon"}}}, "spec.retry.backoff.maxDuration: invalid duration 'soon'"),
+        ({"dependsOn": [{"name": "a"}, {}]}, "spec.dependsOn[1].name: required field is missing"),
+        (
+            {"ignoreDifferences": [{"kind": "Service", "jsonPointers": ["spec/ports"]}]},
+            "spec.ignoreDifferences[0].jsonPointers: JSON pointer 'spec/ports' must start with '/'",
+        ),
+        ({"syncPolicy": {"prune": "maybe"}}, "spec.syncPolicy.prune: Input should be a valid boolean"),
+        (
+            {"render": {"substitute": {"from": [{"kind": "Pod", "name": "x"}]}}},
+            "spec.render.substitute.from[0].kind: Input should be 'ConfigMap' or 'Secret'",
+        ),
+    ],
+)
 def test_errors_name_object_and_field(spec: dict, message: str) -> None:
     with pytest.raises(InvalidApplication) as caught:
         parse_application(app(spec))
@@ -133,12 +199,32 @@ def test_missing_spec_is_reported() -> None:
 
 
 def test_status_round_trips_without_changes() -> None:
-    status = {"observedGeneration": 2, "sourceRevision": "abc1234", "sync": {"status": "Synced"},
-              "health": {"status": "Healthy"}, "inventory": {"count": 4}, "drift": [], "conditions": [
-                  {"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "message": "ok",
-                   "lastTransitionTime": "2024-01-01T00:00:00Z", "observedGeneration": 2}],
-              "history": [{"revision": "abc1234", "result": "Succeeded", "deployedAt": "2024-01-01T00:00:00Z",
-                           "objects": {"total": 4, "created": 4, "updated": 0, "unchanged": 0, "pruned": 0}}]}
+    status = {
+        "observedGeneration": 2,
+        "sourceRevision": "abc1234",
+        "sync": {"status": "Synced"},
+        "health": {"status": "Healthy"},
+        "inventory": {"count": 4},
+        "drift": [],
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "ReconciliationSucceeded",
+                "message": "ok",
+                "lastTransitionTime": "2024-01-01T00:00:00Z",
+                "observedGeneration": 2,
+            }
+        ],
+        "history": [
+            {
+                "revision": "abc1234",
+                "result": "Succeeded",
+                "deployedAt": "2024-01-01T00:00:00Z",
+                "objects": {"total": 4, "created": 4, "updated": 0, "unchanged": 0, "pruned": 0},
+            }
+        ],
+    }
     parsed = parse_application({**app({}), "status": status})
     assert parsed.status.to_dict() == status
 
@@ -175,10 +261,10 @@ def test_every_model_field_is_in_the_schema() -> None:
                 inner = candidate.__args__[-1] if hasattr(candidate, "__args__") else candidate  # list[X] -> X
                 if isinstance(inner, type) and hasattr(inner, "model_fields"):
                     child = props[alias]
-                    walk(inner, child.get("items", child) if child.get("type") == "array" else child,
-                         f"{path}.{alias}")
+                    walk(inner, child.get("items", child) if child.get("type") == "array" else child, f"{path}.{alias}")
 
     from tether.controller.api import ApplicationStatus
+
     walk(ApplicationSpec, schema["spec"], "spec")
     walk(ApplicationStatus, schema["status"], "status")
 

@@ -10,8 +10,15 @@ import pytest
 from tether.controller.cache import LAST_APPLIED, ObjectCache, key_of, slim
 
 
-def obj(kind: str, name: str, namespace: str | None = "ns", api_version: str = "v1", app: str | None = None,
-        app_namespace: str | None = None, rv: str = "1") -> dict[str, Any]:
+def obj(
+    kind: str,
+    name: str,
+    namespace: str | None = "ns",
+    api_version: str = "v1",
+    app: str | None = None,
+    app_namespace: str | None = None,
+    rv: str = "1",
+) -> dict[str, Any]:
     labels = {}
     if app:
         labels["tether.dev/app"] = app

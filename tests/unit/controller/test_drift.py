@@ -16,12 +16,17 @@ def test_changed_paths_ignore_status_and_bookkeeping() -> None:
 
 
 def test_manager_is_the_latest_owner_of_the_field_other_than_tether() -> None:
-    live = {"spec": {"replicas": 5}, "metadata": {"managedFields": managed(
-        ("tether/apps/web", {"f:spec": {"f:replicas": {}}}, "2026-01-01T00:00:00Z"),
-        ("old-editor", {"f:spec": {"f:replicas": {}}}, "2026-01-02T00:00:00Z"),
-        ("kubectl", {"f:spec": {"f:replicas": {}}}, "2026-01-03T00:00:00Z"),
-        ("unrelated", {"f:metadata": {"f:labels": {}}}, "2026-01-04T00:00:00Z"),
-    )}}
+    live = {
+        "spec": {"replicas": 5},
+        "metadata": {
+            "managedFields": managed(
+                ("tether/apps/web", {"f:spec": {"f:replicas": {}}}, "2026-01-01T00:00:00Z"),
+                ("old-editor", {"f:spec": {"f:replicas": {}}}, "2026-01-02T00:00:00Z"),
+                ("kubectl", {"f:spec": {"f:replicas": {}}}, "2026-01-03T00:00:00Z"),
+                ("unrelated", {"f:metadata": {"f:labels": {}}}, "2026-01-04T00:00:00Z"),
+            )
+        },
+    }
     drift = detect("Deployment shop/web", {"spec": {"replicas": 2}}, live, {"tether/apps/web"})
     assert drift.fields == (".spec.replicas",)
     assert drift.manager == "kubectl"

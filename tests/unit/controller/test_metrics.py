@@ -70,16 +70,23 @@ def test_app_info_keeps_one_series_per_app() -> None:
     m.set_app("team-b", "api", "Synced", "Healthy", "123")
     info = {k: v for k, v in samples(m).items() if k[0] == "tether_application_info"}
     assert info == {
-        ("tether_application_info", (("health", "Healthy"), ("name", "web"), ("namespace", "team-a"),
-                                     ("revision", "def"), ("sync", "Synced"))): 1,
-        ("tether_application_info", (("health", "Healthy"), ("name", "api"), ("namespace", "team-b"),
-                                     ("revision", "123"), ("sync", "Synced"))): 1,
+        (
+            "tether_application_info",
+            (("health", "Healthy"), ("name", "web"), ("namespace", "team-a"), ("revision", "def"), ("sync", "Synced")),
+        ): 1,
+        (
+            "tether_application_info",
+            (("health", "Healthy"), ("name", "api"), ("namespace", "team-b"), ("revision", "123"), ("sync", "Synced")),
+        ): 1,
     }
     m.forget_app("team-a", "web")
     m.forget_app("team-a", "never-seen")
     assert [k for k in samples(m) if k[0] == "tether_application_info"] == [
-        ("tether_application_info", (("health", "Healthy"), ("name", "api"), ("namespace", "team-b"),
-                                     ("revision", "123"), ("sync", "Synced")))]
+        (
+            "tether_application_info",
+            (("health", "Healthy"), ("name", "api"), ("namespace", "team-b"), ("revision", "123"), ("sync", "Synced")),
+        )
+    ]
 
 
 def test_webhook_counts() -> None:

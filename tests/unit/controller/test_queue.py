@@ -201,8 +201,9 @@ def test_latency_hook_measures_add_to_start() -> None:
     async def scenario() -> list[tuple[str, float]]:
         now = [100.0]
         measured: list[tuple[str, float]] = []
-        queue: WorkQueue[str] = WorkQueue(on_latency=lambda key, seconds: measured.append((key, seconds)),
-                                          clock=lambda: now[0])
+        queue: WorkQueue[str] = WorkQueue(
+            on_latency=lambda key, seconds: measured.append((key, seconds)), clock=lambda: now[0]
+        )
         queue.add("a")
         now[0] = 102.5
         queue.add("b")
@@ -222,7 +223,10 @@ def test_latency_hook_measures_add_to_start() -> None:
     [(True, None, True, False), (False, None, False, True), (True, 0.05, False, True)],
 )
 def test_shutdown_finishes_or_cancels_running_work_and_starts_nothing_new(
-    drain: bool, timeout: float | None, finished: bool, cancelled: bool,
+    drain: bool,
+    timeout: float | None,
+    finished: bool,
+    cancelled: bool,
 ) -> None:
     async def scenario() -> dict[str, Any]:
         queue: WorkQueue[str] = WorkQueue()

@@ -8,14 +8,24 @@ from tether.dashboard.views import Query, overview_of, page_of, row_of
 
 
 def _app(name: str, namespace: str = "shop", health: str = "Healthy", sync: str = "Synced", **status: Any) -> dict:
-    return {"metadata": {"name": name, "namespace": namespace, "labels": {"tier": "web" if "w" in name else "db"}},
-            "spec": {"source": {"url": "https://user:secret@git.example/apps.git", "path": "apps/" + name}},
-            "status": {"health": {"status": health}, "sync": {"status": sync}, **status}}
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": {"tier": "web" if "w" in name else "db"}},
+        "spec": {"source": {"url": "https://user:secret@git.example/apps.git", "path": "apps/" + name}},
+        "status": {"health": {"status": health}, "sync": {"status": sync}, **status},
+    }
 
 
 def test_a_row_masks_credentials_in_the_source_and_reads_the_latest_deploy() -> None:
-    row = row_of(_app("web", history=[{"revision": "a" * 40, "author": "Dana", "deployedAt": "2025-06-02T00:00:00Z"},
-                                      {"revision": "b" * 40, "author": "Bo"}], drift=[{"object": "x"}]))
+    row = row_of(
+        _app(
+            "web",
+            history=[
+                {"revision": "a" * 40, "author": "Dana", "deployedAt": "2025-06-02T00:00:00Z"},
+                {"revision": "b" * 40, "author": "Bo"},
+            ],
+            drift=[{"object": "x"}],
+        )
+    )
     assert "secret" not in row.source
     assert (row.author, row.deployed_at, row.drift, row.ref) == ("Dana", "2025-06-02T00:00:00Z", 1, "default branch")
 
@@ -37,8 +47,12 @@ def test_query_parameters_round_trip_and_refuse_unknown_values() -> None:
 
 
 def test_the_overview_lists_failing_apps_worst_first() -> None:
-    rows = [row_of(_app("ok")), row_of(_app("gone", health="Missing")), row_of(_app("bad", "z", health="Degraded")),
-            row_of(_app("slow", health="Progressing"))]
+    rows = [
+        row_of(_app("ok")),
+        row_of(_app("gone", health="Missing")),
+        row_of(_app("bad", "z", health="Degraded")),
+        row_of(_app("slow", health="Progressing")),
+    ]
     overview = overview_of(rows)
     assert [r.name for r in overview.failing] == ["bad", "gone"]
     assert overview.by_health[0] == ("Degraded", 1) and overview.by_namespace[0] == ("shop", 3, 1)

@@ -17,21 +17,25 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "apps" / "web" / "kustomization.yaml").write_text(
         "resources: [../../base/common, deploy.yaml, https://example.com/remote.yaml]\n"
         "configMapGenerator:\n- name: c\n  files: [conf=settings/app.conf]\n"
-        "patches:\n- path: patch.yaml\n")
+        "patches:\n- path: patch.yaml\n"
+    )
     (tmp_path / "base" / "common" / "kustomization.yaml").write_text("resources: [ns.yaml]\n")
     return tmp_path
 
 
-@pytest.mark.parametrize(("changed", "expected"), [
-    (["apps/web/deploy.yaml"], True),
-    (["base/common/ns.yaml"], True),  # a base the overlay reaches
-    (["apps/web/settings/app.conf"], True),  # a generator input
-    (["apps/api/deploy.yaml"], False),  # another app
-    (["base/other/x.yaml"], False),
-    (["apps/webby/x.yaml"], False),  # a prefix of the name is not the directory
-    ([], False),
-    (None, True),  # unknown (first render, or history rewritten)
-])
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [
+        (["apps/web/deploy.yaml"], True),
+        (["base/common/ns.yaml"], True),  # a base the overlay reaches
+        (["apps/web/settings/app.conf"], True),  # a generator input
+        (["apps/api/deploy.yaml"], False),  # another app
+        (["base/other/x.yaml"], False),
+        (["apps/webby/x.yaml"], False),  # a prefix of the name is not the directory
+        ([], False),
+        (None, True),  # unknown (first render, or history rewritten)
+    ],
+)
 def test_touches(tree: Path, changed: list[str] | None, expected: bool) -> None:
     assert touches(changed, app_inputs(tree, "apps/web")) is expected
 

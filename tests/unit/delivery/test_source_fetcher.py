@@ -24,8 +24,9 @@ def _repo(tmp_path: Path) -> tuple[Path, str]:
 def _commit(work: Path, text: str) -> str:
     (work / "a.yaml").write_text(text)
     subprocess.run(["git", "-C", str(work), *IDENTITY, "commit", "-qam", text.strip()], check=True)
-    return subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_forced_fetches_asked_at_once_share_one_or_two_fetches(tmp_path: Path) -> None:

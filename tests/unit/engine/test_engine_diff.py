@@ -22,9 +22,12 @@ from tether.engine.diff import (
 from tether.errors import UsageError
 from tether.model import ObjectRef
 
-DESIRED = {"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
-           "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "app", "image": "nginx:1"}]}}}}
+DESIRED = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+    "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "app", "image": "nginx:1"}]}}},
+}
 
 
 def with_digest(obj: dict) -> dict:
@@ -34,13 +37,23 @@ def with_digest(obj: dict) -> dict:
 
 def live_of(desired: dict) -> dict:
     """What a server returns: desired plus defaults, bookkeeping and status."""
-    live = {**desired, "metadata": {**desired["metadata"], "uid": "u1", "resourceVersion": "7", "generation": 1,
-                                     "creationTimestamp": "2024-01-01T00:00:00Z",
-                                     "managedFields": [{"manager": "tether", "operation": "Apply"}]},
-            "status": {"replicas": 2}}
+    live = {
+        **desired,
+        "metadata": {
+            **desired["metadata"],
+            "uid": "u1",
+            "resourceVersion": "7",
+            "generation": 1,
+            "creationTimestamp": "2024-01-01T00:00:00Z",
+            "managedFields": [{"manager": "tether", "operation": "Apply"}],
+        },
+        "status": {"replicas": 2},
+    }
     spec = dict(live["spec"])
-    containers = [{**c, "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log"}
-                  for c in spec["template"]["spec"]["containers"]]
+    containers = [
+        {**c, "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log"}
+        for c in spec["template"]["spec"]["containers"]
+    ]
     spec["template"] = {"spec": {"containers": containers, "restartPolicy": "Always"}}
     spec["strategy"] = {"type": "RollingUpdate"}
     live["spec"] = spec
@@ -91,24 +104,33 @@ def test_not_in_sync_without_digest_or_extra_list_items() -> None:
     assert not in_sync(desired, live)
 
 
-@pytest.mark.parametrize(("desired", "live", "expected"), [
-    ({"a": 1}, {"a": 1, "b": 2}, True),
-    ({"a": 1}, {"a": 1.0}, True),
-    ({"a": True}, {"a": 1}, False),
-    ({"a": "1"}, {"a": 1}, False),
-    ({"a": None}, {"a": None}, False),
-    ({"a": [1, 2]}, {"a": [2, 1]}, False),
-    ({"a": {"b": {}}}, {"a": {"b": {"c": 1}}}, True),
-    ({"a": {}}, {}, False),
-    ({"a": [{"x": 1}]}, {"a": [{"x": 1, "y": 2}]}, True),
-])
+@pytest.mark.parametrize(
+    ("desired", "live", "expected"),
+    [
+        ({"a": 1}, {"a": 1, "b": 2}, True),
+        ({"a": 1}, {"a": 1.0}, True),
+        ({"a": True}, {"a": 1}, False),
+        ({"a": "1"}, {"a": 1}, False),
+        ({"a": None}, {"a": None}, False),
+        ({"a": [1, 2]}, {"a": [2, 1]}, False),
+        ({"a": {"b": {}}}, {"a": {"b": {"c": 1}}}, True),
+        ({"a": {}}, {}, False),
+        ({"a": [{"x": 1}]}, {"a": [{"x": 1, "y": 2}]}, True),
+    ],
+)
 def test_contains_table(desired: dict, live: dict, expected: bool) -> None:
     assert contains(desired, live) is expected
 
 
 def test_secret_string_data_compares_as_data() -> None:
-    secret = with_digest({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "n"},
-                          "stringData": {"password": "hunter2"}})
+    secret = with_digest(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "n"},
+            "stringData": {"password": "hunter2"},
+        }
+    )
     live = {**secret, "data": {"password": base64.b64encode(b"hunter2").decode()}}
     del live["stringData"]
     assert in_sync(secret, live)
@@ -120,7 +142,8 @@ def test_ignore_rules_by_pointer_and_manager() -> None:
     ref = ObjectRef("apps", "Deployment", "shop", "web")
     live = live_of(DESIRED)
     live["metadata"]["managedFields"] = [
-        {"manager": "hpa-controller", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+        {"manager": "hpa-controller", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    ]
     any_owner = IgnoreRule("apps", "Deployment", ("/spec/replicas",))
     by_hpa = IgnoreRule("apps", "*", ("/spec/replicas",), manager="hpa-controller")
     by_other = IgnoreRule("*", "Deployment", ("/spec/replicas",), manager="someone-else")

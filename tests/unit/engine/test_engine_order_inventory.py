@@ -70,9 +70,15 @@ def test_inventory_round_trip() -> None:
     refs = {ObjectRef.of(o) for o in OBJECTS}
     inv = Inventory("web", frozenset(refs))
     cm = inv.to_configmap("tether-system")
-    assert cm["metadata"] == {"name": "tether-inventory-web", "namespace": "tether-system", "labels": {
-        "app.kubernetes.io/managed-by": "tether", "tether.dev/inventory": "web",
-        "tether.dev/app-namespace": "tether-system"}}
+    assert cm["metadata"] == {
+        "name": "tether-inventory-web",
+        "namespace": "tether-system",
+        "labels": {
+            "app.kubernetes.io/managed-by": "tether",
+            "tether.dev/inventory": "web",
+            "tether.dev/app-namespace": "tether-system",
+        },
+    }
     grouped = json.loads(cm["data"]["entries"])
     assert grouped["apps/v1/Deployment"] == ["shop/web"]
     assert grouped["v1/Namespace"] == ["shop"]
@@ -83,8 +89,12 @@ def test_inventory_round_trip() -> None:
 
 
 def test_inventory_removed_and_union() -> None:
-    old = Inventory("web", frozenset({ObjectRef("apps", "Deployment", "shop", "web", "v1"),
-                                       ObjectRef("", "ConfigMap", "shop", "gone", "v1")}))
+    old = Inventory(
+        "web",
+        frozenset(
+            {ObjectRef("apps", "Deployment", "shop", "web", "v1"), ObjectRef("", "ConfigMap", "shop", "gone", "v1")}
+        ),
+    )
     desired = {ObjectRef("apps", "Deployment", "shop", "web", "v1"), ObjectRef("", "Secret", "shop", "new", "v1")}
     assert old.removed(desired) == [ObjectRef("", "ConfigMap", "shop", "gone", "v1")]
     assert old.union(desired).entries == frozenset(desired | {ObjectRef("", "ConfigMap", "shop", "gone", "v1")})

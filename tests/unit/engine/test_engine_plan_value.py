@@ -19,31 +19,52 @@ NS = ResourceInfo("", "v1", "Namespace", "namespaces", False, frozenset({"get", 
 
 
 def dep(replicas: int, **meta) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "shop", **meta}, "spec": {"replicas": replicas}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", **meta},
+        "spec": {"replicas": replicas},
+    }
 
 
 def sample_plan() -> Plan:
     live = dep(2, uid="u", resourceVersion="9", managedFields=[{"manager": "tether"}])
-    secret_live = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "shop"},
-                   "data": {"password": "b2xk"}}
+    secret_live = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "shop"},
+        "data": {"password": "b2xk"},
+    }
     secret_after = {**secret_live, "data": {"password": "bmV3"}}
     changes = [
-        Change(ObjectRef("apps", "Deployment", "shop", "web", "v1"), Action.UPDATE, DEPLOY, dep(3), live, dep(3),
-               "apps/web.yaml:3"),
-        Change(ObjectRef("", "Secret", "shop", "db", "v1"), Action.UPDATE, SECRET, secret_after, secret_live,
-               secret_after),
+        Change(
+            ObjectRef("apps", "Deployment", "shop", "web", "v1"),
+            Action.UPDATE,
+            DEPLOY,
+            dep(3),
+            live,
+            dep(3),
+            "apps/web.yaml:3",
+        ),
+        Change(
+            ObjectRef("", "Secret", "shop", "db", "v1"), Action.UPDATE, SECRET, secret_after, secret_live, secret_after
+        ),
         Change(ObjectRef("", "Namespace", "", "shop", "v1"), Action.UNCHANGED, NS, {}, {}, {}),
-        Change(ObjectRef("", "ConfigMap", "shop", "old", "v1"), Action.DELETE, SECRET, None,
-               {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "old"}, "data": {"a": "1"}}, None),
+        Change(
+            ObjectRef("", "ConfigMap", "shop", "old", "v1"),
+            Action.DELETE,
+            SECRET,
+            None,
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "old"}, "data": {"a": "1"}},
+            None,
+        ),
     ]
     return Plan("web", changes, Inventory("web"), kept=[ObjectRef("", "ConfigMap", "shop", "keepme", "v1")])
 
 
 def test_summary_and_has_changes() -> None:
     plan = sample_plan()
-    assert plan.summary() == {"create": 0, "adopt": 0, "update": 2, "unchanged": 1, "delete": 1,
-                              "conflict": 0}
+    assert plan.summary() == {"create": 0, "adopt": 0, "update": 2, "unchanged": 1, "delete": 1, "conflict": 0}
     assert plan.has_changes()
     quiet = Plan("web", [c for c in plan.changes if c.action is Action.UNCHANGED], Inventory("web"))
     assert not quiet.has_changes()
@@ -75,8 +96,11 @@ def test_json_rendering() -> None:
 def test_prepare_sets_labels_namespace_and_digest() -> None:
     manifest = Manifest(dep(1), SourceLocation("a.yaml", 1))
     out = prepare(manifest, "web", "default", DEPLOY)
-    assert out["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "tether", "tether.dev/app": "web",
-                                         "tether.dev/app-namespace": "tether-system"}
+    assert out["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "tether",
+        "tether.dev/app": "web",
+        "tether.dev/app-namespace": "tether-system",
+    }
     assert len(out["metadata"]["annotations"]["tether.dev/applied-digest"]) == 32
     assert "labels" not in manifest.obj["metadata"]  # the input is untouched
     bare = Manifest({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}})

@@ -15,8 +15,14 @@ CHOSEN = {"ns:api": ChosenImage("ns", "api", "reg.local/team/api", "1.1.0")}
 
 
 def git(cwd: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x",
-           "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(cwd),
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
@@ -78,8 +84,10 @@ def test_a_push_race_is_retried_on_the_new_tip(remote: Path, tmp_path: Path) -> 
 def test_message_template_lists_each_change() -> None:
     from tether.images.setters import Change
 
-    changes = [Change("a.yaml", 3, "ns:api", "reg/api", "reg/api:1.0.0", "reg/api:1.1.0", "marker"),
-               Change("b.yaml", 9, "ns:web", "reg/web", "2.0", "2.1", "marker:tag")]
+    changes = [
+        Change("a.yaml", 3, "ns:api", "reg/api", "reg/api:1.0.0", "reg/api:1.1.0", "marker"),
+        Change("b.yaml", 9, "ns:web", "reg/web", "2.0", "2.1", "marker:tag"),
+    ]
     text = render_message("", changes)
     assert text.startswith("Update 2 images\n")
     assert "- reg/api: 1.0.0 -> 1.1.0" in text and "- reg/web: 2.0 -> 2.1" in text
@@ -120,8 +128,14 @@ def _verify(remote: Path, tmp_path: Path, mode: str, allowed: Path) -> str:
     from tether.source.verify import verify_revision
 
     commit = git(remote, "rev-parse", "main")
-    return verify_revision(GitCache(tmp_path / "cache", timeout=30), remote, str(remote),
-                           Resolved(commit, "branch", "main"), mode, str(allowed))
+    return verify_revision(
+        GitCache(tmp_path / "cache", timeout=30),
+        remote,
+        str(remote),
+        Resolved(commit, "branch", "main"),
+        mode,
+        str(allowed),
+    )
 
 
 def test_commits_signed_with_an_ssh_key_verify(remote: Path, tmp_path: Path) -> None:
@@ -148,13 +162,37 @@ def test_commits_signed_with_a_gpg_key_verify(remote: Path, tmp_path: Path) -> N
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
     env = {**os.environ, "GNUPGHOME": str(home)}
-    subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key",
-                    "Bot <bot@x>", "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
-    secret = subprocess.run(["gpg", "--batch", "--armor", "--export-secret-keys", "bot@x"], env=env, check=True,
-                            capture_output=True, text=True).stdout
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "Bot <bot@x>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    secret = subprocess.run(
+        ["gpg", "--batch", "--armor", "--export-secret-keys", "bot@x"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     allowed = tmp_path / "allowed.asc"
-    allowed.write_text(subprocess.run(["gpg", "--armor", "--export", "bot@x"], env=env, check=True,
-                                      capture_output=True, text=True).stdout)
+    allowed.write_text(
+        subprocess.run(
+            ["gpg", "--armor", "--export", "bot@x"], env=env, check=True, capture_output=True, text=True
+        ).stdout
+    )
     subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
     signed = replace(target(remote), signing_format="gpg", signing_key=secret)
     assert GitWriteBack(tmp_path / "work").update(signed, CHOSEN).pushed
@@ -164,5 +202,6 @@ def test_commits_signed_with_a_gpg_key_verify(remote: Path, tmp_path: Path) -> N
 
     broken = replace(target(remote), signing_format="gpg", signing_key="not a key")
     with pytest.raises(WriteBackError, match="cannot import the GPG key"):
-        GitWriteBack(tmp_path / "work2").update(broken, {"ns:api": ChosenImage("ns", "api", "reg.local/team/api",
-                                                                                "1.3.0")})
+        GitWriteBack(tmp_path / "work2").update(
+            broken, {"ns:api": ChosenImage("ns", "api", "reg.local/team/api", "1.3.0")}
+        )

@@ -18,8 +18,21 @@ CONFIGMAPS = ResourceInfo("", "v1", "ConfigMap", "configmaps", True)
 NAMESPACES = ResourceInfo("", "v1", "Namespace", "namespaces", False)
 ROLES = ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False)
 
-UNSAFE_NAMES = ["", ".", "..", "a/b", "x/../../namespaces/other", "%2e%2e", "a%2Fb", "nul\x00", "line\nfeed",
-                "del\x7f", "c1\x85", "x" * 254, None]
+UNSAFE_NAMES = [
+    "",
+    ".",
+    "..",
+    "a/b",
+    "x/../../namespaces/other",
+    "%2e%2e",
+    "a%2Fb",
+    "nul\x00",
+    "line\nfeed",
+    "del\x7f",
+    "c1\x85",
+    "x" * 254,
+    None,
+]
 
 
 @pytest.mark.parametrize("name", UNSAFE_NAMES)
@@ -56,7 +69,8 @@ def test_safe_names_are_escaped_into_one_segment() -> None:
     assert CONFIGMAPS.object_path("team", "settings") == "/api/v1/namespaces/team/configmaps/settings"
     assert NAMESPACES.path("ignored", "team") == "/api/v1/namespaces/team"
     assert ROLES.object_path(None, "system:controller:x@y") == (
-        "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:controller:x@y")
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:controller:x@y"
+    )
     assert ROLES.object_path(None, "a b?c#d") == "/apis/rbac.authorization.k8s.io/v1/clusterroles/a%20b%3Fc%23d"
     assert CONFIGMAPS.object_path("team", "s", "status") == "/api/v1/namespaces/team/configmaps/s/status"
     assert check_segment("x" * 253) == "x" * 253 and check_namespace("a" * 63) == "a" * 63
@@ -79,7 +93,8 @@ def test_discovery_refuses_an_api_version_that_is_not_a_group_version() -> None:
 def test_service_account_user() -> None:
     assert service_account_user("team", "bot") == (
         "system:serviceaccount:team:bot",
-        ["system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"])
+        ["system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"],
+    )
     with pytest.raises(UnsafeName):
         service_account_user("a/b", "bot")
 

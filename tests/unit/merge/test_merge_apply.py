@@ -40,8 +40,9 @@ def containers(*items) -> dict:
 
 
 def apply(live, config, manager="a", force=False, now="T1", type_info=DEPLOY, **kw):
-    return apply_patch(live, config, manager=manager, api_version="apps/v1", force=force, type_info=type_info,
-                       now=now, **kw)
+    return apply_patch(
+        live, config, manager=manager, api_version="apps/v1", force=force, type_info=type_info, now=now, **kw
+    )
 
 
 def entries(obj) -> list[tuple]:
@@ -84,8 +85,14 @@ def test_apply_creates_object_with_upstream_managed_fields():
     assert config == before
     assert result["spec"] == config["spec"]
     assert result["metadata"]["managedFields"] == [
-        {"manager": "a", "operation": "Apply", "apiVersion": "apps/v1", "time": "T1", "fieldsType": "FieldsV1",
-         "fieldsV1": EXPECTED_DEPLOY_FIELDS}
+        {
+            "manager": "a",
+            "operation": "Apply",
+            "apiVersion": "apps/v1",
+            "time": "T1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": EXPECTED_DEPLOY_FIELDS,
+        }
     ]
     # on the wire the keys come out in upstream order
     assert json.dumps(result["metadata"]["managedFields"][0]["fieldsV1"]) == json.dumps(EXPECTED_DEPLOY_FIELDS)
@@ -148,8 +155,12 @@ def test_fields_no_longer_applied_are_removed(name, first, second_spec, check):
 
 def test_shared_field_with_equal_values_is_owned_by_both():
     live = apply(None, deploy(), manager="a")
-    both = apply(live, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-                        "spec": {"replicas": 2}}, manager="b", now="T2")
+    both = apply(
+        live,
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}},
+        manager="b",
+        now="T2",
+    )
     assert fields_of(both, "a")["f:spec"]["f:replicas"] == {}
     assert fields_of(both, "b") == {"f:spec": {"f:replicas": {}}}
     # a drops replicas: b still owns it, so the value stays
@@ -264,7 +275,9 @@ def test_update_entries_are_per_api_version_and_apply_entries_are_not():
     changed2["spec"]["minReadySeconds"] = 3
     v2 = record_update(v1, changed2, manager="u", api_version="apps/v1beta2", type_info=DEPLOY, now="T4")
     assert [(e["manager"], e["operation"], e["apiVersion"]) for e in v2["metadata"]["managedFields"]] == [
-        ("a", "Apply", "apps/v1"), ("u", "Update", "apps/v1"), ("u", "Update", "apps/v1beta2"),
+        ("a", "Apply", "apps/v1"),
+        ("u", "Update", "apps/v1"),
+        ("u", "Update", "apps/v1beta2"),
     ]
 
 
@@ -297,8 +310,13 @@ def test_reset_fields_are_neither_set_nor_owned():
 
 def test_subresource_entries_are_separate():
     live = apply(None, deploy(), manager="a")
-    status = apply(live, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-                          "status": {"replicas": 2}}, manager="a", subresource="status", now="T2")
+    status = apply(
+        live,
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "status": {"replicas": 2}},
+        manager="a",
+        subresource="status",
+        now="T2",
+    )
     managed = status["metadata"]["managedFields"]
     assert [(e["manager"], e.get("subresource", "")) for e in managed] == [("a", ""), ("a", "status")]
     assert status["spec"] == live["spec"]
@@ -337,8 +355,12 @@ def test_set_lists_merge_by_value_and_items_are_owned_separately():
 
 def test_map_lists_merge_by_key_across_managers():
     live = apply(None, deploy(), manager="a")
-    sidecar = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-               "spec": {"template": {"spec": {"containers": [{"name": "side", "image": "s:1"}]}}}}
+    sidecar = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"template": {"spec": {"containers": [{"name": "side", "image": "s:1"}]}}},
+    }
     both = apply(live, sidecar, manager="b", now="T2")
     assert [c["name"] for c in both["spec"]["template"]["spec"]["containers"]] == ["web", "side"]
     # b withdraws its container; a's stays untouched
@@ -375,8 +397,12 @@ def test_granular_maps_merge_keys_from_different_managers():
 
 def test_atomic_struct_conflicts_as_a_unit():
     live = apply(None, deploy(), manager="a")
-    other = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-             "spec": {"selector": {"matchLabels": {"app": "web", "extra": "1"}}}}
+    other = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web", "extra": "1"}}},
+    }
     with pytest.raises(ApplyConflictError) as caught:
         apply(live, other, manager="b")
     assert [c.field for c in caught.value.conflicts] == [".spec.selector"]
@@ -384,18 +410,20 @@ def test_atomic_struct_conflicts_as_a_unit():
     assert forced["spec"]["selector"] == {"matchLabels": {"app": "web", "extra": "1"}}
 
 
-CRD = crd_type({
-    "type": "object",
-    "properties": {
-        "spec": {
-            "type": "object",
-            "properties": {
-                "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
-                "config": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+CRD = crd_type(
+    {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                    "config": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                },
             },
         },
-    },
-})
+    }
+)
 
 
 def widget(spec):
@@ -429,13 +457,15 @@ ORDER_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "live_names", "applied_names", "expected"), ORDER_CASES,
-                         ids=[c[0] for c in ORDER_CASES])
+@pytest.mark.parametrize(
+    ("name", "live_names", "applied_names", "expected"), ORDER_CASES, ids=[c[0] for c in ORDER_CASES]
+)
 def test_map_list_merge_order(name, live_names, applied_names, expected):
     # live-only items belong to another manager so they survive
     live = apply(None, deploy(template=containers(*({"name": n} for n in live_names))), manager="other")
-    result = apply(live, deploy(template=containers(*({"name": n} for n in applied_names))), manager="a",
-                   force=True, now="T2")
+    result = apply(
+        live, deploy(template=containers(*({"name": n} for n in applied_names))), manager="a", force=True, now="T2"
+    )
     assert [c["name"] for c in result["spec"]["template"]["spec"]["containers"]] == expected
 
 
@@ -443,7 +473,7 @@ INVALID_CONFIGS = [
     (
         "map-list-item-without-key",
         deploy(template=containers({"image": "x"})),
-        r'\.spec\.template\.spec\.containers: element 0: associative list with keys has an element that omits key '
+        r"\.spec\.template\.spec\.containers: element 0: associative list with keys has an element that omits key "
         r'field "name"',
     ),
     (
@@ -458,8 +488,11 @@ INVALID_CONFIGS = [
     ),
     (
         "port-key-defaults-protocol",
-        deploy(template=containers({"name": "a", "ports": [{"containerPort": 80}, {"containerPort": 80,
-                                                                                   "protocol": "TCP"}]})),
+        deploy(
+            template=containers(
+                {"name": "a", "ports": [{"containerPort": 80}, {"containerPort": 80, "protocol": "TCP"}]}
+            )
+        ),
         r"\.ports: element 1: duplicate entries",
     ),
 ]
@@ -493,8 +526,9 @@ def test_update_on_status_subresource_is_its_own_entry():
     live = apply(None, deploy(), manager="a")
     with_status = copy.deepcopy(live)
     with_status["status"] = {"replicas": 2, "conditions": [{"type": "Available", "status": "True"}]}
-    updated = record_update(live, with_status, manager="controller", api_version="apps/v1", type_info=DEPLOY,
-                            now="T2", subresource="status")
+    updated = record_update(
+        live, with_status, manager="controller", api_version="apps/v1", type_info=DEPLOY, now="T2", subresource="status"
+    )
     entry = updated["metadata"]["managedFields"][-1]
     assert (entry["manager"], entry["subresource"]) == ("controller", "status")
     # status is a struct: unlike maps it is not itself a member (as for upstream's non-pointer structs);
@@ -529,14 +563,31 @@ def test_apply_result_shares_nothing_with_inputs():
     assert live["metadata"]["labels"] == {"app": "web"}
 
 
-CRD_WITH_KEY_DEFAULT = crd_type({
-    "type": "object",
-    "properties": {"spec": {"type": "object", "properties": {"routes": {
-        "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["host", "port"],
-        "items": {"type": "object", "properties": {
-            "host": {"type": "string"}, "port": {"type": "integer", "default": 80}, "to": {"type": "string"}}},
-    }}}},
-})
+CRD_WITH_KEY_DEFAULT = crd_type(
+    {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "routes": {
+                        "type": "array",
+                        "x-kubernetes-list-type": "map",
+                        "x-kubernetes-list-map-keys": ["host", "port"],
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "host": {"type": "string"},
+                                "port": {"type": "integer", "default": 80},
+                                "to": {"type": "string"},
+                            },
+                        },
+                    }
+                },
+            }
+        },
+    }
+)
 
 
 def test_crd_map_list_keys_use_schema_defaults():
@@ -544,15 +595,19 @@ def test_crd_map_list_keys_use_schema_defaults():
     assert fields_of(live, "a") == {
         "f:spec": {"f:routes": {'k:{"host":"a","port":80}': {".": {}, "f:host": {}, "f:to": {}}}}
     }
-    other = apply(live, widget({"routes": [{"host": "a", "port": 80, "to": "y"}]}), manager="b",
-                  type_info=CRD_WITH_KEY_DEFAULT, force=True)
+    other = apply(
+        live,
+        widget({"routes": [{"host": "a", "port": 80, "to": "y"}]}),
+        manager="b",
+        type_info=CRD_WITH_KEY_DEFAULT,
+        force=True,
+    )
     assert other["spec"]["routes"] == [{"host": "a", "to": "y", "port": 80}]
     assert fields_of(other, "a") == {"f:spec": {"f:routes": {'k:{"host":"a","port":80}': {".": {}, "f:host": {}}}}}
 
 
 def test_dropped_item_goes_even_with_a_field_another_manager_set_inside():
-    live = apply(None, deploy(template=containers({"name": "web", "image": "nginx:1", "args": ["-v"]})),
-                 manager="a")
+    live = apply(None, deploy(template=containers({"name": "web", "image": "nginx:1", "args": ["-v"]})), manager="a")
     changed = copy.deepcopy(live)
     changed["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
     live = record_update(live, changed, manager="edit", api_version="apps/v1", type_info=DEPLOY, now="T2")
@@ -568,8 +623,9 @@ def test_more_than_ten_update_managers_fold_into_ancient_changes():
     for index in range(12):
         changed = copy.deepcopy(live)
         changed["metadata"].setdefault("annotations", {})[f"k{index}"] = "v"
-        live = record_update(live, changed, manager=f"u{index:02d}", api_version="apps/v1", type_info=DEPLOY,
-                             now=f"T{index:02d}")
+        live = record_update(
+            live, changed, manager=f"u{index:02d}", api_version="apps/v1", type_info=DEPLOY, now=f"T{index:02d}"
+        )
     updates = [e for e in live["metadata"]["managedFields"] if e["operation"] == "Update"]
     assert len(updates) == 10
     ancient = [e for e in updates if e["manager"] == "ancient-changes"]
@@ -599,18 +655,29 @@ def test_conflict_cause_messages_follow_upstream():
     )
 
 
-ATOMIC_MAP_CRD = crd_type({
-    "type": "object",
-    "properties": {"spec": {"type": "object", "properties": {
-        "settings": {"type": "object", "additionalProperties": {"type": "string"}, "x-kubernetes-map-type": "atomic"},
-        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-    }}},
-})
+ATOMIC_MAP_CRD = crd_type(
+    {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "settings": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "x-kubernetes-map-type": "atomic",
+                    },
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            }
+        },
+    }
+)
 
 
 @pytest.mark.parametrize(
     ("field", "conflicts"),
-    [("settings", ['.spec.settings']), ("labels", [])],
+    [("settings", [".spec.settings"]), ("labels", [])],
     ids=["atomic-map-conflicts-as-a-unit", "granular-map-shares-keys"],
 )
 def test_atomic_versus_granular_maps(field, conflicts):

@@ -21,8 +21,15 @@ def _run(live: dict | None, operation: dict, info, now: str) -> dict:
         if live is not None and "managedFields" in live["metadata"]:
             new["metadata"]["managedFields"] = live["metadata"]["managedFields"]
         return record_update(live, new, manager=operation["manager"], api_version=api_version, type_info=info, now=now)
-    return apply_patch(live, operation["object"], manager=operation["manager"], api_version=api_version,
-                       force=operation["op"] == "force-apply", type_info=info, now=now)
+    return apply_patch(
+        live,
+        operation["object"],
+        manager=operation["manager"],
+        api_version=api_version,
+        force=operation["op"] == "force-apply",
+        type_info=info,
+        now=now,
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])

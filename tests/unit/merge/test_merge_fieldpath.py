@@ -68,7 +68,9 @@ EXPECTED_SPEC_FIELDS = {
                     "f:name": {},
                     "f:ports": {
                         'k:{"containerPort":80,"protocol":"UDP"}': {
-                            ".": {}, "f:containerPort": {}, "f:protocol": {},
+                            ".": {},
+                            "f:containerPort": {},
+                            "f:protocol": {},
                         },
                         'k:{"containerPort":8080,"protocol":"TCP"}': {".": {}, "f:containerPort": {}},
                     },
@@ -92,12 +94,27 @@ def test_fields_v1_encoding_of_deployment_spec():
 
 SET_CASES = [
     ("union", union, {"f:a": {".": None}}, {"f:b": {".": None}}, {"f:a": {".": None}, "f:b": {".": None}}),
-    ("difference-leaf", difference, {"f:a": {".": None}, "f:b": {".": None}}, {"f:a": {".": None}},
-     {"f:b": {".": None}}),
-    ("difference-keeps-children", difference, {"f:a": {".": None, "f:x": {".": None}}}, {"f:a": {".": None}},
-     {"f:a": {"f:x": {".": None}}}),
-    ("intersection", intersection, {"f:a": {"f:x": {".": None}, "f:y": {".": None}}},
-     {"f:a": {"f:y": {".": None}}}, {"f:a": {"f:y": {".": None}}}),
+    (
+        "difference-leaf",
+        difference,
+        {"f:a": {".": None}, "f:b": {".": None}},
+        {"f:a": {".": None}},
+        {"f:b": {".": None}},
+    ),
+    (
+        "difference-keeps-children",
+        difference,
+        {"f:a": {".": None, "f:x": {".": None}}},
+        {"f:a": {".": None}},
+        {"f:a": {"f:x": {".": None}}},
+    ),
+    (
+        "intersection",
+        intersection,
+        {"f:a": {"f:x": {".": None}, "f:y": {".": None}}},
+        {"f:a": {"f:y": {".": None}}},
+        {"f:a": {"f:y": {".": None}}},
+    ),
     ("intersection-empty", intersection, {"f:a": {".": None}}, {"f:b": {".": None}}, {}),
 ]
 
@@ -124,11 +141,18 @@ def test_crd_schema_types():
                 "type": "object",
                 "properties": {
                     "hosts": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
-                    "rules": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"],
-                              "items": {"type": "object", "properties": {"id": {"type": "integer"}}}},
+                    "rules": {
+                        "type": "array",
+                        "x-kubernetes-list-type": "map",
+                        "x-kubernetes-list-map-keys": ["id"],
+                        "items": {"type": "object", "properties": {"id": {"type": "integer"}}},
+                    },
                     "plain": {"type": "array", "items": {"type": "string"}},
-                    "settings": {"type": "object", "additionalProperties": {"type": "string"},
-                                 "x-kubernetes-map-type": "atomic"},
+                    "settings": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "x-kubernetes-map-type": "atomic",
+                    },
                     "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
                     "port": {"x-kubernetes-int-or-string": True},
                 },
@@ -203,20 +227,29 @@ def test_applied_set_of_empty_and_null_values(name, fields, expected):
 
 
 def test_update_flavour_marks_new_maps_and_empty_values():
-    obj = {"metadata": {"labels": {"a": "1"}}, "spec": {"template": {"spec": {"containers": [
-        {"name": "c", "resources": {}}]}}}}
+    obj = {
+        "metadata": {"labels": {"a": "1"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "resources": {}}]}}},
+    }
     encoded = to_fields_v1(object_fields(obj, DEPLOY.root, mark_maps=True))
     assert encoded["f:metadata"] == {"f:labels": {".": {}, "f:a": {}}}
     assert _in_container(encoded) == {".": {}, "f:name": {}, "f:resources": {}}
 
 
 def test_crd_validation_only_any_of_keeps_structure():
-    schema = {"type": "object", "properties": {"spec": {
+    schema = {
         "type": "object",
-        "anyOf": [{"required": ["a"]}, {"required": ["b"]}],
-        "properties": {"a": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
-                       "b": {"type": "string"}},
-    }}}
+        "properties": {
+            "spec": {
+                "type": "object",
+                "anyOf": [{"required": ["a"]}, {"required": ["b"]}],
+                "properties": {
+                    "a": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                    "b": {"type": "string"},
+                },
+            }
+        },
+    }
     spec = crd_type(schema).root.fields["spec"]
     assert spec.kind == "struct"
     assert spec.fields["a"].list_type == "set"

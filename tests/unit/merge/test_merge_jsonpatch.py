@@ -47,8 +47,11 @@ JSON_PATCH_CASES = [
     ),
     ("test-int-equals-float", [{"op": "test", "path": "/a", "value": 1.0}], BASE),
     ("test-absent-member-is-null", [{"op": "test", "path": "/nope", "value": None}], BASE),
-    ("negative-index-add-appends", [{"op": "add", "path": "/b/c/-1", "value": 4}],
-     {**BASE, "b": {"c": [1, 2, 3, 4], "d": "x"}}),
+    (
+        "negative-index-add-appends",
+        [{"op": "add", "path": "/b/c/-1", "value": 4}],
+        {**BASE, "b": {"c": [1, 2, 3, 4], "d": "x"}},
+    ),
     ("negative-index-remove-last", [{"op": "remove", "path": "/b/c/-1"}], {**BASE, "b": {"c": [1, 2], "d": "x"}}),
     ("leading-zero-index", [{"op": "remove", "path": "/b/c/01"}], {**BASE, "b": {"c": [1, 3], "d": "x"}}),
     ("missing-value-is-null", [{"op": "add", "path": "/a"}], {**BASE, "a": None}),
@@ -100,11 +103,23 @@ MERGE_PATCH_CASES = [
     ("list-replaced", {"a": [1, 2]}, {"a": [3]}, {"a": [3]}),
     ("object-replaces-scalar", {"a": 1}, {"a": {"b": None, "c": 1}}, {"a": {"c": 1}}),
     ("null-missing-is-noop", {"a": 1}, {"z": None}, {"a": 1}),
-    ("rfc7386-example", {"title": "Goodbye!", "author": {"givenName": "John", "familyName": "Doe"},
-                         "tags": ["example", "sample"], "content": "This will be unchanged"},
-     {"title": "Hello!", "phoneNumber": "+01-123-456-7890", "author": {"familyName": None}, "tags": ["example"]},
-     {"title": "Hello!", "author": {"givenName": "John"}, "tags": ["example"],
-      "content": "This will be unchanged", "phoneNumber": "+01-123-456-7890"}),
+    (
+        "rfc7386-example",
+        {
+            "title": "Goodbye!",
+            "author": {"givenName": "John", "familyName": "Doe"},
+            "tags": ["example", "sample"],
+            "content": "This will be unchanged",
+        },
+        {"title": "Hello!", "phoneNumber": "+01-123-456-7890", "author": {"familyName": None}, "tags": ["example"]},
+        {
+            "title": "Hello!",
+            "author": {"givenName": "John"},
+            "tags": ["example"],
+            "content": "This will be unchanged",
+            "phoneNumber": "+01-123-456-7890",
+        },
+    ),
 ]
 
 

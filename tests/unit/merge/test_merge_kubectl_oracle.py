@@ -19,12 +19,18 @@ KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 
 POD = {
-    "apiVersion": "v1", "kind": "Pod",
+    "apiVersion": "v1",
+    "kind": "Pod",
     "metadata": {"name": "p", "finalizers": ["example.com/a"], "labels": {"a": "1", "b": "2"}},
     "spec": {
         "containers": [
-            {"name": "app", "image": "a:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
-             "args": ["--x"], "ports": [{"containerPort": 80}, {"containerPort": 443, "protocol": "TCP"}]},
+            {
+                "name": "app",
+                "image": "a:1",
+                "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                "args": ["--x"],
+                "ports": [{"containerPort": 80}, {"containerPort": 443, "protocol": "TCP"}],
+            },
             {"name": "side", "image": "s:1"},
         ],
         "volumes": [{"name": "v", "emptyDir": {}}],
@@ -32,9 +38,12 @@ POD = {
     },
 }
 DEPLOYMENT = {
-    "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"a": "1"}},
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "d", "labels": {"a": "1"}},
     "spec": {
-        "replicas": 1, "selector": {"matchLabels": {"a": "1"}},
+        "replicas": 1,
+        "selector": {"matchLabels": {"a": "1"}},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
         "template": {"metadata": {"labels": {"a": "1"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
     },
@@ -43,50 +52,133 @@ TYPES = {"Pod": builtin_type("", "v1", "Pod"), "Deployment": builtin_type("apps"
 
 STRATEGIC = [
     ("merge-container-by-name", POD, {"spec": {"containers": [{"name": "app", "image": "a:2"}]}}),
-    ("new-container-and-merge", POD, {"spec": {"containers": [{"name": "new", "image": "n"}, {"name": "app",
-                                                                "env": [{"name": "C", "value": "3"}]}]}}),
+    (
+        "new-container-and-merge",
+        POD,
+        {
+            "spec": {
+                "containers": [{"name": "new", "image": "n"}, {"name": "app", "env": [{"name": "C", "value": "3"}]}]
+            }
+        },
+    ),
     ("finalizer-union", POD, {"metadata": {"finalizers": ["example.com/b"]}}),
     ("delete-item", POD, {"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}),
     ("replace-list", POD, {"spec": {"containers": [{"name": "x", "image": "x"}, {"$patch": "replace"}]}}),
     ("replace-existing-map", POD, {"metadata": {"labels": {"$patch": "replace", "z": "9"}}}),
-    ("set-element-order", POD, {"spec": {"$setElementOrder/containers": [{"name": "side"}, {"name": "app"}],
-                                         "containers": [{"name": "app", "image": "a:2"}]}}),
-    ("set-element-order-env", POD, {"spec": {"containers": [{"name": "app", "$setElementOrder/env": [
-        {"name": "B"}, {"name": "C"}, {"name": "A"}], "env": [{"name": "C", "value": "3"}]}]}}),
+    (
+        "set-element-order",
+        POD,
+        {
+            "spec": {
+                "$setElementOrder/containers": [{"name": "side"}, {"name": "app"}],
+                "containers": [{"name": "app", "image": "a:2"}],
+            }
+        },
+    ),
+    (
+        "set-element-order-env",
+        POD,
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "app",
+                        "$setElementOrder/env": [{"name": "B"}, {"name": "C"}, {"name": "A"}],
+                        "env": [{"name": "C", "value": "3"}],
+                    }
+                ]
+            }
+        },
+    ),
     ("delete-from-primitive-list", POD, {"metadata": {"$deleteFromPrimitiveList/finalizers": ["example.com/a"]}}),
-    ("primitive-order", POD, {"metadata": {"$setElementOrder/finalizers": ["c", "example.com/a"],
-                                           "finalizers": ["c"]}}),
+    (
+        "primitive-order",
+        POD,
+        {"metadata": {"$setElementOrder/finalizers": ["c", "example.com/a"], "finalizers": ["c"]}},
+    ),
     ("nested-delete", POD, {"spec": {"containers": [{"name": "app", "env": [{"name": "A", "$patch": "delete"}]}]}}),
-    ("non-merge-list-replaced", POD, {"spec": {"tolerations": [{"key": "t2"}], "containers": [
-        {"name": "app", "args": ["--y"]}]}}),
-    ("ports-by-container-port", POD, {"spec": {"containers": [{"name": "app", "ports": [
-        {"containerPort": 8080}, {"containerPort": 443, "name": "https"}]}]}}),
+    (
+        "non-merge-list-replaced",
+        POD,
+        {"spec": {"tolerations": [{"key": "t2"}], "containers": [{"name": "app", "args": ["--y"]}]}},
+    ),
+    (
+        "ports-by-container-port",
+        POD,
+        {
+            "spec": {
+                "containers": [
+                    {"name": "app", "ports": [{"containerPort": 8080}, {"containerPort": 443, "name": "https"}]}
+                ]
+            }
+        },
+    ),
     ("null-deletes", POD, {"metadata": {"labels": {"a": None}}, "spec": {"tolerations": None}}),
     ("retain-keys", DEPLOYMENT, {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}),
-    ("retain-keys-in-item", POD, {"spec": {"volumes": [{"name": "v", "$retainKeys": ["name", "configMap"],
-                                                        "configMap": {"name": "cm"}}]}}),
+    (
+        "retain-keys-in-item",
+        POD,
+        {"spec": {"volumes": [{"name": "v", "$retainKeys": ["name", "configMap"], "configMap": {"name": "cm"}}]}},
+    ),
     ("selector-merges-under-smp", DEPLOYMENT, {"spec": {"selector": {"matchLabels": {"b": "2"}}}}),
-    ("new-non-merge-list-with-directive", POD, {"spec": {"hostAliases": None, "tolerations": [
-        {"key": "k", "$patch": "delete"}]}}),
-    ("retain-keys-violated", DEPLOYMENT, {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate",
-                                                               "rollingUpdate": {"maxSurge": 2}}}}),
+    (
+        "new-non-merge-list-with-directive",
+        POD,
+        {"spec": {"hostAliases": None, "tolerations": [{"key": "k", "$patch": "delete"}]}},
+    ),
+    (
+        "retain-keys-violated",
+        DEPLOYMENT,
+        {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": {"maxSurge": 2}}}},
+    ),
     ("missing-merge-key", POD, {"spec": {"containers": [{"image": "x"}]}}),
     ("new-key-with-replace-directive", POD, {"spec": {"nodeSelector": {"$patch": "replace", "a": "b"}}}),
     ("merge-directive-in-existing-map", POD, {"metadata": {"labels": {"$patch": "merge", "c": "3"}}}),
     ("new-key-with-merge-directive", POD, {"spec": {"nodeSelector": {"$patch": "merge", "a": "b"}}}),
-    ("new-nested-map-with-directive", POD, {"spec": {"securityContext": {"runAsUser": 1, "seLinuxOptions": {
-        "$patch": "replace", "user": "u"}}}}),
-    ("new-list-drops-directive-items", POD, {"spec": {"hostAliases": [{"ip": "1.2.3.4", "$patch": "replace"}],
-                                                      "securityContext": {"sysctls": [
-                                                          {"name": "x", "$patch": "delete"}, {"name": "y"}]}}}),
+    (
+        "new-nested-map-with-directive",
+        POD,
+        {"spec": {"securityContext": {"runAsUser": 1, "seLinuxOptions": {"$patch": "replace", "user": "u"}}}},
+    ),
+    (
+        "new-list-drops-directive-items",
+        POD,
+        {
+            "spec": {
+                "hostAliases": [{"ip": "1.2.3.4", "$patch": "replace"}],
+                "securityContext": {"sysctls": [{"name": "x", "$patch": "delete"}, {"name": "y"}]},
+            }
+        },
+    ),
     ("new-list-with-replace-marker", POD, {"spec": {"hostAliases": [{"ip": "1"}, {"$patch": "replace"}]}}),
-    ("appended-item-kept-as-sent", POD, {"spec": {"containers": [{"name": "new", "env": [
-        {"name": "A", "$patch": "delete"}, {"name": "B"}], "securityContext": {"capabilities": {"$patch": "delete"}},
-        "resources": {"$patch": "replace", "limits": {"cpu": "1"}}}]}}),
+    (
+        "appended-item-kept-as-sent",
+        POD,
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "new",
+                        "env": [{"name": "A", "$patch": "delete"}, {"name": "B"}],
+                        "securityContext": {"capabilities": {"$patch": "delete"}},
+                        "resources": {"$patch": "replace", "limits": {"cpu": "1"}},
+                    }
+                ]
+            }
+        },
+    ),
     ("delete-existing-map", POD, {"metadata": {"labels": {"$patch": "delete"}}}),
     ("existing-list-replaced-as-sent", POD, {"spec": {"tolerations": [{"key": "k", "$patch": "delete"}]}}),
-    ("patch-list-out-of-set-element-order", POD, {"spec": {"$setElementOrder/containers": [
-        {"name": "app"}, {"name": "side"}], "containers": [{"name": "side", "image": "x"}, {"name": "app"}]}}),
+    (
+        "patch-list-out-of-set-element-order",
+        POD,
+        {
+            "spec": {
+                "$setElementOrder/containers": [{"name": "app"}, {"name": "side"}],
+                "containers": [{"name": "side", "image": "x"}, {"name": "app"}],
+            }
+        },
+    ),
 ]
 
 MERGE = [
@@ -95,19 +187,31 @@ MERGE = [
 ]
 
 JSON = [
-    ("json-patch-ops", POD, [{"op": "add", "path": "/metadata/labels/c", "value": "3"},
-                             {"op": "move", "from": "/metadata/labels/a", "path": "/metadata/labels/z"},
-                             {"op": "copy", "from": "/spec/containers/1", "path": "/spec/containers/0"},
-                             {"op": "test", "path": "/spec/containers/0/name", "value": "side"},
-                             {"op": "remove", "path": "/spec/tolerations/0"}]),
+    (
+        "json-patch-ops",
+        POD,
+        [
+            {"op": "add", "path": "/metadata/labels/c", "value": "3"},
+            {"op": "move", "from": "/metadata/labels/a", "path": "/metadata/labels/z"},
+            {"op": "copy", "from": "/spec/containers/1", "path": "/spec/containers/0"},
+            {"op": "test", "path": "/spec/containers/0/name", "value": "side"},
+            {"op": "remove", "path": "/spec/tolerations/0"},
+        ],
+    ),
     ("json-patch-failed-test", POD, [{"op": "test", "path": "/metadata/name", "value": "q"}]),
     ("json-patch-bad-index", POD, [{"op": "add", "path": "/spec/containers/5", "value": {}}]),
-    ("json-patch-library-leniency", POD, [{"op": "add", "path": "/spec/containers/-1", "value": {"name": "z"}},
-                                          {"op": "remove", "path": "/spec/containers/00"},
-                                          {"op": "add", "path": "/spec/containers/+1", "value": {"name": "q"}},
-                                          {"op": "test", "path": "/metadata/nope", "value": None},
-                                          {"op": "add", "path": "/metadata/x"},
-                                          {"op": "replace", "path": "/metadata/x"}]),
+    (
+        "json-patch-library-leniency",
+        POD,
+        [
+            {"op": "add", "path": "/spec/containers/-1", "value": {"name": "z"}},
+            {"op": "remove", "path": "/spec/containers/00"},
+            {"op": "add", "path": "/spec/containers/+1", "value": {"name": "q"}},
+            {"op": "test", "path": "/metadata/nope", "value": None},
+            {"op": "add", "path": "/metadata/x"},
+            {"op": "replace", "path": "/metadata/x"},
+        ],
+    ),
     ("json-patch-test-without-value", POD, [{"op": "test", "path": "/metadata/name"}]),
     ("json-patch-negative-out-of-range", POD, [{"op": "remove", "path": "/spec/containers/-3"}]),
 ]
@@ -128,7 +232,9 @@ def kubectl_patch(obj: dict, kind: str, patch, tmp_path) -> dict | None:
     source.write_text(json.dumps(obj))
     done = subprocess.run(
         [KUBECTL, "patch", "-f", str(source), "--local", "--type", kind, "-p", json.dumps(patch), "-o", "json"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return decoded(json.loads(done.stdout)) if done.returncode == 0 else None
 
@@ -168,8 +274,11 @@ def env_patch(draw):
     items = []
     for name in draw(st.lists(env_names, max_size=3, unique=True)):
         kind = draw(st.sampled_from(["set", "delete"]))
-        items.append({"name": name, "value": draw(st.sampled_from(["1", "9"]))} if kind == "set"
-                     else {"name": name, "$patch": "delete"})
+        items.append(
+            {"name": name, "value": draw(st.sampled_from(["1", "9"]))}
+            if kind == "set"
+            else {"name": name, "$patch": "delete"}
+        )
     return items
 
 
@@ -205,11 +314,11 @@ def random_patch(draw):
     if finalizers == "merge":
         meta["finalizers"] = draw(st.lists(st.sampled_from(["example.com/a", "b", "c"]), max_size=2, unique=True))
     elif finalizers == "delete":
-        meta["$deleteFromPrimitiveList/finalizers"] = draw(st.lists(st.sampled_from(["example.com/a", "b"]),
-                                                                    max_size=1))
+        meta["$deleteFromPrimitiveList/finalizers"] = draw(
+            st.lists(st.sampled_from(["example.com/a", "b"]), max_size=1)
+        )
     if draw(st.booleans()):
-        meta["labels"] = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.none() | st.just("x"),
-                                              max_size=2))
+        meta["labels"] = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.none() | st.just("x"), max_size=2))
     patch = {}
     if spec:
         patch["spec"] = spec
@@ -218,8 +327,9 @@ def random_patch(draw):
     return patch
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(random_patch())
 def test_random_strategic_patches_match_kubectl(tmp_path, patch):
     expected = kubectl_patch(POD, "strategic", patch, tmp_path)

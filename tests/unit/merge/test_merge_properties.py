@@ -119,8 +119,12 @@ def test_two_appliers_with_disjoint_containers_converge_to_the_union(steps):
         pool = ["w"] if manager == "A" else ["x", "y"]
         chosen = data.draw(st.lists(st.sampled_from(pool), max_size=2, unique=True))
         items = [data.draw(container(n)) for n in chosen]
-        cfg = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-               "spec": {"template": {"spec": {"containers": items}}}}
+        cfg = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": items}}},
+        }
         live = run(live, cfg, manager, f"T{index}")
         latest[manager] = items
     current = ((live.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers", [])

@@ -67,8 +67,12 @@ CASES = [
         "nested-env-merged-by-name",
         pod(containers=BASE_CONTAINERS),
         {"spec": {"containers": [{"name": "app", "env": [{"name": "B", "value": "2"}]}]}},
-        pod(containers=[{**BASE_CONTAINERS[0], "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]},
-                        BASE_CONTAINERS[1]]),
+        pod(
+            containers=[
+                {**BASE_CONTAINERS[0], "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]},
+                BASE_CONTAINERS[1],
+            ]
+        ),
     ),
     (
         "args-without-strategy-replaced",
@@ -103,8 +107,12 @@ CASES = [
     (
         "set-element-order-reorders-by-key",
         pod(containers=BASE_CONTAINERS),
-        {"spec": {"$setElementOrder/containers": [{"name": "side"}, {"name": "app"}],
-                  "containers": [{"name": "app", "image": "app:3"}]}},
+        {
+            "spec": {
+                "$setElementOrder/containers": [{"name": "side"}, {"name": "app"}],
+                "containers": [{"name": "app", "image": "app:3"}],
+            }
+        },
         pod(containers=[BASE_CONTAINERS[1], {**BASE_CONTAINERS[0], "image": "app:3"}]),
     ),
     (
@@ -147,8 +155,12 @@ CASES = [
         # as upstream: a new key whose map carries $patch is dropped, new items are kept as sent
         "new-values-with-directives",
         pod(),
-        {"spec": {"containers": [{"name": "x", "env": [{"name": "E", "value": "v"}]}],
-                  "nodeSelector": {"$patch": "replace", "k": "v"}}},
+        {
+            "spec": {
+                "containers": [{"name": "x", "env": [{"name": "E", "value": "v"}]}],
+                "nodeSelector": {"$patch": "replace", "k": "v"},
+            }
+        },
         pod(containers=[{"name": "x", "env": [{"name": "E", "value": "v"}]}]),
     ),
 ]

@@ -72,18 +72,34 @@ def test_grouping_is_per_event_and_revision() -> None:
 
 
 def test_alert_objects_are_parsed_with_their_fields() -> None:
-    alert = parse_alert({"metadata": {"namespace": "shop", "name": "oncall"}, "spec": {
-        "apps": ["web"], "selector": {"matchLabels": {"team": "shop"},
-                                      "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["dev"]}]},
-        "events": ["SyncFailed", "Recovered"], "urlsSecretRef": {"name": "hooks"}, "failingFor": "2m",
-        "minInterval": "1h", "groupWindow": "30s"}})
+    alert = parse_alert(
+        {
+            "metadata": {"namespace": "shop", "name": "oncall"},
+            "spec": {
+                "apps": ["web"],
+                "selector": {
+                    "matchLabels": {"team": "shop"},
+                    "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["dev"]}],
+                },
+                "events": ["SyncFailed", "Recovered"],
+                "urlsSecretRef": {"name": "hooks"},
+                "failingFor": "2m",
+                "minInterval": "1h",
+                "groupWindow": "30s",
+            },
+        }
+    )
     assert (alert.failing_for, alert.min_interval, alert.group_window) == (120, 3600, 30)
     assert alert.selects("shop", "web", {"team": "shop", "tier": "prod"})
     assert not alert.selects("shop", "web", {"team": "shop", "tier": "dev"})
     assert not alert.selects("shop", "api", {"team": "shop"}) and not alert.selects("other", "web", {"team": "shop"})
     try:
-        parse_alert({"metadata": {"namespace": "shop", "name": "bad"}, "spec": {"events": ["Oops"],
-                                                                                 "urlsSecretRef": {"name": "h"}}})
+        parse_alert(
+            {
+                "metadata": {"namespace": "shop", "name": "bad"},
+                "spec": {"events": ["Oops"], "urlsSecretRef": {"name": "h"}},
+            }
+        )
     except Exception as error:
         assert "Alert shop/bad: spec.events has unknown event(s) Oops" in str(error)
     else:

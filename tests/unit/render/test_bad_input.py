@@ -55,8 +55,11 @@ def test_billion_laughs_is_refused(tmp_path: Path) -> None:
 
 
 def test_small_aliases_are_fine(tmp_path: Path) -> None:
-    write(tmp_path, "a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels: &l {a: b}\n"
-          "  annotations: *l\n")
+    write(
+        tmp_path,
+        "a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels: &l {a: b}\n  annotations: *l\n",
+    )
     result = render_source(tmp_path, RenderOptions())
     # the alias is a copy: labels added to one do not appear in the other
     assert result.manifests[0].obj["metadata"]["annotations"] == {"a": "b"}
@@ -124,8 +127,13 @@ def test_not_an_object(tmp_path: Path, content: str, message: str) -> None:
 
 
 def test_list_kind_is_expanded(tmp_path: Path) -> None:
-    write(tmp_path, "list.yaml", "apiVersion: v1\nkind: List\nitems:\n- " + GOOD.replace("\n", "\n  ").rstrip()
-          + "\n- apiVersion: v1\n  kind: Secret\n  metadata: {name: s}\n")
+    write(
+        tmp_path,
+        "list.yaml",
+        "apiVersion: v1\nkind: List\nitems:\n- "
+        + GOOD.replace("\n", "\n  ").rstrip()
+        + "\n- apiVersion: v1\n  kind: Secret\n  metadata: {name: s}\n",
+    )
     result = render_source(tmp_path, RenderOptions())
     assert [m.obj["kind"] for m in result.manifests] == ["ConfigMap", "Secret"]
 
@@ -179,6 +187,9 @@ def test_duplicate_keys_are_an_error(tmp_path: Path) -> None:
 
 
 def test_merge_keys_may_override(tmp_path: Path) -> None:
-    write(tmp_path, "merge.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
-          "data:\n  <<: {x: '1', y: '2'}\n  y: '3'\n")
+    write(
+        tmp_path,
+        "merge.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  <<: {x: '1', y: '2'}\n  y: '3'\n",
+    )
     assert render_source(tmp_path, RenderOptions()).manifests[0].obj["data"] == {"x": "1", "y": "3"}

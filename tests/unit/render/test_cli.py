@@ -15,13 +15,24 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def tether(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tether.cli.main", *args], capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tether.cli.main", *args], capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def test_render_helm_with_values_and_set() -> None:
-    done = tether("render", str(FIXTURES / "render/helm/web"), "-f", "values-prod.yaml", "--set", "image.tag=1.28.0",
-                  "--app", "shop", "-n", "web")
+    done = tether(
+        "render",
+        str(FIXTURES / "render/helm/web"),
+        "-f",
+        "values-prod.yaml",
+        "--set",
+        "image.tag=1.28.0",
+        "--app",
+        "shop",
+        "-n",
+        "web",
+    )
     assert done.returncode == 0, done.stderr
     objects = list(yaml.safe_load_all(done.stdout))
     deployment = next(o for o in objects if o["kind"] == "Deployment")
@@ -31,8 +42,18 @@ def test_render_helm_with_values_and_set() -> None:
 
 
 def test_render_jsonnet_as_json() -> None:
-    done = tether("render", str(FIXTURES / "render/jsonnet"), "--tla-str", "name=api", "--tla-code", "replicas=2",
-                  "--ext-str", "env=prod", "-o", "json")
+    done = tether(
+        "render",
+        str(FIXTURES / "render/jsonnet"),
+        "--tla-str",
+        "name=api",
+        "--tla-code",
+        "replicas=2",
+        "--ext-str",
+        "env=prod",
+        "-o",
+        "json",
+    )
     assert done.returncode == 0, done.stderr
     items = json.loads(done.stdout)["items"]
     assert [i["kind"] for i in items] == ["Deployment", "Service"]
@@ -55,8 +76,14 @@ def test_validate_exit_codes_and_formats(tmp_path: Path) -> None:
     invalid = tether("validate", str(FIXTURES / "validate/invalid"), "--format", "sarif")
     assert invalid.returncode == 1
     assert json.loads(invalid.stdout)["version"] == "2.1.0"
-    junit = tether("validate", str(FIXTURES / "validate/invalid"), "--format", "junit", "--policy",
-                   str(FIXTURES / "validate/policy.yaml"))
+    junit = tether(
+        "validate",
+        str(FIXTURES / "validate/invalid"),
+        "--format",
+        "junit",
+        "--policy",
+        str(FIXTURES / "validate/policy.yaml"),
+    )
     assert junit.returncode == 1 and ET.fromstring(junit.stdout).tag == "testsuites"
     usage = tether("validate", str(FIXTURES / "validate/invalid"), "--format", "html")
     assert usage.returncode == 2
@@ -88,12 +115,40 @@ def test_with_render_options_decorator_for_other_commands() -> None:
         seen.append(render_options)
         typer.echo(f"{path} {app}")
 
-    result = CliRunner().invoke(app, ["diff", "x", "--prune", "--app", "web", "-n", "prod", "-f", "a.yaml", "-f",
-                                      "b.yaml", "--set", "a=1", "--var", "K=V", "--tla-code", "n=1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "diff",
+            "x",
+            "--prune",
+            "--app",
+            "web",
+            "-n",
+            "prod",
+            "-f",
+            "a.yaml",
+            "-f",
+            "b.yaml",
+            "--set",
+            "a=1",
+            "--var",
+            "K=V",
+            "--tla-code",
+            "n=1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "x True"
-    assert seen == [RenderOptions(app="web", namespace="prod", values_files=("a.yaml", "b.yaml"), set_values=("a=1",),
-                                  variables=(("K", "V"),), tla_code=(("n", "1"),))]
+    assert seen == [
+        RenderOptions(
+            app="web",
+            namespace="prod",
+            values_files=("a.yaml", "b.yaml"),
+            set_values=("a=1",),
+            variables=(("K", "V"),),
+            tla_code=(("n", "1"),),
+        )
+    ]
 
     result = CliRunner().invoke(app, ["apply", "y", "--app", "shop", "-n", "x"])
     assert result.exit_code == 0, result.output
@@ -109,8 +164,9 @@ def test_validate_missing_path_exits_2(tmp_path: Path) -> None:
 
 def test_validate_reports_every_file_despite_a_syntax_error(tmp_path: Path) -> None:
     (tmp_path / "a-broken.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n")
-    (tmp_path / "b-schema.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
-                                            "spec:\n  replicas: two\n")
+    (tmp_path / "b-schema.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: two\n"
+    )
     (tmp_path / "c-name.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n")
     done = tether("validate", str(tmp_path), "--format", "json")
     assert done.returncode == 1, done.stderr

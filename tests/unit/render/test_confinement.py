@@ -38,8 +38,11 @@ def options(app: Path) -> RenderOptions:
 @pytest.mark.parametrize("field", ["resources", "bases", "components"])
 def test_base_directory_climbing_out_with_dotdot(tmp_path: Path, outside_base: Path, field: str) -> None:
     app = app_with(tmp_path, f"{field}:\n  - ../../outside/base\n")
-    with pytest.raises(RenderError, match=rf"^app/kustomization.yaml: {field} entry '../../outside/base' points "
-                                          r"outside the source tree"):
+    with pytest.raises(
+        RenderError,
+        match=rf"^app/kustomization.yaml: {field} entry '../../outside/base' points "
+        r"outside the source tree",
+    ):
         render_source(app, options(app))
 
 
@@ -52,8 +55,11 @@ def test_base_directory_by_absolute_path(tmp_path: Path, outside_base: Path) -> 
 def test_base_directory_through_a_symlink_elsewhere_in_the_tree(tmp_path: Path, outside_base: Path) -> None:
     app = app_with(tmp_path, "resources:\n  - ../shared\n")
     os.symlink(outside_base, tmp_path / "repo" / "shared")  # outside the rendered directory, inside the root
-    with pytest.raises(RenderError, match=r"resources entry '../shared' leads outside the source tree through a "
-                                          r"symlink"):
+    with pytest.raises(
+        RenderError,
+        match=r"resources entry '../shared' leads outside the source tree through a "
+        r"symlink",
+    ):
         render_source(app, options(app))
 
 
@@ -85,7 +91,8 @@ def test_bases_inside_the_tree_and_remote_references_are_fine(tmp_path: Path) ->
     from tether.render.confine import check_kustomization
 
     (app / "kustomization.yaml").write_text(
-        "resources:\n  - cm.yaml\n  - https://example.com/org/repo//deploy?ref=v1\n  - github.com/org/repo/deploy\n")
+        "resources:\n  - cm.yaml\n  - https://example.com/org/repo//deploy?ref=v1\n  - github.com/org/repo/deploy\n"
+    )
     check_kustomization(app, app.parent, 1 << 20)  # remote bases are kustomize's own business
 
 
@@ -124,8 +131,11 @@ def test_jsonnet_relative_import_climbing_out(tmp_path: Path) -> None:
     app = tmp_path / "repo"
     app.mkdir()
     (app / "main.jsonnet").write_text("local s = import '../secret.libsonnet';\n[s]\n")
-    with pytest.raises(RenderError, match=r"^main.jsonnet: .*import '../secret.libsonnet' resolves outside the "
-                                          r"source tree"):
+    with pytest.raises(
+        RenderError,
+        match=r"^main.jsonnet: .*import '../secret.libsonnet' resolves outside the "
+        r"source tree",
+    ):
         render_source(app, RenderOptions(source_root=str(app)))
 
 
@@ -143,7 +153,8 @@ def test_jsonnet_relative_library_path_inside_the_tree(tmp_path: Path) -> None:
     app = tmp_path / "repo"
     (app / "vendor").mkdir(parents=True)
     (app / "vendor" / "k.libsonnet").write_text(
-        "{ cm(n):: {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: n}} }")
+        "{ cm(n):: {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: n}} }"
+    )
     (app / "main.jsonnet").write_text("local k = import 'k.libsonnet'; [k.cm('v')]\n")
     result = render_source(app, RenderOptions(jsonnet_paths=("vendor",), source_root=str(app)))
     assert [m.obj["metadata"]["name"] for m in result.manifests] == ["v"]

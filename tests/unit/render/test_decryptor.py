@@ -28,7 +28,7 @@ class FakeDecryptor:
 
         self.seen.append(path.name)
         self.tree_modes += [stat.S_IMODE(p.stat().st_mode) for p in Path(tempfile.gettempdir()).glob("tether-plain-*")]
-        return base64.b64decode(data[len(MAGIC):])
+        return base64.b64decode(data[len(MAGIC) :])
 
 
 def encrypt(path: Path) -> None:

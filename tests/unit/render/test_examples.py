@@ -30,13 +30,16 @@ def test_examples_are_valid(path: str, options: RenderOptions, objects: int) -> 
 
 
 def test_guestbook_passes_the_baseline_policies() -> None:
-    report = validate_source(EXAMPLES / "render/guestbook", RenderOptions(),
-                             policy_file=EXAMPLES / "policies/baseline.yaml")
+    report = validate_source(
+        EXAMPLES / "render/guestbook", RenderOptions(), policy_file=EXAMPLES / "policies/baseline.yaml"
+    )
     assert report.findings == []
 
 
 def test_baseline_policies_catch_an_unpinned_image() -> None:
-    report = validate_source(EXAMPLES / "render/api-jsonnet", RenderOptions(
-        tla_str=(("name", "api"), ("image", "nginx:latest")), ext_str=(("env", "prod"),)),
-        policy_file=EXAMPLES / "policies/baseline.yaml")
+    report = validate_source(
+        EXAMPLES / "render/api-jsonnet",
+        RenderOptions(tla_str=(("name", "api"), ("image", "nginx:latest")), ext_str=(("env", "prod"),)),
+        policy_file=EXAMPLES / "policies/baseline.yaml",
+    )
     assert sorted(f.policy for f in report.findings) == ["no-latest-images", "resource-limits"]

@@ -13,8 +13,9 @@ def cm(data: dict, annotations: dict | None = None) -> Manifest:
     meta: dict = {"name": "c"}
     if annotations:
         meta["annotations"] = annotations
-    return Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data},
-                    SourceLocation("cm.yaml", 3))
+    return Manifest(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}, SourceLocation("cm.yaml", 3)
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,8 +58,12 @@ def test_no_variables_means_no_substitution() -> None:
 
 
 def crd(group: str, kind: str, scope: str) -> dict:
-    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"x.{group}"}, "spec": {"group": group, "scope": scope, "names": {"kind": kind}}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"x.{group}"},
+        "spec": {"group": group, "scope": scope, "names": {"kind": kind}},
+    }
 
 
 @pytest.mark.parametrize(
@@ -87,14 +92,17 @@ def test_namespace_defaulting_uses_crds_in_the_set() -> None:
     ]
     out = postprocess(objs, app="app", namespace="ns", variables=None)
     assert [m.obj["metadata"].get("namespace") for m in out] == [None, None, "keep", "ns"]
-    assert all(m.obj["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "tether", "tether.dev/app": "app"}
-               for m in out)
+    assert all(
+        m.obj["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "tether", "tether.dev/app": "app"} for m in out
+    )
 
 
 def test_every_missing_variable_is_named_in_one_error() -> None:
     first = cm({"a": "${ONE}", "b": "${TWO} and ${ONE:=x}"})
-    second = Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, "data": {"s": "${THREE}"}},
-                      SourceLocation("other.yaml", 1, 0))
+    second = Manifest(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, "data": {"s": "${THREE}"}},
+        SourceLocation("other.yaml", 1, 0),
+    )
     with pytest.raises(RenderError) as caught:
         postprocess([first, second], app="", namespace="", variables={})
     text = str(caught.value)
@@ -110,7 +118,13 @@ def test_substitution_is_opt_in() -> None:
 
 
 def test_a_charts_own_manager_label_is_kept() -> None:
-    manifest = Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-        "name": "c", "labels": {"app.kubernetes.io/managed-by": "Helm"}}}, SourceLocation("t.yaml", 1))
+    manifest = Manifest(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "c", "labels": {"app.kubernetes.io/managed-by": "Helm"}},
+        },
+        SourceLocation("t.yaml", 1),
+    )
     [out] = postprocess([manifest], app="web", namespace="", variables=None)
     assert out.obj["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "Helm", "tether.dev/app": "web"}

@@ -81,8 +81,11 @@ def test_kustomize_overlay_with_generators_and_patches() -> None:
     assert kinds["Secret"][0]["type"] == "Opaque"
     # each object points at the file it came from (generated ones at the kustomization)
     assert {m.obj["kind"]: m.source.file.removeprefix(PREFIX + "kustomize/") for m in result.manifests} == {
-        "ConfigMap": "overlays/prod/kustomization.yaml", "Secret": "overlays/prod/kustomization.yaml",
-        "Service": "base/service.yaml", "Deployment": "base/deployment.yaml"}
+        "ConfigMap": "overlays/prod/kustomization.yaml",
+        "Secret": "overlays/prod/kustomization.yaml",
+        "Service": "base/service.yaml",
+        "Deployment": "base/deployment.yaml",
+    }
     assert all("annotations" not in m.obj["metadata"] for m in result.manifests)  # origin annotations stripped
 
 
@@ -105,8 +108,11 @@ def test_kustomize_error_names_the_kustomization(fixture_copy) -> None:
 def test_helm_chart_with_values_files_and_set(tmp_path: Path) -> None:
     chart = FIXTURES / "helm/web"
     options = RenderOptions(
-        app="shop", namespace="web", values_files=(str(chart / "values-prod.yaml"),),
-        set_values=("image.tag=1.28.0,service.port=8080",), release_name="front",
+        app="shop",
+        namespace="web",
+        values_files=(str(chart / "values-prod.yaml"),),
+        set_values=("image.tag=1.28.0,service.port=8080",),
+        release_name="front",
     )
     result = render_source(chart, options)
     assert result.renderer == "helm"
@@ -121,8 +127,12 @@ def test_helm_chart_with_values_files_and_set(tmp_path: Path) -> None:
     assert kinds["Ingress"][0]["metadata"]["namespace"] == "web"  # defaulted
     assert "namespace" not in kinds["CustomResourceDefinition"][0]["metadata"]
     files = {m.source.file.removeprefix(PREFIX + "helm/web/") for m in result.manifests}
-    assert files == {"crds/widgets.yaml", "templates/deployment.yaml", "templates/ingress.yaml",
-                     "templates/service.yaml"}
+    assert files == {
+        "crds/widgets.yaml",
+        "templates/deployment.yaml",
+        "templates/ingress.yaml",
+        "templates/service.yaml",
+    }
 
 
 def test_helm_values_file_relative_to_source_and_set_string() -> None:
@@ -141,7 +151,7 @@ def test_helm_release_defaults() -> None:
 
 def test_helm_template_error_names_the_template(fixture_copy) -> None:
     chart = fixture_copy("helm") / "web"
-    (chart / "templates/broken.yaml").write_text("kind: {{ required \"set image.digest\" .Values.image.digest }}\n")
+    (chart / "templates/broken.yaml").write_text('kind: {{ required "set image.digest" .Values.image.digest }}\n')
     with pytest.raises(RenderError, match=r"^Chart.yaml \(helm chart\): .*templates/broken.yaml:1:.*set image.digest"):
         render_source(chart, RenderOptions())
 
@@ -161,7 +171,10 @@ def test_helm_missing_dependency(fixture_copy) -> None:
 
 def test_jsonnet_with_tlas_and_ext_vars() -> None:
     options = RenderOptions(
-        app="api", namespace="apps", tla_str=(("name", "api"),), tla_code=(("replicas", "1 + 2"),),
+        app="api",
+        namespace="apps",
+        tla_str=(("name", "api"),),
+        tla_code=(("replicas", "1 + 2"),),
         ext_str=(("env", "staging"),),
     )
     result = render_source(FIXTURES / "jsonnet", options)
@@ -206,8 +219,7 @@ def test_jsonnet_library_path(fixture_copy, tmp_path: Path) -> None:
 
 def test_jsonnet_endless_evaluation_hits_the_time_limit(fixture_copy) -> None:
     app = fixture_copy("jsonnet")
-    (app / "main.jsonnet").write_text(
-        "local f(n) = if n == 0 then 0 else 1 + f(n - 1) + f(n - 1); { a: f(200) }\n")
+    (app / "main.jsonnet").write_text("local f(n) = if n == 0 then 0 else 1 + f(n - 1) + f(n - 1); { a: f(200) }\n")
     with pytest.raises(RenderError, match="longer than 2s"):
         render_source(app, RenderOptions(timeout=2))
 
@@ -215,7 +227,8 @@ def test_jsonnet_endless_evaluation_hits_the_time_limit(fixture_copy) -> None:
 def test_helm_values_schema_is_enforced(fixture_copy) -> None:
     chart = fixture_copy("helm") / "web"
     (chart / "values.schema.json").write_text(
-        '{"type": "object", "properties": {"replicaCount": {"type": "integer", "minimum": 1}}}')
+        '{"type": "object", "properties": {"replicaCount": {"type": "integer", "minimum": 1}}}'
+    )
     with pytest.raises(RenderError, match=r"(?s)Chart.yaml \(helm chart\): values don't meet .*/replicaCount"):
         render_source(chart, RenderOptions(set_values=("replicaCount=0",)))
     assert render_source(chart, RenderOptions(set_values=("replicaCount=2",))).manifests

@@ -18,7 +18,9 @@ def test_single_yaml_file_renders_only_that_file(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(CM.format(name="b") + "---\n" + CM.format(name="b2"))
     result = render_source(tmp_path / "b.yaml", RenderOptions(source_root=str(tmp_path), namespace="ns"))
     assert [(m.obj["metadata"]["name"], m.source.file, m.source.line) for m in result.manifests] == [
-        ("b", "b.yaml", 1), ("b2", "b.yaml", 6)]
+        ("b", "b.yaml", 1),
+        ("b2", "b.yaml", 6),
+    ]
     assert result.manifests[0].obj["metadata"]["namespace"] == "ns"
     assert result.renderer == "yaml" and result.warnings == []
 
@@ -39,8 +41,11 @@ def test_single_json_and_jsonnet_files(fixture_copy, tmp_path: Path) -> None:
 
 def test_kustomization_file_asks_for_its_directory(fixture_copy) -> None:
     base = fixture_copy("kustomize") / "base"
-    with pytest.raises(RenderError, match=r"kustomization.yaml: this file belongs to a kustomization; pass its "
-                                          r"directory"):
+    with pytest.raises(
+        RenderError,
+        match=r"kustomization.yaml: this file belongs to a kustomization; pass its "
+        r"directory",
+    ):
         render_source(base / "kustomization.yaml", RenderOptions())
 
 
@@ -61,8 +66,13 @@ def test_single_file_from_git(tmp_path: Path) -> None:
     (repo / "apps").mkdir(parents=True)
     (repo / "apps" / "cm.yaml").write_text(CM.format(name="from-git"))
     (repo / "apps" / "other.yaml").write_text(CM.format(name="other"))
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+    }
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "x"]):
         subprocess.run(["git", *args], cwd=repo, env=env, check=True)
     result = render_source(f"{repo}//apps/cm.yaml?ref=main", RenderOptions(cache_dir=str(tmp_path / "cache")))

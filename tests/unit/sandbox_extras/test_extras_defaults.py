@@ -29,57 +29,175 @@ def _subset(expected: Any, actual: Any, path: str = "") -> None:
         assert actual == expected, f"{path}: expected {expected!r}, got {actual!r}"
 
 
-TEMPLATE_DEFAULTS = {"restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "terminationGracePeriodSeconds": 30,
-                     "schedulerName": "default-scheduler", "securityContext": {},
-                     "containers": [{"imagePullPolicy": "IfNotPresent",
-                                     "terminationMessagePath": "/dev/termination-log",
-                                     "terminationMessagePolicy": "File", "resources": {},
-                                     "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}
+TEMPLATE_DEFAULTS = {
+    "restartPolicy": "Always",
+    "dnsPolicy": "ClusterFirst",
+    "terminationGracePeriodSeconds": 30,
+    "schedulerName": "default-scheduler",
+    "securityContext": {},
+    "containers": [
+        {
+            "imagePullPolicy": "IfNotPresent",
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File",
+            "resources": {},
+            "ports": [{"containerPort": 80, "protocol": "TCP"}],
+        }
+    ],
+}
 
 CASES = [
-    ("Deployment", {"spec": {"template": {"spec": POD_SPEC}}},
-     {"spec": {"replicas": 1, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
-               "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-               "template": {"spec": TEMPLATE_DEFAULTS}}}),
-    ("Deployment", {"spec": {"strategy": {"type": "Recreate"}, "template": {"spec": POD_SPEC}}},
-     {"spec": {"strategy": {"type": "Recreate"}}}),
+    (
+        "Deployment",
+        {"spec": {"template": {"spec": POD_SPEC}}},
+        {
+            "spec": {
+                "replicas": 1,
+                "revisionHistoryLimit": 10,
+                "progressDeadlineSeconds": 600,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "template": {"spec": TEMPLATE_DEFAULTS},
+            }
+        },
+    ),
+    (
+        "Deployment",
+        {"spec": {"strategy": {"type": "Recreate"}, "template": {"spec": POD_SPEC}}},
+        {"spec": {"strategy": {"type": "Recreate"}}},
+    ),
     ("ReplicaSet", {"spec": {"template": {"spec": POD_SPEC}}}, {"spec": {"replicas": 1}}),
-    ("StatefulSet", {"spec": {"template": {"spec": POD_SPEC},
-                              "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {}}]}},
-     {"spec": {"replicas": 1, "podManagementPolicy": "OrderedReady", "revisionHistoryLimit": 10,
-               "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
-               "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-               "volumeClaimTemplates": [{"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                                         "spec": {"volumeMode": "Filesystem"}, "status": {"phase": "Pending"}}]}}),
-    ("DaemonSet", {"spec": {"template": {"spec": POD_SPEC}}},
-     {"spec": {"revisionHistoryLimit": 10,
-               "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}}}),
-    ("Job", {"spec": {"template": {"spec": POD_SPEC}}},
-     {"spec": {"completions": 1, "parallelism": 1, "backoffLimit": 6, "completionMode": "NonIndexed",
-               "suspend": False, "podReplacementPolicy": "TerminatingOrFailed"}}),
+    (
+        "StatefulSet",
+        {
+            "spec": {
+                "template": {"spec": POD_SPEC},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {}}],
+            }
+        },
+        {
+            "spec": {
+                "replicas": 1,
+                "podManagementPolicy": "OrderedReady",
+                "revisionHistoryLimit": 10,
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+                "volumeClaimTemplates": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "spec": {"volumeMode": "Filesystem"},
+                        "status": {"phase": "Pending"},
+                    }
+                ],
+            }
+        },
+    ),
+    (
+        "DaemonSet",
+        {"spec": {"template": {"spec": POD_SPEC}}},
+        {
+            "spec": {
+                "revisionHistoryLimit": 10,
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+            }
+        },
+    ),
+    (
+        "Job",
+        {"spec": {"template": {"spec": POD_SPEC}}},
+        {
+            "spec": {
+                "completions": 1,
+                "parallelism": 1,
+                "backoffLimit": 6,
+                "completionMode": "NonIndexed",
+                "suspend": False,
+                "podReplacementPolicy": "TerminatingOrFailed",
+            }
+        },
+    ),
     ("Job", {"spec": {"parallelism": 3, "template": {"spec": POD_SPEC}}}, {"spec": {"parallelism": 3}}),
-    ("CronJob", {"spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": POD_SPEC}}}}},
-     {"spec": {"concurrencyPolicy": "Allow", "suspend": False, "successfulJobsHistoryLimit": 3,
-               "failedJobsHistoryLimit": 1, "jobTemplate": {"spec": {"template": {"spec": TEMPLATE_DEFAULTS}}}}}),
-    ("Pod", {"spec": POD_SPEC},
-     {"spec": {**TEMPLATE_DEFAULTS, "enableServiceLinks": True, "priority": 0, "serviceAccountName": "default",
-               "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
-                                "tolerationSeconds": 300},
-                               {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-                                "tolerationSeconds": 300}]}}),
-    ("Service", {"spec": {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP", "targetPort": "dns"}]}},
-     {"spec": {"type": "ClusterIP", "sessionAffinity": "None", "internalTrafficPolicy": "Cluster",
-               "ports": [{"port": 80, "protocol": "TCP", "targetPort": 80},
-                         {"port": 53, "protocol": "UDP", "targetPort": "dns"}]}}),
-    ("Service", {"spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
-     {"spec": {"externalTrafficPolicy": "Cluster", "allocateLoadBalancerNodePorts": True}}),
+    (
+        "CronJob",
+        {"spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": POD_SPEC}}}}},
+        {
+            "spec": {
+                "concurrencyPolicy": "Allow",
+                "suspend": False,
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 1,
+                "jobTemplate": {"spec": {"template": {"spec": TEMPLATE_DEFAULTS}}},
+            }
+        },
+    ),
+    (
+        "Pod",
+        {"spec": POD_SPEC},
+        {
+            "spec": {
+                **TEMPLATE_DEFAULTS,
+                "enableServiceLinks": True,
+                "priority": 0,
+                "serviceAccountName": "default",
+                "tolerations": [
+                    {
+                        "key": "node.kubernetes.io/not-ready",
+                        "operator": "Exists",
+                        "effect": "NoExecute",
+                        "tolerationSeconds": 300,
+                    },
+                    {
+                        "key": "node.kubernetes.io/unreachable",
+                        "operator": "Exists",
+                        "effect": "NoExecute",
+                        "tolerationSeconds": 300,
+                    },
+                ],
+            }
+        },
+    ),
+    (
+        "Service",
+        {"spec": {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP", "targetPort": "dns"}]}},
+        {
+            "spec": {
+                "type": "ClusterIP",
+                "sessionAffinity": "None",
+                "internalTrafficPolicy": "Cluster",
+                "ports": [
+                    {"port": 80, "protocol": "TCP", "targetPort": 80},
+                    {"port": 53, "protocol": "UDP", "targetPort": "dns"},
+                ],
+            }
+        },
+    ),
+    (
+        "Service",
+        {"spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+        {"spec": {"externalTrafficPolicy": "Cluster", "allocateLoadBalancerNodePorts": True}},
+    ),
     ("PersistentVolumeClaim", {"spec": {"accessModes": ["ReadWriteOnce"]}}, {"spec": {"volumeMode": "Filesystem"}}),
-    ("HorizontalPodAutoscaler", {"spec": {"maxReplicas": 3}},
-     {"spec": {"minReplicas": 1, "metrics": [{"type": "Resource", "resource": {
-         "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]}}),
+    (
+        "HorizontalPodAutoscaler",
+        {"spec": {"maxReplicas": 3}},
+        {
+            "spec": {
+                "minReplicas": 1,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+                    }
+                ],
+            }
+        },
+    ),
     ("Secret", {}, {"type": "Opaque"}),
-    ("RoleBinding", {"subjects": [{"kind": "User", "name": "u"}]},
-     {"subjects": [{"apiGroup": "rbac.authorization.k8s.io"}]}),
+    (
+        "RoleBinding",
+        {"subjects": [{"kind": "User", "name": "u"}]},
+        {"subjects": [{"apiGroup": "rbac.authorization.k8s.io"}]},
+    ),
 ]
 
 
@@ -95,8 +213,10 @@ def test_defaults_per_kind(kind: str, given: dict[str, Any], expected: dict[str,
 
 
 def test_user_values_are_kept() -> None:
-    obj = defaults.apply_defaults("Deployment", {"spec": {"replicas": 0, "revisionHistoryLimit": 2,
-                                                          "template": {"spec": {"restartPolicy": "Never"}}}})
+    obj = defaults.apply_defaults(
+        "Deployment",
+        {"spec": {"replicas": 0, "revisionHistoryLimit": 2, "template": {"spec": {"restartPolicy": "Never"}}}},
+    )
     assert obj["spec"]["replicas"] == 0 and obj["spec"]["revisionHistoryLimit"] == 2
     assert obj["spec"]["template"]["spec"]["restartPolicy"] == "Never"
 
@@ -107,11 +227,18 @@ def test_hpa_behavior_is_filled_only_when_given() -> None:
     assert filled["scaleUp"]["selectPolicy"] == "Max" and filled["scaleDown"]["stabilizationWindowSeconds"] == 300
 
 
-@pytest.mark.parametrize(("image", "policy"), [
-    ("nginx", "Always"), ("nginx:latest", "Always"), ("nginx:1.27", "IfNotPresent"),
-    ("registry:5000/team/app", "Always"), ("registry:5000/team/app:v1", "IfNotPresent"),
-    ("busybox@sha256:abc", "IfNotPresent"), ("ghcr.io/x/y:latest", "Always"),
-])
+@pytest.mark.parametrize(
+    ("image", "policy"),
+    [
+        ("nginx", "Always"),
+        ("nginx:latest", "Always"),
+        ("nginx:1.27", "IfNotPresent"),
+        ("registry:5000/team/app", "Always"),
+        ("registry:5000/team/app:v1", "IfNotPresent"),
+        ("busybox@sha256:abc", "IfNotPresent"),
+        ("ghcr.io/x/y:latest", "Always"),
+    ],
+)
 def test_image_pull_policy(image: str, policy: str) -> None:
     assert defaults.image_pull_policy(image) == policy
 
@@ -126,8 +253,12 @@ def _store(tmp_path=None) -> Store:
 
 
 def _service(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"ports": [{"port": 80}], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"ports": [{"port": 80}], **spec},
+    }
 
 
 def test_cluster_ips_are_unique_in_range_and_survive_restart(tmp_path) -> None:
@@ -181,29 +312,78 @@ def test_requested_cluster_ip_already_taken_is_invalid() -> None:
 def test_job_gets_controller_uid_selector_and_labels() -> None:
     store = _store()
     rt = store.registry.get("batch", "v1", "jobs")
-    job = store.create(rt, {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "default"},
-                            "spec": {"template": {"spec": POD_SPEC}}})
+    job = store.create(
+        rt,
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "j", "namespace": "default"},
+            "spec": {"template": {"spec": POD_SPEC}},
+        },
+    )
     uid = job["metadata"]["uid"]
     assert job["spec"]["selector"] == {"matchLabels": {defaults.JOB_UID_LABEL: uid}}
     assert job["spec"]["template"]["metadata"]["labels"] == {
-        defaults.JOB_UID_LABEL: uid, defaults.JOB_NAME_LABEL: "j", "controller-uid": uid, "job-name": "j"}
-    manual = store.create(rt, {"apiVersion": "batch/v1", "kind": "Job",
-                               "metadata": {"name": "m", "namespace": "default"},
-                               "spec": {"manualSelector": True, "selector": {"matchLabels": {"a": "b"}},
-                                        "template": {"metadata": {"labels": {"a": "b"}}, "spec": POD_SPEC}}})
+        defaults.JOB_UID_LABEL: uid,
+        defaults.JOB_NAME_LABEL: "j",
+        "controller-uid": uid,
+        "job-name": "j",
+    }
+    manual = store.create(
+        rt,
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "m", "namespace": "default"},
+            "spec": {
+                "manualSelector": True,
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": POD_SPEC},
+            },
+        },
+    )
     assert manual["spec"]["selector"] == {"matchLabels": {"a": "b"}}
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda children: st.lists(children, max_size=3) | st.dictionaries(
-                        st.sampled_from(["spec", "template", "containers", "ports", "image", "strategy", "selector",
-                                         "volumes", "env", "tolerations", "metrics", "behavior", "subjects", "type",
-                                         "rollingUpdate", "volumeClaimTemplates", "jobTemplate", "x"]),
-                        children, max_size=4), max_leaves=20)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "spec",
+                    "template",
+                    "containers",
+                    "ports",
+                    "image",
+                    "strategy",
+                    "selector",
+                    "volumes",
+                    "env",
+                    "tolerations",
+                    "metrics",
+                    "behavior",
+                    "subjects",
+                    "type",
+                    "rollingUpdate",
+                    "volumeClaimTemplates",
+                    "jobTemplate",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(kind=st.sampled_from([c[0] for c in CASES] + ["Pod", "Namespace"]), obj=st.dictionaries(
-    st.sampled_from(["spec", "metadata", "subjects", "type"]), JSON, max_size=3))
+@given(
+    kind=st.sampled_from([c[0] for c in CASES] + ["Pod", "Namespace"]),
+    obj=st.dictionaries(st.sampled_from(["spec", "metadata", "subjects", "type"]), JSON, max_size=3),
+)
 def test_defaults_tolerate_any_shape(kind: str, obj: dict[str, Any]) -> None:
     defaults.apply_defaults(kind, obj)  # runs before validation: must never raise

@@ -19,8 +19,16 @@ def env() -> tuple[Store, gc.GarbageCollector]:
 
 def _cm(store: Store, name: str, owners: list[dict[str, Any]] = (), **meta: Any) -> dict[str, Any]:
     rt = store.registry.get("", "v1", "configmaps")
-    refs = [{"apiVersion": "v1", "kind": "ConfigMap", "name": o["metadata"]["name"], "uid": o["metadata"]["uid"],
-             **({"blockOwnerDeletion": True} if meta.pop("block", False) else {})} for o in owners]
+    refs = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "name": o["metadata"]["name"],
+            "uid": o["metadata"]["uid"],
+            **({"blockOwnerDeletion": True} if meta.pop("block", False) else {}),
+        }
+        for o in owners
+    ]
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default", **meta}}
     if refs:
         body["metadata"]["ownerReferences"] = refs
@@ -109,8 +117,9 @@ def test_dependent_of_a_missing_owner_is_collected(env) -> None:
 def test_owner_in_another_namespace_counts_as_absent(env) -> None:
     store, collector = env
     rt = store.registry.get("", "v1", "configmaps")
-    elsewhere = store.create(rt, {"apiVersion": "v1", "kind": "ConfigMap",
-                                  "metadata": {"name": "owner", "namespace": "kube-public"}})
+    elsewhere = store.create(
+        rt, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner", "namespace": "kube-public"}}
+    )
     _cm(store, "cross", [elsewhere])
     collector.drain()
     assert _get(store, "cross") is None

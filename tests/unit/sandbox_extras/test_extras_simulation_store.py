@@ -36,10 +36,21 @@ def _pod_spec(image: str = "nginx:1.27", restart: str = "Always") -> dict[str, A
 
 
 def test_deployment_progresses_to_available(sim) -> None:
-    _create(sim, "apps", "deployments", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-                                         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                                                  "template": {"metadata": {"labels": {"app": "web"}},
-                                                               "spec": _pod_spec()}}})
+    _create(
+        sim,
+        "apps",
+        "deployments",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": _pod_spec()},
+            },
+        },
+    )
     _settle(sim)
     deployment = sim.get("apps", "deployments", "default", "web")
     assert deployment["status"]["availableReplicas"] == 2
@@ -51,10 +62,21 @@ def test_deployment_progresses_to_available(sim) -> None:
 
 
 def test_scaling_down_removes_pods_and_updates_status(sim) -> None:
-    rs = _create(sim, "apps", "replicasets", {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "r"},
-                                              "spec": {"replicas": 3, "selector": {"matchLabels": {"a": "r"}},
-                                                       "template": {"metadata": {"labels": {"a": "r"}},
-                                                                    "spec": _pod_spec()}}})
+    rs = _create(
+        sim,
+        "apps",
+        "replicasets",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": "r"},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"a": "r"}},
+                "template": {"metadata": {"labels": {"a": "r"}}, "spec": _pod_spec()},
+            },
+        },
+    )
     _settle(sim)
     assert sim.get("apps", "replicasets", "default", "r")["status"]["readyReplicas"] == 3
     live = clone(sim.get("apps", "replicasets", "default", "r"))
@@ -63,14 +85,29 @@ def test_scaling_down_removes_pods_and_updates_status(sim) -> None:
     _settle(sim)
     assert len(sim.owned("", "pods", "default", rs)) == 1
     assert sim.get("apps", "replicasets", "default", "r")["status"] == {
-        "replicas": 1, "fullyLabeledReplicas": 1, "readyReplicas": 1, "availableReplicas": 1, "observedGeneration": 2}
+        "replicas": 1,
+        "fullyLabeledReplicas": 1,
+        "readyReplicas": 1,
+        "availableReplicas": 1,
+        "observedGeneration": 2,
+    }
 
 
-@pytest.mark.parametrize(("image", "condition", "counter"), [("busybox", "Complete", "succeeded"),
-                                                             ("fail", "Failed", "failed")])
+@pytest.mark.parametrize(
+    ("image", "condition", "counter"), [("busybox", "Complete", "succeeded"), ("fail", "Failed", "failed")]
+)
 def test_job_runs_to_completion_or_failure(sim, image: str, condition: str, counter: str) -> None:
-    _create(sim, "batch", "jobs", {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
-                                   "spec": {"backoffLimit": 0, "template": {"spec": _pod_spec(image, "Never")}}})
+    _create(
+        sim,
+        "batch",
+        "jobs",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "j"},
+            "spec": {"backoffLimit": 0, "template": {"spec": _pod_spec(image, "Never")}},
+        },
+    )
     _settle(sim, 12)
     job = sim.get("batch", "jobs", "default", "j")
     types = {c["type"] for c in job["status"]["conditions"] if c["status"] == "True"}
@@ -82,10 +119,21 @@ def test_job_runs_to_completion_or_failure(sim, image: str, condition: str, coun
 
 
 def test_cronjob_starts_the_most_recent_missed_job(sim) -> None:
-    cronjob = _create(sim, "batch", "cronjobs", {
-        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"},
-        "spec": {"schedule": "*/1 * * * *", "successfulJobsHistoryLimit": 3,
-                 "jobTemplate": {"spec": {"template": {"spec": _pod_spec("busybox", "OnFailure")}}}}})
+    cronjob = _create(
+        sim,
+        "batch",
+        "cronjobs",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "tick"},
+            "spec": {
+                "schedule": "*/1 * * * *",
+                "successfulJobsHistoryLimit": 3,
+                "jobTemplate": {"spec": {"template": {"spec": _pod_spec("busybox", "OnFailure")}}},
+            },
+        },
+    )
     # pretend the last run was three minutes ago: the next schedule time is due now
     due = clone(cronjob)
     due["status"] = {"lastScheduleTime": status.timestamp(time.time() - 180)}
@@ -102,13 +150,39 @@ def test_cronjob_starts_the_most_recent_missed_job(sim) -> None:
 
 def test_load_balancer_services_and_ingresses_get_addresses(sim) -> None:
     ports = {"ports": [{"port": 80}]}
-    _create(sim, "", "services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lb"},
-                                  "spec": {"type": "LoadBalancer", **ports}})
+    _create(
+        sim,
+        "",
+        "services",
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer", **ports}},
+    )
     _create(sim, "", "services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "plain"}, "spec": ports})
-    _create(sim, "networking.k8s.io", "ingresses", {
-        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
-        "spec": {"rules": [{"host": "web.example", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
-            "service": {"name": "plain", "port": {"number": 80}}}}]}}]}})
+    _create(
+        sim,
+        "networking.k8s.io",
+        "ingresses",
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "web"},
+            "spec": {
+                "rules": [
+                    {
+                        "host": "web.example",
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "plain", "port": {"number": 80}}},
+                                }
+                            ]
+                        },
+                    }
+                ]
+            },
+        },
+    )
     _settle(sim)
     (address,) = sim.get("", "services", "default", "lb")["status"]["loadBalancer"]["ingress"]
     assert address["ip"].startswith("172.18.255.") and address["ipMode"] == "VIP"
@@ -117,18 +191,42 @@ def test_load_balancer_services_and_ingresses_get_addresses(sim) -> None:
     assert ingress["status"]["loadBalancer"]["ingress"] == [{"ip": simulation.NODE_IP}]
 
 
-@pytest.mark.parametrize(("budget", "allowed", "desired"), [
-    ({"minAvailable": 2}, 1, 2), ({"maxUnavailable": 1}, 1, 2), ({"minAvailable": "100%"}, 0, 3),
-    ({"maxUnavailable": "50%"}, 2, 1),
-])
+@pytest.mark.parametrize(
+    ("budget", "allowed", "desired"),
+    [
+        ({"minAvailable": 2}, 1, 2),
+        ({"maxUnavailable": 1}, 1, 2),
+        ({"minAvailable": "100%"}, 0, 3),
+        ({"maxUnavailable": "50%"}, 2, 1),
+    ],
+)
 def test_disruption_budget_status(sim, budget: dict[str, Any], allowed: int, desired: int) -> None:
-    _create(sim, "apps", "replicasets", {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "r"},
-                                         "spec": {"replicas": 3, "selector": {"matchLabels": {"a": "r"}},
-                                                  "template": {"metadata": {"labels": {"a": "r"}},
-                                                               "spec": _pod_spec()}}})
-    _create(sim, "policy", "poddisruptionbudgets", {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-                                                    "metadata": {"name": "b"},
-                                                    "spec": {"selector": {"matchLabels": {"a": "r"}}, **budget}})
+    _create(
+        sim,
+        "apps",
+        "replicasets",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": "r"},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"a": "r"}},
+                "template": {"metadata": {"labels": {"a": "r"}}, "spec": _pod_spec()},
+            },
+        },
+    )
+    _create(
+        sim,
+        "policy",
+        "poddisruptionbudgets",
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "b"},
+            "spec": {"selector": {"matchLabels": {"a": "r"}}, **budget},
+        },
+    )
     _settle(sim)
     st = sim.get("policy", "poddisruptionbudgets", "default", "b")["status"]
     assert (st["expectedPods"], st["currentHealthy"]) == (3, 3)
@@ -139,14 +237,36 @@ def test_disruption_budget_status(sim, budget: dict[str, Any], allowed: int, des
 
 
 def test_autoscaler_keeps_its_target_within_bounds(sim) -> None:
-    _create(sim, "apps", "deployments", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-                                         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                                                  "template": {"metadata": {"labels": {"app": "web"}},
-                                                               "spec": _pod_spec()}}})
-    _create(sim, "autoscaling", "horizontalpodautoscalers", {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
-        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                 "minReplicas": 3, "maxReplicas": 5}})
+    _create(
+        sim,
+        "apps",
+        "deployments",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": _pod_spec()},
+            },
+        },
+    )
+    _create(
+        sim,
+        "autoscaling",
+        "horizontalpodautoscalers",
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 3,
+                "maxReplicas": 5,
+            },
+        },
+    )
     _settle(sim, 12)
     deployment = sim.get("apps", "deployments", "default", "web")
     assert deployment["spec"]["replicas"] == 3 and deployment["status"]["availableReplicas"] == 3
@@ -155,6 +275,9 @@ def test_autoscaler_keeps_its_target_within_bounds(sim) -> None:
     hpa = sim.get("autoscaling", "horizontalpodautoscalers", "default", "web")["status"]
     assert (hpa["currentReplicas"], hpa["desiredReplicas"]) == (3, 3) and hpa["lastScaleTime"]
     reasons = {c["type"]: (c["status"], c["reason"]) for c in hpa["conditions"]}
-    assert reasons == {"AbleToScale": ("True", "ReadyForNewScale"), "ScalingActive": ("True", "ValidMetricFound"),
-                       "ScalingLimited": ("False", "DesiredWithinRange")}
+    assert reasons == {
+        "AbleToScale": ("True", "ReadyForNewScale"),
+        "ScalingActive": ("True", "ValidMetricFound"),
+        "ScalingLimited": ("False", "DesiredWithinRange"),
+    }
     assert hpa["currentMetrics"][0]["resource"] == {"name": "cpu", "current": {"averageUtilization": 80}}

@@ -32,20 +32,40 @@ KEY = bytes(range(32))
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (1.5, "1.5"), (1.0, "1"), (1e20, "100000000000000000000"), (0.1, "0.1"), (-2.25, "-2.25"),
-    (1e-7, "0.0000001"), (123456789.125, "123456789.125"), (float("inf"), "+Inf"), (float("-inf"), "-Inf"),
-    (float("nan"), "NaN"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1.5, "1.5"),
+        (1.0, "1"),
+        (1e20, "100000000000000000000"),
+        (0.1, "0.1"),
+        (-2.25, "-2.25"),
+        (1e-7, "0.0000001"),
+        (123456789.125, "123456789.125"),
+        (float("inf"), "+Inf"),
+        (float("-inf"), "-Inf"),
+        (float("nan"), "NaN"),
+    ],
+)
 def test_float_text_matches_go(value: float, text: str) -> None:
     assert format_float(value) == text
 
 
-@pytest.mark.parametrize(("value", "plain", "kind"), [
-    ("hello", b"hello", "str"), ("", b"", "str"), (42, b"42", "int"), (-7, b"-7", "int"), (True, b"True", "bool"),
-    (False, b"False", "bool"), (2.5, b"2.5", "float"), (b"\x00\xff", b"\x00\xff", "str"),
-    (Comment(" note"), b" note", "comment"), ("ünï", "ünï".encode(), "str"),
-])
+@pytest.mark.parametrize(
+    ("value", "plain", "kind"),
+    [
+        ("hello", b"hello", "str"),
+        ("", b"", "str"),
+        (42, b"42", "int"),
+        (-7, b"-7", "int"),
+        (True, b"True", "bool"),
+        (False, b"False", "bool"),
+        (2.5, b"2.5", "float"),
+        (b"\x00\xff", b"\x00\xff", "str"),
+        (Comment(" note"), b" note", "comment"),
+        ("ünï", "ünï".encode(), "str"),
+    ],
+)
 def test_value_bytes_and_type(value: Any, plain: bytes, kind: str) -> None:
     assert to_bytes(value) == (plain, kind)
 
@@ -73,26 +93,35 @@ def test_empty_and_null_values_are_left_alone() -> None:
     assert encrypt_value(None, KEY, "a:") is None
 
 
-@pytest.mark.parametrize("bad", ["ENC[AES256_GCM,data:!!,iv:AAAA,tag:AAAA,type:str]", "plain",
-                                 "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "ENC[AES256_GCM,data:!!,iv:AAAA,tag:AAAA,type:str]",
+        "plain",
+        "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]",
+    ],
+)
 def test_malformed_values_are_rejected(bad: str) -> None:
     with pytest.raises(SecretsError):
         decrypt_value(bad, KEY, "a:")
 
 
-@pytest.mark.parametrize(("rules", "path", "expected"), [
-    (Rules.default(), ("a", "b"), True),
-    (Rules.default(), ("a_unencrypted", "b"), False),
-    (Rules.default(), ("a", "b_unencrypted"), False),
-    (Rules(encrypted_suffix="_secret"), ("a",), False),
-    (Rules(encrypted_suffix="_secret"), ("pw_secret", "x"), True),
-    (Rules(encrypted_regex="^(data|stringData)$"), ("stringData", "password"), True),
-    (Rules(encrypted_regex="^(data|stringData)$"), ("metadata", "name"), False),
-    (Rules(encrypted_regex="^data$"), (), False),
-    (Rules(unencrypted_regex="^meta"), ("metadata", "name"), False),
-    (Rules(unencrypted_regex="^meta"), ("spec", "x"), True),
-    (Rules(), ("anything",), True),
-])
+@pytest.mark.parametrize(
+    ("rules", "path", "expected"),
+    [
+        (Rules.default(), ("a", "b"), True),
+        (Rules.default(), ("a_unencrypted", "b"), False),
+        (Rules.default(), ("a", "b_unencrypted"), False),
+        (Rules(encrypted_suffix="_secret"), ("a",), False),
+        (Rules(encrypted_suffix="_secret"), ("pw_secret", "x"), True),
+        (Rules(encrypted_regex="^(data|stringData)$"), ("stringData", "password"), True),
+        (Rules(encrypted_regex="^(data|stringData)$"), ("metadata", "name"), False),
+        (Rules(encrypted_regex="^data$"), (), False),
+        (Rules(unencrypted_regex="^meta"), ("metadata", "name"), False),
+        (Rules(unencrypted_regex="^meta"), ("spec", "x"), True),
+        (Rules(), ("anything",), True),
+    ],
+)
 def test_selectors(rules: Rules, path: tuple[str, ...], expected: bool) -> None:
     assert rules.should_encrypt(path) is expected
 
@@ -139,12 +168,23 @@ def test_shamir_any_threshold_subset_rebuilds(parts: int, threshold: int) -> Non
         assert shamir.combine(shares[: threshold - 1]) != secret
 
 
-@pytest.mark.parametrize("meta", [
-    {"age": [{"recipient": "age1x", "enc": "a\nb\n"}, {"recipient": "age1y", "enc": "c"}], "mac": "M",
-     "version": "3.11.0"},
-    {"key_groups": [{"age": [{"recipient": "r", "enc": "e"}]}, {"pgp": [{"fp": "F", "enc": "x", "created_at": "t"}]}],
-     "shamir_threshold": "2"},
-])
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {
+            "age": [{"recipient": "age1x", "enc": "a\nb\n"}, {"recipient": "age1y", "enc": "c"}],
+            "mac": "M",
+            "version": "3.11.0",
+        },
+        {
+            "key_groups": [
+                {"age": [{"recipient": "r", "enc": "e"}]},
+                {"pgp": [{"fp": "F", "enc": "x", "created_at": "t"}]},
+            ],
+            "shamir_threshold": "2",
+        },
+    ],
+)
 def test_flatten_round_trip(meta: dict[str, Any]) -> None:
     flat = flatten(meta)
     assert all("__" not in k or re.search(r"__(map_|list_\d)", k) for k in flat)
@@ -164,18 +204,32 @@ def test_flattened_names_match_sops() -> None:
     assert set(flat) == {"age__list_0__map_recipient", "age__list_0__map_enc", "lastmodified"}
 
 
-@pytest.mark.parametrize(("name", "fmt"), [
-    ("a.yaml", "yaml"), ("a.YML", "yaml"), ("a.json", "json"), (".env", "dotenv"), ("prod.env", "dotenv"),
-    (".env.local", "dotenv"), ("a.ini", "ini"), ("key.pem", "binary"), ("README", "binary"),
-])
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("a.yaml", "yaml"),
+        ("a.YML", "yaml"),
+        ("a.json", "json"),
+        (".env", "dotenv"),
+        ("prod.env", "dotenv"),
+        (".env.local", "dotenv"),
+        ("a.ini", "ini"),
+        ("key.pem", "binary"),
+        ("README", "binary"),
+    ],
+)
 def test_format_from_extension(name: str, fmt: str) -> None:
     assert format_for(name) == fmt
 
 
-@pytest.mark.parametrize(("name", "needle"), [
-    ("sops-3.11.enc.yaml", b"# inner comment\n"), ("sops-3.11.enc.env", b"MULTI=\"a\\nb\"\n"),
-    ("sops-3.11.enc.ini", b"[sec]\nk = v\n"),
-])
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("sops-3.11.enc.yaml", b"# inner comment\n"),
+        ("sops-3.11.enc.env", b'MULTI="a\\nb"\n'),
+        ("sops-3.11.enc.ini", b"[sec]\nk = v\n"),
+    ],
+)
 def test_known_answer_files_written_by_sops(name: str, needle: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(DATA / "test-only-age-key.txt"))
@@ -187,29 +241,35 @@ def test_known_answer_files_written_by_sops(name: str, needle: bytes, monkeypatc
 ENC_SAMPLE = "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]"
 
 
-@pytest.mark.parametrize(("name", "data", "expected"), [
-    ("a.yaml", f"a: 1\nsops:\n    mac: {ENC_SAMPLE}\n    version: 3.11.0\n", True),
-    ("a.yaml", "a: 1\nsops:\n    mac: plain\n", False),
-    ("a.yaml", "note: mentions sops and mac\n", False),
-    ("a.yaml", f"a: b\nnested:\n  sops: {{mac: '{ENC_SAMPLE}'}}\n", False),
-    ("a.json", f'{{"a": 1, "sops": {{"mac": "{ENC_SAMPLE}"}}}}', True),
-    ("a.json", '{"a": "sops mac"}', False),
-    (".env", f"A={ENC_SAMPLE}\nsops_mac={ENC_SAMPLE}\nsops_version=3.11.0\n", True),
-    (".env", "sops_mac=1\n", False),
-    ("a.ini", f"[s]\nk = {ENC_SAMPLE}\n\n[sops]\nmac = {ENC_SAMPLE}\n", True),
-    ("blob", f'{{"data": "{ENC_SAMPLE}", "sops": {{"mac": "{ENC_SAMPLE}"}}}}', True),
-    ("blob", "\x00binary sops mac", False),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("a.yaml", f"a: 1\nsops:\n    mac: {ENC_SAMPLE}\n    version: 3.11.0\n", True),
+        ("a.yaml", "a: 1\nsops:\n    mac: plain\n", False),
+        ("a.yaml", "note: mentions sops and mac\n", False),
+        ("a.yaml", f"a: b\nnested:\n  sops: {{mac: '{ENC_SAMPLE}'}}\n", False),
+        ("a.json", f'{{"a": 1, "sops": {{"mac": "{ENC_SAMPLE}"}}}}', True),
+        ("a.json", '{"a": "sops mac"}', False),
+        (".env", f"A={ENC_SAMPLE}\nsops_mac={ENC_SAMPLE}\nsops_version=3.11.0\n", True),
+        (".env", "sops_mac=1\n", False),
+        ("a.ini", f"[s]\nk = {ENC_SAMPLE}\n\n[sops]\nmac = {ENC_SAMPLE}\n", True),
+        ("blob", f'{{"data": "{ENC_SAMPLE}", "sops": {{"mac": "{ENC_SAMPLE}"}}}}', True),
+        ("blob", "\x00binary sops mac", False),
+    ],
+)
 def test_is_encrypted_is_cheap_and_precise(name: str, data: str, expected: bool) -> None:
     assert Decryptor(KeyRing()).is_encrypted(data.encode(), Path(name)) is expected
 
 
-@pytest.mark.parametrize(("fmt", "data", "message"), [
-    ("yaml", b"", "holds no document"),
-    ("json", b"[1,", "not valid JSON"),
-    ("dotenv", b"NOEQUALS\n", ":1: invalid dotenv line"),
-    ("ini", b"[s]\njunk\n", ":2: invalid INI line"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "data", "message"),
+    [
+        ("yaml", b"", "holds no document"),
+        ("json", b"[1,", "not valid JSON"),
+        ("dotenv", b"NOEQUALS\n", ":1: invalid dotenv line"),
+        ("ini", b"[s]\njunk\n", ":2: invalid INI line"),
+    ],
+)
 def test_unparseable_plaintext_names_file_and_line(fmt: str, data: bytes, message: str) -> None:
     options = api.EncryptOptions(key_groups=[group_from(["age1qqqq"], [])])
     with pytest.raises(SecretsError, match=message) as caught:
@@ -217,15 +277,18 @@ def test_unparseable_plaintext_names_file_and_line(fmt: str, data: bytes, messag
     assert str(caught.value).startswith("f.txt")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a:\n  b: 1\n", (2, 0)),
-    ("a:\n    b: 1\n    x:\n        - one\n", (4, 4)),
-    ("containers:\n- name: a\n  image: b\n", (2, 0)),
-    ("spec:\n  containers:\n    - name: a\n      image: b\n", (2, 2)),
-    ("l:\n  - name: a\n    env:\n      - x\n", (2, 2)),
-    ("x: 1\n", (4, 4)),
-    ("a: |\n  text: not a key\n", (4, 4)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a:\n  b: 1\n", (2, 0)),
+        ("a:\n    b: 1\n    x:\n        - one\n", (4, 4)),
+        ("containers:\n- name: a\n  image: b\n", (2, 0)),
+        ("spec:\n  containers:\n    - name: a\n      image: b\n", (2, 2)),
+        ("l:\n  - name: a\n    env:\n      - x\n", (2, 2)),
+        ("x: 1\n", (4, 4)),
+        ("a: |\n  text: not a key\n", (4, 4)),
+    ],
+)
 def test_indentation_guess(text: str, expected: tuple[int, int]) -> None:
     assert guess_indent(text) == expected
 
@@ -283,8 +346,9 @@ def test_decrypted_strings_stay_strings_for_yaml_11_readers() -> None:
     assert b"k9: plain\n" in plain
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("1.0e+20", 1e20), ("-1e-7", -1e-7), ("1.5", 1.5), (".inf", float("inf")), ("2.0", 2.0)])
+@pytest.mark.parametrize(
+    ("source", "expected"), [("1.0e+20", 1e20), ("-1e-7", -1e-7), ("1.5", 1.5), (".inf", float("inf")), ("2.0", 2.0)]
+)
 def test_decrypted_floats_stay_floats_for_yaml_11_readers(source: str, expected: float) -> None:
     import pyrage
     import yaml
@@ -292,5 +356,6 @@ def test_decrypted_floats_stay_floats_for_yaml_11_readers(source: str, expected:
     identity = pyrage.x25519.Identity.generate()
     options = api.EncryptOptions(key_groups=[group_from([str(identity.to_public())], [])])
     encrypted = api.encrypt(f"x: {source}\n".encode(), "yaml", options, "s.yaml")
-    assert yaml.safe_load(api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml")) == \
-        {"x": expected}
+    assert yaml.safe_load(api.decrypt(encrypted, "yaml", KeyRing(age=[identity], use_gpg=False), "s.yaml")) == {
+        "x": expected
+    }

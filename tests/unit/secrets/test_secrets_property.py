@@ -19,14 +19,26 @@ OPTIONS = api.EncryptOptions(key_groups=[group_from([str(IDENTITY.to_public())],
 RING = KeyRing(age=[IDENTITY], use_gpg=False)
 
 keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABC_-.0123456789", min_size=1, max_size=12).filter(
-    lambda k: k != "sops")
-text = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85\ufeff"),
-               max_size=40) | st.sampled_from(["", "yes", "on", "null", "1.0", "0x1F", "a\nb\n", " lead", "#x"])
-scalars = (text | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-           | st.floats(allow_nan=False, allow_infinity=False) | st.booleans() | st.none())
-documents = st.dictionaries(keys, st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                                               | st.dictionaries(keys, inner, max_size=4), max_leaves=12),
-                            min_size=1, max_size=6)
+    lambda k: k != "sops"
+)
+text = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85\ufeff"), max_size=40
+) | st.sampled_from(["", "yes", "on", "null", "1.0", "0x1F", "a\nb\n", " lead", "#x"])
+scalars = (
+    text
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+    | st.none()
+)
+documents = st.dictionaries(
+    keys,
+    st.recursive(
+        scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4), max_leaves=12
+    ),
+    min_size=1,
+    max_size=6,
+)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -17,8 +17,9 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 @pytest.fixture(scope="module")
 def invalid_report() -> Report:
-    return validate_source(FIXTURES / "validate/invalid", RenderOptions(),
-                           policy_file=FIXTURES / "validate/policy.yaml")
+    return validate_source(
+        FIXTURES / "validate/invalid", RenderOptions(), policy_file=FIXTURES / "validate/policy.yaml"
+    )
 
 
 def test_sarif_structure(invalid_report: Report) -> None:
@@ -52,8 +53,9 @@ def test_junit_parses(invalid_report: Report) -> None:
 
 
 def test_junit_for_a_valid_set() -> None:
-    report = validate_source(FIXTURES / "render/jsonnet", RenderOptions(tla_str=(("name", "x"),),
-                                                                        ext_str=(("env", "e"),)))
+    report = validate_source(
+        FIXTURES / "render/jsonnet", RenderOptions(tla_str=(("name", "x"),), ext_str=(("env", "e"),))
+    )
     root = ET.fromstring(render_report(report, "junit"))
     suite = root.find("testsuite")
     assert suite.get("failures") == "0" and len(suite.findall("testcase")) == 1
@@ -63,8 +65,13 @@ def test_json_and_text(invalid_report: Report) -> None:
     data = json.loads(render_report(invalid_report, "json"))
     assert data["valid"] is False and data["objects"] == 5 and data["kubeVersion"] == "1.32"
     assert data["errors"] == len(invalid_report.errors)
-    assert {f["rule"] for f in data["findings"]} >= {"schema", "unknown-field", "duplicate-object", "unknown-kind",
-                                                      "policy"}
+    assert {f["rule"] for f in data["findings"]} >= {
+        "schema",
+        "unknown-field",
+        "duplicate-object",
+        "unknown-kind",
+        "policy",
+    }
     text = render_report(invalid_report, "text")
     assert "tests/fixtures/validate/invalid/deploy.yaml:6:13 Deployment.apps web: error: " in text
     assert text.rstrip().endswith("invalid")

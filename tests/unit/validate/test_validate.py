@@ -34,8 +34,12 @@ def test_schema_errors_with_field_lines() -> None:
     report = validate_source(FIXTURES / "validate/invalid", RenderOptions())
     found = rules(report)
     assert ("schema", "validate/invalid/deploy.yaml", 6, ".spec.replicas") in found
-    assert ("unknown-field", "validate/invalid/deploy.yaml", 19,
-            ".spec.template.spec.containers[0].ports[0].protocoll") in found
+    assert (
+        "unknown-field",
+        "validate/invalid/deploy.yaml",
+        19,
+        ".spec.template.spec.containers[0].ports[0].protocoll",
+    ) in found
     replicas = next(f for f in report.findings if f.field == ".spec.replicas")
     assert "'two' is not of type 'integer'" in replicas.message
     assert replicas.column == 13 and replicas.object == "Deployment.apps web"
@@ -63,8 +67,10 @@ def test_crd_schema_from_the_set() -> None:
 
 def test_crd_from_cluster_callback() -> None:
     crd = next(iter(__import__("yaml").safe_load_all((FIXTURES / "validate/crd/crd.yaml").read_text())))
-    widget = Manifest({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
-                       "spec": {"size": "big"}}, SourceLocation("w.yaml", 1))
+    widget = Manifest(
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": "big"}},
+        SourceLocation("w.yaml", 1),
+    )
     asked = []
 
     def lookup(group: str, version: str, kind: str):
@@ -94,16 +100,36 @@ def test_many_objects_of_a_kind_use_the_compiled_validator_with_the_same_results
 
 def test_policies() -> None:
     policies = load_policies(FIXTURES / "validate/policy.yaml")
-    report = validate_source(FIXTURES / "validate/invalid", RenderOptions(), policy_file=FIXTURES /
-                             "validate/policy.yaml")
+    report = validate_source(
+        FIXTURES / "validate/invalid", RenderOptions(), policy_file=FIXTURES / "validate/policy.yaml"
+    )
     by_policy = {(f.policy, f.object, f.severity) for f in report.findings if f.rule == "policy"}
     assert ("no-latest-images", "Deployment.apps web", "error") in by_policy
     assert ("resource-limits", "Deployment.apps web", "warning") in by_policy
     assert not any(p == "configmaps-have-data" for p, _o, _s in by_policy)
     assert len(policies) == 3
-    pinned = Manifest({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"}, "spec": {
-        "schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never",
-        "containers": [{"name": "c", "image": "busybox:1.36", "resources": {"limits": {"cpu": "1"}}}]}}}}}})
+    pinned = Manifest(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "c"},
+            "spec": {
+                "schedule": "* * * * *",
+                "jobTemplate": {
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "containers": [
+                                    {"name": "c", "image": "busybox:1.36", "resources": {"limits": {"cpu": "1"}}}
+                                ],
+                            }
+                        }
+                    }
+                },
+            },
+        }
+    )
     assert validate_manifests([pinned], policies=policies).findings == []
     empty = Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "e"}})
     assert [f.policy for f in validate_manifests([empty], policies=policies).findings] == ["configmaps-have-data"]
@@ -143,8 +169,9 @@ def test_policy_evaluation_error_is_reported(tmp_path: Path) -> None:
         ("ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "render", 1, None),
     ],
 )
-def test_render_failures_become_located_findings(tmp_path: Path, name: str, content, rule: str, line: int,
-                                                 column: int | None) -> None:
+def test_render_failures_become_located_findings(
+    tmp_path: Path, name: str, content, rule: str, line: int, column: int | None
+) -> None:
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     report = validate_source(tmp_path, RenderOptions())
@@ -156,15 +183,35 @@ def test_render_failures_become_located_findings(tmp_path: Path, name: str, cont
 @pytest.mark.parametrize(
     ("message", "file", "line", "column", "text"),
     [
-        ("a/kustomization.yaml: kustomize build failed: boom", "a/kustomization.yaml", None, None,
-         "kustomize build failed: boom"),
+        (
+            "a/kustomization.yaml: kustomize build failed: boom",
+            "a/kustomization.yaml",
+            None,
+            None,
+            "kustomize build failed: boom",
+        ),
         ("a/b.yaml:3:7: invalid YAML: x", "a/b.yaml", 3, 7, "invalid YAML: x"),
-        ("a/b.yaml:3 (ConfigMap c): variable ${X} at .data.k has no value", "a/b.yaml", 3, None,
-         "variable ${X} at .data.k has no value"),
-        ("apps/j/main.jsonnet: lib/x.libsonnet:4:9-20: RUNTIME ERROR: boom", "apps/j/lib/x.libsonnet", 4, 9,
-         "RUNTIME ERROR: boom"),
-        ("apps/web/Chart.yaml (helm chart): execution error at (web/templates/d.yaml:1:15): need x",
-         "apps/web/templates/d.yaml", 1, 15, "execution error at (web/templates/d.yaml:1:15): need x"),
+        (
+            "a/b.yaml:3 (ConfigMap c): variable ${X} at .data.k has no value",
+            "a/b.yaml",
+            3,
+            None,
+            "variable ${X} at .data.k has no value",
+        ),
+        (
+            "apps/j/main.jsonnet: lib/x.libsonnet:4:9-20: RUNTIME ERROR: boom",
+            "apps/j/lib/x.libsonnet",
+            4,
+            9,
+            "RUNTIME ERROR: boom",
+        ),
+        (
+            "apps/web/Chart.yaml (helm chart): execution error at (web/templates/d.yaml:1:15): need x",
+            "apps/web/templates/d.yaml",
+            1,
+            15,
+            "execution error at (web/templates/d.yaml:1:15): need x",
+        ),
         ("https://h/r.git: git clone failed: nope", "", None, None, "https://h/r.git: git clone failed: nope"),
     ],
 )
@@ -184,18 +231,25 @@ def test_jsonnet_and_helm_errors_point_at_the_source(tmp_path: Path) -> None:
     assert (finding.file, finding.line) == ("lib/app.libsonnet", 1)
     chart = tmp_path / "chart"
     shutil.copytree(FIXTURES / "render/helm/web", chart)
-    (chart / "templates/broken.yaml").write_text("\nkind: {{ required \"need x\" .Values.x }}\n")
+    (chart / "templates/broken.yaml").write_text('\nkind: {{ required "need x" .Values.x }}\n')
     [finding] = validate_source(chart, RenderOptions()).findings
     assert (finding.file, finding.line) == ("templates/broken.yaml", 2)
 
 
 def test_namespace_on_a_cluster_scoped_object_is_a_warning() -> None:
     manifests = [
-        Manifest({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                  "metadata": {"name": "r", "namespace": "oops"}}, SourceLocation("r.yaml", 1)),
+        Manifest(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": "r", "namespace": "oops"},
+            },
+            SourceLocation("r.yaml", 1),
+        ),
         Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "fine"}}),
     ]
     report = validate_manifests(manifests)
     assert report.valid
     assert [(f.rule, f.severity, f.object) for f in report.findings] == [
-        ("cluster-scoped-namespace", "warning", "ClusterRole.rbac.authorization.k8s.io oops/r")]
+        ("cluster-scoped-namespace", "warning", "ClusterRole.rbac.authorization.k8s.io oops/r")
+    ]

@@ -37,8 +37,11 @@ def _dumps(value: Any) -> str:
     text = _encode(value)
     if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
         text = (
-            text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+            text.replace("<", "\\u003c")
+            .replace(">", "\\u003e")
+            .replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029")
         )
     return text
 
@@ -172,7 +175,7 @@ def _check_item(item: Any, node: Node, key: str, index: int, seen: FieldSet) -> 
             if name not in item and name not in node.key_defaults:
                 raise _BadItem(
                     f"element {index}: associative list with keys has an element that omits key field "
-                    f"\"{name}\" (and doesn't have default value)"
+                    f'"{name}" (and doesn\'t have default value)'
                 )
     if key in seen:
         raise _BadItem(f"element {index}: duplicate entries for key {path_string((key,))}")

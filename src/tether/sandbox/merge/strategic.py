@@ -52,9 +52,7 @@ def _merge_map(original: dict, patch: dict, node: Node, where: str) -> dict | No
             if value is None or key in (_PATCH, _RETAIN) or key.startswith((_DELETE_PRIMITIVE, _ORDER)):
                 continue
             if key not in retain:
-                raise PatchError(
-                    f"strategic merge patch at {where or '/'}: field {key!r} is not listed in $retainKeys"
-                )
+                raise PatchError(f"strategic merge patch at {where or '/'}: field {key!r} is not listed in $retainKeys")
         for key in list(out):
             if key not in retain:
                 del out[key]
@@ -154,9 +152,7 @@ def _without_directive_keys(value: Any) -> Any:
     """A patch value stored as sent, as the API server's decoding leaves it: directive keys and
     nulls in objects do not survive the conversion into the typed object."""
     if isinstance(value, dict):
-        return {
-            k: _without_directive_keys(v) for k, v in value.items() if v is not None and not k.startswith("$")
-        }
+        return {k: _without_directive_keys(v) for k, v in value.items() if v is not None and not k.startswith("$")}
     if isinstance(value, list):
         return [_without_directive_keys(v) for v in value]
     return value

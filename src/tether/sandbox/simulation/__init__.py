@@ -54,9 +54,14 @@ KINDS: dict[tuple[str, str], str] = {
     ("policy", "poddisruptionbudgets"): "pdb",
     ("autoscaling", "horizontalpodautoscalers"): "hpa",
 }
-_OWNER_KINDS = {("apps/v1", "ReplicaSet"): "replicaset", ("apps/v1", "Deployment"): "deployment",
-                ("apps/v1", "StatefulSet"): "statefulset", ("apps/v1", "DaemonSet"): "daemonset",
-                ("batch/v1", "Job"): "job", ("batch/v1", "CronJob"): "cronjob"}
+_OWNER_KINDS = {
+    ("apps/v1", "ReplicaSet"): "replicaset",
+    ("apps/v1", "Deployment"): "deployment",
+    ("apps/v1", "StatefulSet"): "statefulset",
+    ("apps/v1", "DaemonSet"): "daemonset",
+    ("batch/v1", "Job"): "job",
+    ("batch/v1", "CronJob"): "cronjob",
+}
 
 
 def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -80,15 +85,25 @@ def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | N
     for expr in expressions:
         key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
         present = key in labels
-        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and present and labels[key] in values) \
-                or (op == "Exists" and not present) or (op == "DoesNotExist" and present):
+        if (
+            (op == "In" and labels.get(key) not in values)
+            or (op == "NotIn" and present and labels[key] in values)
+            or (op == "Exists" and not present)
+            or (op == "DoesNotExist" and present)
+        ):
             return False
     return True
 
 
 def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
-            "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 class Simulation:
@@ -145,7 +160,7 @@ class Simulation:
         """Attach to the running loop and reconcile everything already stored (after a restart)."""
         self._loop = loop or asyncio.get_running_loop()
         for key, controller in KINDS.items():
-            for (namespace, name) in list(self.store.objects.get(key, {})):
+            for namespace, name in list(self.store.objects.get(key, {})):
                 self.schedule(controller, namespace, name)
 
     def _on_event(self, event: WatchEvent) -> None:
@@ -162,7 +177,7 @@ class Simulation:
         else:
             self.since.pop((controller, meta.get("uid", "")), None)
         if event.key == ("", "pods"):  # disruption budgets count the pods of their namespace
-            for (ns, budget) in self.store.objects.get(("policy", "poddisruptionbudgets"), {}):
+            for ns, budget in self.store.objects.get(("policy", "poddisruptionbudgets"), {}):
                 if ns == event.namespace:
                     self.schedule("pdb", ns, budget)
         if event.key in (("apps", "deployments"), ("apps", "statefulsets"), ("apps", "replicasets")):
@@ -242,12 +257,16 @@ class Simulation:
         """Objects in ``namespace`` controlled by ``owner`` (by uid), oldest first."""
         uid = owner["metadata"]["uid"]
         bucket = self.store.objects.get((group, plural), {})
-        items = [bucket[(ns, name)] for key, ns, name in self.children.get(uid, ())
-                 if key == (group, plural) and ns == namespace and (ns, name) in bucket]
+        items = [
+            bucket[(ns, name)]
+            for key, ns, name in self.children.get(uid, ())
+            if key == (group, plural) and ns == namespace and (ns, name) in bucket
+        ]
         return sorted(items, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
 
-    def adopt(self, group: str, plural: str, namespace: str, owner: dict[str, Any],
-              selector: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def adopt(
+        self, group: str, plural: str, namespace: str, owner: dict[str, Any], selector: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
         """Take over objects without a controller that ``owner``'s selector matches (as upstream
         controllers adopt orphans, e.g. after a delete with propagationPolicy=Orphan)."""
         adopted = []
@@ -273,19 +292,28 @@ class Simulation:
             obj["status"] = status
         return self.store.create(rt, obj)
 
-    def update(self, group: str, plural: str, live: dict[str, Any], new: dict[str, Any],
-               manager: str = CONTROLLER_MANAGER, subresource: str = "") -> dict[str, Any]:
+    def update(
+        self,
+        group: str,
+        plural: str,
+        live: dict[str, Any],
+        new: dict[str, Any],
+        manager: str = CONTROLLER_MANAGER,
+        subresource: str = "",
+    ) -> dict[str, Any]:
         rt = self.rt(group, plural)
         if subresource == "status" and new.get("status") == live.get("status"):
             return live
         if subresource == "" and {k: v for k, v in new.items() if k != "status"} == {
-                k: v for k, v in live.items() if k != "status"}:
+            k: v for k, v in live.items() if k != "status"
+        }:
             return live
         new = managed.record_update(rt, live, new, manager, subresource)
         return self.store.update(rt, new, subresource=subresource)
 
-    def write_status(self, group: str, plural: str, live: dict[str, Any], status: dict[str, Any],
-                     manager: str = CONTROLLER_MANAGER) -> dict[str, Any]:
+    def write_status(
+        self, group: str, plural: str, live: dict[str, Any], status: dict[str, Any], manager: str = CONTROLLER_MANAGER
+    ) -> dict[str, Any]:
         if live.get("status") == status:
             return live
         new = clone(live)
@@ -296,8 +324,13 @@ class Simulation:
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
             return
-        self.store.delete(self.rt(group, plural), meta.get("namespace", ""), meta["name"], propagation=propagation,
-                          preconditions={"uid": meta["uid"]})
+        self.store.delete(
+            self.rt(group, plural),
+            meta.get("namespace", ""),
+            meta["name"],
+            propagation=propagation,
+            preconditions={"uid": meta["uid"]},
+        )
 
 
 def install(store: Store, *, delay: float = 1.0, node: str = NODE, events: bool = True) -> Simulation:

@@ -18,8 +18,14 @@ _FINISHED = ("Complete", "Failed")
 
 
 def _job_condition(kind: str, reason: str, message: str, now: str) -> dict[str, Any]:
-    return {"type": kind, "status": "True", "lastProbeTime": now, "lastTransitionTime": now, "reason": reason,
-            "message": message}
+    return {
+        "type": kind,
+        "status": "True",
+        "lastProbeTime": now,
+        "lastTransitionTime": now,
+        "reason": reason,
+        "message": message,
+    }
 
 
 def job_finished(job: dict[str, Any]) -> str | None:
@@ -37,8 +43,11 @@ def reconcile_job(sim: Simulation, namespace: str, name: str) -> None:
     pods = sim.owned("", "pods", namespace, job)
     phase = [(p.get("status") or {}).get("phase") for p in pods]
     succeeded, failed = phase.count("Succeeded"), phase.count("Failed")
-    active = [p for p, ph in zip(pods, phase, strict=True) if ph not in ("Succeeded", "Failed")
-              and not p["metadata"].get("deletionTimestamp")]
+    active = [
+        p
+        for p, ph in zip(pods, phase, strict=True)
+        if ph not in ("Succeeded", "Failed") and not p["metadata"].get("deletionTimestamp")
+    ]
     now = status.timestamp()
     conditions = [dict(c) for c in old.get("conditions") or []]
     new: dict[str, Any] = {}
@@ -50,14 +59,19 @@ def reconcile_job(sim: Simulation, namespace: str, name: str) -> None:
                 sim.delete("", "pods", pod)
             active = []
             reason, message = "BackoffLimitExceeded", "Job has reached the specified backoff limit"
-            conditions += [_job_condition("FailureTarget", reason, message, now),
-                           _job_condition("Failed", reason, message, now)]
+            conditions += [
+                _job_condition("FailureTarget", reason, message, now),
+                _job_condition("Failed", reason, message, now),
+            ]
             events.record(sim, job, "job", reason, message, "Warning")
         elif (completions is not None and succeeded >= completions) or (
-                completions is None and succeeded > 0 and not active):
+            completions is None and succeeded > 0 and not active
+        ):
             reason, message = "CompletionsReached", "Reached expected number of succeeded pods"
-            conditions += [_job_condition("SuccessCriteriaMet", reason, message, now),
-                           _job_condition("Complete", reason, message, now)]
+            conditions += [
+                _job_condition("SuccessCriteriaMet", reason, message, now),
+                _job_condition("Complete", reason, message, now),
+            ]
             new["completionTime"] = now
             events.record(sim, job, "job", "Completed", "Job completed")
         elif spec.get("suspend"):
@@ -73,21 +87,54 @@ def reconcile_job(sim: Simulation, namespace: str, name: str) -> None:
                 active.append(sim.create("", "pods", new_pod(job, spec.get("template") or {})))
                 events.record(sim, job, "job", "SuccessfulCreate", f"Created pod: {active[-1]['metadata']['name']}")
     started = old.get("startTime") or (now if not spec.get("suspend") else None)
-    new_status: dict[str, Any] = {"conditions": conditions, "startTime": started,
-                                  "completionTime": new.get("completionTime") or old.get("completionTime"),
-                                  "active": len(active), "ready": sum(1 for p in active if status.pod_ready(p)),
-                                  "succeeded": succeeded, "failed": failed, "terminating": 0,
-                                  "uncountedTerminatedPods": {}}
-    sim.write_status("batch", "jobs", job, status.compact(new_status, keep=("ready", "terminating",
-                                                                              "uncountedTerminatedPods")))
+    new_status: dict[str, Any] = {
+        "conditions": conditions,
+        "startTime": started,
+        "completionTime": new.get("completionTime") or old.get("completionTime"),
+        "active": len(active),
+        "ready": sum(1 for p in active if status.pod_ready(p)),
+        "succeeded": succeeded,
+        "failed": failed,
+        "terminating": 0,
+        "uncountedTerminatedPods": {},
+    }
+    sim.write_status(
+        "batch", "jobs", job, status.compact(new_status, keep=("ready", "terminating", "uncountedTerminatedPods"))
+    )
 
 
 # -- cron ----------------------------------------------------------------------------------------
 
-_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
-           "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
-_NAMES = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10,
-          "nov": 11, "dec": 12, "sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_NAMES = {
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+    "sun": 0,
+    "mon": 1,
+    "tue": 2,
+    "wed": 3,
+    "thu": 4,
+    "fri": 5,
+    "sat": 6,
+}
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 
 
@@ -136,8 +183,11 @@ def next_time(schedule: str, after: dt.datetime) -> dt.datetime | None:
             moment = (moment.replace(day=1, hour=0, minute=0) + dt.timedelta(days=32)).replace(day=1)
             continue
         weekday = (moment.weekday() + 1) % 7
-        day_ok = (moment.day in days and weekday in weekdays) if (dom_any or dow_any) else (
-            moment.day in days or weekday in weekdays)
+        day_ok = (
+            (moment.day in days and weekday in weekdays)
+            if (dom_any or dow_any)
+            else (moment.day in days or weekday in weekdays)
+        )
         if not day_ok:
             moment = moment.replace(hour=0, minute=0) + dt.timedelta(days=1)
             continue
@@ -172,10 +222,13 @@ def reconcile_cronjob(sim: Simulation, namespace: str, name: str) -> None:
         done = (job.get("status") or {}).get("completionTime")
         if job_finished(job) == "Complete" and done and (not last_success or done > last_success):
             last_success = done
-    for kind, limit in (("Complete", spec.get("successfulJobsHistoryLimit", 3)),
-                        ("Failed", spec.get("failedJobsHistoryLimit", 1))):
-        done = sorted((j for j in finished if job_finished(j) == kind),
-                      key=lambda j: j["metadata"].get("creationTimestamp", ""))
+    for kind, limit in (
+        ("Complete", spec.get("successfulJobsHistoryLimit", 3)),
+        ("Failed", spec.get("failedJobsHistoryLimit", 1)),
+    ):
+        done = sorted(
+            (j for j in finished if job_finished(j) == kind), key=lambda j: j["metadata"].get("creationTimestamp", "")
+        )
         for job in done[: max(len(done) - limit, 0)]:
             sim.delete("batch", "jobs", job)
     zone = _zone(cronjob)
@@ -201,14 +254,23 @@ def reconcile_cronjob(sim: Simulation, namespace: str, name: str) -> None:
             template = spec.get("jobTemplate") or {}
             tmeta = template.get("metadata") or {}
             stamp = int(upcoming.timestamp() // 60)
-            job = {"apiVersion": "batch/v1", "kind": "Job",
-                   "metadata": {"name": f"{name}-{stamp}", "namespace": namespace,
-                                "labels": dict(tmeta.get("labels") or {}),
-                                "annotations": {**(tmeta.get("annotations") or {}),
-                                                "batch.kubernetes.io/cronjob-scheduled-timestamp":
-                                                    upcoming.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
-                                "ownerReferences": [owner_reference(cronjob)]},
-                   "spec": clone(template.get("spec") or {})}
+            job = {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {
+                    "name": f"{name}-{stamp}",
+                    "namespace": namespace,
+                    "labels": dict(tmeta.get("labels") or {}),
+                    "annotations": {
+                        **(tmeta.get("annotations") or {}),
+                        "batch.kubernetes.io/cronjob-scheduled-timestamp": upcoming.astimezone(dt.UTC).strftime(
+                            "%Y-%m-%dT%H:%M:%SZ"
+                        ),
+                    },
+                    "ownerReferences": [owner_reference(cronjob)],
+                },
+                "spec": clone(template.get("spec") or {}),
+            }
             if sim.get("batch", "jobs", namespace, job["metadata"]["name"]) is None:
                 running.append(sim.create("batch", "jobs", job))
                 events.record(sim, cronjob, "cronjob", "SuccessfulCreate", f"Created job {job['metadata']['name']}")
@@ -217,9 +279,18 @@ def reconcile_cronjob(sim: Simulation, namespace: str, name: str) -> None:
     if running:
         # upstream records the Job's resourceVersion at creation; later Job writes do not touch it
         known = {r.get("uid"): r for r in old.get("active") or []}
-        new_status["active"] = [known.get(j["metadata"]["uid"]) or {
-            "kind": "Job", "namespace": namespace, "name": j["metadata"]["name"], "uid": j["metadata"]["uid"],
-            "apiVersion": "batch/v1", "resourceVersion": j["metadata"].get("resourceVersion", "")} for j in running]
+        new_status["active"] = [
+            known.get(j["metadata"]["uid"])
+            or {
+                "kind": "Job",
+                "namespace": namespace,
+                "name": j["metadata"]["name"],
+                "uid": j["metadata"]["uid"],
+                "apiVersion": "batch/v1",
+                "resourceVersion": j["metadata"].get("resourceVersion", ""),
+            }
+            for j in running
+        ]
     if last_schedule:
         new_status["lastScheduleTime"] = last_schedule
     if last_success:

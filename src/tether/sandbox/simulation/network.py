@@ -52,9 +52,13 @@ def reconcile_pdb(sim: Simulation, namespace: str, name: str) -> None:
     if pdb is None or pdb["metadata"].get("deletionTimestamp"):
         return
     spec, old = pdb.get("spec") or {}, pdb.get("status") or {}
-    pods = [p for (ns, _), p in sim.store.objects.get(("", "pods"), {}).items() if ns == namespace
-            and not p["metadata"].get("deletionTimestamp")
-            and selector_matches(spec.get("selector"), p["metadata"].get("labels"))]
+    pods = [
+        p
+        for (ns, _), p in sim.store.objects.get(("", "pods"), {}).items()
+        if ns == namespace
+        and not p["metadata"].get("deletionTimestamp")
+        and selector_matches(spec.get("selector"), p["metadata"].get("labels"))
+    ]
     expected = len(pods)
     healthy = sum(1 for p in pods if pod_ready(p))
     if spec.get("maxUnavailable") is not None:
@@ -63,12 +67,24 @@ def reconcile_pdb(sim: Simulation, namespace: str, name: str) -> None:
         desired = resolve_int_or_percent(spec.get("minAvailable", 1), expected, True)
     allowed = max(healthy - desired, 0)
     generation = pdb["metadata"].get("generation", 1)
-    conditions = set_condition(old.get("conditions") or [], "DisruptionAllowed", "True" if allowed else "False",
-                               "SufficientPods" if allowed else "InsufficientPods", "", timestamp())
+    conditions = set_condition(
+        old.get("conditions") or [],
+        "DisruptionAllowed",
+        "True" if allowed else "False",
+        "SufficientPods" if allowed else "InsufficientPods",
+        "",
+        timestamp(),
+    )
     for cond in conditions:
         cond["observedGeneration"] = generation
-    status = {"observedGeneration": generation, "disruptionsAllowed": allowed, "currentHealthy": healthy,
-              "desiredHealthy": desired, "expectedPods": expected, "conditions": conditions}
+    status = {
+        "observedGeneration": generation,
+        "disruptionsAllowed": allowed,
+        "currentHealthy": healthy,
+        "desiredHealthy": desired,
+        "expectedPods": expected,
+        "conditions": conditions,
+    }
     if old.get("disruptedPods"):
         status["disruptedPods"] = old["disruptedPods"]
     sim.write_status("policy", "poddisruptionbudgets", pdb, status)

@@ -10,6 +10,7 @@ from tether.sandbox.store import clone
 if TYPE_CHECKING:
     from tether.sandbox.simulation import Simulation
 
+
 def _since(sim: Simulation, kind: str, meta: dict[str, Any]) -> float | None:
     """When the object entered its current stage (monotonic loop time; None after a restart)."""
     return sim.since.get((kind, meta["uid"]))
@@ -79,17 +80,24 @@ def reconcile_pod(sim: Simulation, namespace: str, name: str) -> None:
             sim.schedule("pod", namespace, name, sim.delay)
     elif stage == "running" and _is_job_pod(pod):
         exits = any(status.command_fails(c) for c in spec.get("containers") or [])
-        sim.write_status("", "pods", pod, status.pod_status(pod, "failed" if exits else "succeeded", now, ip, NODE_IP),
-                         KUBELET)
+        sim.write_status(
+            "", "pods", pod, status.pod_status(pod, "failed" if exits else "succeeded", now, ip, NODE_IP), KUBELET
+        )
 
 
 def _container_events(sim: Simulation, pod: dict[str, Any], target: str) -> None:
     for container in (pod.get("spec") or {}).get("containers") or []:
         image, name = container.get("image", ""), container.get("name", "")
         if status.image_fails(image):
-            events.record(sim, pod, "kubelet", "Failed", f'Failed to pull image "{image}": rpc error: code = NotFound '
-                          f'desc = failed to pull and unpack image "{status.normalized_image(image)}": not found',
-                          "Warning")
+            events.record(
+                sim,
+                pod,
+                "kubelet",
+                "Failed",
+                f'Failed to pull image "{image}": rpc error: code = NotFound '
+                f'desc = failed to pull and unpack image "{status.normalized_image(image)}": not found',
+                "Warning",
+            )
             events.record(sim, pod, "kubelet", "BackOff", f'Back-off pulling image "{image}"', "Warning")
         elif target != "failed":
             events.record(sim, pod, "kubelet", "Pulled", f'Container image "{image}" already present on machine')
@@ -130,6 +138,13 @@ def reconcile_pvc(sim: Simulation, namespace: str, name: str) -> None:
         annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
         claim = sim.update("", "persistentvolumeclaims", claim, bound)
     storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
-    sim.write_status("", "persistentvolumeclaims", claim, {
-        "phase": "Bound", "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
-        "capacity": {"storage": storage}})
+    sim.write_status(
+        "",
+        "persistentvolumeclaims",
+        claim,
+        {
+            "phase": "Bound",
+            "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+            "capacity": {"storage": storage},
+        },
+    )

@@ -114,8 +114,9 @@ def max_surge(deployment: dict[str, Any]) -> int:
     strategy = spec.get("strategy") or {}
     if strategy.get("type") == "Recreate":
         return 0
-    return resolve_int_or_percent((strategy.get("rollingUpdate") or {}).get("maxSurge", "25%"),
-                                  spec.get("replicas", 1), True)
+    return resolve_int_or_percent(
+        (strategy.get("rollingUpdate") or {}).get("maxSurge", "25%"), spec.get("replicas", 1), True
+    )
 
 
 # -- conditions ----------------------------------------------------------------------------------
@@ -126,8 +127,15 @@ def condition(conditions: list[dict[str, Any]], kind: str) -> dict[str, Any] | N
 
 
 def set_condition(
-    conditions: list[dict[str, Any]], kind: str, status: str, reason: str, message: str, now: str,
-    *, update_time: bool = False, touch: bool = False,
+    conditions: list[dict[str, Any]],
+    kind: str,
+    status: str,
+    reason: str,
+    message: str,
+    now: str,
+    *,
+    update_time: bool = False,
+    touch: bool = False,
 ) -> list[dict[str, Any]]:
     """Set one condition keeping upstream's timestamps: lastTransitionTime moves only when the
     status changes; lastUpdateTime (workload conditions) whenever reason or message change, or
@@ -138,8 +146,11 @@ def set_condition(
     if update_time:
         changed = current is None or current.get("reason") != reason or current.get("message") != message
         new["lastUpdateTime"] = now if changed or touch else current.get("lastUpdateTime", now)
-    new["lastTransitionTime"] = (current or {}).get("lastTransitionTime", now) if (
-        current is not None and current.get("status") == status) else now
+    new["lastTransitionTime"] = (
+        (current or {}).get("lastTransitionTime", now)
+        if (current is not None and current.get("status") == status)
+        else now
+    )
     new["reason"] = reason
     new["message"] = message
     if current is None:
@@ -159,32 +170,54 @@ def pod_ready(pod: dict[str, Any]) -> bool:
     return bool(ready and ready.get("status") == "True")
 
 
-def _pod_conditions(now: str, scheduled_at: str, ready: bool, initialized: bool = True,
-                    reason: str = "ContainersNotReady", names: list[str] | None = None) -> list[dict[str, Any]]:
+def _pod_conditions(
+    now: str,
+    scheduled_at: str,
+    ready: bool,
+    initialized: bool = True,
+    reason: str = "ContainersNotReady",
+    names: list[str] | None = None,
+) -> list[dict[str, Any]]:
     waiting = f"containers with unready status: [{' '.join(names or [])}]"
     conditions = [
         {"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": None, "lastTransitionTime": now},
-        {"type": "Initialized", "status": "True" if initialized else "False", "lastProbeTime": None,
-         "lastTransitionTime": scheduled_at},
+        {
+            "type": "Initialized",
+            "status": "True" if initialized else "False",
+            "lastProbeTime": None,
+            "lastTransitionTime": scheduled_at,
+        },
     ]
     for kind in ("Ready", "ContainersReady"):
-        item: dict[str, Any] = {"type": kind, "status": "True" if ready else "False", "lastProbeTime": None,
-                                "lastTransitionTime": now}
+        item: dict[str, Any] = {
+            "type": kind,
+            "status": "True" if ready else "False",
+            "lastProbeTime": None,
+            "lastTransitionTime": now,
+        }
         if not ready:
             item["reason"] = reason
             if reason == "ContainersNotReady":
                 item["message"] = waiting
         conditions.append(item)
-    conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                       "lastTransitionTime": scheduled_at})
+    conditions.append(
+        {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": scheduled_at}
+    )
     return conditions
 
 
 def container_status(container: dict[str, Any], state: dict[str, Any], ready: bool, started: bool) -> dict[str, Any]:
     image = container.get("image", "")
-    status: dict[str, Any] = {"name": container.get("name", ""), "state": state, "lastState": {}, "ready": ready,
-                              "restartCount": 0, "image": normalized_image(image) if image else "",
-                              "imageID": "", "started": started}
+    status: dict[str, Any] = {
+        "name": container.get("name", ""),
+        "state": state,
+        "lastState": {},
+        "ready": ready,
+        "restartCount": 0,
+        "image": normalized_image(image) if image else "",
+        "imageID": "",
+        "started": started,
+    }
     if "running" in state or "terminated" in state:
         digest = hashlib.sha256(image.encode()).hexdigest()
         status["imageID"] = normalized_image(image).rsplit(":", 1)[0] + "@sha256:" + digest
@@ -202,40 +235,68 @@ def pod_status(pod: dict[str, Any], stage: str, now: str, pod_ip: str, host_ip: 
     scheduled_at = (scheduled or {}).get("lastTransitionTime") or now
     containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
     names = [c.get("name", "") for c in containers]
-    status: dict[str, Any] = {"hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip,
-                              "podIPs": [{"ip": pod_ip}], "startTime": started_at,
-                              "qosClass": old.get("qosClass") or qos_class(spec)}
+    status: dict[str, Any] = {
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}],
+        "podIP": pod_ip,
+        "podIPs": [{"ip": pod_ip}],
+        "startTime": started_at,
+        "qosClass": old.get("qosClass") or qos_class(spec),
+    }
     if stage == "creating":
         status["phase"] = "Pending"
         status["conditions"] = _pod_conditions(now, scheduled_at, False, names=names)
         status["conditions"][0]["status"] = "False"
-        status["containerStatuses"] = [container_status(c, {"waiting": {"reason": "ContainerCreating"}}, False, False)
-                                       for c in containers]
+        status["containerStatuses"] = [
+            container_status(c, {"waiting": {"reason": "ContainerCreating"}}, False, False) for c in containers
+        ]
     elif stage == "failing":
         status["phase"] = "Pending"
         status["conditions"] = _pod_conditions(now, scheduled_at, False, names=names)
         back_off = {"reason": "ImagePullBackOff"}
         status["containerStatuses"] = [
-            container_status(c, {"waiting": {**back_off, "message": f'Back-off pulling image "{c.get("image", "")}"'}},
-                             False, False)
-            if image_fails(c.get("image")) else
-            container_status(c, {"running": {"startedAt": now}}, False, True) for c in containers]
+            container_status(
+                c, {"waiting": {**back_off, "message": f'Back-off pulling image "{c.get("image", "")}"'}}, False, False
+            )
+            if image_fails(c.get("image"))
+            else container_status(c, {"running": {"startedAt": now}}, False, True)
+            for c in containers
+        ]
     elif stage == "running":
         status["phase"] = "Running"
         status["conditions"] = _pod_conditions(now, scheduled_at, True)
-        status["containerStatuses"] = [container_status(c, {"running": {"startedAt": now}}, True, True)
-                                       for c in containers]
+        status["containerStatuses"] = [
+            container_status(c, {"running": {"startedAt": now}}, True, True) for c in containers
+        ]
     else:  # succeeded / failed
         ok = stage == "succeeded"
         status["phase"] = "Succeeded" if ok else "Failed"
-        status["conditions"] = _pod_conditions(now, scheduled_at, False, reason="PodCompleted" if ok else
-                                               "PodFailed")
+        status["conditions"] = _pod_conditions(now, scheduled_at, False, reason="PodCompleted" if ok else "PodFailed")
         status["conditions"][0]["status"] = "False"
-        began = next((s["state"]["running"]["startedAt"] for s in old.get("containerStatuses") or []
-                      if "running" in s.get("state", {})), now)
-        status["containerStatuses"] = [container_status(c, {"terminated": {
-            "exitCode": 0 if ok else 1, "reason": "Completed" if ok else "Error", "startedAt": began,
-            "finishedAt": now}}, False, False) for c in containers]
+        began = next(
+            (
+                s["state"]["running"]["startedAt"]
+                for s in old.get("containerStatuses") or []
+                if "running" in s.get("state", {})
+            ),
+            now,
+        )
+        status["containerStatuses"] = [
+            container_status(
+                c,
+                {
+                    "terminated": {
+                        "exitCode": 0 if ok else 1,
+                        "reason": "Completed" if ok else "Error",
+                        "startedAt": began,
+                        "finishedAt": now,
+                    }
+                },
+                False,
+                False,
+            )
+            for c in containers
+        ]
     return status
 
 
@@ -254,8 +315,12 @@ def compact(status: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any
 
 
 def deployment_status(
-    deployment: dict[str, Any], new_rs: dict[str, Any] | None, all_rs: list[dict[str, Any]], now: str,
-    *, created_new: bool = False,
+    deployment: dict[str, Any],
+    new_rs: dict[str, Any] | None,
+    all_rs: list[dict[str, Any]],
+    now: str,
+    *,
+    created_new: bool = False,
 ) -> dict[str, Any]:
     """The status the deployment controller reports from its ReplicaSets."""
     spec = deployment.get("spec") or {}
@@ -270,43 +335,101 @@ def deployment_status(
     updated = count(new_rs, "replicas")
     ready = sum(count(rs, "readyReplicas") for rs in all_rs)
     available = sum(count(rs, "availableReplicas") for rs in all_rs)
-    status: dict[str, Any] = {"observedGeneration": meta.get("generation", 1), "replicas": replicas,
-                              "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": available,
-                              "unavailableReplicas": max(desired - available, 0)}
+    status: dict[str, Any] = {
+        "observedGeneration": meta.get("generation", 1),
+        "replicas": replicas,
+        "updatedReplicas": updated,
+        "readyReplicas": ready,
+        "availableReplicas": available,
+        "unavailableReplicas": max(desired - available, 0),
+    }
     conditions = list(old_status.get("conditions") or [])
     if available >= desired - max_unavailable(deployment):
-        conditions = set_condition(conditions, "Available", "True", "MinimumReplicasAvailable",
-                                   "Deployment has minimum availability.", now, update_time=True)
+        conditions = set_condition(
+            conditions,
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+            now,
+            update_time=True,
+        )
     else:
-        conditions = set_condition(conditions, "Available", "False", "MinimumReplicasUnavailable",
-                                   "Deployment does not have minimum availability.", now, update_time=True)
+        conditions = set_condition(
+            conditions,
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+            now,
+            update_time=True,
+        )
     rs_name = (new_rs or {}).get("metadata", {}).get("name", "")
     progressing = condition(conditions, "Progressing")
-    counts_changed = any(old_status.get(k, 0) != status[k] for k in ("updatedReplicas", "readyReplicas",
-                                                                     "availableReplicas", "replicas"))
+    counts_changed = any(
+        old_status.get(k, 0) != status[k] for k in ("updatedReplicas", "readyReplicas", "availableReplicas", "replicas")
+    )
     complete = updated == desired and replicas == desired and available == desired
     if spec.get("paused"):
-        conditions = set_condition(conditions, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused",
-                                   now, update_time=True)
+        conditions = set_condition(
+            conditions, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", now, update_time=True
+        )
     elif complete and new_rs is not None:
-        conditions = set_condition(conditions, "Progressing", "True", "NewReplicaSetAvailable",
-                                   f'ReplicaSet "{rs_name}" has successfully progressed.', now, update_time=True)
+        conditions = set_condition(
+            conditions,
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            f'ReplicaSet "{rs_name}" has successfully progressed.',
+            now,
+            update_time=True,
+        )
     elif created_new:
-        conditions = set_condition(conditions, "Progressing", "True", "NewReplicaSetCreated",
-                                   f'Created new replica set "{rs_name}"', now, update_time=True)
-    elif progressing is None or counts_changed or progressing.get("reason") in ("NewReplicaSetAvailable",
-                                                                                "DeploymentPaused") \
-            or (progressing.get("reason") == "ProgressDeadlineExceeded" and counts_changed):
-        conditions = set_condition(conditions, "Progressing", "True", "ReplicaSetUpdated",
-                                   f'ReplicaSet "{rs_name}" is progressing.', now, update_time=True, touch=True)
+        conditions = set_condition(
+            conditions,
+            "Progressing",
+            "True",
+            "NewReplicaSetCreated",
+            f'Created new replica set "{rs_name}"',
+            now,
+            update_time=True,
+        )
+    elif (
+        progressing is None
+        or counts_changed
+        or progressing.get("reason") in ("NewReplicaSetAvailable", "DeploymentPaused")
+        or (progressing.get("reason") == "ProgressDeadlineExceeded" and counts_changed)
+    ):
+        conditions = set_condition(
+            conditions,
+            "Progressing",
+            "True",
+            "ReplicaSetUpdated",
+            f'ReplicaSet "{rs_name}" is progressing.',
+            now,
+            update_time=True,
+            touch=True,
+        )
     progressing = condition(conditions, "Progressing")
     deadline = spec.get("progressDeadlineSeconds")
-    if (progressing is not None and progressing.get("status") == "True" and not complete and deadline is not None
-            and progressing.get("reason") != "NewReplicaSetAvailable"):
+    if (
+        progressing is not None
+        and progressing.get("status") == "True"
+        and not complete
+        and deadline is not None
+        and progressing.get("reason") != "NewReplicaSetAvailable"
+    ):
         since = parse_time(progressing.get("lastUpdateTime"))
         if since is not None and parse_time(now) is not None and parse_time(now) - since >= deadline:  # type: ignore
-            conditions = set_condition(conditions, "Progressing", "False", "ProgressDeadlineExceeded",
-                                       f'ReplicaSet "{rs_name}" has timed out progressing.', now, update_time=True)
+            conditions = set_condition(
+                conditions,
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{rs_name}" has timed out progressing.',
+                now,
+                update_time=True,
+            )
     # upstream lists Available before Progressing once both exist
     conditions.sort(key=lambda c: {"Available": 0, "Progressing": 1}.get(c.get("type", ""), 2))
     status["conditions"] = conditions
@@ -330,6 +453,11 @@ def progress_deadline_at(deployment: dict[str, Any]) -> float | None:
 
 def replicaset_status(rs: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, Any]:
     ready = sum(1 for p in pods if pod_ready(p))
-    status = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
-              "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation", 1)}
+    status = {
+        "replicas": len(pods),
+        "fullyLabeledReplicas": len(pods),
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+        "observedGeneration": rs["metadata"].get("generation", 1),
+    }
     return compact(status, keep=("replicas",))

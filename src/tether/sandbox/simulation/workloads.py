@@ -20,13 +20,21 @@ def _deleting(obj: dict[str, Any]) -> bool:
     return bool(obj["metadata"].get("deletionTimestamp"))
 
 
-def new_pod(owner: dict[str, Any], template: dict[str, Any], *, name: str = "", labels: dict[str, str] | None = None,
-            spec_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def new_pod(
+    owner: dict[str, Any],
+    template: dict[str, Any],
+    *,
+    name: str = "",
+    labels: dict[str, str] | None = None,
+    spec_extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A pod from ``owner``'s template, controlled by ``owner`` (named ``name`` or generated)."""
     tmeta = template.get("metadata") or {}
-    meta: dict[str, Any] = {"namespace": owner["metadata"]["namespace"],
-                            "labels": {**(tmeta.get("labels") or {}), **(labels or {})},
-                            "ownerReferences": [owner_reference(owner)]}
+    meta: dict[str, Any] = {
+        "namespace": owner["metadata"]["namespace"],
+        "labels": {**(tmeta.get("labels") or {}), **(labels or {})},
+        "ownerReferences": [owner_reference(owner)],
+    }
     if tmeta.get("annotations"):
         meta["annotations"] = dict(tmeta["annotations"])
     if name:
@@ -34,8 +42,13 @@ def new_pod(owner: dict[str, Any], template: dict[str, Any], *, name: str = "", 
     else:
         meta["generateName"] = owner["metadata"]["name"] + "-"
     spec = {**clone(template.get("spec") or {}), **(spec_extra or {})}
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
-            "status": {"phase": "Pending", "qosClass": status.qos_class(spec)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": spec,
+        "status": {"phase": "Pending", "qosClass": status.qos_class(spec)},
+    }
 
 
 # -- Deployment ----------------------------------------------------------------------------------
@@ -46,8 +59,9 @@ def _revision(obj: dict[str, Any]) -> int:
     return int(value) if str(value).isdigit() else 0
 
 
-def _set_rs(sim: Simulation, deployment: dict[str, Any], rs: dict[str, Any], replicas: int,
-            annotations: dict[str, str]) -> dict[str, Any]:
+def _set_rs(
+    sim: Simulation, deployment: dict[str, Any], rs: dict[str, Any], replicas: int, annotations: dict[str, str]
+) -> dict[str, Any]:
     new = clone(rs)
     before = rs["spec"].get("replicas", 0)
     new["spec"]["replicas"] = replicas
@@ -55,8 +69,13 @@ def _set_rs(sim: Simulation, deployment: dict[str, Any], rs: dict[str, Any], rep
     updated = sim.update("apps", "replicasets", rs, new)
     if before != replicas:
         direction = "up" if replicas > before else "down"
-        events.record(sim, deployment, "deployment", "ScalingReplicaSet",
-                      f"Scaled {direction} replica set {rs['metadata']['name']} from {before} to {replicas}")
+        events.record(
+            sim,
+            deployment,
+            "deployment",
+            "ScalingReplicaSet",
+            f"Scaled {direction} replica set {rs['metadata']['name']} from {before} to {replicas}",
+        )
     return updated
 
 
@@ -71,14 +90,15 @@ def reconcile_deployment(sim: Simulation, namespace: str, name: str) -> None:
     all_rs = [rs for rs in sim.owned("apps", "replicasets", namespace, deployment) if not _deleting(rs)]
     if not any((rs["metadata"].get("labels") or {}).get(HASH_LABEL) == template_hash for rs in all_rs):
         all_rs += sim.adopt("apps", "replicasets", namespace, deployment, spec.get("selector"))
-    new_rs = next((rs for rs in all_rs if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == template_hash),
-                  None)
+    new_rs = next((rs for rs in all_rs if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == template_hash), None)
     old_rs = [rs for rs in all_rs if rs is not new_rs]
     recreate = (spec.get("strategy") or {}).get("type") == "Recreate"
     old_pods = sum(int((rs.get("status") or {}).get("replicas") or 0) + rs["spec"].get("replicas", 0) for rs in old_rs)
     max_revision = max((_revision(rs) for rs in all_rs), default=0)
-    annotations = {"deployment.kubernetes.io/desired-replicas": str(desired),
-                   "deployment.kubernetes.io/max-replicas": str(desired + status.max_surge(deployment))}
+    annotations = {
+        "deployment.kubernetes.io/desired-replicas": str(desired),
+        "deployment.kubernetes.io/max-replicas": str(desired + status.max_surge(deployment)),
+    }
     created = False
     if spec.get("paused"):
         pass  # a paused deployment rolls nothing out
@@ -87,19 +107,35 @@ def reconcile_deployment(sim: Simulation, namespace: str, name: str) -> None:
         rs_template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = template_hash
         selector = clone(spec.get("selector") or {})
         selector.setdefault("matchLabels", {})[HASH_LABEL] = template_hash
-        rs_spec: dict[str, Any] = {"replicas": 0 if recreate and old_pods else desired, "selector": selector,
-                                   "template": rs_template}
+        rs_spec: dict[str, Any] = {
+            "replicas": 0 if recreate and old_pods else desired,
+            "selector": selector,
+            "template": rs_template,
+        }
         if spec.get("minReadySeconds"):
             rs_spec["minReadySeconds"] = spec["minReadySeconds"]
-        new_rs = sim.create("apps", "replicasets", {
-            "metadata": {"name": f"{name}-{template_hash}", "namespace": namespace,
-                         "labels": dict(rs_template["metadata"]["labels"]),
-                         "annotations": {**annotations, REVISION: str(max_revision + 1)},
-                         "ownerReferences": [owner_reference(deployment)]},
-            "spec": rs_spec})
+        new_rs = sim.create(
+            "apps",
+            "replicasets",
+            {
+                "metadata": {
+                    "name": f"{name}-{template_hash}",
+                    "namespace": namespace,
+                    "labels": dict(rs_template["metadata"]["labels"]),
+                    "annotations": {**annotations, REVISION: str(max_revision + 1)},
+                    "ownerReferences": [owner_reference(deployment)],
+                },
+                "spec": rs_spec,
+            },
+        )
         created = True
-        events.record(sim, deployment, "deployment", "ScalingReplicaSet",
-                      f"Scaled up replica set {new_rs['metadata']['name']} from 0 to {rs_spec['replicas']}")
+        events.record(
+            sim,
+            deployment,
+            "deployment",
+            "ScalingReplicaSet",
+            f"Scaled up replica set {new_rs['metadata']['name']} from 0 to {rs_spec['replicas']}",
+        )
     else:
         revision = _revision(new_rs) if _revision(new_rs) == max_revision else max_revision + 1
         target = 0 if recreate and old_pods else desired
@@ -141,15 +177,17 @@ def reconcile_replicaset(sim: Simulation, namespace: str, name: str) -> None:
     desired = (rs.get("spec") or {}).get("replicas", 1)
     template = (rs.get("spec") or {}).get("template") or {}
     if len(pods) < desired:
-        pods += [p for p in sim.adopt("", "pods", namespace, rs, (rs.get("spec") or {}).get("selector"))
-                 if not _deleting(p)]
+        pods += [
+            p for p in sim.adopt("", "pods", namespace, rs, (rs.get("spec") or {}).get("selector")) if not _deleting(p)
+        ]
     for _ in range(desired - len(pods)):
         pods.append(sim.create("", "pods", new_pod(rs, template)))
         events.record(sim, rs, "replicaset", "SuccessfulCreate", f"Created pod: {pods[-1]['metadata']['name']}")
     if len(pods) > desired:
         # upstream removes unready and newer pods first
-        ranked = sorted(pods, key=lambda p: (status.pod_ready(p), p["metadata"].get("creationTimestamp", "")),
-                        reverse=False)
+        ranked = sorted(
+            pods, key=lambda p: (status.pod_ready(p), p["metadata"].get("creationTimestamp", "")), reverse=False
+        )
         doomed = sorted(ranked[: len(pods) - desired], key=lambda p: p["metadata"]["name"])
         for pod in doomed:
             sim.delete("", "pods", pod)
@@ -174,9 +212,15 @@ def _ensure_claims(sim: Simulation, sts: dict[str, Any], ordinal: int) -> list[d
         claim = f"{tname}-{name}-{ordinal}"
         if sim.get("", "persistentvolumeclaims", namespace, claim) is None:
             labels = dict(((spec.get("selector") or {}).get("matchLabels")) or {})
-            sim.create("", "persistentvolumeclaims", {
-                "metadata": {"name": claim, "namespace": namespace, "labels": labels},
-                "spec": clone(template.get("spec") or {}), "status": {"phase": "Pending"}})
+            sim.create(
+                "",
+                "persistentvolumeclaims",
+                {
+                    "metadata": {"name": claim, "namespace": namespace, "labels": labels},
+                    "spec": clone(template.get("spec") or {}),
+                    "status": {"phase": "Pending"},
+                },
+            )
         volumes.append({"name": tname, "persistentVolumeClaim": {"claimName": claim}})
     return volumes
 
@@ -209,16 +253,25 @@ def reconcile_statefulset(sim: Simulation, namespace: str, name: str) -> None:
             pod_spec["volumes"] = list(pod_spec.get("volumes") or []) + volumes
             if not pod_spec["volumes"]:
                 del pod_spec["volumes"]
-            labels = {REVISION_LABEL: update_revision, "statefulset.kubernetes.io/pod-name": f"{name}-{ordinal}",
-                      "apps.kubernetes.io/pod-index": str(ordinal)}
+            labels = {
+                REVISION_LABEL: update_revision,
+                "statefulset.kubernetes.io/pod-name": f"{name}-{ordinal}",
+                "apps.kubernetes.io/pod-index": str(ordinal),
+            }
             extra: dict[str, Any] = {"hostname": f"{name}-{ordinal}"}
             if spec.get("serviceName"):
                 extra["subdomain"] = spec["serviceName"]
-            pod = new_pod(sts, {**template, "spec": pod_spec}, name=f"{name}-{ordinal}", labels=labels,
-                          spec_extra=extra)
+            pod = new_pod(
+                sts, {**template, "spec": pod_spec}, name=f"{name}-{ordinal}", labels=labels, spec_extra=extra
+            )
             pods[ordinal] = sim.create("", "pods", pod)
-            events.record(sim, sts, "statefulset", "SuccessfulCreate",
-                          f"create Pod {name}-{ordinal} in StatefulSet {name} successful")
+            events.record(
+                sim,
+                sts,
+                "statefulset",
+                "SuccessfulCreate",
+                f"create Pod {name}-{ordinal} in StatefulSet {name} successful",
+            )
             busy = True
             if ordered:
                 break
@@ -229,14 +282,22 @@ def reconcile_statefulset(sim: Simulation, namespace: str, name: str) -> None:
         extra_ordinals = sorted((i for i in pods if i >= replicas), reverse=True)
         strategy = spec.get("updateStrategy") or {}
         partition = (strategy.get("rollingUpdate") or {}).get("partition", 0)
-        stale = sorted((i for i in range(partition, replicas) if i in pods and
-                        (pods[i]["metadata"].get("labels") or {}).get(REVISION_LABEL) != update_revision),
-                       reverse=True)
+        stale = sorted(
+            (
+                i
+                for i in range(partition, replicas)
+                if i in pods and (pods[i]["metadata"].get("labels") or {}).get(REVISION_LABEL) != update_revision
+            ),
+            reverse=True,
+        )
         if extra_ordinals:
             for ordinal in extra_ordinals[:1] if ordered else extra_ordinals:
                 sim.delete("", "pods", pods.pop(ordinal))
-        elif stale and strategy.get("type", "RollingUpdate") == "RollingUpdate" and not any(
-                _deleting(p) for p in pods.values()):
+        elif (
+            stale
+            and strategy.get("type", "RollingUpdate") == "RollingUpdate"
+            and not any(_deleting(p) for p in pods.values())
+        ):
             sim.delete("", "pods", pods.pop(stale[0]))
     live = [p for p in pods.values() if not _deleting(p)]
     ready = sum(1 for p in live if status.pod_ready(p))
@@ -244,12 +305,23 @@ def reconcile_statefulset(sim: Simulation, namespace: str, name: str) -> None:
     if updated == replicas == len(live) and ready == replicas:
         current_revision = update_revision
     current = sum(1 for p in live if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == current_revision)
-    new_status = {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": len(live),
-                  "readyReplicas": ready, "currentReplicas": current, "updatedReplicas": updated,
-                  "availableReplicas": ready, "currentRevision": current_revision, "updateRevision": update_revision,
-                  "collisionCount": old_status.get("collisionCount", 0)}
-    sim.write_status("apps", "statefulsets", sts,
-                     status.compact(new_status, keep=("replicas", "availableReplicas", "collisionCount")))
+    new_status = {
+        "observedGeneration": sts["metadata"].get("generation", 1),
+        "replicas": len(live),
+        "readyReplicas": ready,
+        "currentReplicas": current,
+        "updatedReplicas": updated,
+        "availableReplicas": ready,
+        "currentRevision": current_revision,
+        "updateRevision": update_revision,
+        "collisionCount": old_status.get("collisionCount", 0),
+    }
+    sim.write_status(
+        "apps",
+        "statefulsets",
+        sts,
+        status.compact(new_status, keep=("replicas", "availableReplicas", "collisionCount")),
+    )
 
 
 # -- DaemonSet -----------------------------------------------------------------------------------
@@ -278,8 +350,21 @@ def reconcile_daemonset(sim: Simulation, namespace: str, name: str) -> None:
         events.record(sim, ds, "daemonset", "SuccessfulCreate", f"Created pod: {pods[-1]['metadata']['name']}")
     ready = sum(1 for p in pods if status.pod_ready(p))
     updated = sum(1 for p in pods if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == current_hash)
-    new_status = {"currentNumberScheduled": len(pods), "desiredNumberScheduled": 1, "numberMisscheduled": 0,
-                  "numberReady": ready, "numberAvailable": ready, "numberUnavailable": 1 - ready,
-                  "updatedNumberScheduled": updated, "observedGeneration": generation}
-    sim.write_status("apps", "daemonsets", ds, status.compact(new_status, keep=(
-        "currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled", "numberReady")))
+    new_status = {
+        "currentNumberScheduled": len(pods),
+        "desiredNumberScheduled": 1,
+        "numberMisscheduled": 0,
+        "numberReady": ready,
+        "numberAvailable": ready,
+        "numberUnavailable": 1 - ready,
+        "updatedNumberScheduled": updated,
+        "observedGeneration": generation,
+    }
+    sim.write_status(
+        "apps",
+        "daemonsets",
+        ds,
+        status.compact(
+            new_status, keep=("currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled", "numberReady")
+        ),
+    )
