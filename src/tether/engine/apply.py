@@ -283,11 +283,45 @@ async def _wait(
             on_update=on_health,
         )
     except (HealthFailed, HealthTimedOut) as error:
+        await _explain_with_pods(kube, plan, changes, error)
         if what:
             error.args = (f"{what}: {error}",)
         result.health = error.states
         error.result = result
         raise
+
+
+async def _explain_with_pods(
+    kube: Kube, plan: Plan, changes: list[Change], error: HealthFailed | HealthTimedOut
+) -> None:
+    """Add to each unhealthy workload what its Pods say (``ImagePullBackOff``, a crash, unschedulable)."""
+    from tether.engine.health import HealthResult, Status
+    from tether.engine.pods import WORKLOAD_KINDS, workload_pod_problem
+
+    desired = {c.ref: c for c in changes}
+    states = []
+    notes = []
+    for state in error.states:
+        change = desired.get(state.ref)
+        if (
+            state.result.status is not Status.CURRENT
+            and change is not None
+            and change.desired is not None
+            and (state.ref.group, state.ref.kind) in WORKLOAD_KINDS
+        ):
+            try:
+                problem = await workload_pod_problem(kube, change.desired)
+            except KubeError:
+                problem = None  # the explanation is a help, never a new failure
+            if problem is not None:
+                reason, text = problem
+                message = f"{state.result.message}; {text}" if state.result.message else text
+                state = ObjectHealth(state.ref, HealthResult(state.result.status, message, reason))
+                notes.append(f"{state.ref}: {text}")
+        states.append(state)
+    error.states = states
+    if notes:
+        error.args = (f"{error.args[0] if error.args else error}; " + "; ".join(notes),)
 
 
 def _describe_batch(key: BatchKey) -> str:

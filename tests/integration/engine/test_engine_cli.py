@@ -151,3 +151,5 @@ def test_wait_failure_prints_what_was_done_and_why(sandbox, tmp_path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "waitfail: 2 created, 0 adopted, 0 updated, 0 deleted, 0 unchanged" in done.stdout
     assert f"not healthy: Deployment.apps {ns}/broken" in done.stdout
+    # the Deployment's own status only counts replicas; its Pods say why (a regression test)
+    assert "ImagePullBackOff" in done.stdout + done.stderr, done.stdout + done.stderr
