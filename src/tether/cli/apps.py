@@ -150,6 +150,12 @@ def create_command(
     tag: Annotated[str, typer.Option("--tag", help="Deploy this tag.")] = "",
     semver: Annotated[str, typer.Option("--semver", help="Deploy the highest tag in this semver range.")] = "",
     commit: Annotated[str, typer.Option("--commit", help="Deploy this commit SHA.")] = "",
+    ref: Annotated[
+        str,
+        typer.Option(
+            "--ref", metavar="[KIND:]REF", help="branch:B, tag:T, semver:R or commit:SHA (a bare name is a branch)."
+        ),
+    ] = "",
     dest_namespace: Annotated[str, typer.Option("--dest-namespace", help="Namespace for objects without one.")] = "",
     create_namespace: Annotated[
         bool, typer.Option("--create-namespace", help="Create the destination namespace.")
@@ -178,6 +184,14 @@ def create_command(
         tether app create web -n shop --url https://git.example.com/apps.git --path apps/web --branch main
     """
     check_output(output, ("yaml", "json"))
+    if ref:
+        kind, _, value = (
+            ref.partition(":") if ref.split(":", 1)[0] in ("branch", "tag", "semver", "commit") else ("branch", "", ref)
+        )
+        given = {"branch": branch, "tag": tag, "semver": semver, "commit": commit}
+        if given[kind]:
+            raise UsageError(f"--ref {ref} and --{kind} both name the {kind}: give one")
+        branch, tag, semver, commit = (value if kind == k else given[k] for k in ("branch", "tag", "semver", "commit"))
     options = ops.CreateOptions(
         url=url,
         path=path,

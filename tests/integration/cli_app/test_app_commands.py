@@ -349,3 +349,41 @@ def test_rollback_without_an_earlier_success_is_refused(installed, kc, sandbox_n
     done = tether("app", "rollback", "web", "-n", ns, *kc)
     assert done.returncode == 2 and "no earlier successful revision" in done.stderr
     assert "pin" not in get_app(installed.kubeconfig, "web", ns)["spec"]
+
+
+def test_create_takes_the_ref_as_one_option() -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    def create(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tether.cli.main",
+                "app",
+                "create",
+                "web",
+                "-n",
+                "shop",
+                "--url",
+                "https://git.example.com/apps.git",
+                *flags,
+                "--dry-run",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    for flag, expected in (
+        ("tag:v1.2.0", {"tag": "v1.2.0"}),
+        ("main", {"branch": "main"}),
+        ("semver:>=1.0", {"semver": ">=1.0"}),
+    ):
+        done = create("--ref", flag)
+        assert done.returncode == 0, done.stderr
+        assert yaml.safe_load(done.stdout)["spec"]["source"]["ref"] == expected
+    assert create("--ref", "main", "--tag", "v1").returncode == 2
