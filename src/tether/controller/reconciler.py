@@ -155,7 +155,8 @@ class Reconciler:
         options_ = ApplyOptions(
             prune=prune, allow_empty_prune=app.spec.sync_policy.allow_empty, field_manager=identity.field_manager
         )
-        if changes or (prune and deletes) or memory.commit != (app.status.last_applied_revision or ""):
+        # nothing to write (a commit elsewhere in the repository, a resync): no apply, no inventory write
+        if changes or (prune and deletes):
             try:
                 if app.spec.destination.create_namespace and app.spec.destination.namespace:
                     await _ensure_namespace(kube, app.spec.destination.namespace)
@@ -164,7 +165,7 @@ class Reconciler:
                 raise StageError("ApplyFailed", f"{memory.commit[:12]}: {error}") from None
             result.applied = True
             result.pruned = applied.count(Action.DELETE)
-            await self._cache_caught_up(changes)
+            result.stale = await self._cache_caught_up(changes)
             if result.drift:
                 result.drift_corrected, result.drift = result.drift, []
         result.synced = True
@@ -172,14 +173,15 @@ class Reconciler:
         self._observe_health(plan, result)
         return result
 
-    async def _cache_caught_up(self, changes: list[Any], timeout: float = 5.0) -> None:
-        """Wait (briefly) until the watch cache shows what was just applied.
+    async def _cache_caught_up(self, changes: list[Any], timeout: float = 5.0) -> set[Any]:
+        """Wait (briefly) until the watch cache shows what was just applied; returns what it still does not.
 
         Without this, the next pass (woken by the first of the watch events our own writes cause)
-        would plan against objects the cache has not updated yet and see them as drift.
+        would plan against objects the cache has not updated yet and see them as drift; and health
+        read from the cache would describe the objects as they were before the apply.
         """
         deadline = time.monotonic() + timeout
-        pending = list(changes)
+        pending = [c for c in changes if c.ref.name]  # a generateName object has no name to look up
         while pending and time.monotonic() < deadline:
             pending = [
                 c
@@ -189,6 +191,7 @@ class Reconciler:
             ]
             if pending:
                 await asyncio.sleep(0.02)
+        return {c.ref for c in pending}
 
     def _observe_health(self, plan: Any, result: PassResult) -> None:
         """Health from the watch cache: no request, no waiting (the next event re-runs the pass)."""
@@ -206,7 +209,7 @@ class Reconciler:
             state = health.health
             if state is Health.TERMINATING:
                 state = Health.PROGRESSING
-            if result.applied and change.action in (Action.CREATE, Action.ADOPT, Action.UPDATE):
+            if ref in result.stale:
                 state = max(state, Health.PROGRESSING, key=order.index)  # the cache has not seen the write yet
             if order.index(state) > order.index(worst):
                 worst, message = state, f"{ref}: {health.message}" if health.message else str(ref)
@@ -391,7 +394,7 @@ class Reconciler:
         if (
             ready_now is not None
             and ready_now.status == "True"
-            and (was is None or was.status != "True" or app.status.last_applied_revision != memory.commit)
+            and (was is None or was.status != "True" or result.applied)
         ):
             await self.events.normal(
                 app, ev.RECONCILIATION_SUCCEEDED, f"revision {memory.commit[:12]} applied and healthy"

@@ -162,6 +162,7 @@ class PassResult:
     inventory: int | None = None
     pruned: int = 0
     prune_blocked: list[str] = field(default_factory=list)  # inventory entries not verified
+    stale: set[Any] = field(default_factory=set)  # applied objects the watch cache had not seen yet
     waiting_on: str = ""  # a dependency that is not Ready
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
