@@ -149,20 +149,11 @@ def _render(app: dict[str, Any], root: Path, variables: dict[str, str], keys: di
 
 
 async def _validate(kube: Any, manifests: list[Any], kube_version: str) -> list[str]:
-    from tether.schemas import gvk_index
-    from tether.validate import validate_manifests
-    from tether.validate.crd import crd_versions
+    from tether.delivery.plan import validation_report
 
     if not manifests:
         return []
-    crds: dict[tuple[str, str, str], dict[str, Any]] = {}
-    if kube is not None and any(
-        (m.ref.group, m.ref.version, m.ref.kind) not in gvk_index(kube_version) for m in manifests
-    ):
-        for crd in await kube.list(await kube.info("apiextensions.k8s.io/v1", "CustomResourceDefinition")):
-            for gvk in crd_versions(crd):
-                crds[gvk] = crd
-    report = validate_manifests(manifests, kube_version=kube_version, crd_lookup=lambda g, v, k: crds.get((g, v, k)))
+    report = await validation_report(kube, manifests, kube_version)
     return [f"{'error' if f in report.errors else 'warning'}: {f}" for f in report.findings]
 
 

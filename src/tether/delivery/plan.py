@@ -21,25 +21,30 @@ from tether.schemas import gvk_index
 SHOWN_FINDINGS = 20
 
 
-async def validate_changes(kube: Kube, manifests: list[Manifest], kube_version: str, root: Path | None = None) -> None:
-    """The validate stage, with CRD schemas from the set and (when needed) from the cluster."""
+async def validation_report(
+    kube: Kube | None, manifests: list[Manifest], kube_version: str, root: Path | None = None
+) -> Any:
+    """The validate stage's report, with CRD schemas from the set and (when needed, and a ``kube`` is
+    given) from the cluster: one LIST of CRDs, only when a kind is not built in."""
     # imported here: schema and CEL machinery is only needed when something is about to be written
     from tether.validate import validate_manifests
-    from tether.validate.crd import crd_versions
+    from tether.validate.crd import index_crds
 
     builtin = gvk_index(kube_version)
     crds: dict[tuple[str, str, str], dict[str, Any]] = {}
-    if any((m.ref.group, m.ref.version, m.ref.kind) not in builtin for m in manifests):
-        info = await kube.info("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-        for crd in await kube.list(info):
-            for gvk in crd_versions(crd):
-                crds[gvk] = crd
-    report = validate_manifests(
+    if kube is not None and any((m.ref.group, m.ref.version, m.ref.kind) not in builtin for m in manifests):
+        crds = index_crds(await kube.list(await kube.info("apiextensions.k8s.io/v1", "CustomResourceDefinition")))
+    return validate_manifests(
         manifests,
         kube_version=kube_version,
         root=root,
         crd_lookup=lambda group, version, kind: crds.get((group, version, kind)),
     )
+
+
+async def validate_changes(kube: Kube, manifests: list[Manifest], kube_version: str, root: Path | None = None) -> None:
+    """The validate stage: raises a ValidationError listing the errors (nothing is applied then)."""
+    report = await validation_report(kube, manifests, kube_version, root)
     if not report.valid:
         shown = [str(f) for f in report.errors[:SHOWN_FINDINGS]]
         more = f"\n... and {len(report.errors) - SHOWN_FINDINGS} more" if len(report.errors) > SHOWN_FINDINGS else ""
