@@ -100,9 +100,10 @@ def render_current(
     mirror = cache.fetch(url, Credentials.for_url(url))
     revision = (obj.get("status") or {}).get("sourceRevision") or ""
     if not revision:
-        ref = obj["spec"]["source"].get("ref") or {}
-        kind = next((k for k in ("commit", "tag", "semver", "branch") if ref.get(k)), "")
-        revision = f"{kind}:{ref[kind]}" if kind else ""
+        from tether.controller.api import parse_application
+
+        ref = parse_application(obj).spec.source.ref
+        revision = ref.as_ref_string() if ref else ""
     return render_revision(cache, mirror, obj, revision, render_options_for(obj, variables), decryption_keys)
 
 

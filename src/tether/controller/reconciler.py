@@ -101,7 +101,7 @@ class Reconciler:
         started = time.monotonic()
         fetched = await fetch_revision(
             self.fetcher,
-            app.raw,
+            app,
             memory,
             force=force_fetch,
             secret_data=secret,
@@ -114,7 +114,7 @@ class Reconciler:
             self.reports.send(self._report(app, memory, "started"))
         options = await self._render_options(kube, app)
         if (
-            await render_revision(self.fetcher, app.raw, memory, options, await self._decryptor(kube, app))
+            await render_revision(self.fetcher, app, memory, options, await self._decryptor(kube, app))
             and self.metrics is not None
         ):
             self.metrics.renders.inc()

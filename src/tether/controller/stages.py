@@ -57,25 +57,9 @@ class AppMemory:
     started_reported: str = ""
 
 
-def spec_of(app: dict[str, Any]) -> dict[str, Any]:
-    return app.get("spec") or {}
-
-
-def ref_text(ref: Any) -> str:
-    """``spec.source.ref`` ({branch: main} / {tag: v1} / {semver: ">=1"} / {commit: sha}) as a source ref."""
-    if isinstance(ref, str):
-        return ref
-    if not isinstance(ref, dict):
-        return ""
-    for kind in ("commit", "tag", "semver", "branch"):
-        if ref.get(kind):
-            return f"{kind}:{ref[kind]}"
-    return ""
-
-
 async def fetch_revision(
     fetcher: SourceFetcher,
-    app: dict[str, Any],
+    app: Any,
     memory: AppMemory,
     *,
     force: bool,
@@ -86,12 +70,12 @@ async def fetch_revision(
 
     Due: the interval passed, a push/refresh asked for it, or what is wanted changed (URL, ref,
     pin). A pinned commit already in the mirror is resolved without touching the network.
+    ``app`` is the typed ``Application``.
     """
-    spec = spec_of(app)
-    source = spec.get("source") or {}
-    url = str(source.get("url") or "")
-    pin = (spec.get("pin") or {}).get("revision") or ""
-    wanted = (url, ref_text(source.get("ref")), pin)
+    source = app.spec.source
+    url = source.url
+    pin = app.spec.pin.revision if app.spec.pin else ""
+    wanted = (url, source.ref.as_ref_string() if source.ref else "", pin)
     changed = wanted != memory.wanted
     due = force or changed or time.monotonic() - memory.fetched_at >= interval or not memory.commit
     if not due or (pin and not changed and not force):
@@ -111,14 +95,9 @@ async def fetch_revision(
     return True
 
 
-async def render_revision(
-    fetcher: SourceFetcher, app: dict[str, Any], memory: AppMemory, options: Any, decryptor: Any
-) -> bool:
+async def render_revision(fetcher: SourceFetcher, app: Any, memory: AppMemory, options: Any, decryptor: Any) -> bool:
     """Render when the spec changed or a new commit touched the app's inputs; True when rendered."""
-    spec = spec_of(app)
-    source = spec.get("source") or {}
-    url, path = str(source.get("url") or ""), str(source.get("path") or "")
-    generation = int((app.get("metadata") or {}).get("generation") or 0)
+    url, path, generation = app.spec.source.url, app.spec.source.path, app.generation
     if memory.manifests is not None and memory.rendered_generation == generation:
         if memory.rendered_commit == memory.commit:
             return False
@@ -131,7 +110,8 @@ async def render_revision(
         manifests = await render_tree_async(root, path, options, decryptor)
     except TetherError as error:
         raise StageError("RenderFailed", f"{memory.commit[:12]}: {error}") from None
-    values = tuple(((spec.get("render") or {}).get("helm") or {}).get("valuesFiles") or ())
+    helm = app.spec.render.helm
+    values = tuple(helm.values_files) if helm else ()
     memory.inputs = app_inputs(root, path, values)
     memory.manifests, memory.rendered_commit, memory.rendered_generation = manifests, memory.commit, generation
     return True
