@@ -227,8 +227,11 @@ class LeaderElector:
             deadline = loop.time() + self.renew_deadline
             renewed = False
             while not renewed and loop.time() < deadline:
+                # asyncio.timeout, not wait_for: 3.11's wait_for drops a cancellation that arrives
+                # as the renewal completes, and the loop would then outlive stop()
                 try:
-                    renewed = await asyncio.wait_for(self._try_acquire_or_renew(), deadline - loop.time())
+                    async with asyncio.timeout(deadline - loop.time()):
+                        renewed = await self._try_acquire_or_renew()
                 except TimeoutError:
                     break
                 if not renewed:

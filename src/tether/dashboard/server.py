@@ -347,8 +347,9 @@ class Dashboard:
         await response.write(b"retry: 5000\n: connected\n\n")
         async with self.cache.subscribe() as queue:
             while True:
-                try:
-                    key = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                try:  # asyncio.timeout: 3.11's wait_for can drop a cancel and keep the stream open
+                    async with asyncio.timeout(HEARTBEAT_SECONDS):
+                        key = await queue.get()
                 except TimeoutError:
                     if not await _send(response, b": heartbeat\n\n"):
                         break

@@ -181,8 +181,9 @@ class ImageAutomation:
             self._wake.clear()
             if self.state.scan_now:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can drop a cancel
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def refresh(self) -> None:
         """List the three kinds again (the loop does every ``resync`` seconds)."""

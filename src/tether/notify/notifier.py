@@ -165,8 +165,9 @@ class Notifier:
             due = self._next_due()
             self._wake.clear()
             timeout = None if due is None else max(due - self.clock(), 0.0) + 0.001
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can drop a cancel
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _worker(self) -> None:
         while True:

@@ -73,8 +73,9 @@ class Subscription:
         """Next event; None on timeout or when closed."""
         if self.closed and self._queue.empty():
             return None
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+        try:  # asyncio.timeout: 3.11's wait_for can drop a cancel arriving as an event does
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
         except TimeoutError:
             return None
 
