@@ -63,11 +63,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if ".." in path.split("/"):
             self.send_error(400, "bad path")
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        body = self._body()
+        if body is None:
             self.send_error(413, "too large")
             return
-        body = self.rfile.read(length) if length else b""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "GIT_PROJECT_ROOT": str(self.server.root),
@@ -102,6 +101,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "POST" and path.endswith("/git-receive-pack") and status == 200:
             repository = path.removesuffix("/git-receive-pack").strip("/")
             self.server.notify_push(repository)
+
+    def _body(self) -> bytes | None:
+        """The request body, None when larger than MAX_BODY. git sends a push larger than its
+        ``http.postBuffer`` (1 MiB by default) with ``Transfer-Encoding: chunked``."""
+        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                return None
+            return self.rfile.read(length) if length else b""
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY:
+                return None
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF closing the chunk
 
     do_GET = _handle
     do_POST = _handle

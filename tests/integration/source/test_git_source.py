@@ -191,3 +191,15 @@ def test_gc_keeps_the_most_recently_used_trees(work_repo: Path, tmp_path: Path) 
     removed = GitCache(cache).gc_trees(keep=2)
     assert removed == [commits["v1.2.0"]]
     assert sorted(p.name for p in (cache / "trees").iterdir()) == sorted([commits["v1.0.0"], commits["v2.0.0"]])
+
+
+def test_a_push_larger_than_git_post_buffer_is_received(private_git_server, work_repo: Path, run_git) -> None:
+    """git sends a push bigger than ``http.postBuffer`` with chunked transfer encoding."""
+    url = private_git_server.publish(work_repo, "repo.git")
+    (work_repo / "apps/web/blob.bin").write_bytes(os.urandom(256 * 1024))  # incompressible
+    run_git(work_repo, "add", "-A")
+    run_git(work_repo, "commit", "-q", "-m", "a large file")
+    remote = url.replace("http://", "http://deploy:s3cret-token@")
+    run_git(work_repo, "-c", "http.postBuffer=4096", "push", "-q", remote, "HEAD:refs/heads/large")
+    pushed = run_git(work_repo, "ls-remote", remote, "refs/heads/large").split()[0]
+    assert pushed == run_git(work_repo, "rev-parse", "HEAD")
