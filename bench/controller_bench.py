@@ -31,7 +31,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tether.cli.demo_env import LocalEnvironment, git, wait_until
+from tether.cli.demo_env import LocalEnvironment, wait_until
 from tether.kube import Kube
 
 TETHER = [sys.executable, "-c", "from tether.cli.main import main; main()"]
@@ -221,8 +221,6 @@ async def main(args: argparse.Namespace) -> None:
             for k in range(args.objects)
         }
         progress(f"committing the monorepo ({len(files)} files)")
-        # one request with a Content-Length: the local Git server does not read chunked request bodies
-        git(env.work, "config", "http.postBuffer", str(512 * 1024 * 1024))
         head = env.commit("The monorepo", files)
         await kube.apply(
             await kube.info("v1", "Namespace"),

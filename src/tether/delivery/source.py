@@ -62,6 +62,7 @@ class SourceFetcher:
         self._resolved: dict[tuple[str, str], tuple[int, Fetched]] = {}
         self._infos: LRU[tuple[str, str], CommitInfo] = LRU(8192)
         self._changes: LRU[tuple[str, str, str], list[str]] = LRU(4096)
+        self._exporting: dict[tuple[str, str], asyncio.Future[Path]] = {}
 
     async def fetch(self, url: str, credentials: Credentials | None = None, *, force: bool = False) -> float:
         """Bring the mirror of ``url`` up to date; returns the seconds the fetch took (0 when shared)."""
@@ -100,7 +101,17 @@ class SourceFetcher:
         return fetched
 
     async def export(self, url: str, commit: str) -> Path:
-        return await asyncio.to_thread(self.cache.export, self.cache.mirror_path(url), url, commit)
+        """The tree of ``commit``. Apps asking for the same commit at once share one export: each
+        would otherwise extract the whole repository in parallel, all but one for nothing."""
+        key = (url, commit)
+        running = self._exporting.get(key)
+        if running is None:
+            running = asyncio.ensure_future(
+                asyncio.to_thread(self.cache.export, self.cache.mirror_path(url), url, commit)
+            )
+            self._exporting[key] = running
+            running.add_done_callback(lambda _done: self._exporting.pop(key, None))
+        return await asyncio.shield(running)  # one waiter cancelled does not cancel the others' export
 
     def has_commit(self, url: str, commit: str) -> bool:
         return self.cache.has_commit(url, commit)

@@ -39,6 +39,10 @@ from tether.kube.retry import RetryPolicy
 from tether.model import ObjectRef
 
 FIELD_MANAGER = "tether"
+#: connections for requests (the engine runs at most 16 at once per app) and for watches (one
+#: each, held open; unbounded so that watching many kinds never waits for a connection)
+REQUEST_POOL = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+WATCH_POOL = httpx.Limits(max_connections=None, max_keepalive_connections=4)
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
@@ -78,8 +82,12 @@ class Kube:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
+        watch_http: httpx.AsyncClient | None = None,
     ) -> None:
         self._http = http
+        #: watches hold their connection for minutes: a pool of their own, so however many kinds
+        #: are watched they never take the connections requests need
+        self._watch_http = watch_http or http
         self._owns_http = True
         self._impersonation: list[tuple[str, str]] = []
         self.namespace = namespace
@@ -111,10 +119,11 @@ class Kube:
         config = _load_config(kubeconfig, context)
         params = ConnectionParams(timeout=httpx.Timeout(timeout, connect=connect_timeout))
         try:
-            # lightkube works out server, TLS and auth; keep-alive pool sized for bounded-concurrency apply
-            http = httpx.AsyncClient(
-                **params.httpx_params(config), limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
-            )
+            # lightkube works out server, TLS and auth. The request pool is sized for the engine's
+            # bounded concurrency: httpcore scans every pooled connection on each request and
+            # response, so a larger pool costs CPU on every request without more throughput.
+            http = httpx.AsyncClient(**params.httpx_params(config), limits=REQUEST_POOL)
+            watch_http = httpx.AsyncClient(**params.httpx_params(config), limits=WATCH_POOL)
         except (ConfigError, AssertionError, OSError) as error:
             raise KubeError(f"cannot configure a connection to {config.cluster.server}: {error}") from None
         return cls(
@@ -124,6 +133,7 @@ class Kube:
             retry=retry,
             timeout=timeout,
             connect_timeout=connect_timeout,
+            watch_http=watch_http,
         )
 
     def impersonate(self, user: str, groups: list[str] | None = None) -> Kube:
@@ -144,6 +154,8 @@ class Kube:
     async def close(self) -> None:
         if self._owns_http:
             await self._http.aclose()
+            if self._watch_http is not self._http:
+                await self._watch_http.aclose()
 
     async def __aenter__(self) -> Kube:
         return self
@@ -426,7 +438,7 @@ class Kube:
         what = f"watch {info.plural}"
         answered = False
         try:
-            async with self._http.stream(
+            async with self._watch_http.stream(
                 "GET",
                 path,
                 params=params,

@@ -137,6 +137,9 @@ def test_dropped_watches_reconnect_without_listing(sandbox, sandbox_namespace) -
             async with informer:
                 await informer.wait_synced(30)
                 for round_ in range(3):
+                    # an event seen proves the watch is open on the server before it is dropped
+                    await kube.apply(info, configmap(f"before-drop-{round_}", ns))
+                    await eventually("the watch", lambda: ("ADDED", f"before-drop-{round_}") in recorder.names())  # noqa: B023
                     watches = informer.stats.watches
                     faults(sandbox.url, body={"dropWatches": True})
                     await eventually("a new watch", lambda: informer.stats.watches > watches)  # noqa: B023

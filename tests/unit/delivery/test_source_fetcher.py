@@ -58,3 +58,29 @@ def test_a_resolution_is_shared_until_the_next_fetch(tmp_path: Path) -> None:
         assert await fetcher.changed_paths(url, first.commit, second_commit) == ["a.yaml"]
 
     asyncio.run(main())
+
+
+def test_apps_exporting_one_commit_at_once_share_one_extraction(tmp_path: Path) -> None:
+    _work, url = _repo(tmp_path)
+    fetcher = SourceFetcher(tmp_path / "cache", min_interval=0)
+    extractions: list[str] = []
+    extract = fetcher.cache._extract
+
+    def counted(mirror: Path, url_: str, commit: str, into: Path) -> None:
+        extractions.append(commit)
+        extract(mirror, url_, commit, into)
+
+    fetcher.cache._extract = counted  # type: ignore[method-assign]
+
+    async def main() -> None:
+        await fetcher.fetch(url)
+        commit = (await fetcher.resolve(url, "branch:main")).commit
+        waiting = [asyncio.ensure_future(fetcher.export(url, commit)) for _ in range(20)]
+        await asyncio.sleep(0)
+        waiting[0].cancel()  # one app giving up does not cancel the others' export
+        trees = await asyncio.gather(*waiting[1:])
+        assert {tree.name for tree in trees} == {commit} and (trees[0] / "a.yaml").read_text() == "a: 1\n"
+        assert extractions == [commit]
+        assert (await fetcher.export(url, commit)) == trees[0] and extractions == [commit]  # reused after
+
+    asyncio.run(main())
