@@ -233,7 +233,9 @@ _OPTIONS: list[tuple[str, Any]] = [
         Annotated[
             str,
             typer.Option(
-                "--kube-version", metavar="X.Y", help="Kubernetes version rendered for (Helm .Capabilities.KubeVersion)."
+                "--kube-version",
+                metavar="X.Y",
+                help="Kubernetes version rendered for (Helm's .Capabilities.KubeVersion).",
             ),
         ],
     ),

@@ -189,7 +189,7 @@ def render_helm(
     fetch: FetchSettings | None = None,
     max_bytes: int = 32 * 1024**2,
 ) -> list[Manifest]:
-    """Render the chart in ``chart_dir``. ``fetch``: how missing dependencies are fetched (default: the user's cache)."""
+    """Render the chart in ``chart_dir``; ``fetch``: how missing dependencies are fetched (default cache)."""
     rel_dir = relative(chart_dir, root)
     chart_file = chart_dir / "Chart.yaml"
     if not chart_file.is_file():

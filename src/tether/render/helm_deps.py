@@ -152,9 +152,7 @@ def _check_fetchable(dependency: Dependency, rel: str) -> None:
 
 
 @contextlib.contextmanager
-def chart_with_dependencies(
-    chart_dir: Path, root: Path, settings: FetchSettings, max_bytes: int
-) -> Iterator[Path]:
+def chart_with_dependencies(chart_dir: Path, root: Path, settings: FetchSettings, max_bytes: int) -> Iterator[Path]:
     """The chart directory to render: ``chart_dir`` itself, or a temporary copy with the missing dependencies."""
     rel = relative(chart_dir / "Chart.yaml", root)
     declared = declared_dependencies(chart_dir, root, max_bytes)

@@ -251,7 +251,8 @@ class ChartFetcher:
         parts = urllib.parse.urlsplit(repository)
         host = parts.netloc
         path = "/".join(p for p in (parts.path.strip("/"), name) if p)
-        scheme = "http" if _loopback(host) else "https"  # a registry on loopback speaks plain HTTP (tests, a local mirror)
+        # a registry on loopback speaks plain HTTP (tests, a local mirror); any other one HTTPS
+        scheme = "http" if _loopback(host) else "https"
         api = f"{scheme}://{host}/v2/{path}"
         session = _OciSession(self, repository, what)
         _response, body = session.get(f"{api}/tags/list", MAX_INDEX_BYTES)
@@ -312,7 +313,7 @@ class _OciSession:
         if not realm:
             return ""
         query = urllib.parse.urlencode({k: v for k, v in fields.items() if k in ("service", "scope")})
-        response, body = self.fetcher._get(f"{realm}?{query}", self.what, 1024**2, auth=self.auth)
+        _response, body = self.fetcher._get(f"{realm}?{query}", self.what, 1024**2, auth=self.auth)
         try:
             answer = json.loads(body)
         except ValueError:

@@ -130,3 +130,31 @@ def test_push_mode_renders_for_the_target_cluster(sandbox: Any, sandbox_namespac
     assert data["kubeVersion"].startswith("v1.32.")
     given = RenderOptions(app="caps", namespace=sandbox_namespace, kube_version="1.28", kube_version_given=True)
     assert plan_for(given)["kubeVersion"] == "v1.28.0"
+
+
+def test_controller_renders_for_its_cluster_and_asks_once(sandbox: Any) -> None:
+    from tether.controller.api import parse_application
+    from tether.controller.reconciler import Reconciler
+
+    app = parse_application(
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "caps", "namespace": "default", "generation": 1},
+            "spec": {"source": {"url": "https://git.example/repo.git", "path": "."}},
+        }
+    )
+
+    async def go() -> tuple[RenderOptions, RenderOptions, int]:
+        async with await Kube.connect(kubeconfig=str(sandbox.kubeconfig)) as kube:
+            reconciler = Reconciler(
+                kube=kube, apps=None, cache=None, informers=None, fetcher=None, status=None, events=None, metrics=None
+            )
+            first = await reconciler._render_options(kube, app)
+            asked = kube.responses.copy()
+            second = await reconciler._render_options(kube, app)
+            return first, second, sum(kube.responses.values()) - sum(asked.values())
+
+    first, second, requests = asyncio.run(go())
+    assert first.kube_version.startswith("1.32.") and "apps/v1/Deployment" in first.api_versions
+    assert second == first and requests == 0  # the discovery answer is kept

@@ -18,7 +18,7 @@ from tether.errors import RenderError
 from tether.render import RenderOptions, render_source
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "images"))
-from localregistry import LocalRegistry, free_port  # noqa: E402
+from localregistry import LocalRegistry, free_port
 
 SUBCHART_TEMPLATE = """apiVersion: v1
 kind: ConfigMap
@@ -145,7 +145,9 @@ def test_unknown_chart_in_the_repository(repository, tmp_path: Path) -> None:
 
 def test_unreachable_repository(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/charts"
-    with pytest.raises(RenderError, match=r"Chart.yaml: dependency cache from http://127.0.0.1:\d+/charts: .*unreachable"):
+    with pytest.raises(
+        RenderError, match=r"Chart.yaml: dependency cache from http://127.0.0.1:\d+/charts: .*unreachable"
+    ):
         render(parent(tmp_path, url, "~1.2.0"), tmp_path / "cache")
 
 
@@ -176,7 +178,9 @@ def test_file_dependency_inside_the_tree_and_one_escaping_it(tmp_path: Path) -> 
 
     make_chart(tmp_path / "outside", "cache", "0.5.0")
     escaping = parent(tmp_path / "two", "file://../../../outside/cache", "0.5.0")
-    with pytest.raises(RenderError, match=r"dependency cache: repository 'file://../../../outside/cache' points outside"):
+    with pytest.raises(
+        RenderError, match=r"dependency cache: repository 'file://../../../outside/cache' points outside"
+    ):
         render(escaping, tmp_path / "cache", source_root=str(tmp_path / "two" / "src"))
 
 
