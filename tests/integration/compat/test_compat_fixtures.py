@@ -132,10 +132,10 @@ def test_helm_chart_with_a_dependency_from_a_local_chart_repository(
     meta["dependencies"][0].update(version="~0.1.0", repository=f"http://127.0.0.1:{server.server_address[1]}/")
     (chart / "Chart.yaml").write_text(yaml.safe_dump(meta))
     ns, kubeconfig = quick_namespace, quick_sandbox.kubeconfig
-    options = RenderOptions(app="shop", namespace=ns, release_name="shop", cache_dir=str(tmp_path / "cache"))
+    options = RenderOptions(app="shop-repo", namespace=ns, release_name="shop", cache_dir=str(tmp_path / "cache"))
     try:
         assert validate_source(chart, options).valid
-        plan, _result = sync(kubeconfig, chart, options, "shop")
+        plan, _result = sync(kubeconfig, chart, options, "shop-repo")  # its own inventory: an install
     finally:
         server.shutdown()
         server.server_close()
