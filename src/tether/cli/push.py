@@ -21,6 +21,7 @@ import yaml
 
 from tether.cli.conventions import print_error, print_traceback, print_warning
 from tether.cli.render import with_render_options
+from tether.delivery.capabilities import CapabilitiesCache
 from tether.delivery.plan import plan_app
 from tether.engine import (
     DEFAULT_NAMESPACE,
@@ -83,13 +84,15 @@ class Common:
 
     async def plan(self, path: str, *, exact: bool) -> tuple[Kube, Plan]:
         """Render, plan and validate, all before any write: bad input applies and prunes nothing."""
-        rendered = render_source(path, self.render)
-        for warning in rendered.warnings:
-            print_warning(warning)
         kube = await Kube.connect(
             kubeconfig=self.kubeconfig, context=self.context, namespace=self.render.namespace or None
         )
         try:
+            # Helm's .Capabilities follow the target cluster (one discovery per run)
+            options = await CapabilitiesCache(ttl=None).options_for(kube, self.render)
+            rendered = await asyncio.to_thread(render_source, path, options)
+            for warning in rendered.warnings:
+                print_warning(warning)
             rules = load_ignore_rules(self.ignore_rules) if self.ignore_rules else []
             # plain files: field errors can point at the field's own line
             root = (rendered.source_root or rendered.root) if rendered.renderer == "yaml" else None

@@ -20,11 +20,13 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import re
 import sys
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import click
 import typer
 import yaml
 
@@ -64,7 +66,10 @@ def build_render_options(
     allowed_signers: str = "",
     decryption_key: list[str] | None = None,
     substitute: bool = False,
+    kube_version: str = "",
+    api_versions: list[str] | None = None,
 ) -> RenderOptions:
+    """``kube_version``: "" when the user gave none (1.32, or the target cluster's version, is used)."""
     if renderer not in RENDERERS:
         raise UsageError(f"--renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
     if verify not in ("", "ssh", "gpg"):
@@ -88,7 +93,31 @@ def build_render_options(
         verify=verify,
         allowed_signers=allowed_signers,
         decryption_keys=tuple(decryption_key or ()),
+        kube_version=_kube_version(kube_version) if kube_version else RenderOptions.kube_version,
+        kube_version_given=bool(kube_version),
+        api_versions=tuple(_api_version(item) for item in api_versions or ()),
     )
+
+
+def _kube_version(text: str) -> str:
+    if not re.match(r"^v?\d+\.\d+(\.\d+)?$", text.strip()):
+        raise UsageError(f"--kube-version {text!r}: expected MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 1.32")
+    return text.strip().removeprefix("v")
+
+
+def _api_version(text: str) -> str:
+    if not re.match(r"^(?:[a-z0-9.-]+/)?v[0-9a-z]+(?:/[A-Za-z][A-Za-z0-9]*)?$", text.strip()):
+        raise UsageError(f"--api-versions {text!r}: expected group/version or group/version/Kind")
+    return text.strip()
+
+
+def _given_on_command_line(name: str, value: Any) -> bool:
+    """Did the user pass this option (rather than typer filling in its default)?"""
+    context = click.get_current_context(silent=True)
+    if context is None:  # called as a function: a value other than the default was chosen
+        return bool(value != _DEFAULTS[name])
+    source = context.get_parameter_source(name)
+    return source is not None and source is not click.core.ParameterSource.DEFAULT
 
 
 # (parameter name, annotation) of every render option, in --help order
@@ -200,6 +229,28 @@ _OPTIONS: list[tuple[str, Any]] = [
         ],
     ),
     (
+        "kube_version",
+        Annotated[
+            str,
+            typer.Option(
+                "--kube-version",
+                metavar="X.Y",
+                help="Kubernetes version rendered for (Helm's .Capabilities.KubeVersion).",
+            ),
+        ],
+    ),
+    (
+        "api_versions",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--api-versions",
+                metavar="GROUP/VERSION[/KIND]",
+                help="API version for Helm .Capabilities.APIVersions (repeatable).",
+            ),
+        ],
+    ),
+    (
         "decryption_key",
         Annotated[
             list[str] | None,
@@ -230,6 +281,8 @@ _DEFAULTS = {
     "allowed_signers": "",
     "decryption_key": None,
     "substitute": False,
+    "kube_version": "1.32",
+    "api_versions": None,
 }
 
 
@@ -255,6 +308,8 @@ def with_render_options(func: Callable[..., Any]) -> Callable[..., Any]:
         picked = {name: kwargs.pop(name) for name, _ in _OPTIONS if name in kwargs and name not in taken}
         # an option the command declares itself (e.g. a required --app) is shared, not taken away
         picked.update({name: kwargs[name] for name in taken & set(_DEFAULTS) if kwargs.get(name) is not None})
+        if "kube_version" in picked and not _given_on_command_line("kube_version", picked["kube_version"]):
+            picked["kube_version"] = ""  # not chosen: the default, or the target cluster's version
         return func(*args, render_options=build_render_options(**picked), **kwargs)
 
     positional = [p for p in own if p.kind != inspect.Parameter.KEYWORD_ONLY]

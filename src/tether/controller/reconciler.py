@@ -38,6 +38,7 @@ from tether.controller.stages import (
     render_options_for,
     render_revision,
 )
+from tether.delivery.capabilities import CapabilitiesCache
 from tether.delivery.source import SourceFetcher
 from tether.errors import TetherError, ValidationError
 
@@ -67,6 +68,8 @@ class Reconciler:
         self.memory: dict[tuple[str, str], AppMemory] = {}
         #: apps whose next pass must fetch (webhook, refresh): cleared when the fetch ran
         self.fetch_now: set[tuple[str, str]] = set()
+        #: the cluster's version and APIs for Helm's .Capabilities: one discovery per DEFAULT_TTL, not per pass
+        self.capabilities = CapabilitiesCache()
 
     def memory_of(self, key: tuple[str, str]) -> AppMemory:
         return self.memory.setdefault(key, AppMemory())
@@ -74,7 +77,8 @@ class Reconciler:
     # ------------------------------------------------------------ inputs read from the cluster
 
     async def _render_options(self, kube: Any, app: Any) -> Any:
-        return render_options_for(app, await substitution_variables(kube, app))
+        options = render_options_for(app, await substitution_variables(kube, app))
+        return await self.capabilities.options_for(self.kube, options)
 
     async def _decryptor(self, kube: Any, app: Any) -> Any:
         if app.spec.decryption is None:

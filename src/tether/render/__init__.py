@@ -13,7 +13,8 @@ the ``app.kubernetes.io/managed-by`` / ``tether.dev/app`` labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -60,8 +61,15 @@ class RenderOptions:
     # when variables are given or ``substitute`` is set (``--substitute``: defaults only)
     variables: tuple[tuple[str, str], ...] = ()
     substitute: bool = False
-    # labels / namespace defaulting (namespaced-ness decided with the schemas of this version)
+    # the Kubernetes version rendered for: Helm's .Capabilities.KubeVersion (as v1.32.0)
     kube_version: str = "1.32"
+    #: Helm's .Capabilities.APIVersions beyond its built-in list: "group/version" or "group/version/Kind"
+    api_versions: tuple[str, ...] = ()
+    #: the user chose kube_version (--kube-version): a target cluster's own version does not replace it
+    kube_version_given: bool = False
+    #: chart repository credentials, repository URL (or OCI host) -> (username, password); kept out of
+    #: comparisons and repr, so they neither key caches nor show in logs
+    chart_credentials: tuple[tuple[str, tuple[str, str]], ...] = field(default=(), repr=False, compare=False)
     add_labels: bool = True
     # limits of every renderer child process (kubectl kustomize, the Helm / Jsonnet child): see tether.render.limits
     timeout: float = DEFAULT_RENDER_TIMEOUT  # seconds; --render-timeout on the command line
@@ -91,6 +99,13 @@ class RenderOptions:
     @property
     def limits(self) -> Limits:
         return Limits(self.timeout, self.max_memory_bytes, self.max_output_bytes)
+
+    def for_cluster(self, kube_version: str, api_versions: Iterable[str]) -> RenderOptions:
+        """These options for a target cluster of ``kube_version`` serving ``api_versions`` (its discovery):
+        the cluster's version unless the user gave one, its APIs added to those the user gave."""
+        merged = tuple(dict.fromkeys([*self.api_versions, *api_versions]))
+        version = self.kube_version if self.kube_version_given or not kube_version else kube_version
+        return dataclasses.replace(self, kube_version=version, api_versions=merged)
 
 
 @dataclass

@@ -5,17 +5,27 @@ then each values file (maps merge, everything else replaces), then each ``--set`
 the chart's ``crds/`` directory are included (a GitOps apply installs them, unlike
 ``helm template`` without ``--include-crds``). Rendering runs in a child process so a
 template that never ends can be stopped at the time limit.
+
+``.Capabilities.KubeVersion`` is the Kubernetes version tether renders for (``--kube-version``, or
+the target cluster's), not Helm's built-in default; ``.Capabilities.APIVersions`` is Helm's
+built-in list plus the given ``group/version`` and ``group/version/Kind`` entries (the cluster's
+served APIs when one is known). Dependencies missing from ``charts/`` are fetched first
+(``tether.render.helm_deps``).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from tether.errors import RenderError
 from tether.model import Manifest, SourceLocation
 from tether.render.files import decode, is_inside, load_yaml_documents, read_bytes, relative
+from tether.render.helm_deps import chart_with_dependencies
+from tether.render.helm_fetch import FetchSettings, default_cache_dir
 from tether.render.isolate import run_isolated
 from tether.render.limits import Limits
 
@@ -102,21 +112,57 @@ def user_values(
     return values
 
 
-def _render_in_child(chart_dir: str, values: dict[str, Any], release: str, namespace: str) -> list[tuple[str, str]]:
+def helm_kube_version(version: str) -> str:
+    """``1.32`` -> ``v1.32.0``; ``v1.29.3`` / ``1.29.3`` -> ``v1.29.3`` (Helm wants a full semver)."""
+    match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?([-+].*)?$", version.strip())
+    if not match:
+        raise RenderError(f"kube version {version!r}: expected MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 1.32")
+    major, minor, patch, rest = match.groups()
+    return f"v{major}.{minor}.{patch or 0}{rest or ''}"
+
+
+def _render_with_capabilities(
+    chart: Any, values: dict[str, Any], release: str, namespace: str, kube_version: str, api_versions: list[str]
+) -> dict[str, str]:
+    """``Chart.render`` with the capabilities set.
+
+    ``Chart.render`` of helm_python does not expose them, but the native ``helm_render`` call takes
+    ``kube_version`` and ``api_versions`` among its JSON options; this uses the wrapper's private
+    ``_native`` module, so it stays in this one function.
+    """
+    from helm_python import _native
+
+    options: dict[str, Any] = {"name": release, "namespace": namespace, "is_install": True}
+    options["kube_version"] = kube_version
+    if api_versions:
+        options["api_versions"] = api_versions
+    rendered = _native.call_string("helm_render", chart._raw(), json.dumps(values), json.dumps(options))
+    return dict(json.loads(rendered))
+
+
+def _render_in_child(
+    chart_dir: str,
+    values: dict[str, Any],
+    release: str,
+    namespace: str,
+    kube_version: str = "v1.32.0",
+    api_versions: tuple[str, ...] = (),
+) -> list[tuple[str, str]]:
     """Runs in the child process: returns (path inside the chart, rendered text) pairs, CRDs first."""
     import helm_python
 
     try:
         chart = helm_python.Chart.load(chart_dir)
-        declared = {d.get("alias") or d.get("name") for d in chart.metadata.get("dependencies") or []}
+        # subcharts load under their chart name; an alias renames them only at render time
+        declared = {d.get("name") for d in chart.metadata.get("dependencies") or []}
         loaded = {d.get("name") for d in chart.dependencies}
         missing = sorted(str(d) for d in declared - loaded if d)
         if missing:
             raise RenderError(
                 f"Chart.yaml: dependencies {', '.join(missing)} are declared but missing in charts/ "
-                "(run `helm dependency build` and commit the charts/ directory)"
+                "(vendor them under charts/ or give their repository URL)"
             )
-        rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
+        rendered = _render_with_capabilities(chart, values, release, namespace, kube_version, list(api_versions))
         crds = [(c["filename"], c["data"]) for c in chart.crds]
     except helm_python.HelmError as error:
         raise RenderError(str(error)) from error
@@ -138,17 +184,25 @@ def render_helm(
     namespace: str,
     values: dict[str, Any],
     timeout: Limits | float,
+    kube_version: str = "1.32",
+    api_versions: tuple[str, ...] = (),
+    fetch: FetchSettings | None = None,
+    max_bytes: int = 32 * 1024**2,
 ) -> list[Manifest]:
+    """Render the chart in ``chart_dir``; ``fetch``: how missing dependencies are fetched (default cache)."""
     rel_dir = relative(chart_dir, root)
     chart_file = chart_dir / "Chart.yaml"
     if not chart_file.is_file():
         raise RenderError(f"{relative(chart_file, root)}: chart not found (no Chart.yaml in {rel_dir})")
-    pieces = run_isolated(
-        _render_in_child,
-        (str(chart_dir), values, release, namespace),
-        timeout,
-        f"{relative(chart_file, root)} (helm chart)",
-    )
+    capabilities = (helm_kube_version(kube_version), tuple(api_versions))
+    settings = fetch or FetchSettings(default_cache_dir())
+    with chart_with_dependencies(chart_dir, root, settings, max_bytes) as render_dir:
+        pieces = run_isolated(
+            _render_in_child,
+            (str(render_dir), values, release, namespace, *capabilities),
+            timeout,
+            f"{relative(chart_file, root)} (helm chart)",
+        )
     manifests: list[Manifest] = []
     prefix = "" if rel_dir in ("", ".") else rel_dir + "/"
     for name, text in pieces:

@@ -122,8 +122,23 @@ def render_directory(
             namespace=options.namespace or "default",
             values=values,
             timeout=options.limits,
+            kube_version=options.kube_version,
+            api_versions=options.api_versions,
+            fetch=_fetch_settings(options),
+            max_bytes=options.max_file_bytes,
         )
         return manifests, renderer
+
+
+def _fetch_settings(options: RenderOptions):  # -> FetchSettings (imported lazily with the Helm renderer)
+    from tether.render.helm_fetch import FetchSettings, default_cache_dir
+
+    return FetchSettings(
+        cache_dir=Path(options.cache_dir) if options.cache_dir else default_cache_dir(),
+        connect_timeout=options.git_connect_timeout,
+        max_archive_bytes=options.max_file_bytes,
+        credentials=dict(options.chart_credentials),
+    )
 
 
 def _inline_values(text: str) -> dict:

@@ -106,6 +106,44 @@ def test_helm_chart_with_hooks_and_a_vendored_dependency(quick_sandbox: Any, qui
     assert live(kubeconfig, "batch/v1", "Job", ns) == {}
 
 
+def test_helm_chart_with_a_dependency_from_a_local_chart_repository(
+    quick_sandbox: Any, quick_namespace: str, tmp_path: Path
+) -> None:
+    """The same chart with its dependency served by a chart repository on loopback instead of vendored."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    import helm_python
+    import yaml
+
+    served = tmp_path / "served"
+    served.mkdir()
+    helm_python.package(FIXTURES / "helm-hooks" / "charts" / "common", destination=served)
+    helm_python.repo_index_generate(served)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    chart = tmp_path / "shop"
+    shutil.copytree(FIXTURES / "helm-hooks", chart, ignore=shutil.ignore_patterns("charts"))
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    meta["dependencies"][0].update(version="~0.1.0", repository=f"http://127.0.0.1:{server.server_address[1]}/")
+    (chart / "Chart.yaml").write_text(yaml.safe_dump(meta))
+    ns, kubeconfig = quick_namespace, quick_sandbox.kubeconfig
+    options = RenderOptions(app="shop-repo", namespace=ns, release_name="shop", cache_dir=str(tmp_path / "cache"))
+    try:
+        assert validate_source(chart, options).valid
+        plan, _result = sync(kubeconfig, chart, options, "shop-repo")  # its own inventory: an install
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [h.label() for h in plan.hooks] == [f"Job/{ns}/shop-init-db"]
+    assert set(live(kubeconfig, "v1", "ConfigMap", ns)) >= {"shop-common"}  # from the fetched dependency
+    assert not (chart / "charts").exists() and not (chart / "Chart.lock").exists()
+
+
 def test_kustomize_overlay_with_a_shell_script(quick_sandbox: Any, quick_namespace: str) -> None:
     ns, kubeconfig = quick_namespace, quick_sandbox.kubeconfig
     path = FIXTURES / "kustomize-scripts/overlays/prod"
