@@ -262,7 +262,12 @@ def crd(*, subresource: bool = True, conditions: bool = True, group: str = "exam
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"widgets.{group}"},
-        "spec": {"group": group, "names": {"kind": kind, "plural": "widgets"}, "scope": "Namespaced", "versions": [version]},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": "widgets"},
+            "scope": "Namespaced",
+            "versions": [version],
+        },
     }
 
 
