@@ -77,6 +77,14 @@ def controller_command(
         str,
         typer.Option("--dashboard", metavar="HOST:PORT", help="Also serve the web dashboard here (sign-in by token)."),
     ] = "",
+    health_rules: Annotated[
+        str | None,
+        typer.Option(
+            "--health-rules",
+            metavar="FILE",
+            help="YAML list of CEL health checks per kind (Flux healthCheckExprs); an app's own entries win.",
+        ),
+    ] = None,
 ) -> None:
     """Run the pull-mode controller until stopped (SIGTERM/SIGINT finish in-flight work).
 
@@ -91,6 +99,11 @@ def controller_command(
     if all_namespaces and namespace:
         raise UsageError("give --namespace or --all-namespaces, not both")
     configure_logging(log_format, log_level)
+    rules = None
+    if health_rules is not None:
+        from tether.engine.health_rules import load_health_rules
+
+        rules = load_health_rules(health_rules)  # a bad file stops the start, naming the entry
     options = ControllerOptions(
         namespaces=tuple(namespace or ()),
         concurrency=concurrency,
@@ -101,6 +114,7 @@ def controller_command(
         cache_dir=cache_dir,
         webhook_secret=webhook_secret,
         companions=(_image_automation(namespace or (), webhook_secret, cache_dir),) if images else (),
+        health_rules=rules,
     )
 
     async def run() -> None:

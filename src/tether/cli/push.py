@@ -308,6 +308,14 @@ def apply(
     no_hooks: Annotated[
         bool, typer.Option("--no-hooks", help="Do not run Argo CD / Helm hooks (PreSync, PostSync, pre-install, ...).")
     ] = False,
+    health_rules: Annotated[
+        str | None,
+        typer.Option(
+            "--health-rules",
+            metavar="FILE",
+            help="YAML list of CEL health checks per kind (Flux healthCheckExprs: apiVersion, kind, current, ...).",
+        ),
+    ] = None,
     *,
     render_options: RenderOptions,
 ) -> None:
@@ -342,6 +350,7 @@ def apply(
             allow_empty_prune=allow_empty_prune,
             recreate=recreate,
             hooks=not no_hooks,
+            health_rules=_health_rules(health_rules),
         )
         code = apply_command(path, common, options)
     except TetherError as error:
@@ -349,6 +358,15 @@ def apply(
         print_traceback(error)  # only with TETHER_DEBUG=1
         raise typer.Exit(error.exit_code) from None
     raise typer.Exit(code)
+
+
+def _health_rules(path: str | None) -> Any:
+    """The ``--health-rules`` file, loaded (and its expressions compiled) before anything is applied."""
+    if path is None:
+        return None
+    from tether.engine.health_rules import load_health_rules
+
+    return load_health_rules(path)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tether.engine.apply import ApplyOptions, ApplyResult, Outcome
-from tether.engine.health import ObjectHealth, Status
+from tether.engine.health import DONE, ObjectHealth, Status
 from tether.engine.plan import Action, Plan
 
 #: rows shown in the summary table before it is cut short (counts always cover everything)
@@ -53,7 +53,7 @@ class Reporter:
         if self._progress is not None:  # writes are done: the bar gives way to the status line
             self._progress.stop()
             self._progress = None
-        waiting = [s for s in states if s.result.status is not Status.CURRENT]
+        waiting = [s for s in states if s.result.status not in DONE]
         text = f"waiting for {len(waiting)} of {len(states)} objects"
         if waiting:
             text += f": {waiting[0].ref} {waiting[0].result.status} ({waiting[0].result.message})"
@@ -133,8 +133,18 @@ def print_apply_result(plan: Plan, result: ApplyResult, options: ApplyOptions, o
         console.print(f"kept {ref} (annotated {plan.keep_reasons.get(ref, 'tether.dev/prune: disabled')})")
     for skipped in plan.skipped:
         console.print(f"not pruned: inventory entry {skipped} (dropped from the inventory)")
-    unhealthy = [h for h in result.health if h.result.status is not Status.CURRENT]
+    # Suspended (a paused Deployment, a suspended Job or CronJob) is what the spec asks for, not a
+    # failure: the wait stops at it and the exit code stays 0, so it is reported on its own line.
+    suspended = [h for h in result.health if h.result.status is Status.SUSPENDED]
+    unhealthy = [h for h in result.health if h.result.status not in DONE]
     for state in unhealthy:
         console.print(f"not healthy: {state.ref}: {state.result.status} ({state.result.message})")
+    for state in suspended:
+        console.print(f"suspended: {state.ref} ({state.result.message})")
     if result.health and not unhealthy:
-        console.print(f"all {len(result.health)} objects healthy")
+        healthy = len(result.health) - len(suspended)
+        console.print(
+            f"{healthy} objects healthy, {len(suspended)} suspended"
+            if suspended
+            else f"all {len(result.health)} objects healthy"
+        )

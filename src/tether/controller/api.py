@@ -309,6 +309,29 @@ class IgnoreDifference(_Model):
         return pointers
 
 
+class HealthCheckExpr(_Model):
+    """A CEL health check for one kind, as Flux's Kustomization ``spec.healthCheckExprs`` entry."""
+
+    api_version: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    current: str = Field(min_length=1)
+    in_progress: str = ""
+    failed: str = ""
+
+    @model_validator(mode="after")
+    def _compiles(self) -> HealthCheckExpr:
+        from tether.engine.health_rules import syntax_error
+
+        for name, text in (("current", self.current), ("inProgress", self.in_progress), ("failed", self.failed)):
+            detail = syntax_error(text) if text else ""
+            if detail:
+                raise ValueError(f"{name} is not a valid CEL expression: {text.strip()!r}: {detail}")
+        return self
+
+    def entry(self) -> dict[str, str]:
+        return self.model_dump(by_alias=True)
+
+
 class Pin(_Model):
     revision: str = Field(pattern=r"^[0-9a-f]{7,64}$")
     reason: str = ""
@@ -330,6 +353,13 @@ class ApplicationSpec(_Model):
     suspend: bool = False
     revision_history_limit: int = Field(default=10, ge=0, le=100)
     pin: Pin | None = None
+    health_check_exprs: list[HealthCheckExpr] = Field(default_factory=list)
+
+    def health_rules(self) -> Any:
+        """The app's own health checks (``tether.engine.health_rules.HealthRules``), compiled once per text."""
+        from tether.engine.health_rules import parse_health_checks
+
+        return parse_health_checks([e.entry() for e in self.health_check_exprs], "spec")
 
     @field_validator("interval")
     @classmethod
@@ -512,6 +542,7 @@ __all__ = [
     "Destination",
     "DriftEntry",
     "Duration",
+    "HealthCheckExpr",
     "HealthStatus",
     "HelmOptions",
     "HistoryEntry",

@@ -61,8 +61,11 @@ class Reconciler:
         metrics: Any,
         reports: Reports | None = None,
         clock: Callable[[], float] = time.time,
+        health_rules: Any = None,
     ) -> None:
         self.kube, self.apps, self.cache, self.informers = kube, apps, cache, informers
+        #: CEL health checks for every app (``--health-rules``); an app's spec.healthCheckExprs win
+        self.health_rules = health_rules
         self.reports = reports or Reports()
         self.fetcher, self.status, self.events, self.metrics, self.clock = fetcher, status, events, metrics, clock
         self.memory: dict[tuple[str, str], AppMemory] = {}
@@ -139,6 +142,7 @@ class Reconciler:
         except TetherError as error:
             raise StageError("PlanFailed", f"{memory.commit[:12]}: {error}") from None
         changes = [c for c in plan.changes if c.action in WRITES or c.action is Action.CONFLICT]
+        health_rules = self._health_rules(app, plan)
         result.counts = {str(a): len(plan.of(a)) for a in Action}
         result.prune_blocked = [str(skipped) for skipped in getattr(plan, "skipped", [])][:10]
         deletes = plan.of(Action.DELETE)
@@ -153,11 +157,14 @@ class Reconciler:
         if not automated:
             result.synced = not changes and not (deletes and app.spec.sync_policy.prune)
             result.inventory = len(plan.inventory.entries)
-            self._observe_health(plan, result)
+            self._observe_health(plan, result, health_rules)
             return result
         prune = app.spec.sync_policy.prune
         options_ = ApplyOptions(
-            prune=prune, allow_empty_prune=app.spec.sync_policy.allow_empty, field_manager=identity.field_manager
+            prune=prune,
+            allow_empty_prune=app.spec.sync_policy.allow_empty,
+            field_manager=identity.field_manager,
+            health_rules=health_rules,
         )
         # nothing to write (a commit elsewhere in the repository, a resync): no apply, no inventory write
         if changes or (prune and deletes):
@@ -174,7 +181,7 @@ class Reconciler:
                 result.drift_corrected, result.drift = result.drift, []
         result.synced = True
         result.inventory = len(plan.desired_refs)
-        self._observe_health(plan, result)
+        self._observe_health(plan, result, health_rules)
         return result
 
     async def _cache_caught_up(self, changes: list[Any], timeout: float = 5.0) -> set[Any]:
@@ -197,7 +204,16 @@ class Reconciler:
                 await asyncio.sleep(0.02)
         return {c.ref for c in pending}
 
-    def _observe_health(self, plan: Any, result: PassResult) -> None:
+    def _health_rules(self, app: Any, plan: Any) -> Any:
+        """The controller's health checks overridden by the app's own, and the custom kinds whose CRD
+        (in the render or the cache) promises a status."""
+        from tether.engine.health_kinds import status_kinds_cached
+        from tether.engine.health_rules import HealthRules
+
+        rules = (self.health_rules or HealthRules()).overridden_by(app.spec.health_rules())
+        return rules.with_status_kinds(status_kinds_cached(plan.changes, self.cache.get))
+
+    def _observe_health(self, plan: Any, result: PassResult, rules: Any = None) -> None:
         """Health from the watch cache: no request, no waiting (the next event re-runs the pass)."""
         from tether.engine import Action
         from tether.engine.health import Health, compute
@@ -209,7 +225,7 @@ class Reconciler:
                 continue
             ref = change.ref
             live = self.cache.get(ref.group, ref.kind, ref.namespace, ref.name)
-            health = compute(live)
+            health = compute(live, rules)
             state = health.health
             if state is Health.TERMINATING:
                 state = Health.PROGRESSING

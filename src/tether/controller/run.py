@@ -51,6 +51,8 @@ class ControllerOptions:
     #: loops run beside the Application loop (image automation): ``make(kube)`` gives an object with
     #: ``async run()``, ``stop()`` and optionally ``routes()`` (aiohttp routes added to the HTTP server)
     companions: tuple[Callable[[Kube], Any], ...] = ()
+    #: CEL health checks for every app (``tether.engine.health_rules.HealthRules``); an app's own win
+    health_rules: Any = None
 
 
 class _Apps:
@@ -123,6 +125,7 @@ class Controller:
             events=EventRecorder(kube),
             metrics=self.metrics,
             reports=self.reports,
+            health_rules=options.health_rules,
         )
         self.ready = False
         self.companions: list[Any] = []

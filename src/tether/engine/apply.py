@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.engine.annotations import recreate_reason
 from tether.engine.changes import WRITES, Action, Change, Plan
@@ -30,6 +30,9 @@ from tether.engine.reader import ListingReader, LiveReader
 from tether.errors import ApplyError, KubeError
 from tether.kube import Conflict, Invalid, Kube, NotFound
 from tether.model import ObjectRef
+
+if TYPE_CHECKING:
+    from tether.engine.health_rules import HealthRules
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class ApplyOptions:
     #: delete and create again any object whose update the server refuses for an immutable field
     #: (per object: tether.dev/recreate, Argo CD's Replace=true / Force=true, Flux's force: enabled)
     recreate: bool = False
+    #: the user's CEL health checks (``--health-rules``, an Application's ``healthCheckExprs``)
+    health_rules: HealthRules | None = None
 
 
 @dataclass
@@ -274,6 +279,10 @@ async def _wait(
     what: str,
 ) -> None:
     """Wait until ``changes`` are healthy; a failure or timeout names ``what`` was waited for."""
+    from tether.engine.health_kinds import status_kinds
+    from tether.engine.health_rules import HealthRules
+
+    rules = (options.health_rules or HealthRules()).with_status_kinds(await status_kinds(kube, changes, plan.changes))
     try:
         result.health = await wait_healthy(
             [c.ref for c in changes],
@@ -281,6 +290,7 @@ async def _wait(
             timeout=options.timeout,
             interval=options.health_interval,
             on_update=on_health,
+            rules=rules,
         )
     except (HealthFailed, HealthTimedOut) as error:
         await _explain_with_pods(kube, plan, changes, error)

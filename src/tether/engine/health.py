@@ -19,10 +19,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import ApplyError, HealthTimeout
 from tether.model import ObjectRef
+
+if TYPE_CHECKING:
+    from tether.engine.health_rules import HealthRules
 
 
 class HealthFailed(ApplyError):
@@ -428,8 +431,11 @@ KIND_RULES: dict[tuple[str, str], Callable[[dict[str, Any]], HealthResult]] = {
 }
 
 
-def compute(obj: dict[str, Any] | None) -> HealthResult:
-    """The health of one live object (``None`` = it does not exist)."""
+def compute(obj: dict[str, Any] | None, rules: HealthRules | None = None) -> HealthResult:
+    """The health of one live object (``None`` = it does not exist).
+
+    ``rules`` adds the user's CEL checks (they take the place of the built-in rule of their kind)
+    and the custom kinds whose CRD promises a status (see ``health_rules`` / ``health_kinds``)."""
     if obj is None:
         return HealthResult(Status.NOT_FOUND, "object not found")
     meta = obj.get("metadata") or {}
@@ -445,8 +451,13 @@ def compute(obj: dict[str, Any] | None) -> HealthResult:
         return in_progress(
             f"controller has not observed generation {generation} yet (at {observed})", "GenerationNotObserved"
         )
+    check = rules.check_for(*key) if rules is not None else None
+    if check is not None:
+        return check.evaluate(obj)
     rule = KIND_RULES.get(key)
     if rule is None:
+        if not st and rules is not None and rules.reports_status(*key):
+            return in_progress(f"waiting for the controller of {ref.kind} to report status", "StatusNotReported")
         return generic(obj)
     # Stalled=True and Reconciling=True speak for the controller itself: they override kind rules.
     if _is_true(_condition(obj, "Stalled")) or _is_true(_condition(obj, "Reconciling")):
@@ -478,11 +489,12 @@ async def wait_healthy(
     interval: float = 1.0,
     on_update: Callable[[list[ObjectHealth]], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    rules: HealthRules | None = None,
 ) -> list[ObjectHealth]:
-    """Poll until every object is Current; raise on the first Failed one or at the deadline.
+    """Poll until every object is Current (or Suspended); raise on the first Failed one or at the deadline.
 
     ``fetch_many`` returns the live objects (``None`` for missing) of the refs asked for; the
-    caller decides how (one list per kind keeps the request count low).
+    caller decides how (one list per kind keeps the request count low). ``rules`` as for ``compute``.
     """
     pending = sorted(set(refs))
     deadline = clock() + timeout
@@ -490,7 +502,7 @@ async def wait_healthy(
     while True:
         live = await fetch_many(pending)
         for ref in pending:
-            states[ref] = ObjectHealth(ref, compute(live.get(ref)))
+            states[ref] = ObjectHealth(ref, compute(live.get(ref), rules))
         if on_update is not None:
             on_update(sorted(states.values(), key=lambda s: s.ref))
         failing = [s for s in states.values() if s.result.status is Status.FAILED]

@@ -177,6 +177,14 @@ def test_full_spec_reads_every_field() -> None:
             {"render": {"substitute": {"from": [{"kind": "Pod", "name": "x"}]}}},
             "spec.render.substitute.from[0].kind: Input should be 'ConfigMap' or 'Secret'",
         ),
+        (
+            {"healthCheckExprs": [{"apiVersion": "example.com/v1", "kind": "Widget", "current": "status.x =="}]},
+            "spec.healthCheckExprs[0]: current is not a valid CEL expression: 'status.x =='",
+        ),
+        (
+            {"healthCheckExprs": [{"apiVersion": "example.com/v1", "kind": "Widget"}]},
+            "spec.healthCheckExprs[0].current: required field is missing",
+        ),
     ],
 )
 def test_errors_name_object_and_field(spec: dict, message: str) -> None:
@@ -271,3 +279,14 @@ def test_every_model_field_is_in_the_schema() -> None:
 
 def test_drift_bound_agrees_with_schema() -> None:
     assert crd_schema()["properties"]["status"]["properties"]["drift"]["maxItems"] == MAX_DRIFT_ENTRIES
+
+
+def test_health_check_exprs_become_the_apps_health_rules() -> None:
+    from tether.engine.health import Status, compute
+
+    entry = {"apiVersion": "example.com/v1", "kind": "Widget", "current": "status.phase == 'Ready'"}
+    parsed = parse_application(app({"healthCheckExprs": [entry]}))
+    rules = parsed.spec.health_rules()
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "status": {"phase": "Ready"}}
+    assert compute(widget, rules).status is Status.CURRENT
+    assert "spec: healthCheckExprs[0] (Widget)" in compute({**widget, "status": {"phase": "New"}}, rules).message
