@@ -92,13 +92,20 @@ def render_both(
 
 
 def render_current(
-    obj: dict[str, Any], variables: dict[str, str], decryption_keys: dict[str, str], cache_dir: str = ""
+    obj: dict[str, Any],
+    variables: dict[str, str],
+    decryption_keys: dict[str, str],
+    cache_dir: str = "",
+    *,
+    applied: bool = False,
 ) -> RenderedRevision:
-    """The app rendered at the revision the controller last resolved (else the ref's head)."""
+    """The app rendered at the revision the controller last resolved (else the ref's head); with
+    ``applied``, at the revision it last applied when there is one."""
     url = obj["spec"]["source"]["url"]
     cache = GitCache(Path(cache_dir) if cache_dir else None)
     mirror = cache.fetch(url, Credentials.for_url(url))
-    revision = (obj.get("status") or {}).get("sourceRevision") or ""
+    status = obj.get("status") or {}
+    revision = (applied and status.get("lastAppliedRevision")) or status.get("sourceRevision") or ""
     if not revision:
         from tether.controller.api import parse_application
 

@@ -47,6 +47,7 @@ def _root(
 
 # Command groups: each module under tether.cli exposes ``register(app)``.
 # (one line per group, kept sorted)
+from tether.cli import app_test as _app_test  # noqa: E402
 from tether.cli import apps as _apps  # noqa: E402
 from tether.cli import controller as _controller  # noqa: E402
 from tether.cli import dashboard as _dashboard  # noqa: E402
@@ -60,6 +61,7 @@ from tether.cli import sandbox as _sandbox  # noqa: E402
 from tether.cli import secrets as _secrets  # noqa: E402
 
 for _group in (
+    _app_test,
     _apps,
     _controller,
     _dashboard,

@@ -252,8 +252,7 @@ class Reconciler:
             await self._write_raw_stalled(obj, str(error), now)
             return None
         if app.metadata.deletion_timestamp:
-            await self._finalize(app)
-            return None
+            return await self._finalize(app)
         if app.spec.suspend:
             status = app.status.model_copy(deep=True)
             status.conditions = list(
@@ -472,19 +471,18 @@ class Reconciler:
             field_manager=self.status.field_manager,
         )
 
-    async def _finalize(self, app: Any) -> None:
-        """Deleted with the cascade finalizer: prune everything the inventory lists, then let go."""
-        from tether.engine import AppIdentity, ApplyOptions, apply_plan, make_plan
+    async def _finalize(self, app: Any) -> float | None:
+        """Deleted with the cascade finalizer: delete hooks and prune (controller/deletion.py), then let go.
+
+        Returns the seconds until the next attempt while a pre-delete hook (or the prune) fails."""
+        from tether.controller.deletion import finalize_cascade
 
         if CASCADE_FINALIZER not in app.metadata.finalizers:
             self.memory.pop(app.key, None)
-            return
-        kube = self._kube_for(app)
-        identity = AppIdentity(app.namespace, app.name)
-        plan = await make_plan(kube, [], identity, reader=self.cache.reader())
-        await apply_plan(
-            kube, plan, ApplyOptions(prune=True, allow_empty_prune=True, field_manager=identity.field_manager)
-        )
+            return None
+        again = await finalize_cascade(self, app, self._kube_for(app))
+        if again is not None:
+            return again
         finalizers = [f for f in app.metadata.finalizers if f != CASCADE_FINALIZER]
         await self.kube.patch(
             self.status.info,
@@ -493,6 +491,7 @@ class Reconciler:
             {"metadata": {"finalizers": finalizers or None, "resourceVersion": app.metadata.resource_version}},
         )
         self.memory.pop(app.key, None)
+        return None
 
     def _observe(self, app: Any, result: str, started: float, status: Any = None) -> None:
         if self.metrics is None:

@@ -8,7 +8,8 @@ the sync, and the sync's SyncFail hooks run then.
 
 Helm hooks map onto Argo CD's phases: ``pre-install`` / ``pre-upgrade`` are PreSync and
 ``post-install`` / ``post-upgrade`` PostSync, chosen by whether the app exists already (an
-inventory was written before); ``test`` hooks and the delete hooks are never run by apply.
+inventory was written before); ``test`` hooks and the delete hooks are never run by apply (the
+deletion of an app and ``tether test`` run them, see ``tether.engine.lifecycle_hooks``).
 Delete policies: ``BeforeHookCreation`` (the default, as in both tools) deletes a hook of the
 same name before creating it again; ``HookSucceeded`` / ``HookFailed`` delete it after it
 finished that way.
@@ -52,10 +53,19 @@ class HookPhase(StrEnum):
     SYNC = "Sync"
     POST_SYNC = "PostSync"
     SYNC_FAIL = "SyncFail"
+    # never run by a sync: the deletion of an app runs these, ``tether test`` the tests
+    PRE_DELETE = "PreDelete"
+    POST_DELETE = "PostDelete"
+    TEST = "Test"
 
 
-_ARGO_PHASES = {p.value.lower(): p for p in HookPhase}
-_ARGO_NEVER = {"skip": "Skip: never applied", "postdelete": "PostDelete: runs only when the app is deleted"}
+SYNC_PHASES = (HookPhase.PRE_SYNC, HookPhase.SYNC, HookPhase.POST_SYNC, HookPhase.SYNC_FAIL)
+_ARGO_PHASES = {p.value.lower(): p for p in SYNC_PHASES}
+_ARGO_NEVER = {
+    "skip": "Skip: never applied",
+    "predelete": "PreDelete: runs only when the app is deleted",
+    "postdelete": "PostDelete: runs only when the app is deleted",
+}
 _HELM_NEVER = {
     "test": "a Helm test hook: never deployed by apply",
     "test-success": "a Helm test hook: never deployed by apply",
@@ -119,7 +129,7 @@ def classify(obj: dict[str, Any], *, install: bool, where: str = "") -> tuple[Ho
             if part.lower() not in _ARGO_PHASES:
                 raise ValidationError(
                     f"{where}: annotation {origin!r}: unknown hook {part!r} (use PreSync, Sync, "
-                    "PostSync, SyncFail, PostDelete or Skip)"
+                    "PostSync, SyncFail, PreDelete, PostDelete or Skip)"
                 )
             phases.append(_ARGO_PHASES[part.lower()])
         if not phases:
@@ -230,7 +240,7 @@ async def _delete(kube: Kube, hook: Hook, ref: ObjectRef, identity: AppIdentity,
         await kube.wait_for(f"{ref} to be deleted before the hook runs again", gone, wait)
 
 
-async def _run_one(
+async def run_hook(
     kube: Kube, hook: Hook, identity: AppIdentity, manager: str, deadline: float, interval: float
 ) -> str:
     """Create the hook, wait for it to finish; '' when it succeeded, else why not."""
@@ -252,6 +262,18 @@ async def _run_one(
         if time.monotonic() >= deadline:
             return f"did not finish in time ({result.status}: {result.message})"
         await asyncio.sleep(interval)
+
+
+async def clean_up(kube: Kube, hook: Hook, problem: str, identity: AppIdentity) -> str:
+    """Apply the HookSucceeded / HookFailed policy to a hook that finished (``problem`` '' = it
+    succeeded); returns the problem, or for a hook that succeeded, why it could not be deleted."""
+    policy = HOOK_FAILED if problem else HOOK_SUCCEEDED
+    if policy in hook.policies and hook.created is not None:
+        try:
+            await _delete(kube, hook, hook.ref, identity, wait=0)
+        except KubeError as error:
+            return problem or f"could not be deleted ({policy}): {error}"
+    return problem
 
 
 async def run_phase(
@@ -276,20 +298,16 @@ async def run_phase(
 
         async def one(hook: Hook) -> str:
             try:
-                return await _run_one(kube, hook, identity, manager, deadline, interval)
+                return await run_hook(kube, hook, identity, manager, deadline, interval)
             except HookFailed as error:
                 return str(error)
             except KubeError as error:
                 return str(error)
 
         outcomes = await asyncio.gather(*(one(h) for h in group))
-        for hook, problem in zip(group, outcomes, strict=True):
-            policy = HOOK_FAILED if problem else HOOK_SUCCEEDED
-            if policy in hook.policies and hook.created is not None:
-                try:
-                    await _delete(kube, hook, hook.ref, identity, wait=0)
-                except KubeError as error:
-                    outcomes[group.index(hook)] = problem or f"could not be deleted ({policy}): {error}"
+        outcomes = [
+            await clean_up(kube, hook, problem, identity) for hook, problem in zip(group, outcomes, strict=True)
+        ]
         failures = [(hook.label(), problem) for hook, problem in zip(group, outcomes, strict=True) if problem]
         if failures:
             text = "; ".join(f"{label}: {problem}" for label, problem in failures)
@@ -305,12 +323,15 @@ __all__ = [
     "HELM_WEIGHT",
     "HOOK_FAILED",
     "HOOK_SUCCEEDED",
+    "SYNC_PHASES",
     "Hook",
     "HookFailed",
     "HookPhase",
     "classify",
+    "clean_up",
     "delete_policies",
     "hook_health",
+    "run_hook",
     "run_phase",
     "weight_of",
 ]

@@ -476,6 +476,27 @@ class Kube:
         """GET a fixed API path (``/version``, discovery documents); None on 404."""
         return await self._get_json(names.check_raw_path(path))
 
+    async def pod_log(self, name: str, namespace: str, container: str = "") -> str | None:
+        """The log of one container of a Pod (``pods/log``, as text); None when the server answers 404
+        (the Pod is gone, or the server does not serve ``pods/log``)."""
+        path = names.join(
+            "api", "v1", "namespaces", names.check_namespace(namespace), "pods", names.check_segment(name), "log"
+        )
+        what = f"read the log of Pod {namespace}/{name}"
+        try:
+            response = await self._http.get(
+                path, params={"container": container} if container else None, headers=self._impersonation
+            )
+        except httpx.HTTPError as error:
+            raise Unreachable(
+                f"{what}: cannot reach the API server at {self.server}: {self._describe(error)}"
+            ) from None
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise _error(what, response)
+        return response.text
+
     async def wait_for(self, what: str, check: Any, timeout: float, interval: float = 0.25) -> Any:
         """Poll ``check()`` (an async callable) until it returns a truthy value or the timeout passes."""
         loop = asyncio.get_running_loop()
