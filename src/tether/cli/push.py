@@ -33,6 +33,7 @@ from tether.engine import (
     apply_plan,
 )
 from tether.engine.diff import load_ignore_rules
+from tether.engine.namespaces import plan_namespaces
 from tether.errors import TetherError, UsageError
 from tether.kube import Kube
 from tether.render import RenderOptions, render_source
@@ -71,6 +72,7 @@ class Common:
         kube_version: str,
         validate: bool,
         adopt: bool = False,
+        create_namespace: bool = False,
     ) -> None:
         if not render.app:
             raise UsageError("--app is required: it labels the objects and names the inventory")
@@ -79,6 +81,7 @@ class Common:
         self.render, self.kubeconfig, self.context, self.output = render, kubeconfig, context, output
         self.inventory_namespace, self.ignore_rules, self.force = inventory_namespace, ignore_rules, force
         self.kube_version, self.validate, self.adopt = kube_version, validate, adopt
+        self.create_namespace = create_namespace
         self.identity = AppIdentity(inventory_namespace, render.app)
 
     async def plan(self, path: str, *, exact: bool) -> tuple[Kube, Plan]:
@@ -105,6 +108,8 @@ class Common:
                 kube_version=self.kube_version,
                 root=root,
             )
+            destination = self.render.namespace or kube.namespace
+            await plan_namespaces(kube, plan, destination, create=self.create_namespace)
         except BaseException:
             await kube.close()
             raise
@@ -226,6 +231,13 @@ AdoptOpt = Annotated[
 ]
 KubeVersionOpt = Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")]
 ValidateOpt = Annotated[bool, typer.Option("--validate/--no-validate", help="Validate before touching the cluster.")]
+CreateNamespaceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--create-namespace",
+        help="Create the destination namespace (--namespace) when missing; labelled as the app's, never pruned.",
+    ),
+]
 
 
 @with_render_options
@@ -240,6 +252,7 @@ def diff(
     kube_version: KubeVersionOpt = "1.32",
     validate: ValidateOpt = True,
     adopt: AdoptOpt = False,
+    create_namespace: CreateNamespaceOpt = False,
     *,
     render_options: RenderOptions,
 ) -> None:
@@ -263,6 +276,7 @@ def diff(
             kube_version=kube_version,
             validate=validate,
             adopt=adopt,
+            create_namespace=create_namespace,
         )
         code = diff_command(path, common)
     except TetherError as error:
@@ -284,6 +298,7 @@ def apply(
     kube_version: KubeVersionOpt = "1.32",
     validate: ValidateOpt = True,
     adopt: AdoptOpt = False,
+    create_namespace: CreateNamespaceOpt = False,
     prune: Annotated[bool, typer.Option("--prune", help="Delete inventory objects that left the desired set.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every object is healthy.")] = False,
     timeout: Annotated[
@@ -328,6 +343,7 @@ def apply(
             kube_version=kube_version,
             validate=validate,
             adopt=adopt,
+            create_namespace=create_namespace,
         )
         options = ApplyOptions(
             force=force,

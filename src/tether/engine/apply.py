@@ -24,6 +24,7 @@ from tether.engine.fields import has_legacy_manager, legacy_removal_patch
 from tether.engine.health import HealthFailed, HealthTimedOut, ObjectHealth, wait_healthy
 from tether.engine.hooks import HookFailed, HookPhase, run_phase
 from tether.engine.inventory import update_inventory
+from tether.engine.namespaces import ensure_namespace
 from tether.engine.order import BatchKey, Phase, batches, prune_batches
 from tether.engine.prune import verify
 from tether.engine.reader import ListingReader, LiveReader
@@ -140,7 +141,7 @@ async def apply_plan(
     # Inventory first: whatever this run creates must be reachable by a later prune.
     writes = [c for c in plan.changes if c.action in WRITES]
     recorded = plan.inventory.entries
-    added = {c.ref for c in writes if c.ref.name and c.ref not in recorded}
+    added = {c.ref for c in writes if c.ref.name and c.ref not in recorded and not c.untracked}
     added |= {c.ref for c in plan.changes if c.action is Action.UNCHANGED and c.ref not in recorded}
     inventory = plan.inventory
     if not options.dry_run and added:
@@ -153,6 +154,8 @@ async def apply_plan(
     async def write(change: Change) -> None:
         if change.action is Action.DELETE:
             await _delete_verified(kube, change, plan, options.dry_run)
+        elif change.untracked:
+            await ensure_namespace(kube, change.ref.name, identity, dry_run=options.dry_run)
         elif change.create_only:
             if not options.dry_run:
                 await kube.create(change.info, change.desired or {})

@@ -52,6 +52,8 @@ class Change:
     create_only: bool = False  # generateName: POSTed, never addressed by name
     #: DELETE of an object annotated IgnoreExtraneous: pruned with --prune, but not a difference
     quiet: bool = False
+    #: created for the app but never recorded in its inventory, so never pruned (--create-namespace)
+    untracked: bool = False
 
     def label(self) -> str:
         kind = f"{self.ref.kind}.{self.ref.group}" if self.ref.group else self.ref.kind
@@ -88,6 +90,8 @@ class Change:
         }
         if self.owner:
             out["owner"] = self.owner
+        if self.untracked:
+            out["untracked"] = True
         if self.takes:
             out["takes"] = [{"field": t.path, "manager": t.manager, "subresource": t.subresource} for t in self.takes]
         return out
