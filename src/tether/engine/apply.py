@@ -23,6 +23,7 @@ from tether.engine.changes import WRITES, Action, Change, Plan
 from tether.engine.fields import has_legacy_manager, legacy_removal_patch
 from tether.engine.health import HealthFailed, HealthTimedOut, ObjectHealth, wait_healthy
 from tether.engine.hooks import HookFailed, HookPhase, run_phase
+from tether.engine.immutable import RECREATE_HINT, is_immutable_error
 from tether.engine.inventory import update_inventory
 from tether.engine.namespaces import ensure_namespace
 from tether.engine.order import BatchKey, Phase, batches, prune_batches
@@ -414,21 +415,6 @@ async def _finish(
         gone = set(plan.inventory.removed(set(desired))) | {s.ref for s in plan.skipped if s.ref is not None}
         if not options.dry_run and (gone or plan.inventory.invalid):
             await update_inventory(kube, identity, remove=gone, known=inventory)
-
-
-RECREATE_HINT = (
-    'tether.dev/recreate: "true" (or argocd.argoproj.io/sync-options: Replace=true, '
-    "kustomize.toolkit.fluxcd.io/force: enabled)"
-)
-
-
-def is_immutable_error(error: Invalid) -> bool:
-    text = str(error)
-    return (
-        "field is immutable" in text
-        or "Forbidden: updates to statefulset spec" in text
-        or "spec is immutable after creation" in text
-    )
 
 
 async def _recreate(kube: Kube, change: Change, manager: str, timeout: float) -> None:
