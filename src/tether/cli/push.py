@@ -141,13 +141,15 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
             loop.close()
 
 
-def diff_command(path: str, common: Common) -> int:
+def diff_command(path: str, common: Common, *, recreate: bool = False) -> int:
     async def run() -> Plan:
         kube, plan = await common.plan(path, exact=True)
         await kube.close()
         return plan
 
     plan = _run(run())
+    if recreate:
+        plan.allow_recreate("--recreate")
     if common.output == "text":
         typer.echo(plan.render_text(color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")), nl=False)
     else:
@@ -253,6 +255,9 @@ def diff(
     validate: ValidateOpt = True,
     adopt: AdoptOpt = False,
     create_namespace: CreateNamespaceOpt = False,
+    recreate: Annotated[
+        bool, typer.Option("--recreate", help="Show objects whose immutable fields changed as apply --recreate would.")
+    ] = False,
     *,
     render_options: RenderOptions,
 ) -> None:
@@ -278,7 +283,7 @@ def diff(
             adopt=adopt,
             create_namespace=create_namespace,
         )
-        code = diff_command(path, common)
+        code = diff_command(path, common, recreate=recreate)
     except TetherError as error:
         print_error(str(error))
         print_traceback(error)  # only with TETHER_DEBUG=1

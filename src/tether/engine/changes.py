@@ -167,6 +167,12 @@ class Plan:
     def desired_refs(self) -> set[ObjectRef]:
         return {c.ref for c in self.changes if c.action not in (Action.DELETE, Action.CONFLICT) and c.ref.name}
 
+    def allow_recreate(self, reason: str) -> None:
+        """Show every refused immutable change as a recreate (``apply --recreate``: ``reason``)."""
+        for change in self.changes:
+            if (change.immutable or change.immutable_error) and not change.recreate:
+                change.recreate = reason
+
     def summary(self) -> dict[str, int]:
         return {str(action): len(self.of(action)) for action in Action}
 

@@ -122,3 +122,30 @@ def test_diff_names_the_immutable_field_and_what_would_recreate(cluster: Cluster
     # the diff changed nothing
     [live] = cluster.list("batch/v1", "Job", ns)
     assert live["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "echo v1"
+
+
+def test_tether_diff_cli_reports_the_refusal_and_recreate_flag(
+    cluster: Cluster, quick_namespace: str, tmp_path: Any
+) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    ns = quick_namespace
+    source = tmp_path / "job.yaml"
+    source.write_text(yaml.safe_dump(job("cli", ns, {}, command=["sh", "-c", "echo v1"])))
+    base = [sys.executable, "-m", "tether.cli.main"]
+    flags = ["--app", "immutable-cli", "--kubeconfig", str(cluster.kubeconfig)]
+    env_run = {"capture_output": True, "text": True, "timeout": 120}
+    applied = subprocess.run([*base, "apply", str(source), *flags], **env_run)  # type: ignore[call-overload]
+    assert applied.returncode == 0, applied.stderr
+    source.write_text(yaml.safe_dump(job("cli", ns, {}, command=["sh", "-c", "echo v2"])))
+    diff = subprocess.run([*base, "diff", str(source), *flags], **env_run)  # type: ignore[call-overload]
+    assert diff.returncode == 1, diff.stderr
+    headline = next(line for line in diff.stdout.splitlines() if line.startswith("! update"))
+    assert f"Job.batch {ns}/cli" in headline and "immutable spec.template changed" in headline, diff.stdout
+    forced = subprocess.run([*base, "diff", str(source), *flags, "--recreate"], **env_run)  # type: ignore[call-overload]
+    assert forced.returncode == 1, forced.stderr
+    headline = next(line for line in forced.stdout.splitlines() if line.startswith("-+ recreate"))
+    assert f"Job.batch {ns}/cli" in headline and headline.endswith("apply deletes and creates it again (--recreate)")
