@@ -34,6 +34,7 @@ from tether.engine import (
     apply_plan,
 )
 from tether.engine.diff import load_ignore_rules
+from tether.engine.namespaces import plan_namespaces
 from tether.errors import TetherError, UsageError
 from tether.kube import Kube
 from tether.render import RenderOptions, render_source
@@ -72,6 +73,7 @@ class Common:
         kube_version: str,
         validate: bool,
         adopt: bool = False,
+        create_namespace: bool = False,
     ) -> None:
         if not render.app:
             raise UsageError("--app is required: it labels the objects and names the inventory")
@@ -80,6 +82,7 @@ class Common:
         self.render, self.kubeconfig, self.context, self.output = render, kubeconfig, context, output
         self.inventory_namespace, self.ignore_rules, self.force = inventory_namespace, ignore_rules, force
         self.kube_version, self.validate, self.adopt = kube_version, validate, adopt
+        self.create_namespace = create_namespace
         self.identity = AppIdentity(inventory_namespace, render.app)
 
     async def plan(self, path: str, *, exact: bool) -> tuple[Kube, Plan]:
@@ -108,6 +111,8 @@ class Common:
                 kube_version=self.kube_version,
                 root=root,
             )
+            destination = self.render.namespace or kube.namespace
+            await plan_namespaces(kube, plan, destination, create=self.create_namespace)
         except BaseException:
             await kube.close()
             raise
@@ -139,13 +144,15 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
             loop.close()
 
 
-def diff_command(path: str, common: Common) -> int:
+def diff_command(path: str, common: Common, *, recreate: bool = False) -> int:
     async def run() -> Plan:
         kube, plan = await common.plan(path, exact=True)
         await kube.close()
         return plan
 
     plan = _run(run())
+    if recreate:
+        plan.allow_recreate("--recreate")
     if common.output == "text":
         typer.echo(plan.render_text(color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")), nl=False)
     else:
@@ -229,6 +236,13 @@ AdoptOpt = Annotated[
 ]
 KubeVersionOpt = Annotated[str, typer.Option("--kube-version", help="Kubernetes version of the schemas.")]
 ValidateOpt = Annotated[bool, typer.Option("--validate/--no-validate", help="Validate before touching the cluster.")]
+CreateNamespaceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--create-namespace",
+        help="Create the destination namespace (--namespace) when missing; labelled as the app's, never pruned.",
+    ),
+]
 
 
 @with_render_options
@@ -243,6 +257,10 @@ def diff(
     kube_version: KubeVersionOpt = "1.32",
     validate: ValidateOpt = True,
     adopt: AdoptOpt = False,
+    create_namespace: CreateNamespaceOpt = False,
+    recreate: Annotated[
+        bool, typer.Option("--recreate", help="Show objects whose immutable fields changed as apply --recreate would.")
+    ] = False,
     *,
     render_options: RenderOptions,
 ) -> None:
@@ -266,8 +284,9 @@ def diff(
             kube_version=kube_version,
             validate=validate,
             adopt=adopt,
+            create_namespace=create_namespace,
         )
-        code = diff_command(path, common)
+        code = diff_command(path, common, recreate=recreate)
     except TetherError as error:
         print_error(str(error))
         print_traceback(error)  # only with TETHER_DEBUG=1
@@ -287,6 +306,7 @@ def apply(
     kube_version: KubeVersionOpt = "1.32",
     validate: ValidateOpt = True,
     adopt: AdoptOpt = False,
+    create_namespace: CreateNamespaceOpt = False,
     prune: Annotated[bool, typer.Option("--prune", help="Delete inventory objects that left the desired set.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every object is healthy.")] = False,
     timeout: Annotated[
@@ -339,6 +359,7 @@ def apply(
             kube_version=kube_version,
             validate=validate,
             adopt=adopt,
+            create_namespace=create_namespace,
         )
         options = ApplyOptions(
             force=force,

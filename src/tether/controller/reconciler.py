@@ -96,6 +96,7 @@ class Reconciler:
         """Fetch, render, plan, apply (when automated or asked), observe health. Raises StageError."""
         from tether.delivery.plan import plan_app
         from tether.engine import WRITES, Action, AppIdentity, ApplyOptions, apply_plan
+        from tether.engine.namespaces import ensure_namespace
 
         result = PassResult()
         memory = self.memory_of(app.key)
@@ -170,7 +171,7 @@ class Reconciler:
         if changes or (prune and deletes):
             try:
                 if app.spec.destination.create_namespace and app.spec.destination.namespace:
-                    await _ensure_namespace(kube, app.spec.destination.namespace)
+                    await ensure_namespace(kube, app.spec.destination.namespace, identity)
                 applied = await apply_plan(kube, plan, options_)
             except TetherError as error:
                 raise StageError("ApplyFailed", f"{memory.commit[:12]}: {error}") from None
@@ -501,16 +502,3 @@ class Reconciler:
             self.metrics.set_app(
                 app.namespace, app.name, status.sync.status, status.health.status, status.source_revision or ""
             )
-
-
-async def _ensure_namespace(kube: Any, name: str) -> None:
-    """``spec.destination.createNamespace``: create the namespace when missing (as the app's identity)."""
-    import contextlib
-
-    from tether.kube import Conflict
-
-    info = await kube.info("v1", "Namespace")
-    if await kube.get(info, name) is not None:
-        return
-    with contextlib.suppress(Conflict):  # created meanwhile (another app with the same destination)
-        await kube.create(info, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

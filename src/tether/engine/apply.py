@@ -23,7 +23,9 @@ from tether.engine.changes import WRITES, Action, Change, Plan
 from tether.engine.fields import has_legacy_manager, legacy_removal_patch
 from tether.engine.health import HealthFailed, HealthTimedOut, ObjectHealth, wait_healthy
 from tether.engine.hooks import HookFailed, HookPhase, run_phase
+from tether.engine.immutable import RECREATE_HINT, is_immutable_error
 from tether.engine.inventory import update_inventory
+from tether.engine.namespaces import ensure_namespace
 from tether.engine.order import BatchKey, Phase, batches, prune_batches
 from tether.engine.prune import verify
 from tether.engine.reader import ListingReader, LiveReader
@@ -145,7 +147,7 @@ async def apply_plan(
     # Inventory first: whatever this run creates must be reachable by a later prune.
     writes = [c for c in plan.changes if c.action in WRITES]
     recorded = plan.inventory.entries
-    added = {c.ref for c in writes if c.ref.name and c.ref not in recorded}
+    added = {c.ref for c in writes if c.ref.name and c.ref not in recorded and not c.untracked}
     added |= {c.ref for c in plan.changes if c.action is Action.UNCHANGED and c.ref not in recorded}
     inventory = plan.inventory
     if not options.dry_run and added:
@@ -158,6 +160,8 @@ async def apply_plan(
     async def write(change: Change) -> None:
         if change.action is Action.DELETE:
             await _delete_verified(kube, change, plan, options.dry_run)
+        elif change.untracked:
+            await ensure_namespace(kube, change.ref.name, identity, dry_run=options.dry_run)
         elif change.create_only:
             if not options.dry_run:
                 await kube.create(change.info, change.desired or {})
@@ -421,21 +425,6 @@ async def _finish(
         gone = set(plan.inventory.removed(set(desired))) | {s.ref for s in plan.skipped if s.ref is not None}
         if not options.dry_run and (gone or plan.inventory.invalid):
             await update_inventory(kube, identity, remove=gone, known=inventory)
-
-
-RECREATE_HINT = (
-    'tether.dev/recreate: "true" (or argocd.argoproj.io/sync-options: Replace=true, '
-    "kustomize.toolkit.fluxcd.io/force: enabled)"
-)
-
-
-def is_immutable_error(error: Invalid) -> bool:
-    text = str(error)
-    return (
-        "field is immutable" in text
-        or "Forbidden: updates to statefulset spec" in text
-        or "spec is immutable after creation" in text
-    )
 
 
 async def _recreate(kube: Kube, change: Change, manager: str, timeout: float) -> None:

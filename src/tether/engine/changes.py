@@ -11,6 +11,7 @@ from tether.engine.annotations import PRUNE_ANNOTATION
 from tether.engine.diff import strip_noise, unified
 from tether.engine.fields import FieldTake
 from tether.engine.identity import ADOPT_ANNOTATION, AppIdentity
+from tether.engine.immutable import RECREATE_HINT
 from tether.engine.inventory import DEFAULT_NAMESPACE, Inventory
 from tether.kube import ResourceInfo
 from tether.model import Manifest, ObjectRef
@@ -52,6 +53,13 @@ class Change:
     create_only: bool = False  # generateName: POSTed, never addressed by name
     #: DELETE of an object annotated IgnoreExtraneous: pruned with --prune, but not a difference
     quiet: bool = False
+    #: created for the app but never recorded in its inventory, so never pruned (--create-namespace)
+    untracked: bool = False
+    #: UPDATE/ADOPT the server refuses: these immutable fields changed (from the dry-run's 422)
+    immutable: list[str] = field(default_factory=list)
+    immutable_error: str = ""
+    #: what allows deleting and creating it again instead (an annotation); '' = not allowed
+    recreate: str = ""
 
     def label(self) -> str:
         kind = f"{self.ref.kind}.{self.ref.group}" if self.ref.group else self.ref.kind
@@ -69,6 +77,17 @@ class Change:
         where = f"  ({self.source})" if self.source else ""
         what = str(self.ref) if self.ref.name else f"{self.label()} (generateName: created on every apply)"
         text = f"{_SIGN[self.action]} {self.action} {what}{where}"
+        if self.immutable or self.immutable_error:
+            fields = ", ".join(self.immutable) or "a field"
+            if self.recreate:
+                return (
+                    f"-+ recreate {what}{where}: immutable {fields} changed; "
+                    f"apply deletes and creates it again ({self.recreate})"
+                )
+            return (
+                f"! {self.action} {what}{where}: immutable {fields} changed, so the server refuses the update; "
+                f"annotate the object {RECREATE_HINT}, or apply with --recreate, to delete and create it again"
+            )
         if self.action is Action.CONFLICT:
             text += (
                 f": owned by app {self.owner}; not applied (adopt it with --adopt or the annotation "
@@ -88,6 +107,10 @@ class Change:
         }
         if self.owner:
             out["owner"] = self.owner
+        if self.untracked:
+            out["untracked"] = True
+        if self.immutable or self.immutable_error:
+            out["immutable"] = {"fields": self.immutable, "error": self.immutable_error, "recreate": self.recreate}
         if self.takes:
             out["takes"] = [{"field": t.path, "manager": t.manager, "subresource": t.subresource} for t in self.takes]
         return out
@@ -144,6 +167,12 @@ class Plan:
     def desired_refs(self) -> set[ObjectRef]:
         return {c.ref for c in self.changes if c.action not in (Action.DELETE, Action.CONFLICT) and c.ref.name}
 
+    def allow_recreate(self, reason: str) -> None:
+        """Show every refused immutable change as a recreate (``apply --recreate``: ``reason``)."""
+        for change in self.changes:
+            if (change.immutable or change.immutable_error) and not change.recreate:
+                change.recreate = reason
+
     def summary(self) -> dict[str, int]:
         return {str(action): len(self.of(action)) for action in Action}
 
@@ -174,12 +203,18 @@ class Plan:
         )
         if counts["conflict"]:
             head += f", {counts['conflict']} owned by other apps"
+        immutable = [c for c in self.changes if c.immutable or c.immutable_error]
+        if immutable:
+            recreated = sum(1 for c in immutable if c.recreate)
+            head += f"; {len(immutable)} with an immutable field changed ({recreated} to recreate)"
         out = [_paint(head, "1", color)]
         for change in self.changes:
             if change.action is Action.UNCHANGED and not verbose:
                 continue
             out.append(_paint(change.headline(), "1", color))
             out.extend(f"  {take}" for take in change.takes)
+            if change.immutable_error and not change.recreate:
+                out.append(f"  server: {change.immutable_error}")
             lines = change.diff_lines()
             if change.action in (Action.UPDATE, Action.ADOPT) and not lines:
                 lines = ["  (only tether's labels or applied-digest annotation differ)"]

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from tether.engine.annotations import PRUNE_ANNOTATION, create_only, ignore_reason, wave_of
+from tether.engine.annotations import PRUNE_ANNOTATION, create_only, ignore_reason, recreate_reason, wave_of
 from tether.engine.changes import WRITES, Action, Change, Plan, Skipped
 from tether.engine.diff import (
     DIGEST_ANNOTATION,
@@ -51,11 +51,12 @@ from tether.engine.identity import (
     owner_of,
     wants_adoption,
 )
+from tether.engine.immutable import as_recreated, immutable_fields, is_immutable_error
 from tether.engine.inventory import DEFAULT_NAMESPACE, read_inventory
 from tether.engine.prune import plan_deletes
 from tether.engine.reader import Key, ListingReader, LiveReader, key_of
 from tether.errors import ValidationError
-from tether.kube import Kube, NotFound, ResourceInfo, UnknownKind, infos_from_crd
+from tether.kube import Invalid, Kube, NotFound, ResourceInfo, UnknownKind, infos_from_crd
 from tether.model import Manifest, ObjectRef
 
 # ---------------------------------------------------------------- preparing desired objects
@@ -309,7 +310,27 @@ async def make_plan(
                 return Change(
                     ref, Action.ADOPT, info, to_apply, live, to_apply, source, wave, manifest, owner=owner, takes=takes
                 )
-            after = await kube.apply(info, to_apply, force=True, dry_run=True, field_manager=manager)
+            try:
+                after = await kube.apply(info, to_apply, force=True, dry_run=True, field_manager=manager)
+            except Invalid as error:
+                if not is_immutable_error(error):
+                    raise
+                return Change(
+                    ref,
+                    Action.ADOPT if verdict is Action.ADOPT else Action.UPDATE,
+                    info,
+                    to_apply,
+                    without(live, pointers),
+                    as_recreated(without(live, pointers), to_apply),
+                    source,
+                    wave,
+                    manifest,
+                    owner=owner,
+                    takes=takes,
+                    immutable=immutable_fields(error),
+                    immutable_error=str(error),
+                    recreate=recreate_reason(to_apply),
+                )
         if verdict is Action.ADOPT:
             action = Action.ADOPT
         else:

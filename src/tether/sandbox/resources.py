@@ -101,7 +101,9 @@ _ALL = ("all",)
 def builtin_types() -> list[ResourceType]:
     """Fresh instances of every built-in resource type."""
     return [
-        _b("v1", "Namespace", "namespaces", False, ("ns",), subs=("status",), definition=_CORE + "Namespace"),
+        _b(
+            "v1", "Namespace", "namespaces", False, ("ns",), subs=("status", "finalize"), definition=_CORE + "Namespace"
+        ),
         _b("v1", "ConfigMap", "configmaps", True, ("cm",), definition=_CORE + "ConfigMap"),
         _b("v1", "Secret", "secrets", definition=_CORE + "Secret"),
         _b("v1", "Service", "services", True, ("svc",), cats=_ALL, subs=("status",), definition=_CORE + "Service"),

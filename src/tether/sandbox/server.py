@@ -23,7 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tether import __version__
-from tether.sandbox import discovery, errors, extras, openapi_proto, watch
+from tether.sandbox import discovery, errors, extras, namespaces, openapi_proto, watch
 from tether.sandbox import request as req
 from tether.sandbox.crds import CrdController
 from tether.sandbox.handlers import ResourceHandlers, respond
@@ -62,6 +62,7 @@ class SandboxConfig:
     kube_version: str = "1.32"
     bookmark_interval: float = 5.0
     history_size: int = 10_000
+    namespace_settle: float = namespaces.SETTLE  # quiet seconds before a Terminating namespace is emptied
     extras: extras.ExtrasConfig = field(default_factory=extras.ExtrasConfig)  # defaults, GC, simulation, RBAC, faults
 
 
@@ -71,6 +72,7 @@ class Sandbox:
         self.registry = Registry()
         self.store = Store(self.registry, config.data_dir, history_size=config.history_size)
         self.crds = CrdController(self.store)
+        self.namespaces = namespaces.install(self.store, settle=config.namespace_settle)
         self.handlers = ResourceHandlers(self.store)
         self.openapi = OpenAPI(self.registry, f"v{config.kube_version}.0")
         self.metrics = Metrics()
@@ -98,6 +100,7 @@ class Sandbox:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=ssl_context)
         await site.start()
+        self.namespaces.start()
         self.extras.start()
         server = site._server
         assert server is not None and server.sockets
@@ -265,6 +268,8 @@ class Sandbox:
             raise errors.method_not_allowed()
         if info.subresource and verb not in ("get", "update", "patch"):
             raise errors.method_not_allowed()
+        if info.subresource == "finalize" and verb != "update":
+            raise errors.method_not_allowed()  # upstream serves only PUT on namespaces/NAME/finalize
         if verb == "get":
             return await handlers.get(request, info, rt)
         if verb == "list":

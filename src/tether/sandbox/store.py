@@ -16,6 +16,8 @@ read-only and ``clone()`` before changing anything.
         # metadata/status changes; a no-op update writes nothing and keeps the RV.
     store.delete(rt, namespace, name, preconditions=None, propagation=None, dry_run=False)
         -> (obj, removed)   # finalizers -> deletionTimestamp set, removed=False
+        # a Namespace only goes Terminating: the namespace controller (tether.sandbox.namespaces)
+        # empties it and removes spec.finalizers through the "finalize" subresource
     store.subscribe(key=None, namespace=None, since=None) -> Subscription
         # async iterator of WatchEvent (ADDED/MODIFIED/DELETED, same as watch) replaying history
         # after ``since``; raises ApiError 410 Expired when ``since`` is older than the history.
@@ -49,6 +51,8 @@ __all__ = ["Store", "Subscription", "WatchEvent", "clone", "encode", "now"]
 
 NAMESPACES = ("", "namespaces")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})  # upstream's immortal namespaces
+NAMESPACE_FINALIZER = "kubernetes"
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -79,6 +83,37 @@ def _refuse_new_finalizers(rt: ResourceType, name: str, before: list[str], after
             name,
             [{"reason": "FieldValueForbidden", "field": "metadata.finalizers", "message": message}],
         )
+
+
+def _spec_finalizers(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
+    if rt.storage_key != NAMESPACES:
+        return []
+    spec = obj.get("spec")
+    return list(spec.get("finalizers") or []) if isinstance(spec, dict) else []
+
+
+def _prepare_namespace(obj: dict[str, Any]) -> None:
+    """On create a Namespace is Active and always carries the ``kubernetes`` finalizer (upstream)."""
+    obj["status"] = {"phase": "Active"}
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = obj["spec"] = {}
+    finalizers = list(spec.get("finalizers") or [])
+    if NAMESPACE_FINALIZER not in finalizers:
+        finalizers.append(NAMESPACE_FINALIZER)
+    spec["finalizers"] = finalizers
+
+
+def _keep_spec_finalizers(obj: dict[str, Any], old: dict[str, Any]) -> None:
+    """spec.finalizers of a Namespace change only through its ``finalize`` subresource."""
+    before = (old.get("spec") or {}).get("finalizers")
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = obj["spec"] = {}
+    if before is None:
+        spec.pop("finalizers", None)
+    else:
+        spec["finalizers"] = list(before)
 
 
 class Store:
@@ -173,7 +208,9 @@ class Store:
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
         else:
-            self._check_namespace_open(namespace)
+            self._check_namespace_open(rt, namespace, meta.get("name") or "")
+        if rt.storage_key == NAMESPACES:
+            _prepare_namespace(obj)
         bucket = self.objects.setdefault(rt.storage_key, {})
         if not meta.get("name"):
             prefix = meta.get("generateName")
@@ -248,6 +285,8 @@ class Store:
                     meta.pop(key, None)
             if rt.namespaced:
                 meta["namespace"] = namespace
+            if rt.storage_key == NAMESPACES and subresource != "finalize":
+                _keep_spec_finalizers(obj, old)
             if "generation" in old_meta and _spec_part(obj, "status" not in rt.subresources) != _spec_part(
                 old, "status" not in rt.subresources
             ):
@@ -257,7 +296,7 @@ class Store:
             _refuse_new_finalizers(rt, name, old_meta.get("finalizers") or [], meta.get("finalizers") or [])
         for check in self.admission:
             check("UPDATE", rt, obj, old)
-        if old_meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if old_meta.get("deletionTimestamp") and not meta.get("finalizers") and not _spec_finalizers(rt, obj):
             if dry_run:
                 return obj
             self._remove(rt, namespace, name, obj)
@@ -299,8 +338,9 @@ class Store:
             marker = "foregroundDeletion" if propagation == "Foreground" else "orphan"
             if marker not in finalizers:
                 finalizers.append(marker)
-        is_namespace = rt.storage_key == NAMESPACES
-        if not finalizers and not (is_namespace and self._namespace_has_content(name)):
+        if rt.storage_key == NAMESPACES:
+            return self._delete_namespace(rt, old, finalizers, dry_run)
+        if not finalizers:
             if not dry_run:
                 self._remove(rt, namespace, name, clone(old))
             return old, True
@@ -309,17 +349,35 @@ class Store:
         new = clone(old)
         new["metadata"]["deletionTimestamp"] = now()
         new["metadata"]["deletionGracePeriodSeconds"] = 0
-        if finalizers:
-            new["metadata"]["finalizers"] = finalizers
-        if is_namespace:
-            new.setdefault("status", {})["phase"] = "Terminating"
+        new["metadata"]["finalizers"] = finalizers
         if dry_run:
             return new, False
         self._write(rt, namespace, name, new, old, "MODIFIED")
-        if is_namespace:
-            self._cascade_namespace(name)
-            current = self.get(rt, "", name)
-            return current or new, current is None
+        return new, False
+
+    def _delete_namespace(
+        self, rt: ResourceType, old: dict[str, Any], finalizers: list[str], dry_run: bool
+    ) -> tuple[dict[str, Any], bool]:
+        """Upstream's namespace deletion: the first DELETE only marks it Terminating (the namespace
+        controller deletes its content, then finalizes it); it goes once both finalizer lists are empty."""
+        name = old["metadata"]["name"]
+        if name in PROTECTED_NAMESPACES:
+            raise errors.forbidden(
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted', "namespaces", "", name
+            )
+        if not finalizers and not _spec_finalizers(rt, old):
+            if not dry_run:
+                self._remove(rt, "", name, clone(old))
+            return old, True
+        if old["metadata"].get("deletionTimestamp"):
+            return old, False
+        new = clone(old)
+        new["metadata"]["deletionTimestamp"] = now()
+        if finalizers:
+            new["metadata"]["finalizers"] = finalizers
+        new.setdefault("status", {})["phase"] = "Terminating"
+        if not dry_run:
+            self._write(rt, "", name, new, old, "MODIFIED")
         return new, False
 
     def delete_all(self, key: tuple[str, str]) -> None:
@@ -366,40 +424,31 @@ class Store:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _check_namespace_open(self, namespace: str) -> None:
+    def _check_namespace_open(self, rt: ResourceType, namespace: str, name: str) -> None:
+        """Upstream's NamespaceLifecycle admission: no new content in a missing or terminating namespace."""
         ns = self.objects.get(NAMESPACES, {}).get(("", namespace))
         if ns is None:
             raise errors.not_found("namespaces", "", namespace)
         if ns["metadata"].get("deletionTimestamp"):
-            raise errors.forbidden(
-                f"unable to create new content in namespace {namespace} because it is being terminated",
-                "namespaces",
-                "",
-                namespace,
+            what = (
+                f'{errors.qualified(rt.plural, rt.group)} "{name}"' if name else errors.qualified(rt.plural, rt.group)
             )
-
-    def _namespace_has_content(self, namespace: str) -> bool:
-        return any(k[0] == namespace for key, bucket in self.objects.items() if key != NAMESPACES for k in bucket)
-
-    def _cascade_namespace(self, namespace: str) -> None:
-        for key, bucket in list(self.objects.items()):
-            if key == NAMESPACES:
-                continue
-            rt = self.registry.storage_type(*key)
-            for ns, name in [k for k in bucket if k[0] == namespace]:
-                obj = bucket[(ns, name)]
-                if rt is None:
-                    self._remove_raw(key, ns, name, clone(obj))
-                else:
-                    self.delete(rt, ns, name)
-        self._maybe_finish_namespace(namespace)
-
-    def _maybe_finish_namespace(self, namespace: str) -> None:
-        ns_obj = self.objects.get(NAMESPACES, {}).get(("", namespace))
-        meta = ns_obj["metadata"] if ns_obj else {}
-        finished = meta.get("deletionTimestamp") and not meta.get("finalizers")
-        if ns_obj is not None and finished and not self._namespace_has_content(namespace):
-            self._remove_raw(NAMESPACES, "", namespace, clone(ns_obj))
+            error = errors.forbidden(
+                f"{what} is forbidden: unable to create new content in namespace {namespace} "
+                "because it is being terminated",
+                rt.plural,
+                rt.group,
+                name,
+            )
+            assert error.details is not None
+            error.details["causes"] = [
+                {
+                    "reason": "NamespaceTerminating",
+                    "message": f"namespace {namespace} is being terminated",
+                    "field": "metadata.namespace",
+                }
+            ]
+            raise error
 
     def _write(
         self, rt: ResourceType, namespace: str, name: str, obj: dict[str, Any], old: dict[str, Any] | None, kind: str
@@ -426,8 +475,6 @@ class Store:
             self._db.delete(key[0], key[1], namespace, name, self.rv)
             self._schedule_flush()
         self._emit(WatchEvent("DELETED", key, namespace, last, old, self.rv))
-        if namespace and key != NAMESPACES:
-            self._maybe_finish_namespace(namespace)
 
     def encoded(self, obj: dict[str, Any]) -> str:
         """JSON of ``obj``, reusing the encoding of the write that just stored it."""

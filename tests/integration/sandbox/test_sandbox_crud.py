@@ -181,18 +181,6 @@ def test_finalizers_hold_deletion_until_removed(api, sandbox_namespace):
     assert api.get(f"{base}/fin")[0] == 404
 
 
-def test_namespace_deletion_cascades(api, sandbox):
-    ns = sandbox.create_namespace("cascade-me")
-    api.post(f"/api/v1/namespaces/{ns}/configmaps", configmap("a", ns))
-    api.post(f"/apis/apps/v1/namespaces/{ns}/deployments", deployment("d", ns))
-    code, _, _ = api.delete(f"/api/v1/namespaces/{ns}")
-    assert code in (200, 202)
-    assert api.get(f"/api/v1/namespaces/{ns}")[0] == 404
-    assert api.get(f"/api/v1/namespaces/{ns}/configmaps/a")[0] == 404
-    code, status, _ = api.post(f"/api/v1/namespaces/{ns}/configmaps", configmap("b", ns))
-    assert code == 404 and status["details"]["kind"] == "namespaces"
-
-
 def test_malformed_bodies_get_status_objects(api, sandbox_namespace):
     base = f"/api/v1/namespaces/{sandbox_namespace}/configmaps"
     for raw in (b"{", b"[]", b"null", b'{"metadata": 5}', b"\xff\xfe", b""):
