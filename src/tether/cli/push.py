@@ -9,6 +9,7 @@ Exit codes (documented in docs/engine.md):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -91,8 +92,13 @@ class Common:
             kubeconfig=self.kubeconfig, context=self.context, namespace=self.render.namespace or None
         )
         try:
-            # Helm's .Capabilities follow the target cluster (one discovery per run)
-            options = await CapabilitiesCache(ttl=None).options_for(kube, self.render)
+            # Helm's .Capabilities follow the target cluster: discovered once, and only when a chart renders
+            capabilities, loop = CapabilitiesCache(ttl=None), asyncio.get_running_loop()
+
+            def discovered() -> tuple[str, tuple[str, ...]]:
+                return asyncio.run_coroutine_threadsafe(capabilities.get(kube), loop).result()
+
+            options = dataclasses.replace(self.render, cluster_capabilities=discovered)
             rendered = await asyncio.to_thread(render_source, path, options)
             for warning in rendered.warnings:
                 print_warning(warning)

@@ -70,6 +70,11 @@ class RenderOptions:
     #: chart repository credentials, repository URL (or OCI host) -> (username, password); kept out of
     #: comparisons and repr, so they neither key caches nor show in logs
     chart_credentials: tuple[tuple[str, tuple[str, str]], ...] = field(default=(), repr=False, compare=False)
+    #: asked only when a Helm chart is rendered: the target cluster's (version, API versions), so a
+    #: command on a plain or Kustomize source does not pay for the cluster's discovery
+    cluster_capabilities: Callable[[], tuple[str, tuple[str, ...]]] | None = field(
+        default=None, repr=False, compare=False
+    )
     add_labels: bool = True
     # limits of every renderer child process (kubectl kustomize, the Helm / Jsonnet child): see tether.render.limits
     timeout: float = DEFAULT_RENDER_TIMEOUT  # seconds; --render-timeout on the command line

@@ -114,6 +114,8 @@ def render_directory(
                         work_dir, tree, (), options.set_values, options.set_string_values, options.max_file_bytes
                     ),
                 )
+        if options.cluster_capabilities is not None:
+            options = options.for_cluster(*options.cluster_capabilities())
         release = options.release_name or options.app or directory.resolve().name
         manifests = render_helm(
             work_dir,

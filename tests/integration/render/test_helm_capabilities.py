@@ -104,19 +104,49 @@ def test_cache_asks_once_per_ttl() -> None:
     assert calls.count("/version") == 2
 
 
+def _common(sandbox: Any, render: RenderOptions) -> Common:
+    return Common(
+        render=render,
+        kubeconfig=str(sandbox.kubeconfig),
+        context=None,
+        output="text",
+        inventory_namespace="tether-system",
+        ignore_rules=None,
+        force=True,
+        kube_version="1.32",
+        validate=True,
+    )
+
+
+def test_push_mode_asks_the_cluster_only_for_a_chart(
+    sandbox: Any, sandbox_namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tether.delivery.capabilities as capabilities
+
+    asked: list[str] = []
+
+    async def counted(kube: Any) -> tuple[str, tuple[str, ...]]:
+        asked.append("discovery")
+        return "1.32.0", ()
+
+    monkeypatch.setattr(capabilities, "cluster_capabilities", counted)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\n")
+
+    async def go() -> None:
+        kube, _plan = await _common(sandbox, RenderOptions(app="plain", namespace=sandbox_namespace)).plan(
+            str(plain), exact=False
+        )
+        await kube.close()
+
+    asyncio.run(go())
+    assert asked == []  # a plain directory renders without the cluster's discovery
+
+
 def test_push_mode_renders_for_the_target_cluster(sandbox: Any, sandbox_namespace: str, chart: Path) -> None:
     def plan_for(render: RenderOptions) -> dict[str, str]:
-        common = Common(
-            render=render,
-            kubeconfig=str(sandbox.kubeconfig),
-            context=None,
-            output="text",
-            inventory_namespace="tether-system",
-            ignore_rules=None,
-            force=True,
-            kube_version="1.32",
-            validate=True,
-        )
+        common = _common(sandbox, render)
 
         async def go() -> dict[str, str]:
             kube, plan = await common.plan(str(chart), exact=False)
