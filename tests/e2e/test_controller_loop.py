@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -50,6 +51,24 @@ def test_push_is_applied_and_history_records_the_commit(env: LocalEnvironment, c
     assert history[0]["author"].startswith("Dana Developer")
     reasons = {e.get("reason") for e in cluster.events("default", "alpha")}
     assert "ReconciliationSucceeded" in reasons
+
+
+def test_the_echo_of_its_own_apply_does_not_reconcile_an_app_again(
+    env: LocalEnvironment, cluster: Cluster, controller: Any
+) -> None:
+    passes: list[str] = []
+    controller.controller.reports.subscribe(
+        lambda r: passes.append(r.revision) if (r.name, r.phase) == ("echo", "finished") else None
+    )
+    files = {f"echo/cm-{i}.yaml": configmap(f"c{i}", "echo", v="git") for i in range(5)}
+    env.commit("Add echo", {"echo/ns.yaml": namespace("echo"), **files})
+    cluster.apply(app(env, "echo", "echo", "echo"))
+    eventually(lambda: ready_at(cluster.app("echo"), env.head()), "echo Ready")
+    time.sleep(2)  # the watch events of the six objects it wrote have long arrived
+    assert len(passes) == 1, f"{len(passes)} passes for one apply of six objects"
+    cluster.patch("v1", "ConfigMap", "c3", "echo", {"data": {"v": "edited"}})  # someone else's write
+    eventually(lambda: data_of(cluster, "c3", "echo").get("v") == "git", "the edit to be reverted")
+    assert len(passes) >= 2
 
 
 def test_self_heal_reverts_an_edit_and_recreates_a_deleted_object(env: LocalEnvironment, cluster: Cluster) -> None:

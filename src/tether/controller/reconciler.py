@@ -177,6 +177,8 @@ class Reconciler:
                 raise StageError("ApplyFailed", f"{memory.commit[:12]}: {error}") from None
             result.applied = True
             result.pruned = applied.count(Action.DELETE)
+            memory.own_writes = {o.ref: o.resource_version for o in applied.outcomes if o.ok and o.resource_version}
+            memory.own_deletes = frozenset(o.ref for o in applied.outcomes if o.ok and o.action is Action.DELETE)
             result.stale = await self._cache_caught_up(changes)
             if result.drift:
                 result.drift_corrected, result.drift = result.drift, []

@@ -114,6 +114,8 @@ class Controller:
         namespaces = options.namespaces or (None,)
         self.apps = _Apps([Informer(kube, APPLICATION_INFO, namespace) for namespace in namespaces])
         self.queue: WorkQueue[Key] = WorkQueue(on_latency=lambda _key, seconds: self._observe_queue(seconds))
+        #: object events of apps being reconciled, judged when the pass ends (see _own_echo)
+        self._held: dict[Key, list[tuple[str, dict[str, Any]]]] = {}
         self.fetcher = SourceFetcher(_path(options.cache_dir), min_interval=options.fetch_min_interval)
         self.reconciler = Reconciler(
             kube=kube,
@@ -158,8 +160,13 @@ class Controller:
             return
         namespace = labels.get(APP_NAMESPACE_LABEL)
         if namespace:
-            if self.apps.get(namespace, name) is not None:
-                self.queue.add((namespace, name))
+            key = (namespace, name)
+            if self.apps.get(namespace, name) is None:
+                return
+            if key in self.queue.in_flight():  # decided when the pass has written what it writes
+                self._held.setdefault(key, []).append((kind, obj))
+            elif not self._own_echo(key, kind, obj):
+                self.queue.add(key)
             return
         for app in self.apps.items():  # written by an older version: only the name is known
             if _key(app)[1] == name:
@@ -189,12 +196,23 @@ class Controller:
 
     # ------------------------------------------------------------ running
 
+    def _own_echo(self, key: Key, kind: str, obj: dict[str, Any]) -> bool:
+        """The watch event of an object the app's last apply wrote, at the version it wrote: the
+        pass that wrote it has planned with it already, so it is no reason to reconcile again."""
+        memory = self.reconciler.memory.get(key)
+        return memory is not None and memory.caused_by_own_write(kind, obj)
+
     async def _work(self, key: Key) -> None:
         try:
             again = await self.reconciler.reconcile(key)
         except Exception:
             self.queue.add_rate_limited(key)
             raise
+        finally:
+            # events that came while the pass ran: any not caused by its own writes runs it again
+            held = self._held.pop(key, [])
+            if any(not self._own_echo(key, kind, obj) for kind, obj in held):
+                self.queue.add(key)
         self.queue.forget(key)
         if again is not None:
             self.queue.add_after(key, again)

@@ -19,7 +19,7 @@ from tether.delivery.inputs import app_inputs, touches
 from tether.delivery.render import render_tree_async
 from tether.delivery.source import CommitInfo, SecretCredentials, SourceFetcher
 from tether.errors import TetherError
-from tether.model import Manifest
+from tether.model import Manifest, ObjectRef
 
 REFRESH_ANNOTATION = "tether.dev/refresh-requested-at"
 SYNC_ANNOTATION = "tether.dev/sync-requested-at"
@@ -55,6 +55,17 @@ class AppMemory:
     ready_revision: str = ""
     failures: int = 0  # failed passes in a row (spec.retry counts them)
     started_reported: str = ""
+    #: what the last apply wrote (object -> resourceVersion) and deleted: the watch events these
+    #: cause are the echo of our own writes, not a change to reconcile again for
+    own_writes: dict[ObjectRef, str] = field(default_factory=dict)
+    own_deletes: frozenset[ObjectRef] = frozenset()
+
+    def caused_by_own_write(self, event: str, obj: dict[str, Any]) -> bool:
+        ref = ObjectRef.of(obj)
+        if event == "DELETED":
+            return ref in self.own_deletes
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        return bool(version) and self.own_writes.get(ref) == version
 
 
 async def fetch_revision(

@@ -68,6 +68,9 @@ class Outcome:
     action: Action
     ok: bool = True
     error: str = ""
+    #: the object's resourceVersion as written (apply, create); lets a watcher tell its own writes
+    #: from others' (the controller does not reconcile again for the echo of its own apply)
+    resource_version: str = ""
 
 
 @dataclass
@@ -157,14 +160,15 @@ async def apply_plan(
 
     new_namespaces = {c.ref.name for c in plan.of(Action.CREATE) if c.ref.kind == "Namespace" and not c.ref.group}
 
-    async def write(change: Change) -> None:
+    async def write(change: Change) -> str:
+        """Write one change; returns the resourceVersion written, when the server gave one."""
         if change.action is Action.DELETE:
             await _delete_verified(kube, change, plan, options.dry_run)
         elif change.untracked:
             await ensure_namespace(kube, change.ref.name, identity, dry_run=options.dry_run)
         elif change.create_only:
             if not options.dry_run:
-                await kube.create(change.info, change.desired or {})
+                return _version_of(await kube.create(change.info, change.desired or {}))
         else:
             try:
                 live = await kube.apply(
@@ -184,11 +188,11 @@ async def apply_plan(
                         "or pass --recreate, to delete and create it again)"
                     ) from None
                 if options.dry_run:
-                    return
+                    return ""
                 await _recreate(kube, change, manager, options.crd_timeout)
-                return
+                return ""
             if not options.dry_run and has_legacy_manager(live):
-                await kube.patch(
+                live = await kube.patch(
                     change.info,
                     change.ref.name,
                     change.ref.namespace or None,
@@ -196,6 +200,8 @@ async def apply_plan(
                     patch_type="application/json-patch+json",  # type: ignore
                     field_manager=manager,
                 )
+            return "" if options.dry_run else _version_of(live)
+        return ""
 
     async def run(change: Change) -> Outcome:
         outcome = Outcome(change.ref, change.action)
@@ -204,7 +210,7 @@ async def apply_plan(
         else:
             try:
                 async with semaphore:
-                    await write(change)
+                    outcome.resource_version = await write(change)
             except NotFound as error:
                 # A dry run cannot place an object in a namespace, or of a CRD, that the same (dry) run would create.
                 if not (
@@ -425,6 +431,10 @@ async def _finish(
         gone = set(plan.inventory.removed(set(desired))) | {s.ref for s in plan.skipped if s.ref is not None}
         if not options.dry_run and (gone or plan.inventory.invalid):
             await update_inventory(kube, identity, remove=gone, known=inventory)
+
+
+def _version_of(obj: dict[str, Any] | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
 
 
 async def _recreate(kube: Kube, change: Change, manager: str, timeout: float) -> None:
