@@ -1,16 +1,22 @@
-"""Shared by the browser tests: where their screenshots go (shown in docs/dashboard.md)."""
+"""Shared by the browser tests: where their screenshots go (docs/images, shown in docs/dashboard.md,
+when ``TETHER_SCREENSHOTS=1``; else a temporary directory, so a test run leaves the tree clean)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "images"
+DOCS_IMAGES = Path(__file__).parents[2] / "docs" / "images"
+SCREENSHOTS = DOCS_IMAGES if os.environ.get("TETHER_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "tether-ui"
 
 
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"dashboard-{name}.png"), full_page=True)
+    path = SCREENSHOTS / f"dashboard-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
 
 
 # colour parsing, compositing and the WCAG 2 contrast ratio, shared by the checks below
