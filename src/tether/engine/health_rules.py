@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import celpy
-import yaml
 
 from tether.engine.health import HealthResult, Status
 from tether.errors import UsageError
+from tether.validate.policy import read_yaml_file
 
 #: the fields of an entry, as Flux spells them; ``current`` is the only required expression
 FIELDS = ("apiVersion", "kind", "current", "inProgress", "failed")
@@ -195,12 +195,4 @@ def parse_health_checks(entries: Any, source: str) -> HealthRules:
 def load_health_rules(path: str | Path) -> HealthRules:
     """A rules file (``--health-rules``): YAML holding the entries (see ``parse_health_checks``)."""
     file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"{file}: cannot read health rules file: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        raise UsageError(f"{where}: invalid YAML in health rules file") from None
-    return parse_health_checks(data, str(file))
+    return parse_health_checks(read_yaml_file(file, "health rules file"), str(file))

@@ -62,16 +62,22 @@ def containers_of(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for key in ("initContainers", "containers") for c in (spec.get(key) or []) if isinstance(c, dict)]
 
 
-def load_policies(path: str | Path) -> list[Policy]:
-    file = Path(path)
+def read_yaml_file(file: Path, what: str) -> Any:
+    """The YAML document of an operator's file named on the command line (``what``: "policy file");
+    an unreadable file or bad YAML is a usage error naming the file, line and column."""
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        return yaml.safe_load(file.read_text(encoding="utf-8"))
     except OSError as error:
-        raise UsageError(f"{file}: cannot read policy file: {error.strerror}") from error
+        raise UsageError(f"{file}: cannot read {what}: {error.strerror}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        raise UsageError(f"{where}: invalid YAML in policy file") from error
+        raise UsageError(f"{where}: invalid YAML in {what}") from None
+
+
+def load_policies(path: str | Path) -> list[Policy]:
+    file = Path(path)
+    data = read_yaml_file(file, "policy file")
     entries = data.get("policies") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise UsageError(f"{file}: a policy file needs a 'policies:' list")
