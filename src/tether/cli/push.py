@@ -58,6 +58,21 @@ def parse_duration(text: str) -> float:
     return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
 
 
+#: the parameters of diff and apply that make their ``Common`` (besides the render options)
+COMMON_OPTIONS = (
+    "kubeconfig",
+    "context",
+    "output",
+    "inventory_namespace",
+    "ignore_rules",
+    "force",
+    "kube_version",
+    "validate",
+    "adopt",
+    "create_namespace",
+)
+
+
 class Common:
     """Options shared by diff and apply."""
 
@@ -278,20 +293,9 @@ def diff(
 
         tether diff ./deploy --app web --kubeconfig ~/.kube/config
     """
+    arguments = locals()
     try:
-        common = Common(
-            render=render_options,
-            kubeconfig=kubeconfig,
-            context=context,
-            output=output,
-            inventory_namespace=inventory_namespace,
-            ignore_rules=ignore_rules,
-            force=force,
-            kube_version=kube_version,
-            validate=validate,
-            adopt=adopt,
-            create_namespace=create_namespace,
-        )
+        common = Common(render=render_options, **{name: arguments[name] for name in COMMON_OPTIONS})
         code = diff_command(path, common, recreate=recreate)
     except TetherError as error:
         print_error(str(error))
@@ -353,20 +357,9 @@ def apply(
 
         tether apply ./deploy --app web --prune --wait --timeout 5m
     """
+    arguments = locals()
     try:
-        common = Common(
-            render=render_options,
-            kubeconfig=kubeconfig,
-            context=context,
-            output=output,
-            inventory_namespace=inventory_namespace,
-            ignore_rules=ignore_rules,
-            force=force,
-            kube_version=kube_version,
-            validate=validate,
-            adopt=adopt,
-            create_namespace=create_namespace,
-        )
+        common = Common(render=render_options, **{name: arguments[name] for name in COMMON_OPTIONS})
         options = ApplyOptions(
             force=force,
             dry_run=dry_run,

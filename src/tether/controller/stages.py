@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,8 @@ class AppMemory:
     manifests: list[Manifest] | None = None
     rendered_commit: str = ""
     rendered_generation: int = -1
+    rendered_key: Any = None  # the render options it was rendered with (see _render_key)
+    rendered_helm: bool = False
     inputs: frozenset[str] = frozenset()
     handled_refresh: str = ""
     handled_sync: str = ""
@@ -106,10 +109,22 @@ async def fetch_revision(
     return True
 
 
+def _render_key(options: Any, helm: bool) -> Any:
+    """What a render depends on besides the commit and the spec: the options (substitution
+    variables read from ConfigMaps and Secrets among them) and, for a Helm chart only, the target
+    cluster's version and APIs (``.Capabilities``), so a CRD installed later re-renders the charts
+    that test for it and no other app."""
+    if helm:
+        return options
+    return dataclasses.replace(options, kube_version="", api_versions=(), kube_version_given=False)
+
+
 async def render_revision(fetcher: SourceFetcher, app: Any, memory: AppMemory, options: Any, decryptor: Any) -> bool:
-    """Render when the spec changed or a new commit touched the app's inputs; True when rendered."""
+    """Render when the spec or the render options changed or a new commit touched the app's
+    inputs; True when rendered."""
     url, path, generation = app.spec.source.url, app.spec.source.path, app.generation
-    if memory.manifests is not None and memory.rendered_generation == generation:
+    same_inputs = memory.rendered_key == _render_key(options, memory.rendered_helm)
+    if memory.manifests is not None and memory.rendered_generation == generation and same_inputs:
         if memory.rendered_commit == memory.commit:
             return False
         changed = await fetcher.changed_paths(url, memory.rendered_commit, memory.commit)
@@ -125,6 +140,10 @@ async def render_revision(fetcher: SourceFetcher, app: Any, memory: AppMemory, o
     values = tuple(helm.values_files) if helm else ()
     memory.inputs = app_inputs(root, path, values)
     memory.manifests, memory.rendered_commit, memory.rendered_generation = manifests, memory.commit, generation
+    memory.rendered_helm = options.renderer == "helm" or (
+        options.renderer == "auto" and ((root / path) if path else root).joinpath("Chart.yaml").is_file()
+    )
+    memory.rendered_key = _render_key(options, memory.rendered_helm)
     return True
 
 
