@@ -263,7 +263,9 @@ class Dashboard:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
         obj = await app_ops.get_app(session.kube, name, namespace)  # as the user: 403 / 404 from the server
         self.cache.put(obj)
-        tree, events = await asyncio.gather(build_tree(session.kube, namespace, name), self._events(session.kube, obj))
+        tree, events = await asyncio.gather(
+            build_tree(session.kube, namespace, name, _health_rules(obj)), self._events(session.kube, obj)
+        )
         history = app_ops.history(obj)
         compare = None
         from_rev, to_rev = request.query.get("from", ""), request.query.get("to", "")
@@ -402,3 +404,14 @@ async def serve(
     finally:
         with contextlib.suppress(Exception):
             await runner.cleanup()
+
+
+def _health_rules(obj: dict[str, Any]) -> Any:
+    """The Application's own CEL health checks; none when its spec does not parse (the page says why)."""
+    from tether.controller.api import parse_application
+    from tether.errors import TetherError
+
+    try:
+        return parse_application(obj).spec.health_rules()
+    except TetherError:
+        return None

@@ -17,6 +17,7 @@ from typing import Any
 
 from tether.engine import APP_LABEL, APP_NAMESPACE_LABEL, AppIdentity, read_inventory
 from tether.engine import health as object_health
+from tether.engine.health_rules import HealthRules
 from tether.errors import KubeError
 from tether.kube import Forbidden, Kube, ResourceInfo
 from tether.model import ObjectRef
@@ -68,9 +69,9 @@ class Tree:
         return out
 
 
-def _node(obj: dict[str, Any]) -> Node:
+def _node(obj: dict[str, Any], rules: HealthRules | None = None) -> Node:
     meta = obj.get("metadata") or {}
-    result = object_health.compute(obj)
+    result = object_health.compute(obj, rules)
     return Node(
         obj.get("kind", ""),
         obj.get("apiVersion", ""),
@@ -86,7 +87,9 @@ def _missing(ref: ObjectRef) -> Node:
     return Node(ref.kind, ref.api_version, ref.namespace, ref.name, "Missing", "in the inventory, not in the cluster")
 
 
-async def build_tree(kube: Kube, namespace: str, name: str) -> Tree:
+async def build_tree(kube: Kube, namespace: str, name: str, rules: HealthRules | None = None) -> Tree:
+    """``rules``: the app's own CEL health checks (``spec.healthCheckExprs``), so the tree judges its
+    objects as the controller does (a rules file given to the controller is not known here)."""
     identity = AppIdentity(namespace, name)
     problems: list[str] = []
     try:
@@ -117,10 +120,10 @@ async def build_tree(kube: Kube, namespace: str, name: str) -> Tree:
         by_name = {(o.get("metadata") or {}).get("name"): o for o in objects}
         for ref in sorted(groups[(av, kind, ns)], key=lambda r: r.name):
             obj = by_name.get(ref.name)
-            node = _node(obj) if obj is not None else _missing(ref)
+            node = _node(obj, rules) if obj is not None else _missing(ref)
             roots.append(node)
             _register(node, parents)
-    await _attach_children(parents, listed)
+    await _attach_children(parents, listed, rules)
     roots.sort(key=lambda n: (_KIND_ORDER.get(n.kind, 50), n.kind, n.namespace, n.name))
     return Tree(roots, sorted(problems), _count(roots))
 
@@ -147,7 +150,9 @@ def _register(node: Node, parents: dict[tuple[str, str, str], list[Node]]) -> No
             parents[(child[0], child[1], node.namespace)].append(node)
 
 
-async def _attach_children(parents: dict[tuple[str, str, str], list[Node]], listed: Any) -> None:
+async def _attach_children(
+    parents: dict[tuple[str, str, str], list[Node]], listed: Any, rules: HealthRules | None
+) -> None:
     """Level by level (Deployment -> ReplicaSet -> Pod): each level is one list per kind and namespace."""
     while parents:
         keys = sorted(parents)
@@ -159,7 +164,7 @@ async def _attach_children(parents: dict[tuple[str, str, str], list[Node]], list
                 owners = (obj.get("metadata") or {}).get("ownerReferences") or []
                 parent = next((by_uid[o["uid"]] for o in owners if o.get("uid") in by_uid), None)
                 if parent is not None:
-                    child = _node(obj)
+                    child = _node(obj, rules)
                     parent.children.append(child)
                     _register(child, deeper)
         parents = deeper
