@@ -26,10 +26,11 @@ import typer
 import yaml
 
 from tether.cli.conventions import print_error
-from tether.cli.preview_output import MARKER, AppPreview, Change, PreviewResult, Violation, to_json, to_markdown
+from tether.cli.preview_output import AppPreview, Change, PreviewResult, Violation, marker_for, to_json, to_markdown
 from tether.errors import SourceError, TetherError, UsageError
 
 EXIT_CHANGES, EXIT_ERROR, EXIT_INVALID = 1, 2, 3
+POST_FORGES = ("github", "gitlab", "gitea", "bitbucket")
 
 
 # ------------------------------------------------------------------ the repository
@@ -299,7 +300,7 @@ async def post_comment(provider: str, body: str, *, number: int, repository: str
 
     repo = ForgeRepo(provider, api_url.rstrip("/"), repository)
     async with ForgeClient(repo, token_from_env(provider)) as forge:
-        comment, created = await forge.upsert_comment(number, body, MARKER)
+        comment, created = await forge.upsert_comment(number, body, marker_for(provider))
     return comment.id, created
 
 
@@ -312,6 +313,15 @@ def ci_defaults(provider: str, environ: dict[str, str]) -> tuple[int, str, str]:
             int(environ.get("CI_MERGE_REQUEST_IID") or 0),
             environ.get("CI_PROJECT_PATH", ""),
             environ.get("CI_API_V4_URL", ""),
+        )
+    if provider == "bitbucket":
+        # Bitbucket Pipelines: BITBUCKET_PR_ID is set only in a pipeline a pull request runs
+        workspace, slug = environ.get("BITBUCKET_WORKSPACE", ""), environ.get("BITBUCKET_REPO_SLUG", "")
+        pr_id = environ.get("BITBUCKET_PR_ID", "")
+        return (
+            int(pr_id) if pr_id.isdigit() else 0,
+            f"{workspace}/{slug}" if workspace and slug else "",
+            "https://api.bitbucket.org/2.0",
         )
     number = 0
     event = environ.get("GITHUB_EVENT_PATH", "")
@@ -341,7 +351,9 @@ def preview_command(
     post: Annotated[
         str,
         typer.Option(
-            "--post", metavar="github|gitlab|gitea", help="Create or update the preview comment on the pull request."
+            "--post",
+            metavar="github|gitlab|gitea|bitbucket",
+            help="Create or update the preview comment on the pull request.",
         ),
     ] = "",
     pr: Annotated[int, typer.Option("--pr", metavar="NUMBER", help="Pull request (default: from the CI job).")] = 0,
@@ -371,8 +383,8 @@ def preview_command(
     try:
         if output_format not in ("markdown", "json"):
             raise UsageError(f"--format must be markdown or json (got {output_format!r})")
-        if post and post not in ("github", "gitlab", "gitea"):
-            raise UsageError(f"--post must be github, gitlab or gitea (got {post!r})")
+        if post and post not in POST_FORGES:
+            raise UsageError(f"--post must be one of {', '.join(POST_FORGES)} (got {post!r})")
         if no_cluster and not apps_file:
             raise UsageError("--no-cluster needs --apps FILE")
         from tether.validate.policy import load_policies
@@ -393,7 +405,7 @@ def preview_command(
                 policies=policies,
             )
         )
-        markdown = to_markdown(result, max_chars=max_chars)
+        markdown = to_markdown(result, max_chars=max_chars, forge=post)
         sys.stdout.write(to_json(result) if output_format == "json" else markdown)
         if post:
             number, repository, api = ci_defaults(post, dict(os.environ))

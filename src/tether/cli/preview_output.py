@@ -3,6 +3,10 @@
 The Markdown starts with a hidden marker (``--post`` finds its own comment again by it), then a
 summary line, then one collapsed section per app. It is bounded: diffs are shortened first,
 then whole apps are left out, and a note says what was cut.
+
+Bitbucket escapes raw HTML, so for it (``forge="bitbucket"``) the marker is a Markdown link
+reference definition, which renders as nothing, and each app is a heading instead of a
+``<details>`` section.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from tether.forge.bitbucket import hidden_marker
+
 MARKER = "<!-- tether:preview -->"
+BITBUCKET_MARKER = hidden_marker("tether:preview")
 DIFF_LINES = 80  # per object, before the report is cut at all
 
 
@@ -117,7 +124,12 @@ def _short(diff: str, limit: int) -> str:
     return "\n".join([*lines[:limit], f"... {len(lines) - limit} more line(s)"])
 
 
-def _section(app: AppPreview, diff_lines: int) -> str:
+def marker_for(forge: str) -> str:
+    """The marker of the preview comment on ``forge`` (one that forge's Markdown does not show)."""
+    return BITBUCKET_MARKER if forge == "bitbucket" else MARKER
+
+
+def _section(app: AppPreview, diff_lines: int, html: bool = True) -> str:
     counts = app.counts()
     if app.invalid:
         state = "invalid"
@@ -127,7 +139,8 @@ def _section(app: AppPreview, diff_lines: int) -> str:
         state = "no changes"
     else:
         state = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "changes"
-    out = [f"<details><summary><b>{app.namespace}/{app.name}</b> ({app.path or '.'}): {state}</summary>", ""]
+    name, where = f"{app.namespace}/{app.name}", f"({app.path or '.'}): {state}"
+    out = [f"<details><summary><b>{name}</b> {where}</summary>" if html else f"#### {name} {where}", ""]
     if app.error:
         out += ["```", app.error, "```", ""]
     if app.findings:
@@ -154,14 +167,17 @@ def _section(app: AppPreview, diff_lines: int) -> str:
             "```",
             "",
         ]
-    out += ["</details>", ""]
+    if html:
+        out += ["</details>", ""]
     return "\n".join(out)
 
 
-def to_markdown(result: PreviewResult, *, max_chars: int = 60000) -> str:
+def to_markdown(result: PreviewResult, *, max_chars: int = 60000, forge: str = "") -> str:
+    """``forge``: the forge the comment is for; ``bitbucket`` gets Markdown without HTML."""
     where = "against the live cluster (server-side dry-run)" if result.cluster else "render only (no cluster)"
+    html = forge != "bitbucket"
     head = [
-        MARKER,
+        marker_for(forge),
         f"### tether preview: `{result.base[:12]}` → `{result.head[:12]}`, {where}",
         "",
         _summary(result),
@@ -171,7 +187,7 @@ def to_markdown(result: PreviewResult, *, max_chars: int = 60000) -> str:
         head.append("No Application's inputs are touched by this change.")
         return "\n".join(head) + "\n"
     for diff_lines in (DIFF_LINES, 20, 0):
-        sections = [_section(app, diff_lines) for app in result.apps]
+        sections = [_section(app, diff_lines, html) for app in result.apps]
         body = "\n".join(head) + "\n" + "".join(sections)
         if len(body) <= max_chars:
             return body + (
@@ -195,4 +211,14 @@ def to_markdown(result: PreviewResult, *, max_chars: int = 60000) -> str:
     )
 
 
-__all__ = ["MARKER", "AppPreview", "Change", "PreviewResult", "Violation", "to_json", "to_markdown"]
+__all__ = [
+    "BITBUCKET_MARKER",
+    "MARKER",
+    "AppPreview",
+    "Change",
+    "PreviewResult",
+    "Violation",
+    "marker_for",
+    "to_json",
+    "to_markdown",
+]

@@ -10,8 +10,8 @@ github     POST /repos/{o}/{r}/statuses/{sha}           GET|POST /repos/{o}/{r}/
 gitlab     POST /projects/{id}/statuses/{sha}           GET|POST /projects/{id}/merge_requests/{iid}/notes,
                                                         PUT .../notes/{note_id}
 gitea      POST /repos/{o}/{r}/statuses/{sha}           as github (under /api/v1)
-bitbucket  POST /repositories/{w}/{r}/commit/{sha}/     (not supported)
-           statuses/build
+bitbucket  POST /repositories/{w}/{r}/commit/{sha}/     GET|POST /repositories/{w}/{r}/pullrequests/{id}/comments
+           statuses/build                               (paged: values + next), PUT .../comments/{comment_id}
 =========  ===========================================  ==============================================
 
 Pull requests (``upsert_pull_request``: find the open one from a head branch, update it, or open one):
@@ -23,6 +23,8 @@ gitlab     GET /projects/{id}/merge_requests?source_branch=&target_branch=&state
            POST /projects/{id}/merge_requests, PUT /projects/{id}/merge_requests/{iid}
 gitea      GET /repos/{o}/{r}/pulls?state=open (paged; matched on head and base), POST and
            PATCH as github (under /api/v1)
+bitbucket  GET /repositories/{w}/{r}/pullrequests?state=OPEN (paged; matched on source and
+           destination branch), POST /repositories/{w}/{r}/pullrequests, PUT .../pullrequests/{id}
 =========  ==================================================================================
 
 One ``ForgeClient`` per repository; every method raises ``ForgeError`` naming the request and the
@@ -31,6 +33,7 @@ forge's answer (never the token). ``retryable`` on the error says whether trying
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import urllib.parse
@@ -40,6 +43,7 @@ from typing import Any, Literal
 import aiohttp
 
 from tether.errors import TetherError, UsageError
+from tether.forge import bitbucket
 from tether.forge.repo import ForgeRepo
 
 StatusState = Literal["pending", "success", "failure", "error"]
@@ -145,6 +149,9 @@ class ForgeClient:
     async def list_comments(self, number: int) -> list[Comment]:
         """Every comment of pull request (GitLab: merge request) ``number``, oldest first."""
         path = self._comments_path(number)
+        if self.repo.provider == "bitbucket":
+            items = await self._bitbucket_pages(path, bitbucket.COMMENT_PAGE_LENGTH)
+            return [Comment(int(item["id"]), bitbucket.comment_text(item)) for item in items if not item.get("deleted")]
         found: list[Comment] = []
         size = 50 if self.repo.provider == "gitea" else 100
         for page in range(1, _MAX_PAGES + 1):
@@ -162,11 +169,18 @@ class ForgeClient:
         return found
 
     async def create_comment(self, number: int, body: str) -> Comment:
+        if self.repo.provider == "bitbucket":
+            answer = await self._call("POST", self._comments_path(number), bitbucket.comment_payload(body))
+            return Comment(int(answer["id"]), bitbucket.comment_text(answer) or body)
         answer = await self._call("POST", self._comments_path(number), {"body": body})
         return Comment(int(answer["id"]), str(answer.get("body") or body))
 
     async def update_comment(self, number: int, comment_id: int, body: str) -> Comment:
         provider = self.repo.provider
+        if provider == "bitbucket":
+            path = f"{self._comments_path(number)}/{comment_id}"
+            answer = await self._call("PUT", path, bitbucket.comment_payload(body))
+            return Comment(int(answer.get("id", comment_id)), bitbucket.comment_text(answer) or body)
         if provider == "gitlab":
             answer = await self._call("PUT", f"{self._comments_path(number)}/{comment_id}", {"body": body})
         else:
@@ -213,8 +227,13 @@ class ForgeClient:
                 candidates.extend(self._pull_request(item) for item in batch)
                 if len(batch) < size:
                     break
+        elif provider == "bitbucket":
+            items = await self._bitbucket_pages(
+                f"{root}/pullrequests", bitbucket.PULL_REQUEST_PAGE_LENGTH, {"state": "OPEN"}
+            )
+            candidates = [self._pull_request(item) for item in items]
         else:
-            raise UsageError(f"pull requests are not supported for {provider}: use github, gitlab or gitea")
+            raise UsageError(f"unknown forge provider {provider!r}")
         return next((pr for pr in candidates if pr.head == head and pr.base == base), None)
 
     async def create_pull_request(self, head: str, base: str, title: str, body: str) -> PullRequest:
@@ -229,8 +248,12 @@ class ForgeClient:
             answer = await self._call(
                 "POST", f"{root}/pulls", {"head": head, "base": base, "title": title, "body": body}
             )
+        elif provider == "bitbucket":
+            answer = await self._call(
+                "POST", f"{root}/pullrequests", bitbucket.pull_request_payload(head, base, title, body)
+            )
         else:
-            raise UsageError(f"pull requests are not supported for {provider}: use github, gitlab or gitea")
+            raise UsageError(f"unknown forge provider {provider!r}")
         return self._pull_request(answer)
 
     async def update_pull_request(self, number: int, title: str, body: str) -> PullRequest:
@@ -239,8 +262,10 @@ class ForgeClient:
             answer = await self._call("PUT", f"{root}/merge_requests/{number}", {"title": title, "description": body})
         elif provider in ("github", "gitea"):
             answer = await self._call("PATCH", f"{root}/pulls/{number}", {"title": title, "body": body})
+        elif provider == "bitbucket":
+            answer = await self._call("PUT", f"{root}/pullrequests/{number}", {"title": title, "description": body})
         else:
-            raise UsageError(f"pull requests are not supported for {provider}: use github, gitlab or gitea")
+            raise UsageError(f"unknown forge provider {provider!r}")
         return self._pull_request(answer)
 
     async def upsert_pull_request(self, head: str, base: str, title: str, body: str) -> tuple[PullRequest, bool]:
@@ -253,12 +278,34 @@ class ForgeClient:
 
     # ------------------------------------------------------------ plumbing
 
+    async def _bitbucket_pages(self, path: str, size: int, query: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every item of a Bitbucket list, following each page's ``next`` link."""
+        found: list[dict[str, Any]] = []
+        answer = await self._call("GET", path, query={**(query or {}), "pagelen": str(size)})
+        for _ in range(_MAX_PAGES):
+            page = bitbucket.page_values(answer)
+            if page is None:
+                raise ForgeError(f"{self._where('GET', path)}: expected a page with 'values', got {answer!r:.120}")
+            items, next_url = page
+            found.extend(items)
+            if not next_url:
+                break
+            if not bitbucket.same_api(next_url, self.repo.api_url):
+                raise ForgeError(
+                    f"{self._where('GET', path)}: the next page is not on {self.repo.api_url} ({next_url}); "
+                    "not following it with the token"
+                )
+            answer = await self._call("GET", path, url=next_url)
+        return found
+
     def _items(self, answer: Any, method: str, path: str) -> list[dict[str, Any]]:
         if not isinstance(answer, list):
             raise ForgeError(f"{self._where(method, path)}: expected a list, got {type(answer).__name__}")
         return [item for item in answer if isinstance(item, dict)]
 
     def _pull_request(self, item: dict[str, Any]) -> PullRequest:
+        if self.repo.provider == "bitbucket":
+            return PullRequest(*bitbucket.pull_request_fields(item))
         if self.repo.provider == "gitlab":
             return PullRequest(
                 int(item["iid"]),
@@ -290,7 +337,9 @@ class ForgeClient:
             return f"{self._repo_root()}/merge_requests/{number}/notes"
         if provider in ("github", "gitea"):
             return f"{self._repo_root()}/issues/{number}/comments"
-        raise UsageError(f"pull-request comments are not supported for {provider}: use github, gitlab or gitea")
+        if provider == "bitbucket":
+            return f"{self._repo_root()}/pullrequests/{number}/comments"
+        raise UsageError(f"unknown forge provider {provider!r}")
 
     def _headers(self) -> dict[str, str]:
         provider = self.repo.provider
@@ -307,6 +356,9 @@ class ForgeClient:
             headers["PRIVATE-TOKEN"] = self._token
         elif provider == "gitea":
             headers["Authorization"] = f"token {self._token}"
+        elif ":" in self._token:
+            # Bitbucket: USER:APP_PASSWORD (or EMAIL:API_TOKEN) goes as Basic; an access token as Bearer
+            headers["Authorization"] = "Basic " + base64.b64encode(self._token.encode()).decode()
         else:
             headers["Authorization"] = f"Bearer {self._token}"
         return headers
@@ -315,17 +367,25 @@ class ForgeClient:
         return f"{self.repo.provider} {method} {self.repo.api_url}{path}"
 
     async def _call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, query: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        query: dict[str, str] | None = None,
+        url: str = "",
     ) -> Any:
+        """``url``: a whole URL the forge gave (a next page), used instead of ``api_url + path``."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        url = self.repo.api_url + path
+        url = url or self.repo.api_url + path
+        where = f"{self.repo.provider} {method} {url}"
         try:
             async with self._session.request(method, url, json=body, params=query, headers=self._headers()) as answer:
                 text = await answer.text()
                 if answer.status >= 400:
                     raise ForgeError(
-                        f"{self._where(method, path)} answered {answer.status}: {_reason(text)}"
+                        f"{where} answered {answer.status}: {_reason(text)}"
                         + (
                             " (check the token and its permissions on the repository)"
                             if answer.status in (401, 403)
@@ -339,13 +399,11 @@ class ForgeClient:
                 try:
                     return await answer.json(content_type=None)
                 except ValueError:
-                    raise ForgeError(
-                        f"{self._where(method, path)} answered {answer.status} with a body that is not JSON"
-                    ) from None
+                    raise ForgeError(f"{where} answered {answer.status} with a body that is not JSON") from None
         except aiohttp.ClientError as error:
-            raise ForgeError(f"{self._where(method, path)} failed: {error}", retryable=True) from None
+            raise ForgeError(f"{where} failed: {error}", retryable=True) from None
         except TimeoutError:
-            raise ForgeError(f"{self._where(method, path)} timed out", retryable=True) from None
+            raise ForgeError(f"{where} timed out", retryable=True) from None
 
 
 def _reason(text: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import markdown
 import pytest
 from localregistry import LocalRegistry
 
@@ -22,7 +23,7 @@ from forge_fake import TOKEN, FakeForge
 from tether.images import ImageAutomation
 from tether.images.api import POLICY_INFO, REPOSITORY_INFO, UPDATE_INFO, install_crds
 from tether.images.notifications import PushedImage
-from tether.images.pullrequest import MARKER
+from tether.images.pullrequest import BITBUCKET_MARKER, MARKER
 from tether.kube import Kube
 from tether.sandbox.git_server import GitServer
 from tether.source.git import GitCache, Resolved
@@ -37,7 +38,7 @@ spec:
         - name: api
           image: IMAGE:1.0.0 # {"$imagepolicy": "NS:api"}
 """
-PROVIDERS = ["github", "gitlab", "gitea"]
+PROVIDERS = ["github", "gitlab", "gitea", "bitbucket"]
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -217,7 +218,8 @@ def test_updates_go_to_one_pull_request(
     pull = forge.pulls[1]
     assert (pull["head"], pull["base"], pull["open"]) == ("image-updates", "main", True)
     assert pull["title"] == f"Update {image} to 1.2.0"
-    assert f"{image}: 1.0.0 -> 1.2.0" in pull["body"] and MARKER in pull["body"], "the change against the base"
+    assert f"{image}: 1.0.0 -> 1.2.0" in pull["body"], "the change against the base"
+    assert (BITBUCKET_MARKER if provider == "bitbucket" else MARKER) in pull["body"]
     shown = git(bare, "show", "image-updates:apps/deploy.yaml")
     assert shown + "\n" == DEPLOY.replace("IMAGE", image).replace("NS", ns).replace(":1.0.0 #", ":1.2.0 #")
     lists = [path for method, path, _ in forge.requests if method == "GET"]
@@ -225,3 +227,6 @@ def test_updates_go_to_one_pull_request(
         assert all("head=acme%3Aimage-updates" in p or "head=acme:image-updates" in p for p in lists), lists
     elif provider == "gitlab":
         assert all("source_branch=image-updates" in p and "state=opened" in p for p in lists), lists
+    elif provider == "bitbucket":
+        assert all("state=OPEN" in p for p in lists), lists
+        assert "tether:image-update" not in markdown.markdown(pull["body"]), "Bitbucket shows no marker"
