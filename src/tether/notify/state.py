@@ -134,6 +134,13 @@ def load(obj: dict[str, Any]) -> dict[AppKey, AppState]:
     return states
 
 
+def _replacing(state: AppState | None) -> dict[str, Any] | None:
+    """The merge patch of one entry: fields it no longer has are nulled (a merge patch merges objects)."""
+    if state is None:
+        return None
+    return {"deployed": None, "lastSent": None, "failure": None, **encode(state)}
+
+
 class StatusWriter:
     """Writes one Alert's changed policy state to its status; ``resource_version`` is the last seen."""
 
@@ -166,7 +173,7 @@ class StatusWriter:
         return False
 
     async def _patch(self, policy: AlertPolicy, changed: set[AppKey]) -> bool:
-        told = {key[1]: (encode(policy.apps[key]) if key in policy.apps else None) for key in changed}
+        told = {key[1]: _replacing(policy.apps.get(key)) for key in changed}
         patch = {"metadata": {"resourceVersion": self.resource_version}, "status": {"told": told}}
         try:
             written = await self.kube.patch(
