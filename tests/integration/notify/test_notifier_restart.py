@@ -139,7 +139,21 @@ def test_an_ongoing_failure_is_not_told_again_after_a_restart(sandbox, sandbox_n
             clock.now += 60
             second.on_report(failed("web", ns))
             await settle(second)
-        assert len(hooks.bodies(f"{ns}/oncall")) == 1
+
+            # an edited spec keeps what was told (and the next status write meets a new resourceVersion)
+            text = "{{ event }} {{ app.name }}"
+            await kube.patch(ALERT_INFO, "oncall", ns, {"spec": {"template": text}})
+
+            async def edited() -> bool:
+                return second.alerts[(ns, "oncall")].spec.template == text
+
+            await kube.wait_for("the edited Alert in the notifier", edited, 30)
+            clock.now += 60
+            second.on_report(failed("web", ns))
+            second.on_report(failed("api", ns))
+            await settle(second)
+            await written(kube, ns, lambda t: "api" in t and "web" in t)
+        assert [m["message"] for m in hooks.bodies(f"{ns}/oncall")][1:] == ["SyncFailed api"]
 
     run(sandbox, ns, hooks, {}, clock, scenario)
 
