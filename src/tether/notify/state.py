@@ -25,7 +25,7 @@ from typing import Any
 from tether.controller.reports import AppReport
 from tether.errors import KubeError
 from tether.kube import Kube
-from tether.kube.errors import Conflict, NotFound
+from tether.kube.errors import Conflict, Invalid, NotFound
 from tether.notify.alerts import ALERT_INFO
 from tether.notify.policy import FAILURES, AlertPolicy, AppKey, AppState, Episode
 
@@ -148,11 +148,12 @@ class StatusWriter:
         self.kube, self.namespace, self.name = kube, namespace, name
         self.resource_version = resource_version
         self.where = f"Alert {namespace}/{name}"
+        self.unavailable = False  # no status subresource: the state stays in memory
 
     async def write(self, policy: AlertPolicy) -> bool:
         """Write the apps ``policy`` changed; False (their changes kept for the next try) when it failed."""
         changed, policy.changed = policy.changed, set()
-        if not changed:
+        if not changed or self.unavailable:
             return True
         try:
             for _attempt in range(CONFLICT_ATTEMPTS):
@@ -164,9 +165,15 @@ class StatusWriter:
             )
         except NotFound:
             log.warning(
-                "%s: not found, or it has no status subresource (is the Alert CRD current?); policy state not kept",
+                "%s: not found, or it has no status subresource (is the Alert CRD current?); its policy state "
+                "is kept in memory only",
                 self.where,
             )
+            self.unavailable = True
+            return True
+        except Invalid as error:  # the same entries would be refused again: what they say stays in memory
+            log.error("%s: the API server refused its policy state in status.told: %s", self.where, error)
+            return True
         except KubeError as error:
             log.warning("%s: writing the policy state to status.told failed (%s); it is retried", self.where, error)
         policy.changed |= changed
