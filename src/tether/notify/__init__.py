@@ -5,6 +5,7 @@ informer; ``tether controller`` calls it. The pieces:
 
 - ``tether.notify.alerts``: the Alert API (CRD, parsing, matching);
 - ``tether.notify.policy``: transitions, failingFor, minInterval, Recovered, groupWindow (pure);
+- ``tether.notify.state``: that policy's state kept in each Alert's ``status.told``;
 - ``tether.notify.template``: message text (sandboxed Jinja2);
 - ``tether.notify.delivery``: Apprise delivery with retries, counters;
 - ``tether.notify.notifier``: ``Notifier``, the running part;
@@ -61,7 +62,11 @@ def attach(controller: Any) -> Feedback:
     Call inside the running event loop, before ``controller.run()``; ``await feedback.close()`` after."""
     metrics = NotifyMetrics(controller.metrics.registry)
     notifier = Notifier(
-        controller.kube, metrics, namespaces=controller.options.namespaces, install_crd=controller.options.install_crd
+        controller.kube,
+        metrics,
+        namespaces=controller.options.namespaces,
+        install_crd=controller.options.install_crd,
+        lookup=controller.apps.get,
     )
     statuses = CommitStatusReporter(controller.kube, controller.apps.get, metrics)
     controller.reports.subscribe(notifier.on_report)

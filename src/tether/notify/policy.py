@@ -12,10 +12,14 @@ Rules (times are the caller's clock, in seconds):
   ``failing_for``), and carries that failure so the message can refer back to it.
 - Grouping (``Grouper``): notices of one event on one revision within ``group_window`` become
   one message, so forty apps failing on one commit send one message.
+
+The per-app state is plain data (``AppState``) so that ``tether.notify.state`` can keep it in
+the Alert's status: ``changed`` names the apps whose state changed since the caller last took it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tether.controller import reports as rp
@@ -46,7 +50,7 @@ class Notice:
 
 
 @dataclass
-class _Episode:
+class Episode:
     event: str
     since: float
     report: AppReport
@@ -54,18 +58,38 @@ class _Episode:
 
 
 @dataclass
-class _AppState:
+class AppState:
     kinds: frozenset[str] = frozenset()
     deployed_revision: str = ""
-    episode: _Episode | None = None
+    episode: Episode | None = None
     last_sent: dict[str, float] = field(default_factory=dict)
+    updated: float = 0.0  # when any of the above last changed (pruning goes by it)
+
+    def at_rest(self) -> bool:
+        """Healthy with nothing ongoing: forgetting it loses no transition still to tell."""
+        return self.episode is None and self.kinds <= {rp.DEPLOYED, rp.RECOVERED}
+
+    def _fingerprint(self) -> tuple[object, ...]:
+        episode = self.episode
+        told = None if episode is None else (episode.event, episode.since, episode.confirmed)
+        return (self.kinds, self.deployed_revision, told, tuple(sorted(self.last_sent.items())))
 
 
 class AlertPolicy:
     def __init__(self, spec: AlertSpec) -> None:
         self.spec = spec
-        self._apps: dict[AppKey, _AppState] = {}
+        self._apps: dict[AppKey, AppState] = {}
         self.suppressed: list[str] = []  # events of notices dropped by min_interval (the caller drains it)
+        self.changed: set[AppKey] = set()  # apps whose state changed (or went) since the caller took them
+
+    @property
+    def apps(self) -> dict[AppKey, AppState]:
+        return self._apps
+
+    def restore(self, states: dict[AppKey, AppState]) -> None:
+        """Take over state kept elsewhere (the Alert's status) for apps not seen since."""
+        for key, state in states.items():
+            self._apps[key] = state
 
     def observe(self, report: AppReport, now: float) -> list[Notice]:
         """The notices ``report`` causes now (failures waiting for ``failing_for`` come from ``due``)."""
@@ -73,7 +97,15 @@ class AlertPolicy:
             return []
         key = (report.namespace, report.name)
         known = key in self._apps
-        state = self._apps.setdefault(key, _AppState())
+        state = self._apps.setdefault(key, AppState())
+        before = state._fingerprint() if known else None
+        out = self._observe(state, report, known, now)
+        if state._fingerprint() != before:
+            state.updated = now
+            self.changed.add(key)
+        return out
+
+    def _observe(self, state: AppState, report: AppReport, known: bool, now: float) -> list[Notice]:
         kinds = frozenset(report.kinds)
         out: list[Notice] = []
         failure = next((k for k in report.kinds if k in FAILURES), "")
@@ -81,7 +113,7 @@ class AlertPolicy:
             episode = state.episode
             if episode is None or episode.event != failure:
                 # a new failure, or another kind of failure: a transition (the episode's start stays)
-                state.episode = _Episode(
+                state.episode = Episode(
                     failure,
                     now if episode is None else episode.since,
                     report,
@@ -118,10 +150,12 @@ class AlertPolicy:
     def due(self, now: float) -> list[Notice]:
         """Failures that have now lasted ``failing_for``."""
         out: list[Notice] = []
-        for state in self._apps.values():
+        for key, state in self._apps.items():
             episode = state.episode
             if episode is not None and not episode.confirmed and now >= episode.since + self.spec.failing_for:
                 out.extend(self._confirm(state, now))
+                state.updated = now
+                self.changed.add(key)
         return out
 
     def next_due(self) -> float | None:
@@ -133,16 +167,43 @@ class AlertPolicy:
         return min(times) if times else None
 
     def forget(self, namespace: str, name: str) -> None:
-        self._apps.pop((namespace, name), None)
+        if self._apps.pop((namespace, name), None) is not None:
+            self.changed.add((namespace, name))
 
-    def _confirm(self, state: _AppState, now: float) -> list[Notice]:
+    def prune(
+        self,
+        now: float,
+        *,
+        limit: int,
+        rest_for: float,
+        exists: Callable[[str, str], bool] | None = None,
+        grace: float = 300.0,
+    ) -> list[AppKey]:
+        """Forget apps that are gone, apps at rest for ``rest_for`` (and ``min_interval``), and the
+        oldest beyond ``limit`` (at rest first); the keys forgotten that were not at rest."""
+        rest_for = max(rest_for, self.spec.min_interval)
+        for key, state in list(self._apps.items()):
+            idle = now - state.updated
+            gone = exists is not None and idle >= grace and not exists(*key)
+            if gone or (state.at_rest() and idle >= rest_for):
+                self.forget(*key)
+        lost: list[AppKey] = []
+        if len(self._apps) > limit:
+            oldest = sorted(self._apps.items(), key=lambda item: (not item[1].at_rest(), item[1].updated))
+            for key, state in oldest[: len(self._apps) - limit]:
+                if not state.at_rest():
+                    lost.append(key)
+                self.forget(*key)
+        return lost
+
+    def _confirm(self, state: AppState, now: float) -> list[Notice]:
         episode = state.episode
         assert episode is not None
         episode.confirmed = True
         return self._notice(state, episode.event, episode.report, now)
 
     def _notice(
-        self, state: _AppState, event: str, report: AppReport, now: float, failure: Failure | None = None
+        self, state: AppState, event: str, report: AppReport, now: float, failure: Failure | None = None
     ) -> list[Notice]:
         if event not in self.spec.events:
             return []
@@ -198,4 +259,4 @@ class Grouper:
         return out
 
 
-__all__ = ["FAILURES", "AlertPolicy", "Failure", "Grouper", "Message", "Notice"]
+__all__ = ["FAILURES", "AlertPolicy", "AppKey", "AppState", "Episode", "Failure", "Grouper", "Message", "Notice"]
