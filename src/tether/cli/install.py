@@ -107,6 +107,26 @@ CONTROLLER_RULES = (
         ("customresourcedefinitions",),
         READ,
     ),
+    Rule(
+        "Notifications: read Alerts (alerts.tether.dev) and keep in their status what was already told, "
+        "so a restart or a new leader does not tell it again.",
+        ("tether.dev",),
+        ("alerts", "alerts/status"),
+        (*READ, "patch", "update"),
+    ),
+    Rule(
+        "Image automation (--images): read ImageRepositories, ImagePolicies and ImageUpdates and write their status.",
+        ("tether.dev",),
+        (
+            "imagerepositories",
+            "imagerepositories/status",
+            "imagepolicies",
+            "imagepolicies/status",
+            "imageupdates",
+            "imageupdates/status",
+        ),
+        (*READ, "patch", "update"),
+    ),
 )
 
 #: apps without spec.serviceAccountName are applied with the controller's own identity
