@@ -24,7 +24,7 @@ from pydantic.alias_generators import to_camel
 
 from tether.errors import KubeError, TetherError
 from tether.kube import Kube, ResourceInfo
-from tether.render.chart_credentials import valid_prefix
+from tether.render.chart_credentials import masked, valid_prefix
 
 GROUP = "tether.dev"
 VERSION = "v1alpha1"
@@ -237,7 +237,7 @@ class HelmRepository(_Model):
     def _url(cls, url: str) -> str:
         if not url.startswith(("http://", "https://", "oci://")) or not valid_prefix(url):
             raise ValueError(
-                f"unsupported URL {url!r}: use https://host/path or oci://host/path, without user, query or "
+                f"unsupported URL {masked(url)}: use https://host/path or oci://host/path, without user, query or "
                 "fragment (the credentials go in the Secret named by secretRef)"
             )
         return url

@@ -68,6 +68,18 @@ def valid_prefix(url: str) -> bool:
     return _parts(url) is not None and not (parts.username or parts.password or parts.query or parts.fragment)
 
 
+def masked(url: object) -> str:
+    """``url`` for a message: a user and password in it are replaced by ``***``."""
+    text = str(url)
+    try:
+        parts = urllib.parse.urlsplit(text)
+        if parts.username is None and parts.password is None:
+            return repr(text)
+        return repr(urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2])))
+    except ValueError:
+        return "(an unparsable URL)"
+
+
 def credential_for(entries: Entries, url: str) -> Credential | None:
     """The credential of the longest configured prefix that covers ``url``, or None."""
     target = _parts(url)
@@ -149,8 +161,8 @@ def load_credentials_file(path: str | Path) -> tuple[tuple[str, Credential], ...
         where = f"{path}: {url}"
         if not isinstance(url, str) or not valid_prefix(url):
             raise CredentialsFileError(
-                f"{path}: {url!r} is not a repository URL (https://host/path, oci://host/path or a registry host, "
-                "without user, query or fragment)"
+                f"{path}: {masked(url)} is not a repository URL (https://host/path, oci://host/path or a registry host,"
+                " without user, query or fragment)"
             )
         if not isinstance(entry, dict):
             raise CredentialsFileError(f"{where}: expected username/usernameFile and password/passwordFile")
