@@ -73,20 +73,31 @@ def test_app_renders_with_its_secret_and_fails_clearly_without_it(
 
     cluster.apply(app("shop-private", "charts-login"))
     cluster.apply(app("shop-nosecret", "no-such-secret"))
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "charts-user-only", "namespace": "default"},
+            "stringData": {"username": USERNAME},
+        }
+    )
+    cluster.apply(app("shop-nopassword", "charts-user-only"))
 
     configmap = eventually(lambda: cluster.get("v1", "ConfigMap", "shop-cache", "shop-private"), "the subchart applied")
     assert configmap["data"]["greeting"] == "hello from the parent"
     assert "/charts/cache-1.2.5.tgz" in private.authorized()
 
-    def failure() -> str:
-        ready = condition(cluster.app("shop-nosecret"), "Ready")
+    def failure(name: str) -> str:
+        ready = condition(cluster.app(name), "Ready")
         return (ready.get("status") == "False" and ready.get("message")) or ""
 
-    message = eventually(failure, "the app without its Secret to fail")
+    message = eventually(lambda: failure("shop-nosecret"), "the app without its Secret to fail")
     assert "spec.render.helm.repositories[0].secretRef names Secret default/no-such-secret" in message
+    message = eventually(lambda: failure("shop-nopassword"), "the app whose Secret has no password to fail")
+    assert "Secret default/charts-user-only, which has no password key" in message
     assert cluster.get("v1", "ConfigMap", "shop-cache", "shop-nosecret") is None
 
     events = " ".join(e.get("message") or "" for e in cluster.events("default", "shop-private"))
-    statuses = str(cluster.app("shop-private")) + str(cluster.app("shop-nosecret"))
+    statuses = "".join(str(cluster.app(name)) for name in ("shop-private", "shop-nosecret", "shop-nopassword"))
     assert PASSWORD not in caplog.text and PASSWORD not in events and PASSWORD not in statuses
     assert controller.error is None
