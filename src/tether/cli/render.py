@@ -11,7 +11,8 @@ Other commands take the same render options with one decorator::
 
 The decorator adds ``--values/-f``, ``--set``, ``--set-string``, ``--release-name``, ``--tla-str``,
 ``--tla-code``, ``--ext-str``, ``--ext-code``, ``--jpath/-J``, ``--var``, ``--substitute``, ``--app``,
-``--namespace/-n``, ``--renderer``, ``--render-timeout``, ``--verify`` and ``--allowed-signers``
+``--namespace/-n``, ``--renderer``, ``--render-timeout``, ``--verify``, ``--allowed-signers`` and
+``--chart-credentials``
 and passes them on as one ``RenderOptions`` in the ``render_options`` keyword.
 """
 
@@ -32,6 +33,7 @@ import yaml
 
 from tether.errors import TetherError, UsageError
 from tether.render import DEFAULT_RENDER_TIMEOUT, RENDERERS, RenderOptions, render_source
+from tether.render.chart_credentials import load_credentials_file
 
 _EMPTY: list[str] = []
 
@@ -68,6 +70,7 @@ def build_render_options(
     substitute: bool = False,
     kube_version: str = "",
     api_versions: list[str] | None = None,
+    chart_credentials: str = "",
 ) -> RenderOptions:
     """``kube_version``: "" when the user gave none (1.32, or the target cluster's version, is used)."""
     if renderer not in RENDERERS:
@@ -96,6 +99,7 @@ def build_render_options(
         kube_version=_kube_version(kube_version) if kube_version else RenderOptions.kube_version,
         kube_version_given=bool(kube_version),
         api_versions=tuple(_api_version(item) for item in api_versions or ()),
+        chart_credentials=load_credentials_file(chart_credentials) if chart_credentials else (),
     )
 
 
@@ -251,6 +255,17 @@ _OPTIONS: list[tuple[str, Any]] = [
         ],
     ),
     (
+        "chart_credentials",
+        Annotated[
+            str,
+            typer.Option(
+                "--chart-credentials",
+                metavar="FILE",
+                help="YAML file: chart repository URL -> username/password (or usernameFile/passwordFile); mode 600.",
+            ),
+        ],
+    ),
+    (
         "decryption_key",
         Annotated[
             list[str] | None,
@@ -283,6 +298,7 @@ _DEFAULTS = {
     "substitute": False,
     "kube_version": "1.32",
     "api_versions": None,
+    "chart_credentials": "",
 }
 
 

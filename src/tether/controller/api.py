@@ -24,6 +24,7 @@ from pydantic.alias_generators import to_camel
 
 from tether.errors import KubeError, TetherError
 from tether.kube import Kube, ResourceInfo
+from tether.render.chart_credentials import masked, valid_prefix
 
 GROUP = "tether.dev"
 VERSION = "v1alpha1"
@@ -225,10 +226,28 @@ class Source(_Model):
         return path
 
 
+class HelmRepository(_Model):
+    """Credentials for the chart dependencies whose repository URL this one covers (by path prefix)."""
+
+    url: str = Field(min_length=1)
+    secret_ref: LocalObjectReference
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://", "oci://")) or not valid_prefix(url):
+            raise ValueError(
+                f"unsupported URL {masked(url)}: use https://host/path or oci://host/path, without user, query or "
+                "fragment (the credentials go in the Secret named by secretRef)"
+            )
+        return url
+
+
 class HelmOptions(_Model):
     values_files: list[str] = Field(default_factory=list)
     values: dict[str, Any] = Field(default_factory=dict)
     release_name: str | None = None
+    repositories: list[HelmRepository] = Field(default_factory=list)
 
 
 class JsonnetOptions(_Model):
@@ -545,6 +564,7 @@ __all__ = [
     "HealthCheckExpr",
     "HealthStatus",
     "HelmOptions",
+    "HelmRepository",
     "HistoryEntry",
     "IgnoreDifference",
     "InvalidApplication",

@@ -54,3 +54,24 @@ async def decryption_keys(kube: Any, app: Any) -> dict[str, str]:
     return await secret_data(
         kube, app.namespace, app.spec.decryption.secret_ref.name, field="spec.decryption.secretRef"
     )
+
+
+async def chart_credentials(kube: Any, app: Any) -> tuple[tuple[str, tuple[str, str]], ...]:
+    """The (URL prefix, (username, password)) entries of spec.render.helm.repositories, read from Secrets
+    in the app's own namespace (Flux's keys: ``username`` and ``password``)."""
+    helm = app.spec.render.helm
+    if helm is None or not helm.repositories:
+        return ()
+    entries = []
+    for number, repository in enumerate(helm.repositories):
+        field = f"spec.render.helm.repositories[{number}].secretRef"
+        data = await secret_data(kube, app.namespace, repository.secret_ref.name, field=field)
+        missing = [key for key in ("username", "password") if not data.get(key)]
+        if missing:
+            raise StageError(
+                "SecretInvalid",
+                f"{field} names Secret {app.namespace}/{repository.secret_ref.name}, which has no "
+                f"{' and no '.join(missing)} key (chart repository credentials for {repository.url} need both)",
+            )
+        entries.append((repository.url, (data["username"], data["password"])))
+    return tuple(entries)

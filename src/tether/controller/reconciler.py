@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tether.controller import reports as rp
-from tether.controller.app_inputs import decryption_keys, secret_data, substitution_variables
+from tether.controller.app_inputs import chart_credentials, decryption_keys, secret_data, substitution_variables
 from tether.controller.app_status import dependency_ready, status_after, status_failed
 from tether.controller.reports import AppReport, Reports
 from tether.controller.stages import (
@@ -80,7 +80,7 @@ class Reconciler:
     # ------------------------------------------------------------ inputs read from the cluster
 
     async def _render_options(self, kube: Any, app: Any) -> Any:
-        options = render_options_for(app, await substitution_variables(kube, app))
+        options = render_options_for(app, await substitution_variables(kube, app), await chart_credentials(kube, app))
         return await self.capabilities.options_for(self.kube, options)
 
     async def _decryptor(self, kube: Any, app: Any) -> Any:

@@ -178,8 +178,13 @@ class PassResult:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
 
 
-def render_options_for(app: Any, variables: tuple[tuple[str, str], ...] = ()) -> Any:
-    """The RenderOptions of an Application's spec.render (``app`` is the typed ``Application``)."""
+def render_options_for(
+    app: Any,
+    variables: tuple[tuple[str, str], ...] = (),
+    chart_credentials: tuple[tuple[str, tuple[str, str]], ...] = (),
+) -> Any:
+    """The RenderOptions of an Application's spec.render (``app`` is the typed ``Application``);
+    ``chart_credentials``: what ``app_inputs.chart_credentials`` read for spec.render.helm.repositories."""
     import json
 
     from tether.render import RenderOptions
@@ -197,6 +202,7 @@ def render_options_for(app: Any, variables: tuple[tuple[str, str], ...] = ()) ->
         ext_code=tuple(sorted(jsonnet.ext_code.items())) if jsonnet else (),
         variables=variables,
         substitute=app.spec.render.substitute is not None,  # opt-in, as Flux's postBuild
+        chart_credentials=chart_credentials,
     )
 
 

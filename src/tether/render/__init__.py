@@ -67,8 +67,9 @@ class RenderOptions:
     api_versions: tuple[str, ...] = ()
     #: the user chose kube_version (--kube-version): a target cluster's own version does not replace it
     kube_version_given: bool = False
-    #: chart repository credentials, repository URL (or OCI host) -> (username, password); kept out of
-    #: comparisons and repr, so they neither key caches nor show in logs
+    #: chart repository credentials: (URL prefix, (username, password)) entries, the prefix an
+    #: ``https://host/path`` or ``oci://host/path`` (matched as tether.render.chart_credentials says);
+    #: kept out of comparisons and repr, so they neither key caches nor show in logs
     chart_credentials: tuple[tuple[str, tuple[str, str]], ...] = field(default=(), repr=False, compare=False)
     #: asked only when a Helm chart is rendered: the target cluster's (version, API versions), so a
     #: command on a plain or Kustomize source does not pay for the cluster's discovery

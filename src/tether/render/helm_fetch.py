@@ -6,8 +6,11 @@ Layout under the cache directory (default ``$XDG_CACHE_HOME/tether``)::
     charts/refs/<hex>.json      (repository, name, version) -> the digest of its archive
 
 A version that is already in ``refs/`` (an exact version, or one pinned by ``Chart.lock``) is
-served from the cache without touching the network; a range (``~1.2.0``) is resolved against the
-repository's ``index.yaml`` (HTTP) or its tags (OCI) every time, since the answer can change.
+served from the cache without touching the network, unless it was fetched with a credential: then
+the repository is asked again, so the shared cache hands a private chart only to a render whose
+credential the repository accepts (the archive itself still comes from the cache). A range
+(``~1.2.0``) is resolved against the repository's ``index.yaml`` (HTTP) or its tags (OCI) every
+time, since the answer can change.
 Every archive is checked before it is used: against the index's ``digest`` (HTTP, when the index
 has one) or the manifest's layer digest (OCI, always), and against its cache name when read back.
 Downloads have a time limit and a size limit.
@@ -22,7 +25,7 @@ import os
 import re
 import tempfile
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from typing import Any
 import yaml
 
 from tether.errors import RenderError, SourceError
+from tether.render.chart_credentials import credential_for, same_origin
 from tether.source.semver_range import best_match, parse_version
 
 #: cap on a repository's index.yaml (the biggest public indexes are a few tens of MiB)
@@ -45,20 +49,18 @@ class FetchError(RenderError):
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """How dependencies are fetched. ``credentials``: repository URL (or OCI host) -> (username, password)."""
+    """How dependencies are fetched. ``credentials``: (URL prefix, (username, password)) entries, matched as
+    ``tether.render.chart_credentials`` says; kept out of repr."""
 
     cache_dir: Path
     timeout: float = 30.0
     connect_timeout: float = 10.0
     max_archive_bytes: int = 32 * 1024**2
-    credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    credentials: tuple[tuple[str, tuple[str, str]], ...] = field(default=(), repr=False)
 
-    def credentials_for(self, repository: str) -> tuple[str, str] | None:
-        host = urllib.parse.urlsplit(repository).netloc
-        for key in (repository, repository.rstrip("/"), host):
-            if key in self.credentials:
-                return self.credentials[key]
-        return None
+    def credentials_for(self, url: str) -> tuple[str, str] | None:
+        """The credential configured for ``url`` (a chart repository URL, or ``oci://host/path/chart``)."""
+        return credential_for(self.credentials, url)
 
 
 def default_cache_dir() -> Path:
@@ -78,11 +80,18 @@ class ChartCache:
         return self.base / "sha256" / f"{digest.removeprefix('sha256:')}.tgz"
 
     def lookup(self, repository: str, name: str, version: str, digest: str = "") -> Path | None:
-        """The cached archive of this chart version (and digest, when given), verified; None when absent."""
+        """The cached archive of this chart version (and digest, when given), verified; None when absent.
+
+        Without a digest (no repository asked), an archive that was fetched with a credential is not
+        served: the cache is shared, and only the repository can tell whether this render's credential
+        (if any) may read it."""
         if not digest:
             try:
-                digest = json.loads(self._ref_path(repository, name, version).read_text())["digest"]
+                record = json.loads(self._ref_path(repository, name, version).read_text())
+                digest = record["digest"]
             except (OSError, ValueError, KeyError, TypeError):
+                return None
+            if record.get("authenticated", True):
                 return None
         path = self.archive_path(digest)
         try:
@@ -94,11 +103,12 @@ class ChartCache:
             return None
         return path
 
-    def store(self, repository: str, name: str, version: str, data: bytes) -> Path:
+    def store(self, repository: str, name: str, version: str, data: bytes, *, authenticated: bool) -> Path:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         path = self.archive_path(digest)
         _write_atomic(path, data)
         record = {"repository": repository, "name": name, "version": version, "digest": digest}
+        record["authenticated"] = authenticated
         _write_atomic(self._ref_path(repository, name, version), json.dumps(record).encode())
         return path
 
@@ -201,8 +211,8 @@ class ChartFetcher:
         except httpx.HTTPError as error:
             raise FetchError(f"{what}: {_masked(url)} is unreachable ({type(error).__name__}: {error})") from None
 
-    def _basic(self, repository: str) -> Any:
-        pair = self.settings.credentials_for(repository)
+    def _basic(self, url: str) -> Any:
+        pair = self.settings.credentials_for(url)
         return self._httpx.BasicAuth(*pair) if pair else None
 
     # ------------------------------------------------------------ HTTP chart repositories
@@ -233,8 +243,9 @@ class ChartFetcher:
         if not urls:
             raise FetchError(f"{what}: index.yaml lists {name} {version} without a download URL")
         url = urllib.parse.urljoin(base, urls[0])
-        same_origin = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(base).netloc
-        response, data = self._get(url, what, self.settings.max_archive_bytes, auth=auth if same_origin else None)
+        # the repository's credential follows its archives only on its own origin (scheme, host and port)
+        archive_auth = self._basic(url) or (auth if same_origin(url, base) else None)
+        response, data = self._get(url, what, self.settings.max_archive_bytes, auth=archive_auth)
         if response.status_code == 401:
             raise FetchError(f"{what}: {_masked(url)} answered 401 (credentials missing or refused)")
         actual = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -243,7 +254,7 @@ class ChartFetcher:
                 f"{what}: digest mismatch for {name} {version} from {_masked(url)}: index.yaml says {digest}, "
                 f"the archive is {actual}; refusing to use it"
             )
-        return version, self.cache.store(repository, name, version, data)
+        return version, self.cache.store(repository, name, version, data, authenticated=bool(auth or archive_auth))
 
     # ------------------------------------------------------------ OCI registries
 
@@ -254,7 +265,7 @@ class ChartFetcher:
         # a registry on loopback speaks plain HTTP (tests, a local mirror); any other one HTTPS
         scheme = "http" if _loopback(host) else "https"
         api = f"{scheme}://{host}/v2/{path}"
-        session = _OciSession(self, repository, what)
+        session = _OciSession(self, f"oci://{host}/{path}", api, what)
         _response, body = session.get(f"{api}/tags/list", MAX_INDEX_BYTES)
         try:
             tags = json.loads(body).get("tags") or []
@@ -281,15 +292,16 @@ class ChartFetcher:
             raise FetchError(
                 f"{what}: digest mismatch for {name} {version}: the manifest says {digest}, the blob is {actual}"
             )
-        return version, self.cache.store(repository, name, version, data)
+        # an anonymous bearer token (a public registry) is no credential: such a chart is public
+        return version, self.cache.store(repository, name, version, data, authenticated=session.auth is not None)
 
 
 class _OciSession:
     """Registry requests with the distribution spec's auth: basic, or a bearer token from the 401 challenge."""
 
-    def __init__(self, fetcher: ChartFetcher, repository: str, what: str) -> None:
-        self.fetcher, self.repository, self.what = fetcher, repository, what
-        self.auth = fetcher._basic(repository)
+    def __init__(self, fetcher: ChartFetcher, chart: str, api: str, what: str) -> None:
+        self.fetcher, self.repository, self.api, self.what = fetcher, chart, api, what
+        self.auth = fetcher._basic(chart)
         self.token = ""
 
     def get(self, url: str, limit: int, headers: dict[str, str] | None = None) -> tuple[Any, bytes]:
@@ -313,7 +325,10 @@ class _OciSession:
         if not realm:
             return ""
         query = urllib.parse.urlencode({k: v for k, v in fields.items() if k in ("service", "scope")})
-        _response, body = self.fetcher._get(f"{realm}?{query}", self.what, 1024**2, auth=self.auth)
+        # the registry's credential goes to a token service on the registry's own origin; one elsewhere
+        # (Docker Hub's auth.docker.io) gets only a credential configured for its own URL, else none
+        auth = self.auth if same_origin(realm, self.api) else self.fetcher._basic(realm)
+        _response, body = self.fetcher._get(f"{realm}?{query}", self.what, 1024**2, auth=auth)
         try:
             answer = json.loads(body)
         except ValueError:

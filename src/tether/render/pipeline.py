@@ -139,7 +139,7 @@ def _fetch_settings(options: RenderOptions):  # -> FetchSettings (imported lazil
         cache_dir=Path(options.cache_dir) if options.cache_dir else default_cache_dir(),
         connect_timeout=options.git_connect_timeout,
         max_archive_bytes=options.max_file_bytes,
-        credentials=dict(options.chart_credentials),
+        credentials=options.chart_credentials,
     )
 
 

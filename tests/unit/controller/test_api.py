@@ -290,3 +290,22 @@ def test_health_check_exprs_become_the_apps_health_rules() -> None:
     widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "status": {"phase": "Ready"}}
     assert compute(widget, rules).status is Status.CURRENT
     assert "spec: healthCheckExprs[0] (Widget)" in compute({**widget, "status": {"phase": "New"}}, rules).message
+
+
+def test_helm_repositories_parse_and_both_sides_refuse_a_url_with_a_password() -> None:
+    repositories = [
+        {"url": "https://charts.example.com/private", "secretRef": {"name": "charts"}},
+        {"url": "oci://registry.example.com/charts", "secretRef": {"name": "registry"}},
+    ]
+    parsed = parse_application(app({"render": {"helm": {"repositories": repositories}}}))
+    assert [(r.url, r.secret_ref.name) for r in parsed.spec.render.helm.repositories] == [
+        ("https://charts.example.com/private", "charts"),
+        ("oci://registry.example.com/charts", "registry"),
+    ]
+    _server_defaults({"render": {"helm": {"repositories": repositories}}})
+    bad = {"render": {"helm": {"repositories": [{"url": "https://u:hunter2@h.example/", "secretRef": {"name": "s"}}]}}}
+    with pytest.raises(InvalidApplication, match=r"spec.render.helm.repositories\[0\].url: .*unsupported URL") as e:
+        parse_application(app(bad))
+    assert "hunter2" not in str(e.value)
+    report = validation.validate(validation.crd_validator(crd_schema()), app(bad), defaulting=True)
+    assert report.errors  # the API server refuses it too
