@@ -47,6 +47,7 @@ from tether.images.api import (
     set_condition,
 )
 from tether.images.errors import ImageError, RegistryError
+from tether.images.gittarget import git_target
 from tether.images.notifications import PushedImage
 from tether.images.reference import parse_image_name
 from tether.images.setters import ChosenImage
@@ -56,8 +57,6 @@ from tether.kube import Kube, ResourceInfo
 
 log = logging.getLogger("tether.images")
 Key = tuple[str, str]
-#: the Secret keys a signing key is read from, by spec.commit.signingKey.type (git.asc as Flux names it)
-_SIGNING_KEYS = {"gpg": ("git.asc",), "ssh": ("identity", "ssh-privatekey")}
 
 
 @dataclass
@@ -412,7 +411,7 @@ class ImageAutomation:
         chosen = {image.key: image for k, image in self.state.chosen.items() if k[0] == key[0]}
         ok = True
         try:
-            target = await self._target(update)
+            target = await git_target(self.kube, update)
             result = await asyncio.to_thread(self.git.update, target, chosen)
             if result.pushed:
                 self.stats.commits += 1
@@ -469,53 +468,6 @@ class ImageAutomation:
             "commit": result.commit,
         }
         return f"; pull request #{pull.number} {'opened' if created else 'updated'}"
-
-    async def _target(self, update: dict[str, Any]) -> GitTarget:
-        key, spec = key_of(update), update.get("spec") or {}
-        git, commit = spec.get("git") or {}, spec.get("commit") or {}
-        author, where = commit.get("author") or {}, f"ImageUpdate {key[0]}/{key[1]}"
-        username = password = ssh_key = ""
-        if (git.get("secretRef") or {}).get("name"):
-            secret = await scanner.read_secret(
-                self.kube, key[0], git["secretRef"]["name"], f"{where} spec.git.secretRef"
-            )
-            username = (scanner._secret_value(secret, "username") or b"").decode()
-            password = (scanner._secret_value(secret, "password") or b"").decode()
-            ssh_key = (scanner._secret_value(secret, "identity") or b"").decode()
-        signing_format, signing_key = await self._signing_key(key, commit.get("signingKey") or {})
-        return GitTarget(
-            url=str(git.get("url") or ""),
-            branch=str(git.get("branch") or "main"),
-            push_branch=str(git.get("pushBranch") or ""),
-            path=str(spec.get("path") or "."),
-            author_name=str(author.get("name") or "tether"),
-            author_email=str(author.get("email") or "tether@localhost"),
-            message_template=str(commit.get("messageTemplate") or ""),
-            username=username,
-            password=password,
-            ssh_key=ssh_key,
-            name=f"{key[0]}/{key[1]}",
-            rebuild_push_branch=bool(spec.get("pullRequest")),
-            signing_format=signing_format,
-            signing_key=signing_key,
-        )
-
-    async def _signing_key(self, key: Key, signing: dict[str, Any]) -> tuple[str, str]:
-        """(format, private key) of ``spec.commit.signingKey``; ("", "") when commits are not signed."""
-        name = str((signing.get("secretRef") or {}).get("name") or "")
-        if not name:
-            return "", ""
-        kind, where = str(signing.get("type") or "gpg"), f"ImageUpdate {key[0]}/{key[1]} spec.commit.signingKey"
-        secret = await scanner.read_secret(self.kube, key[0], name, f"{where}.secretRef")
-        keys = _SIGNING_KEYS.get(kind)
-        if keys is None:
-            raise ImageError(f"{where}.type must be ssh or gpg, not {kind!r}")
-        value = next((v for v in (scanner._secret_value(secret, k) for k in keys) if v), None)
-        if value is None:
-            raise ImageError(
-                f"{where}: Secret {key[0]}/{name} has none of the keys {', '.join(keys)} (the {kind} private key)"
-            )
-        return kind, value.decode()
 
     # ------------------------------------------------------------ helpers
 
