@@ -11,9 +11,9 @@ or update falls due, and at the latest every ``resync`` seconds. A pass:
 2. evaluates every policy against its repository's last tags; a policy whose ``latestImage``
    changed opens an update window for the ImageUpdates of its namespace (``spec.batchInterval``;
    later changes inside the window join it);
-3. runs each ImageUpdate whose window closed or whose ``spec.interval`` passed: one commit for
-   every image that changed, pushed only if a file changed; with ``spec.pullRequest`` the commit goes
-   to ``spec.git.pushBranch`` and one pull request from it is opened or updated.
+3. runs each ImageUpdate whose window closed, whose ``spec.interval`` passed or whose spec changed:
+   one commit for every image that changed, pushed only if a file changed; with ``spec.pullRequest``
+   the commit goes to ``spec.git.pushBranch`` and one pull request from it is opened or updated.
 
 Status is written only when it changed, conditions keep ``lastTransitionTime`` across writes of
 the same status.
