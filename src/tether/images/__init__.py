@@ -4,7 +4,8 @@
 - ``policy`` / ``semver_range``: which tag is the latest (ImagePolicy, Flux's fields);
 - ``setters``: writing images into YAML (Flux setter markers, Kustomize, Helm values);
 - ``writeback``: one commit per update window, pushed, a lost push race redone on the new tip;
-- ``automation``: the loop the controller runs (``ImageAutomation``), ``receiver``: ``POST /hooks/registry``.
+- ``automation``: the loop the controller runs (``ImageAutomation``), on the informers of ``watch``;
+  ``receiver``: ``POST /hooks/registry``.
 """
 
 from tether.images.automation import AutomationStats, ImageAutomation

@@ -1,16 +1,19 @@
 """The image automation loop: scan repositories, choose images, write them to Git in batches.
 
-``ImageAutomation(kube, ...).run()`` runs beside the Application loop. Every ``resync`` seconds (and
-at once on a notification) it lists ImageRepositories, ImagePolicies and ImageUpdates, then:
+``ImageAutomation(kube, ...).run()`` runs beside the Application loop. It keeps ImageRepositories,
+ImagePolicies and ImageUpdates current with informers (one LIST each, then watches: see ``watch``)
+and makes a pass at once when one of them is created, deleted or changed (a new generation or scan
+request; not the echo of its own status writes), when a registry notification arrives, when a scan
+or update falls due, and at the latest every ``resync`` seconds. A pass:
 
 1. scans each repository whose ``spec.interval`` has passed, that was just announced by a registry
    notification, or whose ``tether.dev/scan-requested-at`` annotation changed;
 2. evaluates every policy against its repository's last tags; a policy whose ``latestImage``
    changed opens an update window for the ImageUpdates of its namespace (``spec.batchInterval``;
    later changes inside the window join it);
-3. runs each ImageUpdate whose window closed or whose ``spec.interval`` passed: one commit for
-   every image that changed, pushed only if a file changed; with ``spec.pullRequest`` the commit goes
-   to ``spec.git.pushBranch`` and one pull request from it is opened or updated.
+3. runs each ImageUpdate whose window closed, whose ``spec.interval`` passed or whose spec changed:
+   one commit for every image that changed, pushed only if a file changed; with ``spec.pullRequest``
+   the commit goes to ``spec.git.pushBranch`` and one pull request from it is opened or updated.
 
 Status is written only when it changed, conditions keep ``lastTransitionTime`` across writes of
 the same status.
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tether.controller.informer import DELETED
 from tether.errors import KubeError, TetherError
 from tether.images import pullrequest, scanner
 from tether.images.api import (
@@ -43,16 +47,16 @@ from tether.images.api import (
     set_condition,
 )
 from tether.images.errors import ImageError, RegistryError
+from tether.images.gittarget import git_target
 from tether.images.notifications import PushedImage
 from tether.images.reference import parse_image_name
 from tether.images.setters import ChosenImage
+from tether.images.watch import ImageObjects, spec_changed
 from tether.images.writeback import GitTarget, GitWriteBack, PushResult
 from tether.kube import Kube, ResourceInfo
 
 log = logging.getLogger("tether.images")
 Key = tuple[str, str]
-#: the Secret keys a signing key is read from, by spec.commit.signingKey.type (git.asc as Flux names it)
-_SIGNING_KEYS = {"gpg": ("git.asc",), "ssh": ("identity", "ssh-privatekey")}
 
 
 @dataclass
@@ -64,6 +68,9 @@ class AutomationStats:
     updates_without_change: int = 0
     pull_requests_opened: int = 0
     pull_requests_updated: int = 0
+    passes: int = 0  # runs of step()
+    events: int = 0  # watch events of the three kinds (the informers' first LISTs included)
+    wakeups: int = 0  # of those, the ones that changed what to do and so woke the loop
 
 
 @dataclass
@@ -79,6 +86,7 @@ class _RepositoryMemory:
 class _UpdateMemory:
     next_run: float = 0.0
     window_closes: float | None = None
+    generation: int | None = None  # at the last run: a new spec runs the update at once
 
 
 @dataclass
@@ -117,8 +125,9 @@ class ImageAutomation:
         self.git = GitWriteBack(self.work_dir / "git")
         self.state = _State()
         self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stopping = False
-        self._objects: dict[str, list[dict[str, Any]]] = {"repositories": [], "policies": [], "updates": []}
+        self.objects = ImageObjects(kube, self.namespaces)
 
     # ------------------------------------------------------------ outside wake-ups
 
@@ -128,7 +137,7 @@ class ImageAutomation:
         matched: set[Key] = set()
         for image in pushed:
             by_path = []
-            for repository in self._objects["repositories"]:
+            for repository in self.objects.items("repositories"):
                 try:
                     name = parse_image_name(str((repository.get("spec") or {}).get("image") or ""))
                 except ImageError:
@@ -144,6 +153,7 @@ class ImageAutomation:
 
     def stop(self) -> None:
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
 
     def routes(self) -> list[Any]:
@@ -162,51 +172,91 @@ class ImageAutomation:
             secret = await self.kube.get(await self.kube.info("v1", "Secret"), name, namespace or "tether-system")
             value = scanner._secret_value(secret, "registry")
             self.notification_secret = value.rstrip(b"\r\n") if value else None
-        next_list = 0.0
+        self.objects.start(self._on_change)
+        try:
+            if not await self._wait_synced():
+                return
+            while not self._stopping:
+                # cleared before the pass: a change or notification during the pass makes another one
+                self._wake.clear()
+                await self.step()
+                wait = max(0.0, min(self._due()) - time.monotonic())
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can drop a cancel
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
+        finally:
+            await self.objects.stop()
+
+    async def _wait_synced(self) -> bool:
+        """Wait for the informers' first LISTs (retried by them with backoff); False when stopped first."""
         while not self._stopping:
-            now = time.monotonic()
-            if now >= next_list or self.state.scan_now:
-                try:
-                    await self.refresh()
-                except KubeError as error:
-                    log.warning("image automation: listing failed: %s", error)
-                next_list = time.monotonic() + self.resync
-            await self.step()
-            due = [
-                next_list,
-                *(m.next_scan for m in self.state.repositories.values()),
-                *(m.window_closes or m.next_run for m in self.state.updates.values()),
-            ]
-            wait = max(0.0, min(due) - time.monotonic())
-            self._wake.clear()
-            if self.state.scan_now:
-                continue
-            with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can drop a cancel
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
+            stopped = asyncio.ensure_future(self._stopped.wait())
+            synced = asyncio.ensure_future(self.objects.wait_synced(30.0))
+            try:
+                await asyncio.wait({stopped, synced}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                synced.cancel()
+            if synced.done() and not synced.cancelled():
+                error = synced.exception()
+                if error is None:
+                    return not self._stopping
+                log.warning("image automation: waiting for the first list: %s", error)
+        return False
+
+    def _due(self) -> list[float]:
+        """When the next pass is due: the resync, and every scan and update that is not suspended."""
+        due = [time.monotonic() + self.resync]
+        for repository in self.objects.items("repositories"):
+            memory = self.state.repositories.get(key_of(repository))
+            if memory is not None and not (repository.get("spec") or {}).get("suspend"):
+                due.append(memory.next_scan)
+        for update in self.objects.items("updates"):
+            memory_update = self.state.updates.get(key_of(update))
+            if memory_update is not None and not (update.get("spec") or {}).get("suspend"):
+                due.append(memory_update.window_closes or memory_update.next_run)
+        return due
+
+    def _on_change(self, kind: str, event: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        """An informer event (the object held is already updated): wake the loop when it matters."""
+        self.stats.events += 1
+        if event == DELETED:
+            self._forget(kind, key_of(obj))
+        elif not spec_changed(event, obj, old):
+            return
+        self.stats.wakeups += 1
+        self._wake.set()
+
+    def _forget(self, kind: str, key: Key) -> None:
+        """Drop what the loop remembers of a deleted object."""
+        if kind == "repositories":
+            self.state.repositories.pop(key, None)
+            self.state.scan_now.discard(key)
+        elif kind == "policies":
+            self.state.chosen.pop(key, None)
+            self.state.evaluated.pop(key, None)
+        else:
+            self.state.updates.pop(key, None)
 
     async def refresh(self) -> None:
-        """List the three kinds again (the loop does every ``resync`` seconds)."""
-        for kind, info in (("repositories", REPOSITORY_INFO), ("policies", POLICY_INFO), ("updates", UPDATE_INFO)):
-            items: list[dict[str, Any]] = []
-            for namespace in self.namespaces:
-                items.extend(await self.kube.list(info, namespace))
-            self._objects[kind] = items
-        present = {key_of(r) for r in self._objects["repositories"]}
-        for gone in set(self.state.repositories) - present:
-            del self.state.repositories[gone]
-        policies = {key_of(p) for p in self._objects["policies"]}
-        for gone in set(self.state.chosen) - policies:
-            del self.state.chosen[gone]
-        for gone in set(self.state.evaluated) - policies:
-            del self.state.evaluated[gone]
+        """LIST the three kinds once now, for driving ``step()`` by hand; ``run()`` does not call it
+        (its informers keep the objects current)."""
+        await self.objects.list_once()
+        for kind, remembered in (
+            ("repositories", set(self.state.repositories)),
+            ("policies", set(self.state.chosen) | set(self.state.evaluated)),
+            ("updates", set(self.state.updates)),
+        ):
+            for gone in remembered - self.objects.keys(kind):
+                self._forget(kind, gone)
 
     async def step(self) -> None:
         """One pass: due scans, policy evaluation, due updates."""
+        self.stats.passes += 1
         await self._scan_due()
         changed_namespaces = await self._evaluate_policies()
         now = time.monotonic()
-        for update in self._objects["updates"]:
+        for update in self.objects.items("updates"):
             key = key_of(update)
             memory = self.state.updates.setdefault(key, _UpdateMemory())
             if key[0] in changed_namespaces and memory.window_closes is None:
@@ -218,7 +268,7 @@ class ImageAutomation:
 
     async def _scan_due(self) -> bool:
         now, scanned = time.monotonic(), False
-        for repository in self._objects["repositories"]:
+        for repository in self.objects.items("repositories"):
             key, spec = key_of(repository), repository.get("spec") or {}
             memory = self.state.repositories.setdefault(key, _RepositoryMemory())
             requested = ((repository.get("metadata") or {}).get("annotations") or {}).get(SCAN_ANNOTATION)
@@ -273,9 +323,9 @@ class ImageAutomation:
         """Evaluate each policy whose repository was scanned (or which changed) since its last evaluation;
         the namespaces where a chosen image changed. Once per scan, not per pass: a policy with
         ``digestReflectionPolicy: Always`` reads the digest again at every scan, and only then."""
-        repositories = {key_of(r): r for r in self._objects["repositories"]}
+        repositories = {key_of(r): r for r in self.objects.items("repositories")}
         changed: set[str] = set()
-        for policy in self._objects["policies"]:
+        for policy in self.objects.items("policies"):
             key, spec = key_of(policy), policy.get("spec") or {}
             ref = spec.get("imageRepositoryRef") or {}
             repo_key = (str(ref.get("namespace") or key[0]), str(ref.get("name") or ""))
@@ -341,13 +391,15 @@ class ImageAutomation:
 
     async def _update_due(self) -> None:
         now = time.monotonic()
-        for update in self._objects["updates"]:
+        for update in self.objects.items("updates"):
             key = key_of(update)
             memory = self.state.updates.setdefault(key, _UpdateMemory())
             window_closed = memory.window_closes is not None and now >= memory.window_closes
-            if (update.get("spec") or {}).get("suspend") or not (window_closed or now >= memory.next_run):
+            generation = (update.get("metadata") or {}).get("generation")
+            due = window_closed or now >= memory.next_run or generation != memory.generation
+            if (update.get("spec") or {}).get("suspend") or not due:
                 continue
-            memory.window_closes = None
+            memory.window_closes, memory.generation = None, generation
             ok = await self._update(update)
             interval = self._duration(update, "interval", 300.0)
             memory.next_run = time.monotonic() + (interval if ok else min(interval, self.retry_after_failure))
@@ -359,7 +411,7 @@ class ImageAutomation:
         chosen = {image.key: image for k, image in self.state.chosen.items() if k[0] == key[0]}
         ok = True
         try:
-            target = await self._target(update)
+            target = await git_target(self.kube, update)
             result = await asyncio.to_thread(self.git.update, target, chosen)
             if result.pushed:
                 self.stats.commits += 1
@@ -416,53 +468,6 @@ class ImageAutomation:
             "commit": result.commit,
         }
         return f"; pull request #{pull.number} {'opened' if created else 'updated'}"
-
-    async def _target(self, update: dict[str, Any]) -> GitTarget:
-        key, spec = key_of(update), update.get("spec") or {}
-        git, commit = spec.get("git") or {}, spec.get("commit") or {}
-        author, where = commit.get("author") or {}, f"ImageUpdate {key[0]}/{key[1]}"
-        username = password = ssh_key = ""
-        if (git.get("secretRef") or {}).get("name"):
-            secret = await scanner.read_secret(
-                self.kube, key[0], git["secretRef"]["name"], f"{where} spec.git.secretRef"
-            )
-            username = (scanner._secret_value(secret, "username") or b"").decode()
-            password = (scanner._secret_value(secret, "password") or b"").decode()
-            ssh_key = (scanner._secret_value(secret, "identity") or b"").decode()
-        signing_format, signing_key = await self._signing_key(key, commit.get("signingKey") or {})
-        return GitTarget(
-            url=str(git.get("url") or ""),
-            branch=str(git.get("branch") or "main"),
-            push_branch=str(git.get("pushBranch") or ""),
-            path=str(spec.get("path") or "."),
-            author_name=str(author.get("name") or "tether"),
-            author_email=str(author.get("email") or "tether@localhost"),
-            message_template=str(commit.get("messageTemplate") or ""),
-            username=username,
-            password=password,
-            ssh_key=ssh_key,
-            name=f"{key[0]}/{key[1]}",
-            rebuild_push_branch=bool(spec.get("pullRequest")),
-            signing_format=signing_format,
-            signing_key=signing_key,
-        )
-
-    async def _signing_key(self, key: Key, signing: dict[str, Any]) -> tuple[str, str]:
-        """(format, private key) of ``spec.commit.signingKey``; ("", "") when commits are not signed."""
-        name = str((signing.get("secretRef") or {}).get("name") or "")
-        if not name:
-            return "", ""
-        kind, where = str(signing.get("type") or "gpg"), f"ImageUpdate {key[0]}/{key[1]} spec.commit.signingKey"
-        secret = await scanner.read_secret(self.kube, key[0], name, f"{where}.secretRef")
-        keys = _SIGNING_KEYS.get(kind)
-        if keys is None:
-            raise ImageError(f"{where}.type must be ssh or gpg, not {kind!r}")
-        value = next((v for v in (scanner._secret_value(secret, k) for k in keys) if v), None)
-        if value is None:
-            raise ImageError(
-                f"{where}: Secret {key[0]}/{name} has none of the keys {', '.join(keys)} (the {kind} private key)"
-            )
-        return kind, value.decode()
 
     # ------------------------------------------------------------ helpers
 
