@@ -11,9 +11,10 @@ import re
 from typing import Any
 
 from browser_helpers import CONTRAST_JS, FOCUSED_JS, UNLABELLED_JS
-from dashboard_env import Environment
+from dashboard_env import Environment, run_async
 from playwright.sync_api import expect
 
+from tether.apps.ops import APPLICATION
 from tether.dashboard.views import HEALTH_STATES, SYNC_STATES
 
 
@@ -106,3 +107,41 @@ def test_text_and_status_badges_meet_wcag_aa_contrast(page: Any, environment: En
             expect(page.locator("#pending pre.diff, #pending p:not(:has(a))").first).to_be_visible()
         failures += _contrast_failures(page)[1]
     assert not failures, f"below WCAG AA contrast: {failures}"
+
+
+def test_a_live_update_keeps_the_keyboard_focus_where_it_was(page: Any, environment: Environment) -> None:
+    _sign_in_as_admin(page, environment)
+    page.goto(f"{environment.dashboard_url}apps/team-a/web")
+    expect(page.get_by_role("heading", name=re.compile(r"^web"))).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("data-live", "open")  # the event stream is open
+    # a link in a live part (buttons in forms hold refreshes back while focused)
+    focused = _tab_until(page, lambda f: f["href"] == "/apps?namespace=team-a")[-1]
+    page.evaluate(
+        "() => { window.__refreshed = false;"
+        " document.addEventListener('tether:refreshed', () => { window.__refreshed = true; }, { once: true }); }"
+    )
+
+    async def touch(kube: Any) -> None:  # any change to the app: the page fetches itself and swaps its live parts
+        await kube.patch(
+            APPLICATION, "web", "team-a", {"metadata": {"annotations": {"example.com/touched": "1"}}}, field_manager="t"
+        )
+
+    _admin_write(environment, touch)
+    for _ in range(300):  # wait_for_function evaluates a string, which the page's CSP forbids
+        if page.evaluate("() => window.__refreshed"):
+            break
+        page.wait_for_timeout(100)
+    assert page.evaluate("() => window.__refreshed"), "the page never refreshed its live parts"
+    after = page.evaluate(FOCUSED_JS)
+    assert (after["tag"], after["href"]) == (focused["tag"], focused["href"]), after
+
+
+def _admin_write(env: Environment, fn: Any) -> Any:
+    async def run() -> Any:
+        kube = await env.admin()
+        try:
+            return await fn(kube)
+        finally:
+            await kube.close()
+
+    return run_async(run)

@@ -23,6 +23,24 @@
     state.textContent = text;
   }
 
+  // A live part is replaced as a whole: keep the keyboard focus on the same control in the new
+  // part (by id, else by its position among the part's focusable elements) so a refresh never
+  // throws a keyboard user back to the top of the page.
+  var FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+
+  function focusedIn(part) {
+    var active = document.activeElement;
+    if (!active || active === document.body || !part.contains(active)) { return null; }
+    if (active.id) { return { id: active.id }; }
+    return { index: Array.prototype.indexOf.call(part.querySelectorAll(FOCUSABLE), active) };
+  }
+
+  function refocus(next, where) {
+    if (!where) { return; }
+    var target = where.id ? document.getElementById(where.id) : next.querySelectorAll(FOCUSABLE)[where.index];
+    if (target) { target.focus({ preventScroll: true }); }
+  }
+
   function refresh() {
     if (document.activeElement && document.activeElement.closest(".live-part form")) { return; }
     fetch(location.pathname + location.search, { headers: { "X-Live-Refresh": "1" }, credentials: "same-origin" })
@@ -33,8 +51,10 @@
         document.querySelectorAll(".live-part[id]").forEach(function (part) {
           var next = fresh.getElementById(part.id);
           if (next) {
+            var where = focusedIn(part);
             part.replaceWith(next);
             if (window.htmx) { window.htmx.process(next); }
+            refocus(next, where);
           }
         });
         document.dispatchEvent(new CustomEvent("tether:refreshed"));
