@@ -12,8 +12,10 @@ import helm_python
 import pytest
 import yaml
 from cluster import Cluster, condition, eventually
+from typer.testing import CliRunner
 
 from conftest import ControllerThread
+from tether.cli.app import app as cli_app
 from tether.cli.demo_env import LocalEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "render"))
@@ -101,3 +103,11 @@ def test_app_renders_with_its_secret_and_fails_clearly_without_it(
     statuses = "".join(str(cluster.app(name)) for name in ("shop-private", "shop-nosecret", "shop-nopassword"))
     assert PASSWORD not in caplog.text and PASSWORD not in events and PASSWORD not in statuses
     assert controller.error is None
+
+    # tether app diff renders the app as the controller does: with the Secret its spec names
+    before = len(private.authorized())
+    diffed = CliRunner().invoke(
+        cli_app, ["app", "diff", "shop-private", "-n", "default", "--kubeconfig", str(env.kubeconfig)]
+    )
+    assert diffed.exit_code == 0, diffed.output  # 0: the live objects match the render
+    assert len(private.authorized()) > before and PASSWORD not in diffed.output

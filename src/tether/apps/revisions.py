@@ -30,21 +30,29 @@ class RenderedRevision:
     manifests: tuple[Manifest, ...] = ()
 
 
-def render_options_for(obj: dict[str, Any], variables: dict[str, str]) -> RenderOptions:
+#: chart repository credentials: (URL prefix, (username, password)) entries
+ChartCredentials = tuple[tuple[str, tuple[str, str]], ...]
+
+
+def render_options_for(
+    obj: dict[str, Any], variables: dict[str, str], chart_credentials: ChartCredentials = ()
+) -> RenderOptions:
     """The RenderOptions the controller uses for this Application's spec.render."""
     from tether.controller.api import parse_application
     from tether.controller.stages import render_options_for as options_of
 
-    return options_of(parse_application(obj), tuple(sorted(variables.items())))
+    return options_of(parse_application(obj), tuple(sorted(variables.items())), chart_credentials)
 
 
-async def render_inputs(kube: Any, obj: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """(substitution variables, SOPS keys) of an Application, read as the controller reads them."""
+async def render_inputs(kube: Any, obj: dict[str, Any]) -> tuple[dict[str, str], dict[str, str], ChartCredentials]:
+    """(substitution variables, SOPS keys, chart repository credentials) of an Application, read
+    from its namespace as the controller reads them."""
     from tether.controller.api import parse_application
-    from tether.controller.app_inputs import decryption_keys, substitution_variables
+    from tether.controller.app_inputs import chart_credentials, decryption_keys, substitution_variables
 
     app = parse_application(obj)
-    return dict(await substitution_variables(kube, app)), await decryption_keys(kube, app)
+    variables = dict(await substitution_variables(kube, app))
+    return variables, await decryption_keys(kube, app), await chart_credentials(kube, app)
 
 
 def render_revision(
@@ -80,11 +88,12 @@ def render_both(
     variables: dict[str, str],
     decryption_keys: dict[str, str],
     cache_dir: str = "",
+    chart_credentials: ChartCredentials = (),
 ) -> tuple[RenderedRevision, RenderedRevision]:
     url = obj["spec"]["source"]["url"]
     cache = GitCache(Path(cache_dir) if cache_dir else None)
     mirror = cache.fetch(url, Credentials.for_url(url))
-    options = render_options_for(obj, variables)
+    options = render_options_for(obj, variables, chart_credentials)
     return (
         render_revision(cache, mirror, obj, from_rev, options, decryption_keys),
         render_revision(cache, mirror, obj, to_rev, options, decryption_keys),
@@ -98,6 +107,7 @@ def render_current(
     cache_dir: str = "",
     *,
     applied: bool = False,
+    chart_credentials: ChartCredentials = (),
 ) -> RenderedRevision:
     """The app rendered at the revision the controller last resolved (else the ref's head); with
     ``applied``, at the revision it last applied when there is one."""
@@ -111,7 +121,8 @@ def render_current(
 
         ref = parse_application(obj).spec.source.ref
         revision = ref.as_ref_string() if ref else ""
-    return render_revision(cache, mirror, obj, revision, render_options_for(obj, variables), decryption_keys)
+    options = render_options_for(obj, variables, chart_credentials)
+    return render_revision(cache, mirror, obj, revision, options, decryption_keys)
 
 
 def unified_diff(old: RenderedRevision, new: RenderedRevision) -> str:

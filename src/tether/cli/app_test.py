@@ -109,11 +109,11 @@ def _applied(
         obj = await ops.get_app(kube, name, ns)
         return (obj, *await render_inputs(kube, obj))
 
-    obj, variables, keys = Target(kubeconfig, context, namespace or None).run(inputs)
+    obj, variables, keys, credentials = Target(kubeconfig, context, namespace or None).run(inputs)
     meta = obj["metadata"]
     if not (obj.get("status") or {}).get("lastAppliedRevision"):
         raise UsageError(f"{ops.where(meta['namespace'], meta['name'])} has no applied revision yet: nothing to test")
-    rendered = render_current(obj, variables, keys, cache_dir, applied=True)
+    rendered = render_current(obj, variables, keys, cache_dir, applied=True, chart_credentials=credentials)
     destination = ((obj.get("spec") or {}).get("destination") or {}).get("namespace") or meta["namespace"]
     return list(rendered.manifests), AppIdentity(meta["namespace"], meta["name"]), destination
 

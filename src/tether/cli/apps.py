@@ -526,13 +526,13 @@ def diff_command(
         return (obj, *await render_inputs(kube, obj))
 
     target = Target(kubeconfig, context, namespace)
-    obj, variables, keys = target.run(inputs)
+    obj, variables, keys, credentials = target.run(inputs)
     if bool(from_rev) != bool(to_rev):
         raise UsageError("give both --from and --to, or neither (to diff against the live cluster)")
     if not from_rev:
-        _live_diff(target, obj, render_current(obj, variables, keys, cache_dir))
+        _live_diff(target, obj, render_current(obj, variables, keys, cache_dir, chart_credentials=credentials))
         return
-    old, new = render_both(obj, from_rev, to_rev, variables, keys, cache_dir)
+    old, new = render_both(obj, from_rev, to_rev, variables, keys, cache_dir, credentials)
     text = unified_diff(old, new)
     if not text:
         typer.echo(f"no differences between {old.commit[:12]} and {new.commit[:12]}", err=True)

@@ -139,12 +139,14 @@ def affected(apps: list[dict[str, Any]], repo_url: str, changed: list[str], root
 # ------------------------------------------------------------------ one app
 
 
-def _render(app: dict[str, Any], root: Path, variables: dict[str, str], keys: dict[str, str]) -> list[Any]:
+def _render(
+    app: dict[str, Any], root: Path, variables: dict[str, str], keys: dict[str, str], credentials: Any = ()
+) -> list[Any]:
     from tether.apps.revisions import render_options_for
     from tether.delivery.render import render_tree
     from tether.secrets import Decryptor
 
-    options = render_options_for(app, variables)
+    options = render_options_for(app, variables, credentials)
     path = str(((app.get("spec") or {}).get("source") or {}).get("path") or "")
     return render_tree(root, path, options, Decryptor.from_key_material(keys))
 
@@ -191,14 +193,14 @@ async def preview_app(
         variables = dict(((app["spec"].get("render") or {}).get("substitute") or {}).get("vars") or {})
         keys: dict[str, str] = {}
         if kube is not None:
-            variables, keys = await render_inputs(kube, app)
+            variables, keys, credentials = await render_inputs(kube, app)
         try:
-            head = await asyncio.to_thread(_render, app, head_root, variables, keys)
+            head = await asyncio.to_thread(_render, app, head_root, variables, keys, credentials)
         except TetherError as error:
             result.invalid, result.error = True, f"head does not render: {error}"
             return result
         try:
-            base = await asyncio.to_thread(_render, app, base_root, variables, keys)
+            base = await asyncio.to_thread(_render, app, base_root, variables, keys, credentials)
         except TetherError:
             base = []  # the app is new (or was broken) at base: everything is new
         manifests = [m for m in head if isinstance(m, Manifest)]

@@ -47,19 +47,24 @@ class PendingDiff:
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (object, the API server's answer)
 
 
-async def _inputs(kube: Kube, obj: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+async def _inputs(kube: Kube, obj: dict[str, Any]) -> tuple[dict[str, str], dict[str, str], Any]:
     return await render_inputs(kube, obj)
 
 
 def _render(
-    obj: dict[str, Any], revision: str, variables: dict[str, str], keys: dict[str, str], cache_dir: str
+    obj: dict[str, Any],
+    revision: str,
+    variables: dict[str, str],
+    keys: dict[str, str],
+    cache_dir: str,
+    credentials: Any = (),
 ) -> RenderedRevision:
     from tether.apps.revisions import render_revision
 
     url = obj["spec"]["source"]["url"]
     cache = GitCache(Path(cache_dir) if cache_dir else None)
     mirror = cache.fetch(url, Credentials.for_url(url))
-    return render_revision(cache, mirror, obj, revision, render_options_for(obj, variables), keys)
+    return render_revision(cache, mirror, obj, revision, render_options_for(obj, variables, credentials), keys)
 
 
 def target_revision(obj: dict[str, Any]) -> str:
@@ -75,9 +80,9 @@ def target_revision(obj: dict[str, Any]) -> str:
 
 
 async def pending_diff(kube: Kube, obj: dict[str, Any], cache_dir: str = "") -> PendingDiff:
-    variables, keys = await _inputs(kube, obj)
+    variables, keys, credentials = await _inputs(kube, obj)
     revision = target_revision(obj)
-    rendered = await asyncio.to_thread(_render, obj, revision, variables, keys, cache_dir)
+    rendered = await asyncio.to_thread(_render, obj, revision, variables, keys, cache_dir, credentials)
     meta, spec = obj["metadata"], obj.get("spec") or {}
     default_namespace = (spec.get("destination") or {}).get("namespace") or meta["namespace"]
     manifests = [Manifest(o) for o in rendered.objects.values()]
@@ -111,6 +116,6 @@ async def _read_only(
 
 async def revision_diff(kube: Kube, obj: dict[str, Any], from_rev: str, to_rev: str, cache_dir: str = "") -> str:
     """The unified diff of the app's objects rendered at two revisions ('' when they render the same)."""
-    variables, keys = await _inputs(kube, obj)
-    old, new = await asyncio.to_thread(render_both, obj, from_rev, to_rev, variables, keys, cache_dir)
+    variables, keys, credentials = await _inputs(kube, obj)
+    old, new = await asyncio.to_thread(render_both, obj, from_rev, to_rev, variables, keys, cache_dir, credentials)
     return unified_diff(old, new)
