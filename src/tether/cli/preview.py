@@ -192,6 +192,7 @@ async def preview_app(
         typed = parse_application(app)
         variables = dict(((app["spec"].get("render") or {}).get("substitute") or {}).get("vars") or {})
         keys: dict[str, str] = {}
+        credentials: tuple[tuple[str, tuple[str, str]], ...] = ()
         if kube is not None:
             variables, keys, credentials = await render_inputs(kube, app)
         try:
