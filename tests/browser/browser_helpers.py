@@ -12,6 +12,20 @@ DOCS_IMAGES = Path(__file__).parents[2] / "docs" / "images"
 SCREENSHOTS = DOCS_IMAGES if os.environ.get("TETHER_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "tether-ui"
 
 
+def as_admin(env: Any, fn: Any) -> Any:
+    """``fn(kube)`` with an admin connection to the environment's sandbox, from a test's thread."""
+    from dashboard_env import run_async
+
+    async def run() -> Any:
+        kube = await env.admin()
+        try:
+            return await fn(kube)
+        finally:
+            await kube.close()
+
+    return run_async(run)
+
+
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"dashboard-{name}.png"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from browser_helpers import CONTRAST_JS, FOCUSED_JS, UNLABELLED_JS
-from dashboard_env import Environment, run_async
+from browser_helpers import CONTRAST_JS, FOCUSED_JS, UNLABELLED_JS, as_admin
+from dashboard_env import Environment
 from playwright.sync_api import expect
 
 from tether.apps.ops import APPLICATION
@@ -126,7 +126,7 @@ def test_a_live_update_keeps_the_keyboard_focus_where_it_was(page: Any, environm
             APPLICATION, "web", "team-a", {"metadata": {"annotations": {"example.com/touched": "1"}}}, field_manager="t"
         )
 
-    _admin_write(environment, touch)
+    as_admin(environment, touch)
     for _ in range(300):  # wait_for_function evaluates a string, which the page's CSP forbids
         if page.evaluate("() => window.__refreshed"):
             break
@@ -134,14 +134,3 @@ def test_a_live_update_keeps_the_keyboard_focus_where_it_was(page: Any, environm
     assert page.evaluate("() => window.__refreshed"), "the page never refreshed its live parts"
     after = page.evaluate(FOCUSED_JS)
     assert (after["tag"], after["href"]) == (focused["tag"], focused["href"]), after
-
-
-def _admin_write(env: Environment, fn: Any) -> Any:
-    async def run() -> Any:
-        kube = await env.admin()
-        try:
-            return await fn(kube)
-        finally:
-            await kube.close()
-
-    return run_async(run)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from browser_helpers import screenshot
-from dashboard_env import ALICE_TOKEN, Environment, run_async
+from browser_helpers import as_admin, screenshot
+from dashboard_env import ALICE_TOKEN, Environment
 from playwright.sync_api import expect
 
 from tether.apps.ops import APPLICATION
@@ -15,17 +15,6 @@ from tether.apps.ops import APPLICATION
 def _sign_in_as_admin(page: Any, env: Environment) -> None:
     page.goto(f"{env.dashboard_url}login/local?code={env.dashboard.sessions.local_code()}")
     expect(page.get_by_role("heading", name="Applications")).to_be_visible()
-
-
-def _admin_read(env: Environment, fn: Any) -> Any:
-    async def run() -> Any:
-        kube = await env.admin()
-        try:
-            return await fn(kube)
-        finally:
-            await kube.close()
-
-    return run_async(run)
 
 
 def test_the_list_shows_every_apps_sync_and_health(page: Any, environment: Environment) -> None:
@@ -75,7 +64,7 @@ def test_the_sync_button_applies_a_pending_change(page: Any, environment: Enviro
 
         return kube.wait_for("live/shop reported OutOfSync", check, 60)
 
-    _admin_read(environment, reported)
+    as_admin(environment, reported)
     _sign_in_as_admin(page, environment)
     page.goto(f"{environment.dashboard_url}apps/live/shop")
     expect(page.locator("#pending")).to_contain_text("ConfigMap/live-dest/settings")
@@ -91,7 +80,7 @@ def test_the_sync_button_applies_a_pending_change(page: Any, environment: Enviro
 
         return await kube.wait_for("the ConfigMap applied by the sync", check, 60)
 
-    assert _admin_read(environment, settings)["data"] == {"colour": "blue"}
+    assert as_admin(environment, settings)["data"] == {"colour": "blue"}
     # the page follows the controller's status by itself (server-sent events)
     expect(page.locator("h1 .badge").first).to_have_text("Synced", timeout=60_000)
     screenshot(page, "app-synced")
