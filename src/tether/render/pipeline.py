@@ -70,20 +70,7 @@ def render_directory(
             manifests.sort(key=lambda m: m.source.file if m.source else "")
         return manifests, renderer
     if renderer == "jsonnet":
-        from tether.render.jsonnet import render_jsonnet
-
-        manifests = render_jsonnet(
-            directory,
-            root,
-            jpaths=options.jsonnet_paths,
-            ext_str=dict(options.ext_str),
-            ext_code=dict(options.ext_code),
-            tla_str=dict(options.tla_str),
-            tla_code=dict(options.tla_code),
-            timeout=options.limits,
-            max_bytes=options.max_file_bytes,
-        )
-        return _decrypt_objects(manifests, decryptor), renderer
+        return _decrypt_objects(_jsonnet(directory, root, options), decryptor), renderer
     # Kustomize and Helm read files themselves: give them a plaintext copy when decrypting
     with _plaintext(root, directory, tree_decryptor or None, options.max_file_bytes) as tree:
         work_dir = tree / directory.relative_to(root)
@@ -175,21 +162,7 @@ def _render_file(
         )
     renderer = options.renderer if options.renderer != "auto" else ("jsonnet" if path.suffix == ".jsonnet" else "yaml")
     if renderer == "jsonnet":
-        from tether.render.jsonnet import render_jsonnet
-
-        manifests = render_jsonnet(
-            path.parent,
-            root,
-            jpaths=options.jsonnet_paths,
-            ext_str=dict(options.ext_str),
-            ext_code=dict(options.ext_code),
-            tla_str=dict(options.tla_str),
-            tla_code=dict(options.tla_code),
-            timeout=options.limits,
-            max_bytes=options.max_file_bytes,
-            main=path,
-        )
-        return _decrypt_objects(manifests, decryptor), renderer
+        return _decrypt_objects(_jsonnet(path.parent, root, options, main=path), decryptor), renderer
     if renderer != "yaml":
         raise RenderError(f"{rel}: the {renderer} renderer needs a directory, not a single file")
     from tether.render.plain import load_file
@@ -291,4 +264,22 @@ def render_source(
         revision=checkout.revision,
         source_root=checkout.root,
         warnings=warnings,
+    )
+
+
+def _jsonnet(directory: Path, root: Path, options: RenderOptions, main: Path | None = None) -> list[Manifest]:
+    """Jsonnet as the ``jsonnet`` CLI runs it with the options' -J, --ext-* and --tla-* values."""
+    from tether.render.jsonnet import render_jsonnet
+
+    return render_jsonnet(
+        directory,
+        root,
+        jpaths=options.jsonnet_paths,
+        ext_str=dict(options.ext_str),
+        ext_code=dict(options.ext_code),
+        tla_str=dict(options.tla_str),
+        tla_code=dict(options.tla_code),
+        timeout=options.limits,
+        max_bytes=options.max_file_bytes,
+        main=main,
     )
