@@ -21,6 +21,7 @@ from tether.delivery.render import render_tree_async
 from tether.delivery.source import CommitInfo, SecretCredentials, SourceFetcher
 from tether.errors import TetherError
 from tether.model import Manifest, ObjectRef
+from tether.render.pipeline import detect as renderer_of
 
 REFRESH_ANNOTATION = "tether.dev/refresh-requested-at"
 SYNC_ANNOTATION = "tether.dev/sync-requested-at"
@@ -140,9 +141,8 @@ async def render_revision(fetcher: SourceFetcher, app: Any, memory: AppMemory, o
     values = tuple(helm.values_files) if helm else ()
     memory.inputs = app_inputs(root, path, values)
     memory.manifests, memory.rendered_commit, memory.rendered_generation = manifests, memory.commit, generation
-    memory.rendered_helm = options.renderer == "helm" or (
-        options.renderer == "auto" and ((root / path) if path else root).joinpath("Chart.yaml").is_file()
-    )
+    directory = (root / path) if path else root
+    memory.rendered_helm = (options.renderer if options.renderer != "auto" else renderer_of(directory)) == "helm"
     memory.rendered_key = _render_key(options, memory.rendered_helm)
     return True
 
